@@ -1,0 +1,73 @@
+//! Split, parse and encode throughput on the generator's realistic mix, next to a
+//! `serde_json::Value` parse of the same bytes (the baseline), all in one process and run.
+//!
+//! `cargo bench -p entrastream-benches --bench parse` — numbers in benches/README.md.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use entrastream_benches::{realistic_bodies, total_bytes};
+use entrastream_entra::{EncodeContext, ParseOptions, Schema, encode, parse_record, split};
+use std::hint::black_box;
+
+fn benches(c: &mut Criterion) {
+    let bodies = realistic_bodies(32 << 20);
+    let bytes = total_bytes(&bodies);
+    let records: u64 = bodies.iter().map(|b| split(b).count() as u64).sum();
+    eprintln!(
+        "input: {} envelopes, {records} records, {:.1} MiB, {:.0} bytes/record",
+        bodies.len(),
+        bytes as f64 / (1 << 20) as f64,
+        bytes as f64 / records as f64
+    );
+    let mut group = c.benchmark_group("records");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(bytes));
+
+    group.bench_function("baseline_serde_json_value", |b| {
+        b.iter(|| {
+            for body in &bodies {
+                let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+                black_box(v);
+            }
+        })
+    });
+    group.bench_function("split", |b| {
+        b.iter(|| {
+            for body in &bodies {
+                for s in split(body) {
+                    black_box(s.unwrap());
+                }
+            }
+        })
+    });
+    let opts = ParseOptions::default();
+    group.bench_function("split_parse", |b| {
+        b.iter(|| {
+            for body in &bodies {
+                for s in split(body) {
+                    black_box(parse_record(s.unwrap(), &opts).unwrap());
+                }
+            }
+        })
+    });
+    let ctx = EncodeContext::default();
+    for schema in Schema::ALL {
+        group.bench_function(format!("split_parse_encode_{schema}"), |b| {
+            let mut out = Vec::with_capacity(4 << 20);
+            b.iter(|| {
+                for body in &bodies {
+                    out.clear();
+                    for s in split(body) {
+                        let r = parse_record(s.unwrap(), &opts).unwrap();
+                        encode(schema, &r, &ctx, &mut out).unwrap();
+                        out.push(b'\n');
+                    }
+                    black_box(&out);
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(parse, benches);
+criterion_main!(parse);

@@ -1,0 +1,410 @@
+//! `entrastream demo`: an embedded Kafka-protocol broker (librdkafka's mock cluster), generated
+//! Entra traffic with some malformed messages, and the same pipeline as `entrastream run`
+//! writing `records.ndjson` and `dead-letter.ndjson`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use entrastream_config::{Config, Env, SinkKind};
+use entrastream_generator::{Generator, GeneratorConfig, poison_message};
+use entrastream_pipeline::SinkSlot;
+use entrastream_sink::CategoryFilter;
+use rdkafka::ClientConfig;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+use crate::demo_summary::TallySink;
+use crate::{AppError, Hooks};
+
+/// The demo's built-in configuration.
+pub const DEMO_CONFIG: &str = include_str!("../../../config/demo.toml");
+
+/// Command-line options of the demo.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Generated records (not counting malformed messages).
+    pub events: u64,
+    /// Partitions of the embedded topic.
+    pub partitions: i32,
+    /// Malformed messages mixed in.
+    pub poison: usize,
+    /// Output directory.
+    pub out: PathBuf,
+    /// A user config whose sinks, dead_letter and admin replace the defaults.
+    pub config: Option<Config>,
+    /// Generator seed.
+    pub seed: u64,
+    /// Draw a progress bar on stderr (when it is a terminal).
+    pub progress_bar: bool,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            events: 100_000,
+            partitions: 4,
+            poison: 10,
+            out: PathBuf::from("entrastream-demo"),
+            config: None,
+            seed: 42,
+            progress_bar: true,
+        }
+    }
+}
+
+/// What the demo measured.
+#[derive(Debug, Clone)]
+pub struct DemoReport {
+    /// Records delivered to every sink.
+    pub delivered: u64,
+    /// Dead-letter entries.
+    pub dead_lettered: u64,
+    /// Partitions with a committed offset.
+    pub committed_partitions: usize,
+    /// The full text printed (summary + last line).
+    pub text: String,
+}
+
+/// Keeps the mock cluster alive on its own thread (it is not `Send`) until dropped.
+struct EmbeddedBroker {
+    bootstrap: String,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EmbeddedBroker {
+    fn start(topic: &str, partitions: i32) -> Result<Self, AppError> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let topic = topic.to_string();
+        let thread = std::thread::Builder::new()
+            .name("demo-broker".into())
+            .spawn(move || {
+                let cluster = match MockCluster::new(1) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("embedded broker: {e}")));
+                        return;
+                    }
+                };
+                if let Err(e) = cluster.create_topic(&topic, partitions, 1) {
+                    let _ = ready_tx.send(Err(format!("create topic: {e}")));
+                    return;
+                }
+                let _ = ready_tx.send(Ok(cluster.bootstrap_servers()));
+                let _ = stop_rx.recv();
+                drop(cluster);
+            })
+            .map_err(|e| AppError::Demo(e.to_string()))?;
+        let bootstrap = ready_rx
+            .recv()
+            .map_err(|_| AppError::Demo("embedded broker thread died".into()))?
+            .map_err(AppError::Demo)?;
+        Ok(EmbeddedBroker {
+            bootstrap,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EmbeddedBroker {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Produced {
+    messages: u64,
+    records: u64,
+    bytes: u64,
+}
+
+/// Produces `events` generated records in envelopes plus `poison` malformed messages.
+fn produce(bootstrap: &str, topic: &str, opts: &DemoOptions) -> Result<Produced, AppError> {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .map_err(|e| AppError::Demo(format!("producer: {e}")))?;
+    let mut generator = Generator::new(GeneratorConfig {
+        seed: opts.seed,
+        ..Default::default()
+    })
+    .map_err(|e| AppError::Demo(e.to_string()))?;
+    let parts = opts.partitions.max(1);
+    let mut produced = Produced {
+        messages: 0,
+        records: 0,
+        bytes: 0,
+    };
+    let mut buf = Vec::new();
+    let mut envelope = 0u64;
+    let mut poison_sent = 0usize;
+    // Roughly how many envelopes the run will have, to spread the poison evenly.
+    let expected_envelopes = (opts.events / 25).max(1);
+    let poison_every = (expected_envelopes / (opts.poison as u64 + 1)).max(1);
+    let send = |payload: &[u8], partition: i32, produced: &mut Produced| -> Result<(), AppError> {
+        loop {
+            match producer.send(
+                BaseRecord::<(), [u8]>::to(topic)
+                    .partition(partition)
+                    .payload(payload),
+            ) {
+                Ok(()) => break,
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    _,
+                )) => {
+                    producer.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => return Err(AppError::Demo(format!("produce: {e}"))),
+            }
+        }
+        produced.messages += 1;
+        produced.bytes += payload.len() as u64;
+        producer.poll(Duration::ZERO);
+        Ok(())
+    };
+    while produced.records < opts.events {
+        buf.clear();
+        let remaining = (opts.events - produced.records) as usize;
+        let info = if remaining < 50 {
+            generator.next_envelope_with(remaining, &mut buf)
+        } else {
+            generator.next_envelope(&mut buf)
+        };
+        if info.records as u64 > opts.events - produced.records {
+            // never overshoot the requested count
+            buf.clear();
+            let info = generator.next_envelope_with(remaining, &mut buf);
+            produced.records += info.records as u64;
+        } else {
+            produced.records += info.records as u64;
+        }
+        send(&buf, (envelope % parts as u64) as i32, &mut produced)?;
+        envelope += 1;
+        if poison_sent < opts.poison && envelope % poison_every == 0 {
+            buf.clear();
+            poison_message(poison_sent, &mut buf);
+            send(&buf, (poison_sent % parts as usize) as i32, &mut produced)?;
+            poison_sent += 1;
+        }
+    }
+    while poison_sent < opts.poison {
+        buf.clear();
+        poison_message(poison_sent, &mut buf);
+        send(&buf, (poison_sent % parts as usize) as i32, &mut produced)?;
+        poison_sent += 1;
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .map_err(|e| AppError::Demo(format!("flush: {e}")))?;
+    Ok(produced)
+}
+
+fn under(out: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        out.join(p)
+    }
+}
+
+/// The effective demo configuration.
+pub fn demo_config(opts: &DemoOptions, bootstrap: &str) -> Result<Config, AppError> {
+    let mut config = Config::from_str(DEMO_CONFIG, false, &Env::default())?;
+    if let Some(src) = config.source.as_mut() {
+        src.brokers = Some(bootstrap.to_string());
+    }
+    for s in &mut config.sinks {
+        if let SinkKind::File { path, .. } = &mut s.kind {
+            *path = under(&opts.out, path);
+        }
+    }
+    if let Some(d) = config.dead_letter.as_mut() {
+        d.path = under(&opts.out, &d.path);
+    }
+    if let Some(user) = &opts.config {
+        config.sinks = user.sinks.clone();
+        if user.dead_letter.is_some()
+            || user
+                .sinks
+                .iter()
+                .any(|s| matches!(s.kind, SinkKind::DeadLetter { .. }))
+        {
+            config.dead_letter = user.dead_letter.clone();
+        }
+        config.admin = user.admin.clone();
+    }
+    Ok(config)
+}
+
+/// Runs the demo and prints its summary to stdout. Returns the counts for tests.
+pub async fn run(opts: DemoOptions) -> Result<DemoReport, AppError> {
+    let topic = "entra-demo";
+    std::fs::create_dir_all(&opts.out)
+        .map_err(|e| AppError::Demo(format!("cannot create {}: {e}", opts.out.display())))?;
+    if opts.config.is_none() {
+        // A fresh run: the default files hold exactly this run's output.
+        for f in ["records.ndjson", "dead-letter.ndjson"] {
+            let _ = std::fs::remove_file(opts.out.join(f));
+        }
+    }
+    let broker = EmbeddedBroker::start(topic, opts.partitions.max(1))?;
+    let config = demo_config(&opts, &broker.bootstrap)?;
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(
+        stdout,
+        "entrastream demo: producing {} records (+{} malformed messages) across {} partitions into an embedded broker",
+        opts.events, opts.poison, opts.partitions
+    );
+    let bootstrap = broker.bootstrap.clone();
+    let opts2 = opts.clone();
+    let produced = tokio::task::spawn_blocking(move || produce(&bootstrap, topic, &opts2))
+        .await
+        .map_err(|e| AppError::Demo(e.to_string()))??;
+    let tally = TallySink::default();
+    let hooks = Hooks {
+        wrap_sink: None,
+        extra_sinks: vec![SinkSlot {
+            sink: Box::new(tally.clone()),
+            filter: CategoryFilter::new(None),
+        }],
+    };
+    let started = Instant::now();
+    let running = crate::start(&config, &Env::default(), hooks).await?;
+    if let Some(addr) = running.admin_addr {
+        let _ = writeln!(stdout, "admin server: http://{addr}/metrics");
+    }
+    let bar = if opts.progress_bar {
+        let bar = indicatif::ProgressBar::new(produced.messages);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} messages  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let progress = running.progress.clone();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let done = progress.messages_done.load(Ordering::Relaxed);
+        if let Some(bar) = &bar {
+            bar.set_position(done);
+            bar.set_message(format!(
+                "{} records",
+                progress.records_done.load(Ordering::Relaxed)
+            ));
+        }
+        if done >= produced.messages {
+            break;
+        }
+        if running.is_finished() || Instant::now() > deadline {
+            if let Some(bar) = &bar {
+                bar.abandon();
+            }
+            let r = running.wait().await;
+            return Err(r.err().unwrap_or_else(|| {
+                AppError::Demo("pipeline stopped before consuming everything".into())
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = started.elapsed();
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let summary = running.stop().await?;
+    drop(broker);
+    let delivered = progress.records_done.load(Ordering::Relaxed);
+    let dead_lettered = progress.dead_lettered.load(Ordering::Relaxed);
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let mut text = String::new();
+    if let Ok(t) = tally.encoder.tally.lock() {
+        text.push_str(&t.render());
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "Throughput: {:.0} records/s, {:.1} MB/s ({} messages, {:.1} MB in {:.2} s, from broker to fsynced file)\n",
+        delivered as f64 / secs,
+        produced.bytes as f64 / 1e6 / secs,
+        produced.messages,
+        produced.bytes as f64 / 1e6,
+        secs
+    ));
+    text.push_str("Committed offsets:");
+    for (p, pos) in summary.committed.iter() {
+        text.push_str(&format!(
+            " {}={}",
+            p.partition,
+            pos.kafka_commit_offset().unwrap_or(0)
+        ));
+    }
+    text.push('\n');
+    if opts.config.is_none() {
+        text.push_str(&format!(
+            "Output: {} and {}\n",
+            opts.out.join("records.ndjson").display(),
+            opts.out.join("dead-letter.ndjson").display()
+        ));
+    }
+    let committed_partitions = summary.committed.len();
+    text.push_str(&format!(
+        "delivered {delivered} records, dead-lettered {dead_lettered} messages, committed {committed_partitions} partitions"
+    ));
+    let _ = writeln!(stdout, "{text}");
+    let _ = stdout.flush();
+    Ok(DemoReport {
+        delivered,
+        dead_lettered,
+        committed_partitions,
+        text,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn small_demo_delivers_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = DemoOptions {
+            events: 3000,
+            partitions: 3,
+            poison: 8,
+            out: dir.path().to_path_buf(),
+            progress_bar: false,
+            ..Default::default()
+        };
+        let report = run(opts).await.unwrap();
+        let records = std::fs::read_to_string(dir.path().join("records.ndjson")).unwrap();
+        assert_eq!(records.lines().count() as u64, report.delivered);
+        assert!(report.delivered >= 3000);
+        let dl = std::fs::read_to_string(dir.path().join("dead-letter.ndjson")).unwrap();
+        assert_eq!(dl.lines().count() as u64, report.dead_lettered);
+        assert!(report.dead_lettered >= 8, "{dl}");
+        assert_eq!(report.committed_partitions, 3);
+        let last = report.text.lines().last().unwrap();
+        assert_eq!(
+            last,
+            format!(
+                "delivered {} records, dead-lettered {} messages, committed 3 partitions",
+                report.delivered, report.dead_lettered
+            )
+        );
+    }
+}

@@ -1,0 +1,370 @@
+//! The composition root: turns a validated [`Config`] into a running daemon (Kafka source,
+//! sinks, pipeline, admin server) and back into a summary on shutdown. Also hosts the
+//! zero-setup demo ([`demo`]), which runs the very same [`start`] against an embedded broker.
+//!
+//! Design decision: the binary only parses the command line, waits for signals and maps
+//! errors to exit codes; everything else is a library call here, so integration tests run the
+//! whole daemon in-process (or in a child process they can `kill -9`) with the same code path.
+#![forbid(unsafe_code)]
+
+pub mod demo;
+pub mod demo_summary;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use entrastream_config::{Config, ConfigError, Env, SinkKind};
+use entrastream_pipeline::{PipelineConfig, PipelineError, Progress, RunSummary, SinkSlot};
+use entrastream_sink::{CategoryFilter, Sink};
+use entrastream_sink_file::{BlackholeSink, FileSink, StdoutSink};
+use entrastream_source::Source;
+use entrastream_source_kafka::{KafkaSource, KafkaSourceConfig};
+use entrastream_telemetry::{Health, Metrics};
+use tokio::sync::watch;
+
+pub use entrastream_config as config;
+
+/// Errors of the daemon's life cycle.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The configuration is invalid (exit code 2).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The admin server could not bind.
+    #[error("admin server cannot listen on {addr}: {error}")]
+    AdminBind {
+        /// The configured address.
+        addr: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The source could not start.
+    #[error("source: {0}")]
+    Source(String),
+    /// The pipeline failed.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// The demo's embedded broker failed.
+    #[error("demo: {0}")]
+    Demo(String),
+}
+
+/// Test hooks: wrap each configured sink (fault injection in integration tests).
+#[derive(Default)]
+pub struct Hooks {
+    /// Called once per `[[sinks]]` entry with the built sink.
+    pub wrap_sink: Option<Box<dyn Fn(Box<dyn Sink>) -> Box<dyn Sink> + Send>>,
+    /// Extra sinks added after the configured ones (the demo's summary tap).
+    pub extra_sinks: Vec<SinkSlot>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("wrap_sink", &self.wrap_sink.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running daemon.
+#[derive(Debug)]
+pub struct Running {
+    /// Live counters.
+    pub progress: Arc<Progress>,
+    /// The metrics registry.
+    pub metrics: Metrics,
+    /// Readiness state.
+    pub health: Health,
+    /// Where the admin server listens (None when disabled).
+    pub admin_addr: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    pipeline: tokio::task::JoinHandle<Result<RunSummary, PipelineError>>,
+}
+
+impl Running {
+    /// Asks the daemon to stop (drain, commit) without waiting.
+    pub fn request_stop(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// True once the pipeline task ended (by itself or after a stop).
+    pub fn is_finished(&self) -> bool {
+        self.pipeline.is_finished()
+    }
+
+    /// Stops (if not stopping already) and waits for the final summary.
+    pub async fn stop(self) -> Result<RunSummary, AppError> {
+        let _ = self.shutdown.send(true);
+        self.wait().await
+    }
+
+    /// Waits for the pipeline to end (e.g. after a fatal source error or a stop request).
+    pub async fn wait(self) -> Result<RunSummary, AppError> {
+        let result = match self.pipeline.await {
+            Ok(r) => r.map_err(AppError::from),
+            Err(e) => Err(AppError::Source(format!("pipeline task failed: {e}"))),
+        };
+        let _ = self.shutdown.send(true);
+        result
+    }
+}
+
+/// The pipeline tuning from the `[pipeline]` section.
+pub fn pipeline_config(config: &Config) -> PipelineConfig {
+    let p = &config.pipeline;
+    PipelineConfig {
+        checkpoint_interval: p.checkpoint_interval.0,
+        drain_timeout: p.drain_timeout.0,
+        shutdown_timeout: p.shutdown_timeout.0,
+        max_in_flight_bytes: usize::try_from(p.max_in_flight_bytes.0).unwrap_or(usize::MAX),
+        batch_max_bytes: usize::try_from(p.batch_max_bytes.0).unwrap_or(usize::MAX),
+        batch_linger: p.batch_linger.0,
+        retry_initial: p.retry_initial.0,
+        retry_max: p.retry_max.0,
+    }
+}
+
+/// Builds the configured sinks and the dead-letter sink.
+pub fn build_sinks(config: &Config) -> Result<(Vec<SinkSlot>, Box<dyn Sink>), ConfigError> {
+    let mut slots = Vec::new();
+    let mut dead_letter: Option<Box<dyn Sink>> = config
+        .dead_letter
+        .as_ref()
+        .map(|d| Box::new(FileSink::dead_letter(&d.path, d.rotate_bytes.0)) as Box<dyn Sink>);
+    for s in &config.sinks {
+        let sink: Box<dyn Sink> = match &s.kind {
+            SinkKind::File {
+                path,
+                rotate_bytes,
+                fsync,
+            } => Box::new(FileSink::new(
+                &s.name,
+                path,
+                s.schema(),
+                rotate_bytes.0,
+                *fsync,
+            )),
+            SinkKind::Stdout => Box::new(StdoutSink::new(&s.name, s.schema())),
+            SinkKind::Blackhole => Box::new(BlackholeSink::new(&s.name, s.schema())),
+            SinkKind::DeadLetter { path, rotate_bytes } => {
+                dead_letter = Some(Box::new(FileSink::dead_letter(path, rotate_bytes.0)));
+                continue;
+            }
+        };
+        slots.push(SinkSlot {
+            sink,
+            filter: CategoryFilter::new(s.categories.clone()),
+        });
+    }
+    let dead_letter = dead_letter.ok_or_else(|| ConfigError {
+        path: "dead_letter".into(),
+        message: "missing section [dead_letter] (where records that cannot be delivered go)".into(),
+    })?;
+    if slots.is_empty() {
+        return Err(ConfigError {
+            path: "sinks".into(),
+            message: "at least one [[sinks]] entry is required".into(),
+        });
+    }
+    Ok((slots, dead_letter))
+}
+
+/// The Kafka source settings from the `[source]` section.
+pub fn kafka_config(config: &Config, env: &Env) -> Result<KafkaSourceConfig, ConfigError> {
+    let resolved = config.resolve_source(env)?;
+    let src = &resolved.section;
+    let mut k = if let Some(cs) = &resolved.connection_string {
+        KafkaSourceConfig::from_connection_string(cs, src.topic.clone(), src.consumer_group.clone())
+            .map_err(|message| ConfigError {
+                path: "source.connection_string".into(),
+                message,
+            })?
+    } else {
+        KafkaSourceConfig {
+            brokers: src.brokers.clone().unwrap_or_default(),
+            topic: src.topic.clone().unwrap_or_default(),
+            consumer_group: src.consumer_group.clone(),
+            start_position: src.start_position,
+            security_protocol: None,
+            sasl_mechanism: None,
+            sasl_username: None,
+            sasl_password: None,
+            event_hubs_defaults: false,
+            properties: Default::default(),
+            drain_timeout: config.pipeline.drain_timeout.0,
+        }
+    };
+    if let Some(b) = &src.brokers {
+        k.brokers = b.clone();
+    }
+    k.start_position = src.start_position;
+    k.event_hubs_defaults = config.event_hubs_defaults(src, &resolved);
+    if src.security_protocol.is_some() {
+        k.security_protocol = src.security_protocol.clone();
+    }
+    if src.sasl_mechanism.is_some() {
+        k.sasl_mechanism = src.sasl_mechanism.clone();
+    }
+    if src.sasl_username.is_some() {
+        k.sasl_username = src.sasl_username.clone();
+    }
+    if resolved.sasl_password.is_some() {
+        k.sasl_password = resolved.sasl_password.clone();
+    }
+    k.properties = src.properties.clone();
+    k.drain_timeout = config.pipeline.drain_timeout.0;
+    Ok(k)
+}
+
+/// Starts the daemon described by `config`: admin server, Kafka source, sinks, pipeline.
+/// Must be called inside a tokio runtime.
+pub async fn start(config: &Config, env: &Env, hooks: Hooks) -> Result<Running, AppError> {
+    let kafka = kafka_config(config, env)?;
+    let metrics = Metrics::new();
+    let lag_gauge = metrics.consumer_lag_messages.clone();
+    let lag: entrastream_source_kafka::LagReporter =
+        Arc::new(move |topic: &str, partition: i32, lag: i64| {
+            lag_gauge
+                .with_label_values(&[topic, &partition.to_string()])
+                .set(lag);
+        });
+    let source =
+        KafkaSource::start(&kafka, Some(lag)).map_err(|e| AppError::Source(e.to_string()))?;
+    start_with_source(config, Box::new(source), metrics, hooks).await
+}
+
+/// Like [`start`] with a given source (the demo, tests).
+pub async fn start_with_source(
+    config: &Config,
+    source: Box<dyn Source>,
+    metrics: Metrics,
+    hooks: Hooks,
+) -> Result<Running, AppError> {
+    let (mut sinks, dead_letter) = build_sinks(config)?;
+    if let Some(wrap) = &hooks.wrap_sink {
+        sinks = sinks
+            .into_iter()
+            .map(|s| SinkSlot {
+                sink: wrap(s.sink),
+                filter: s.filter,
+            })
+            .collect();
+    }
+    sinks.extend(hooks.extra_sinks);
+    let health = Health::new();
+    health.set("source", Err("no partition assigned yet".into()));
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut admin_addr = None;
+    if config.admin.enabled {
+        let listener = entrastream_admin::bind(&config.admin.listen)
+            .await
+            .map_err(|error| AppError::AdminBind {
+                addr: config.admin.listen.clone(),
+                error,
+            })?;
+        admin_addr = entrastream_admin::local_addr(&listener);
+        let described = source.describe();
+        let state = entrastream_admin::AdminState {
+            metrics: metrics.clone(),
+            health: health.clone(),
+            status: Arc::new(move || serde_json::json!({ "source": described })),
+        };
+        tokio::spawn(entrastream_admin::serve(
+            listener,
+            state,
+            shutdown_rx.clone(),
+        ));
+        tracing::info!(addr = ?admin_addr, "admin server listening");
+    }
+    let progress = Arc::new(Progress::default());
+    let pipeline = tokio::spawn(entrastream_pipeline::run(
+        source,
+        sinks,
+        dead_letter,
+        pipeline_config(config),
+        metrics.clone(),
+        health.clone(),
+        progress.clone(),
+        shutdown_rx,
+    ));
+    Ok(Running {
+        progress,
+        metrics,
+        health,
+        admin_addr,
+        shutdown: shutdown_tx,
+        pipeline,
+    })
+}
+
+/// Waits for SIGTERM or SIGINT.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `entrastream run`: starts the daemon, stops on SIGTERM/SIGINT (drain, commit), returns
+/// the summary. Fatal source errors end the run with an error.
+pub async fn run_until_signal(config: &Config, env: &Env) -> Result<RunSummary, AppError> {
+    let running = start(config, env, Hooks::default()).await?;
+    tracing::info!("entrastream running");
+    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
+    let stopper = running.shutdown.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = wait_for_signal() => {
+                tracing::info!("signal received; draining and committing");
+                let _ = stopper.send(true);
+            }
+            _ = &mut done_rx => {}
+        }
+    });
+    let result = running.wait().await;
+    let _ = done_tx.send(());
+    if let Ok(summary) = &result {
+        tracing::info!(committed = ?summary.committed, abandoned = summary.abandoned_messages, "entrastream stopped");
+    }
+    result
+}
+
+/// Checks what `run` needs beyond the file's own validity: a source, sinks, a dead-letter
+/// destination, and Kafka settings that can be derived.
+pub fn validate_for_run(config: &Config, env: &Env) -> Result<(), ConfigError> {
+    if config.source.is_none() {
+        return Err(ConfigError {
+            path: "source".into(),
+            message: "missing section [source]".into(),
+        });
+    }
+    build_sinks(config)?;
+    kafka_config(config, env)?;
+    Ok(())
+}
+
+/// Maps the `[log] format` value to the telemetry enum.
+pub fn telemetry_format(format: &str) -> entrastream_telemetry::LogFormat {
+    if format == "json" {
+        entrastream_telemetry::LogFormat::Json
+    } else {
+        entrastream_telemetry::LogFormat::Pretty
+    }
+}
+
+pub use entrastream_telemetry::init_logging;

@@ -1,0 +1,179 @@
+use super::*;
+
+const EXAMPLE: &str = r#"
+[source]
+type = "kafka"
+connection_string_env = "EVENTHUB_CONNECTION_STRING"
+consumer_group = "entrastream"
+start_position = "earliest"
+
+[[sinks]]
+name = "archive"
+type = "file"
+path = "/var/lib/entrastream/records.ndjson"
+schema = "native"
+categories = ["SignInLogs", "AuditLogs"]
+
+[dead_letter]
+path = "/var/lib/entrastream/dead-letter.ndjson"
+
+[admin]
+listen = "0.0.0.0:9464"
+"#;
+
+const CS: &str = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=TOPSECRETKEY=;EntityPath=hub";
+
+fn env() -> Env {
+    Env::from_pairs([("EVENTHUB_CONNECTION_STRING", CS)])
+}
+
+#[test]
+fn the_issue_example_loads() {
+    let c = Config::from_str(EXAMPLE, false, &env()).unwrap();
+    assert_eq!(c.sinks[0].name, "archive");
+    assert_eq!(c.sinks[0].categories.as_deref().unwrap().len(), 2);
+    let r = c.resolve_source(&env()).unwrap();
+    assert_eq!(r.connection_string.unwrap().expose(), CS);
+    let printed = c.to_toml();
+    assert!(!printed.contains("TOPSECRET"));
+    assert!(
+        printed.contains("checkpoint_interval = \"5s\""),
+        "{printed}"
+    );
+}
+
+#[test]
+fn unknown_key_names_its_path() {
+    let text = EXAMPLE.replace("schema = \"native\"", "schema = \"native\"\npathh = \"x\"");
+    let e = Config::from_str(&text, false, &env()).unwrap_err();
+    assert_eq!(e.path, "sinks[0].pathh");
+    assert!(e.message.contains("pathh"), "{e}");
+    let text = EXAMPLE.replace("[admin]", "[admin]\nlisten_port = 1");
+    let e = Config::from_str(&text, false, &env()).unwrap_err();
+    assert_eq!(e.path, "admin.listen_port");
+    assert!(
+        e.to_string()
+            .starts_with("admin.listen_port: unknown field `listen_port`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn wrong_type_names_its_path() {
+    let text = format!("{EXAMPLE}\n[pipeline]\ncheckpoint_interval = \"soon\"\n");
+    let e = Config::from_str(&text, false, &env()).unwrap_err();
+    assert_eq!(e.path, "pipeline.checkpoint_interval");
+    let text = EXAMPLE.replace("schema = \"native\"", "schema = \"cef\"");
+    assert_eq!(
+        Config::from_str(&text, false, &env()).unwrap_err().path,
+        "sinks[0].schema"
+    );
+    let text = EXAMPLE.replace(
+        "categories = [\"SignInLogs\", \"AuditLogs\"]",
+        "categories = \"SignInLogs\"",
+    );
+    assert_eq!(
+        Config::from_str(&text, false, &env()).unwrap_err().path,
+        "sinks[0].categories"
+    );
+}
+
+#[test]
+fn missing_secret_names_its_path_and_not_its_value() {
+    let e = Config::from_str(EXAMPLE, false, &Env::default()).unwrap_err();
+    assert_eq!(e.path, "source.connection_string_env");
+    assert!(e.message.contains("EVENTHUB_CONNECTION_STRING"));
+    let text = EXAMPLE.replace(
+        "connection_string_env = \"EVENTHUB_CONNECTION_STRING\"",
+        "connection_string_file = \"/nonexistent/cs\"",
+    );
+    assert_eq!(
+        Config::from_str(&text, false, &env()).unwrap_err().path,
+        "source.connection_string_file"
+    );
+}
+
+#[test]
+fn secret_file_is_read_and_trimmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("cs");
+    std::fs::write(&f, format!("{CS}\n")).unwrap();
+    let text = EXAMPLE.replace(
+        "connection_string_env = \"EVENTHUB_CONNECTION_STRING\"",
+        &format!("connection_string_file = {:?}", f),
+    );
+    let c = Config::from_str(&text, false, &Env::default()).unwrap();
+    assert_eq!(
+        c.resolve_source(&Env::default())
+            .unwrap()
+            .connection_string
+            .unwrap()
+            .expose(),
+        CS
+    );
+}
+
+#[test]
+fn env_overrides_apply_as_strings() {
+    let env = Env::from_pairs([
+        ("EVENTHUB_CONNECTION_STRING", CS),
+        ("ENTRASTREAM__PIPELINE__CHECKPOINT_INTERVAL", "2s"),
+        ("ENTRASTREAM__PIPELINE__MAX_IN_FLIGHT_BYTES", "64MiB"),
+        ("ENTRASTREAM__SINKS__0__PATH", "/tmp/x.ndjson"),
+        ("ENTRASTREAM__SOURCE__START_POSITION", "latest"),
+        ("ENTRASTREAM__SOURCE__PROPERTIES__FETCH.WAIT.MAX.MS", "100"),
+        ("ENTRASTREAM__ADMIN__ENABLED", "false"),
+    ]);
+    let c = Config::from_str(EXAMPLE, false, &env).unwrap();
+    assert_eq!(
+        c.pipeline.checkpoint_interval.0,
+        std::time::Duration::from_secs(2)
+    );
+    assert_eq!(c.pipeline.max_in_flight_bytes.0, 64 << 20);
+    assert!(
+        matches!(&c.sinks[0].kind, SinkKind::File { path, .. } if path == std::path::Path::new("/tmp/x.ndjson"))
+    );
+    let src = c.source.as_ref().unwrap();
+    assert_eq!(src.start_position, StartPosition::Latest);
+    assert_eq!(
+        src.properties.get("fetch.wait.max.ms").map(String::as_str),
+        Some("100")
+    );
+    assert!(!c.admin.enabled);
+    let bad = Env::from_pairs([
+        ("EVENTHUB_CONNECTION_STRING", CS),
+        ("ENTRASTREAM__PIPELINE__BOGUS", "1"),
+    ]);
+    assert_eq!(
+        Config::from_str(EXAMPLE, false, &bad).unwrap_err().path,
+        "pipeline.bogus"
+    );
+}
+
+#[test]
+fn yaml_works_too() {
+    let yaml = "source:\n  type: kafka\n  brokers: 127.0.0.1:9092\n  topic: t\nsinks:\n  - type: stdout\n    schema: ecs\n";
+    let c = Config::from_str(yaml, true, &Env::default()).unwrap();
+    assert_eq!(c.sinks[0].schema(), entrastream_entra::Schema::Ecs);
+}
+
+#[test]
+fn drain_timeout_must_be_below_session_timeout() {
+    let text = format!("{EXAMPLE}\n[pipeline]\ndrain_timeout = \"40s\"\n");
+    assert_eq!(
+        Config::from_str(&text, false, &env()).unwrap_err().path,
+        "pipeline.drain_timeout"
+    );
+}
+
+#[test]
+fn debug_output_has_no_secret() {
+    let text = EXAMPLE.replace(
+        "connection_string_env = \"EVENTHUB_CONNECTION_STRING\"",
+        &format!("connection_string = {CS:?}"),
+    );
+    let c = Config::from_str(&text, false, &Env::default()).unwrap();
+    assert!(!format!("{c:?}").contains("TOPSECRET"));
+    assert!(!c.to_toml().contains("TOPSECRET"));
+    assert!(!format!("{:?}", c.resolve_source(&Env::default()).unwrap()).contains("TOPSECRET"));
+}

@@ -1,0 +1,29 @@
+//! Our borrowed JSON parser against serde_json: whatever serde_json accepts we must accept with
+//! the same value, and we may accept more only for lone surrogate escapes.
+#![no_main]
+
+use entrastream_entra::json;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let ours = json::parse(text);
+    let theirs = serde_json::from_str::<serde_json::Value>(text);
+    match (ours, theirs) {
+        (Ok(v), Ok(t)) => {
+            let mine = json::to_serde(&v);
+            // serde_json maps numbers beyond f64 range to errors; compare only when both hold.
+            if !text.contains(['e', 'E']) {
+                assert_eq!(mine, t, "values differ for {text:?}");
+            }
+        }
+        (Err(_), Ok(_)) => panic!("we refused JSON that serde_json accepts: {text:?}"),
+        (Ok(_), Err(e)) => {
+            assert!(
+                e.to_string().contains("surrogate") || e.to_string().contains("recursion limit"),
+                "we accepted invalid JSON {text:?}: serde_json says {e}"
+            );
+        }
+        (Err(_), Err(_)) => {}
+    }
+});

@@ -1,0 +1,425 @@
+//! `ecs`: Elastic Common Schema as Elastic's Azure integration writes it
+//! (`docs/schema-ecs-ocsf.md`).
+//!
+//! Sign-ins, audits and provisioning follow Elastic's ingest pipelines field for field: the same
+//! `azure.<dataset>.*` key renames, the same ECS fields, and for sign-ins the same recursive
+//! snake_case and removal of null and empty values. What Elasticsearch adds itself (GeoIP,
+//! user-agent parsing, `event.original` on request) is left to Elasticsearch. Categories Elastic
+//! has no pipeline for here (risk, Graph activity, unknown) get a mapping in the sign-in style.
+//!
+//! Everything is written straight into the output buffer: input strings are copied in their
+//! escaped form, nested objects that end up empty are rolled back rather than pre-computed.
+
+mod audit;
+mod other;
+mod provisioning;
+mod signin;
+
+use std::ops::Range;
+
+use crate::encode::EncodeContext;
+use crate::encode::writer::*;
+use crate::fields::Scalar;
+use crate::json::{JsonStr, Object, Value};
+use crate::record::{Body, Record};
+
+/// The ECS version Elastic's Azure pipelines declare; we write the same fields.
+pub const ECS_VERSION: &str = "8.11.0";
+
+pub fn encode(record: &Record<'_>, ctx: &EncodeContext, out: &mut Vec<u8>) {
+    match record.body() {
+        Body::SignIn(s) => signin::encode(record, s, ctx, out),
+        Body::Audit(_) => audit::encode(record, ctx, out),
+        Body::Provisioning(_) => provisioning::encode(record, ctx, out),
+        Body::Risk(_) | Body::GraphActivity(_) | Body::Generic => other::encode(record, ctx, out),
+    }
+}
+
+/// `@timestamp` and `ecs.version`, the first members of every document.
+fn write_head(
+    o: &mut ObjectWriter<'_>,
+    record: &Record<'_>,
+    ctx: &EncodeContext,
+    elastic_time: bool,
+) {
+    // Elastic's audit and provisioning pipelines date the document by the envelope `time`;
+    // sign-ins (and our own mappings) by the record's event time.
+    let env = record.envelope();
+    let t = if elastic_time {
+        env.time.or(record.event_time())
+    } else {
+        record.event_time()
+    };
+    o.time_millis("@timestamp", t.unwrap_or(ctx.ingest_time));
+    o.object("ecs", |w| w.str("version", ECS_VERSION));
+}
+
+/// `cloud.provider` and `azure.{tenant_id, correlation_id, resource.*}` as the shared tenant
+/// pipeline sets them; the caller writes `azure.<dataset>` inside `f`.
+fn write_azure(
+    o: &mut ObjectWriter<'_>,
+    record: &Record<'_>,
+    f: impl FnOnce(&mut ObjectWriter<'_>),
+) {
+    let env = record.envelope();
+    let rid = env.resource_id.map(|r| r.decode());
+    let grok = rid.as_deref().and_then(tenant_and_provider);
+    o.object("azure", |a| {
+        match grok {
+            Some((tenant, _)) => a.str("tenant_id", tenant),
+            None => match env.tenant_id {
+                Some(t) => a.opt_str_nonempty("tenant_id", Some(t)),
+                None => {
+                    if let Some(t) = record.tenant_id() {
+                        a.str("tenant_id", t);
+                    }
+                }
+            },
+        }
+        a.opt_str_nonempty("correlation_id", env.correlation_id);
+        a.object("resource", |r| {
+            r.opt_str_nonempty("id", env.resource_id);
+            if let Some((_, provider)) = grok {
+                r.str("provider", provider);
+            }
+        });
+        f(a);
+    });
+    o.object("cloud", |c| c.str("provider", "azure"));
+}
+
+/// The shared pipeline's `(?i)/tenants/{GUID}/providers/{rest}`, unanchored like grok: the tenant
+/// must be a hex GUID (optionally in braces), so test ids such as `043q12e-…` do not match.
+pub(crate) fn tenant_and_provider(rid: &str) -> Option<(&str, &str)> {
+    let lower = rid.as_bytes();
+    let mut from = 0;
+    while let Some(pos) = find_ignore_case(&lower[from..], b"/tenants/") {
+        let start = from + pos + b"/tenants/".len();
+        if let Some(m) = match_tenant(rid, start) {
+            return Some(m);
+        }
+        from = from + pos + 1;
+    }
+    None
+}
+
+fn match_tenant(rid: &str, start: usize) -> Option<(&str, &str)> {
+    let b = rid.as_bytes();
+    let mut i = start;
+    if b.get(i) == Some(&b'{') {
+        i += 1;
+    }
+    for (n, len) in [8, 4, 4, 4, 12].into_iter().enumerate() {
+        if n > 0 {
+            if b.get(i) != Some(&b'-') {
+                return None;
+            }
+            i += 1;
+        }
+        let group = b.get(i..i + len)?;
+        if !group.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        i += len;
+    }
+    if b.get(i) == Some(&b'}') {
+        i += 1;
+    }
+    let tenant = &rid[start..i];
+    let rest = b.get(i..)?;
+    let tail = b"/providers/";
+    if rest.len() <= tail.len() || !rest[..tail.len()].eq_ignore_ascii_case(tail) {
+        return None;
+    }
+    let provider = &rid[i + tail.len()..];
+    // `.+` stops at a line break.
+    let provider = provider.split(['\n', '\r']).next().unwrap_or("");
+    (!provider.is_empty()).then_some((tenant, provider))
+}
+
+fn find_ignore_case(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Whether Elasticsearch's `ip` conversion accepts the text.
+pub(crate) fn is_ip(s: JsonStr<'_>) -> bool {
+    s.decode().parse::<std::net::IpAddr>().is_ok()
+}
+
+/// `source.ip` (or `source.address` when the text is no IP) and `client.ip` from a caller
+/// address, as the audit and provisioning pipelines do. Returns the IP for `related.ip`.
+fn write_source_from_caller<'a>(
+    o: &mut ObjectWriter<'_>,
+    ip: Option<JsonStr<'a>>,
+) -> Option<JsonStr<'a>> {
+    let ip = ip.filter(|i| !i.is_empty())?;
+    if is_ip(ip) {
+        o.object("source", |s| s.opt_json_str("ip", Some(ip)));
+        o.object("client", |c| c.opt_json_str("ip", Some(ip)));
+        Some(ip)
+    } else {
+        o.object("source", |s| s.opt_json_str("address", Some(ip)));
+        None
+    }
+}
+
+/// Writes `key: [..]` with the non-empty, distinct strings of `items`, in order; nothing when
+/// none remain (Elastic's `append` with `allow_duplicates: false`).
+fn write_set(o: &mut ObjectWriter<'_>, key: &str, items: &[Option<JsonStr<'_>>]) {
+    let mark = o.mark();
+    o.key(key);
+    o.out.push(b'[');
+    let mut n = 0;
+    for (i, item) in items.iter().enumerate() {
+        let Some(s) = item.filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        if items[..i].iter().flatten().any(|p| p.raw() == s.raw()) {
+            continue;
+        }
+        if n > 0 {
+            o.out.push(b',');
+        }
+        write_json_str(o.out, s);
+        n += 1;
+    }
+    if n == 0 {
+        o.rollback(mark);
+    } else {
+        o.out.push(b']');
+    }
+}
+
+/// `log.level` as a string, whatever type the envelope used.
+fn write_level(o: &mut ObjectWriter<'_>, level: Option<Scalar<'_>>) {
+    let Some(level) = level else { return };
+    if let Scalar::Str(s) = level {
+        if s.is_empty() {
+            return;
+        }
+    }
+    o.object("log", |l| {
+        let out = l.key("level");
+        out.push(b'"');
+        out.extend_from_slice(level.raw_text().as_bytes());
+        out.push(b'"');
+    });
+}
+
+/// `user.email` is set from the login name when it looks like an address (an `@` not first).
+fn looks_like_email(s: JsonStr<'_>) -> bool {
+    s.raw().find('@').is_some_and(|i| i > 0)
+}
+
+fn nanos(ms: i64) -> i64 {
+    ms.saturating_mul(1_000_000)
+}
+
+/// `event.type` for a change, from a verb such as `Add`, `create`, `Delete`.
+fn change_type(verb: Option<JsonStr<'_>>) -> &'static str {
+    let Some(v) = verb else { return "info" };
+    let v = v.raw();
+    if v.eq_ignore_ascii_case("add") || v.eq_ignore_ascii_case("create") {
+        "creation"
+    } else if v.eq_ignore_ascii_case("delete") || v.eq_ignore_ascii_case("remove") {
+        "deletion"
+    } else if [
+        "update",
+        "assign",
+        "unassign",
+        "enable",
+        "disable",
+        "stagedelete",
+        "other",
+    ]
+    .iter()
+    .any(|w| v.eq_ignore_ascii_case(w))
+    {
+        "change"
+    } else {
+        "info"
+    }
+}
+
+// ---- Elastic's sign-in style: recursive snake_case, nulls and empties removed ----
+
+/// Writes `"snake_key":` after the member separator and returns the written key's range (without
+/// quotes) for the caller to inspect. Elastic's rule: `([a-z])([A-Z]+)` → `$1_$2`, lower-cased.
+fn snake_member(o: &mut ObjectWriter<'_>, key: JsonStr<'_>) -> (Mark, Range<usize>) {
+    let mark = o.mark();
+    let out = o.sep();
+    out.push(b'"');
+    let start = out.len();
+    let raw = key.raw();
+    if !key.is_escaped() && raw.is_ascii() {
+        let mut prev_lower = false;
+        for &b in raw.as_bytes() {
+            if b.is_ascii_uppercase() {
+                if prev_lower {
+                    out.push(b'_');
+                }
+                out.push(b.to_ascii_lowercase());
+            } else {
+                out.push(b);
+            }
+            prev_lower = b.is_ascii_lowercase();
+        }
+    } else {
+        let mut s = String::with_capacity(raw.len() + 4);
+        let mut prev_lower = false;
+        for c in key.decode().chars() {
+            if c.is_ascii_uppercase() && prev_lower {
+                s.push('_');
+            }
+            prev_lower = c.is_ascii_lowercase();
+            s.push(c);
+        }
+        let s = s.to_lowercase();
+        let mut tmp = Vec::with_capacity(s.len() + 2);
+        write_str(&mut tmp, &s);
+        out.extend_from_slice(&tmp[1..tmp.len() - 1]);
+    }
+    let end = out.len();
+    out.extend_from_slice(b"\":");
+    (mark, start..end)
+}
+
+/// Writes `v` with object keys in snake_case (`snake`) and every null, `""`, `{}` and `[]`
+/// removed, recursively. Writes nothing and returns false when the whole value is removed.
+/// Like Elastic, keys of objects inside arrays inside arrays are left as they are.
+fn write_clean(out: &mut Vec<u8>, v: &Value<'_>, snake: bool) -> bool {
+    match v {
+        Value::Null => false,
+        Value::String(s) if s.is_empty() => false,
+        Value::Object(obj) => write_clean_object(out, obj, snake),
+        Value::Array(items) => {
+            let start = out.len();
+            out.push(b'[');
+            let mut n = 0;
+            for item in items {
+                let at = out.len();
+                if n > 0 {
+                    out.push(b',');
+                }
+                let wrote = match item {
+                    Value::Array(_) => write_clean(out, item, false),
+                    _ => write_clean(out, item, snake),
+                };
+                if wrote {
+                    n += 1;
+                } else {
+                    out.truncate(at);
+                }
+            }
+            if n == 0 {
+                out.truncate(start);
+                return false;
+            }
+            out.push(b']');
+            true
+        }
+        other => {
+            write_value(out, other);
+            true
+        }
+    }
+}
+
+fn write_clean_object(out: &mut Vec<u8>, obj: &Object<'_>, snake: bool) -> bool {
+    let start = out.len();
+    let mut w = ObjectWriter::new(out);
+    for (k, v) in obj.iter() {
+        clean_member(&mut w, *k, v, snake);
+    }
+    if w.is_empty() {
+        drop(w);
+        out.truncate(start);
+        false
+    } else {
+        w.finish();
+        true
+    }
+}
+
+/// One member of a cleaned object; nothing when its value is removed.
+fn clean_member(w: &mut ObjectWriter<'_>, k: JsonStr<'_>, v: &Value<'_>, snake: bool) {
+    if is_dropped(v) {
+        return;
+    }
+    let mark = if snake {
+        snake_member(w, k).0
+    } else {
+        let m = w.mark();
+        w.raw_key(k);
+        m
+    };
+    if !write_clean(w.out, v, snake) {
+        w.rollback(mark);
+    }
+}
+
+/// A member with a new name, cleaned.
+fn clean_renamed(w: &mut ObjectWriter<'_>, key: &str, v: &Value<'_>, snake: bool) {
+    if is_dropped(v) {
+        return;
+    }
+    let mark = w.mark();
+    w.key(key);
+    if !write_clean(w.out, v, snake) {
+        w.rollback(mark);
+    }
+}
+
+#[inline]
+fn is_dropped(v: &Value<'_>) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        _ => false,
+    }
+}
+
+/// What to do with an envelope member in the snake_case style, by its snake_case name.
+fn envelope_moved(snake: &[u8], time_present: bool) -> bool {
+    match snake {
+        b"time" | b"resource_id" | b"level" | b"duration_ms" | b"tenant_id" | b"correlation_id"
+        | b"properties" | b"category" => true,
+        b"created_date_time" => !time_present,
+        _ => false,
+    }
+}
+
+/// The category as received (Elastic keeps the record's own spelling).
+fn category_value<'a>(record: &Record<'a>) -> Option<JsonStr<'a>> {
+    record
+        .root()
+        .get_ignore_case("category")
+        .and_then(Value::as_str)
+}
+
+/// Envelope members of a record in snake_case, cleaned, without those moved to ECS fields or
+/// `location` when `keep_location` is false; then `category`.
+fn write_snake_envelope(w: &mut ObjectWriter<'_>, record: &Record<'_>, keep_location: bool) {
+    let time_present = record.envelope().time.is_some();
+    if let Some(c) = category_value(record) {
+        w.opt_str_nonempty("category", Some(c));
+    }
+    for (k, v) in record.envelope_members() {
+        if is_dropped(v) {
+            continue;
+        }
+        let (mark, range) = snake_member(w, *k);
+        let name = &w.out[range];
+        if envelope_moved(name, time_present) || (!keep_location && name == b"location") {
+            w.rollback(mark);
+            continue;
+        }
+        if !write_clean(w.out, v, true) {
+            w.rollback(mark);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

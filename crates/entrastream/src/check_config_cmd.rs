@@ -1,0 +1,31 @@
+//! `entrastream check-config --config FILE`: exit 0 and the effective config (secrets `***`)
+//! on stdout when valid; exit 2 with the offending key path on stderr when not.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use entrastream_app::config::{Config, Env};
+
+/// Arguments of `entrastream check-config`.
+#[derive(Debug, clap::Args)]
+pub struct CheckConfigArgs {
+    /// Configuration file (TOML, or YAML with a .yaml/.yml extension).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+pub fn run(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
+    let env = Env::from_process();
+    let checked = Config::load(&args.config, &env)
+        .and_then(|c| entrastream_app::validate_for_run(&c, &env).map(|()| c));
+    match checked {
+        Ok(c) => {
+            print!("{}", c.to_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: invalid configuration: {e}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The `entrastream` binary: parses the command line and hands each subcommand to the library
+//! crate that owns it. No logic lives here beyond mapping results to exit codes.
+#![forbid(unsafe_code)]
+
+mod check_config_cmd;
+mod demo_cmd;
+mod generate_cmd;
+mod parse_cmd;
+mod run_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Streams Microsoft Entra ID activity logs from Azure Event Hubs into SIEMs.
+#[derive(Debug, Parser)]
+#[command(name = "entrastream", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse message bodies or exported logs and print one record per line in a chosen schema.
+    Parse(parse_cmd::ParseArgs),
+    /// Write realistic generated Event Hubs message bodies (one envelope per line) to stdout.
+    Generate(generate_cmd::GenerateArgs),
+    /// Run the daemon: consume the hub, deliver to the sinks, checkpoint what they accepted.
+    Run(run_cmd::RunArgs),
+    /// Validate a config file; print the effective config with secrets as ***.
+    CheckConfig(check_config_cmd::CheckConfigArgs),
+    /// Zero-setup demo: embedded broker, generated traffic, the real pipeline, a summary.
+    Demo(demo_cmd::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // clap prints help/version to stdout with exit 0, usage errors to stderr with 2.
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Parse(args) => parse_cmd::run(args),
+        Command::Generate(args) => generate_cmd::run(args),
+        Command::Run(args) => run_cmd::run(args),
+        Command::CheckConfig(args) => check_config_cmd::run(args),
+        Command::Demo(args) => demo_cmd::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! `entrastream run --config FILE`: the daemon. Exit 0 after a clean SIGTERM/SIGINT shutdown,
+//! 2 on an invalid configuration (key path on stderr), 1 on a runtime failure.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use entrastream_app::config::{Config, Env};
+use entrastream_app::{AppError, telemetry_format};
+
+/// Arguments of `entrastream run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Configuration file (TOML, or YAML with a .yaml/.yml extension).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let env = Env::from_process();
+    let config = match Config::load(&args.config, &env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: invalid configuration: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    entrastream_app::init_logging(telemetry_format(&config.log.format), &config.log.level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match runtime.block_on(entrastream_app::run_until_signal(&config, &env)) {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(AppError::Config(e)) => {
+            eprintln!("error: invalid configuration: {e}");
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Command-line contract: `check-config` and `run` exit codes, key paths on stderr, secrets
+//! never printed.
+
+use std::process::Command;
+
+const SECRET: &str = "CLI-TOP-SECRET-51d2";
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_entrastream"))
+}
+
+fn write(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+    let p = dir.join("entrastream.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn valid() -> String {
+    r#"
+[source]
+type = "kafka"
+connection_string_env = "EVENTHUB_CONNECTION_STRING"
+consumer_group = "entrastream"
+start_position = "earliest"
+
+[[sinks]]
+name = "archive"
+type = "file"
+path = "/tmp/entrastream-cli/records.ndjson"
+schema = "native"
+categories = ["SignInLogs", "AuditLogs"]
+
+[dead_letter]
+path = "/tmp/entrastream-cli/dead-letter.ndjson"
+
+[admin]
+listen = "127.0.0.1:9464"
+"#
+    .to_string()
+}
+
+fn cs() -> String {
+    format!(
+        "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey={SECRET};EntityPath=hub"
+    )
+}
+
+#[test]
+fn check_config_valid_prints_effective_config_with_secrets_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = valid().replace(
+        "connection_string_env = \"EVENTHUB_CONNECTION_STRING\"",
+        &format!("connection_string = {:?}", cs()),
+    );
+    let out = bin()
+        .args(["check-config", "--config"])
+        .arg(write(dir.path(), &text))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("connection_string = \"***\""), "{stdout}");
+    assert!(!stdout.contains(SECRET));
+    assert!(stdout.contains("checkpoint_interval = \"5s\""));
+}
+
+fn expect_invalid(text: &str, env: &[(&str, String)], path: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), text);
+    for cmd in ["check-config", "run"] {
+        let mut c = bin();
+        c.args([cmd, "--config"])
+            .arg(&cfg)
+            .env_remove("EVENTHUB_CONNECTION_STRING");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains(path),
+            "{cmd}: stderr does not name {path}: {stderr}"
+        );
+        assert!(!stderr.contains(SECRET), "{cmd}: secret on stderr");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(SECRET));
+    }
+}
+
+#[test]
+fn unknown_key_exits_2_with_its_path() {
+    let text = valid().replace(
+        "schema = \"native\"",
+        "schema = \"native\"\ncompression = \"gzip\"",
+    );
+    expect_invalid(
+        &text,
+        &[("EVENTHUB_CONNECTION_STRING", cs())],
+        "sinks[0].compression",
+    );
+}
+
+#[test]
+fn wrong_type_exits_2_with_its_path() {
+    let text = format!("{}\n[pipeline]\nmax_in_flight_bytes = \"lots\"\n", valid());
+    expect_invalid(
+        &text,
+        &[("EVENTHUB_CONNECTION_STRING", cs())],
+        "pipeline.max_in_flight_bytes",
+    );
+}
+
+#[test]
+fn missing_secret_exits_2_with_its_path() {
+    expect_invalid(&valid(), &[], "source.connection_string_env");
+}
+
+#[test]
+fn env_override_errors_name_the_path_too() {
+    expect_invalid(
+        &valid(),
+        &[
+            ("EVENTHUB_CONNECTION_STRING", cs()),
+            ("ENTRASTREAM__PIPELINE__CHECKPOINT_INTERVAL", "often".into()),
+        ],
+        "pipeline.checkpoint_interval",
+    );
+}
+
+#[test]
+fn a_bad_connection_string_does_not_echo_the_key() {
+    let bad = format!("Endpoint=https://wrong/;SharedAccessKey={SECRET}");
+    expect_invalid(
+        &valid(),
+        &[("EVENTHUB_CONNECTION_STRING", bad)],
+        "source.connection_string",
+    );
+}

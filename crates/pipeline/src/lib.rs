@@ -1,0 +1,628 @@
+//! The pipeline: source → parse → fan-out to sinks → acknowledgement → checkpoint.
+//!
+//! # Delivery contract (at-least-once)
+//!
+//! This crate is the one place where entrastream decides that a message is *done*, and so the
+//! one place that decides what may be committed to the source.
+//!
+//! 1. **A message is done** when every configured sink has durably accepted every record of it
+//!    that the sink's category filter selects, and the dead-letter sink has durably written
+//!    every part of it that could not be parsed, encoded or delivered. A record a sink rejects
+//!    for good (`Outcome::Rejected`) counts as done only after the dead-letter sink accepts it.
+//!    Records out + dead-lettered = records in, always.
+//! 2. **Retryable failures are retried, never skipped.** A batch a sink cannot take is retried
+//!    with jittered, capped exponential backoff for as long as it takes. Meanwhile the batch
+//!    stays in flight, its bytes stay counted against the byte budget, and once the budget is
+//!    full every assigned partition is paused: memory stays bounded, nothing is dropped.
+//! 3. **The checkpoint is a contiguous watermark** per partition ([`AckTracker`]): the highest
+//!    offset such that every message at or below it is done. A message that is not done holds
+//!    back the checkpoint of its partition even when later messages were delivered (the opposite
+//!    of Vector's Kafka source, which stores the offset of any delivered message).
+//! 4. **When commits happen**: every `checkpoint_interval` (only partitions whose watermark
+//!    moved); on partition revoke, after waiting up to `drain_timeout` for the partition's
+//!    in-flight messages (whatever is done by then is committed, the rest is redelivered to the
+//!    next owner); and on shutdown, after waiting up to `shutdown_timeout`.
+//! 5. **Consequences**: a crash or kill loses nothing that the source still holds; it redelivers
+//!    at most what was in flight or done-but-uncommitted (bounded by one checkpoint interval of
+//!    traffic plus the byte budget). Sinks therefore see duplicates after a crash, never gaps.
+//!
+//! Design decision: one task owns all pipeline state (tracker, open batch, budget), and sink
+//! I/O runs in one task per sink. The state needs no locks, and the tasks talk through channels
+//! whose memory is bounded by the byte budget rather than by channel capacity.
+#![forbid(unsafe_code)]
+
+mod batch;
+mod deadletter;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+pub use entrastream_checkpoint::AckTracker;
+use entrastream_entra::ParseOptions;
+use entrastream_model::{Checkpoint, PartitionId, Position, SourceMessage};
+use entrastream_sink::{CategoryFilter, RecordEncoder, RetryPolicy, Sink};
+use entrastream_source::{Source, SourceError, SourceEvent};
+use entrastream_telemetry::{Health, Metrics};
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use deadletter::DeadLetterLine;
+
+use batch::{BatchBuilder, InFlightBatch};
+use worker::{Completion, Job};
+
+/// Tuning of one pipeline. Defaults match the documented config defaults.
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// How often moved watermarks are committed.
+    pub checkpoint_interval: Duration,
+    /// How long a revoke waits for in-flight messages of the revoked partitions.
+    pub drain_timeout: Duration,
+    /// How long shutdown waits for in-flight messages.
+    pub shutdown_timeout: Duration,
+    /// Global budget of message bytes plus encoded bytes in flight; above it every partition
+    /// is paused.
+    pub max_in_flight_bytes: usize,
+    /// A batch is cut when its messages reach this many bytes…
+    pub batch_max_bytes: usize,
+    /// …or when its first message is this old.
+    pub batch_linger: Duration,
+    /// Sink retry backoff: first delay.
+    pub retry_initial: Duration,
+    /// Sink retry backoff: largest delay.
+    pub retry_max: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            checkpoint_interval: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(30),
+            max_in_flight_bytes: 256 * 1024 * 1024,
+            batch_max_bytes: 1024 * 1024,
+            batch_linger: Duration::from_millis(50),
+            retry_initial: Duration::from_millis(100),
+            retry_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A configured sink: the I/O half plus the category filter the pipeline applies.
+#[derive(Debug)]
+pub struct SinkSlot {
+    /// The sink.
+    pub sink: Box<dyn Sink>,
+    /// Which categories it receives.
+    pub filter: CategoryFilter,
+}
+
+/// Live counters, readable while the pipeline runs (progress bars, tests).
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Messages read from the source.
+    pub messages_in: AtomicU64,
+    /// Message bytes read.
+    pub bytes_in: AtomicU64,
+    /// Records parsed.
+    pub records_in: AtomicU64,
+    /// Messages done (see the contract).
+    pub messages_done: AtomicU64,
+    /// Records parsed whose message is done (delivered to every selecting sink).
+    pub records_done: AtomicU64,
+    /// Dead-letter entries written by the parse stage (parse or encode failures).
+    pub dead_lettered: AtomicU64,
+    /// Checkpoint commits that succeeded.
+    pub commits: AtomicU64,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    /// Last committed position per partition (over the whole run).
+    pub committed: Checkpoint,
+    /// Messages still in flight when the run ended (not committed; will be redelivered).
+    pub abandoned_messages: usize,
+}
+
+/// Errors that end a run.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The source failed for good.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
+
+struct PendingRevoke {
+    partitions: Vec<PartitionId>,
+    deadline: Instant,
+    reply: oneshot::Sender<Checkpoint>,
+}
+
+/// Runs the pipeline until `shutdown` becomes true (or the source reports EOF), then drains,
+/// commits and returns.
+pub async fn run(
+    source: Box<dyn Source>,
+    sinks: Vec<SinkSlot>,
+    dead_letter: Box<dyn Sink>,
+    config: PipelineConfig,
+    metrics: Metrics,
+    health: Health,
+    progress: Arc<Progress>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<RunSummary, PipelineError> {
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let (dl_tx, dl_rx) = mpsc::unbounded_channel();
+    let mut workers = Vec::new();
+    let mut sink_txs = Vec::new();
+    let mut encoders: Vec<(Arc<dyn RecordEncoder>, CategoryFilter, String)> = Vec::new();
+    for slot in sinks {
+        let (tx, rx) = mpsc::unbounded_channel();
+        encoders.push((
+            slot.sink.encoder(),
+            slot.filter,
+            slot.sink.name().to_string(),
+        ));
+        sink_txs.push(tx);
+        workers.push(tokio::spawn(worker::sink_worker(
+            slot.sink,
+            rx,
+            dl_tx.clone(),
+            done_tx.clone(),
+            RetryPolicy::new(config.retry_initial, config.retry_max),
+            metrics.clone(),
+            health.clone(),
+        )));
+    }
+    workers.push(tokio::spawn(worker::dead_letter_worker(
+        dead_letter,
+        dl_rx,
+        done_tx.clone(),
+        RetryPolicy::new(config.retry_initial, config.retry_max),
+        metrics.clone(),
+        health.clone(),
+    )));
+    drop(done_tx);
+    let mut p = Pipeline {
+        source,
+        builder: BatchBuilder::new(encoders.len()),
+        encoders,
+        sink_txs,
+        dl_tx,
+        done_rx,
+        tracker: AckTracker::new(),
+        in_flight: HashMap::new(),
+        in_flight_bytes: 0,
+        next_batch: 0,
+        paused: false,
+        assigned: Vec::new(),
+        revokes: Vec::new(),
+        last_enqueued: HashMap::new(),
+        committed: Checkpoint::new(),
+        parse_options: ParseOptions::default(),
+        config,
+        metrics,
+        health,
+        progress,
+    };
+    let result = p.main_loop(shutdown).await;
+    p.finish().await;
+    for w in &workers {
+        w.abort();
+    }
+    result.map(|()| RunSummary {
+        committed: p.committed.clone(),
+        abandoned_messages: p.tracker.total_in_flight(),
+    })
+}
+
+struct Pipeline {
+    source: Box<dyn Source>,
+    encoders: Vec<(Arc<dyn RecordEncoder>, CategoryFilter, String)>,
+    builder: BatchBuilder,
+    sink_txs: Vec<mpsc::UnboundedSender<Job>>,
+    dl_tx: mpsc::UnboundedSender<Job>,
+    done_rx: mpsc::UnboundedReceiver<Completion>,
+    tracker: AckTracker,
+    in_flight: HashMap<u64, InFlightBatch>,
+    in_flight_bytes: usize,
+    next_batch: u64,
+    paused: bool,
+    assigned: Vec<PartitionId>,
+    revokes: Vec<PendingRevoke>,
+    last_enqueued: HashMap<PartitionId, SystemTime>,
+    committed: Checkpoint,
+    parse_options: ParseOptions,
+    config: PipelineConfig,
+    metrics: Metrics,
+    health: Health,
+    progress: Arc<Progress>,
+}
+
+impl Pipeline {
+    async fn main_loop(
+        &mut self,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), PipelineError> {
+        let tick_every = (self.config.batch_linger / 2)
+            .clamp(Duration::from_millis(5), Duration::from_millis(100));
+        let mut tick = tokio::time::interval(tick_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_commit = Instant::now();
+        let mut eof = false;
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            if eof && self.builder.is_empty() && self.in_flight.is_empty() {
+                return Ok(());
+            }
+            let can_read = !eof && self.revokes.is_empty();
+            tokio::select! {
+                biased;
+                Some(c) = self.done_rx.recv() => {
+                    self.complete(c.batch_id);
+                    // Drain whatever else completed without going round the select.
+                    while let Ok(c) = self.done_rx.try_recv() {
+                        self.complete(c.batch_id);
+                    }
+                    self.check_revokes();
+                }
+                _ = shutdown.changed() => {}
+                ev = self.source.next_event(), if can_read => {
+                    match ev {
+                        Ok(SourceEvent::Message(m)) => self.on_message(m),
+                        Ok(SourceEvent::Assigned(parts)) => self.on_assigned(parts),
+                        Ok(SourceEvent::Revoked { partitions, drained }) => {
+                            self.flush_batch();
+                            self.revokes.push(PendingRevoke {
+                                partitions,
+                                deadline: Instant::now() + self.config.drain_timeout,
+                                reply: drained,
+                            });
+                            self.check_revokes();
+                        }
+                        Ok(SourceEvent::Eof) => {
+                            eof = true;
+                            self.flush_batch();
+                        }
+                        Err(SourceError::Fatal(e)) => {
+                            tracing::error!(error = %e, "source failed");
+                            return Err(PipelineError::Source(SourceError::Fatal(e)));
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "source error");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
+                }
+                _ = tick.tick() => {
+                    if self.builder.age().is_some_and(|a| a >= self.config.batch_linger) {
+                        self.flush_batch();
+                    }
+                    self.check_revokes();
+                    if last_commit.elapsed() >= self.config.checkpoint_interval {
+                        last_commit = Instant::now();
+                        self.commit_moved().await;
+                        self.update_lag();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Shutdown: stop reading, flush, wait for in-flight batches up to `shutdown_timeout`,
+    /// commit what is done, close the source.
+    async fn finish(&mut self) {
+        self.flush_batch();
+        let deadline = tokio::time::Instant::now() + self.config.shutdown_timeout;
+        while !self.in_flight.is_empty() {
+            match tokio::time::timeout_at(deadline, self.done_rx.recv()).await {
+                Ok(Some(c)) => self.complete(c.batch_id),
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(
+                        batches = self.in_flight.len(),
+                        "shutdown timeout: in-flight batches left uncommitted"
+                    );
+                    break;
+                }
+            }
+        }
+        // Answer any pending revoke with what is done so far.
+        let revokes = std::mem::take(&mut self.revokes);
+        for r in revokes {
+            let cp = self.tracker.watermarks_of(&r.partitions);
+            let _ = r.reply.send(cp);
+        }
+        self.commit_moved().await;
+        if let Err(e) = self.source.close().await {
+            tracing::warn!(error = %e, "source close failed");
+        }
+    }
+
+    fn on_assigned(&mut self, parts: Vec<(PartitionId, Position)>) {
+        let mut ids = Vec::new();
+        for (p, pos) in parts {
+            tracing::info!(partition = %p, start = ?pos, "partition assigned");
+            self.tracker.assign(p.clone(), pos);
+            if let Some(k) = pos.kafka_commit_offset() {
+                self.committed.set(p.clone(), pos);
+                self.metrics
+                    .committed_offset
+                    .with_label_values(&[p.topic.as_str(), &p.partition.to_string()])
+                    .set(k);
+            }
+            if !self.assigned.contains(&p) {
+                self.assigned.push(p.clone());
+            }
+            ids.push(p);
+        }
+        self.metrics
+            .assigned_partitions
+            .set(self.assigned.len() as i64);
+        if self.paused {
+            if let Err(e) = self.source.pause(&ids) {
+                tracing::warn!(error = %e, "pause of newly assigned partitions failed");
+            }
+        }
+        self.health.set("source", Ok(()));
+    }
+
+    fn on_message(&mut self, m: SourceMessage) {
+        if let Err(e) = self.tracker.register(&m.partition, m.offset) {
+            tracing::warn!(error = %e, "message ignored");
+            return;
+        }
+        if !self.assigned.contains(&m.partition) {
+            self.assigned.push(m.partition.clone());
+            self.metrics
+                .assigned_partitions
+                .set(self.assigned.len() as i64);
+        }
+        let len = m.body.len();
+        let pstr = m.partition.partition.to_string();
+        self.metrics
+            .messages_in
+            .with_label_values(&[m.partition.topic.as_str(), &pstr])
+            .inc();
+        self.metrics
+            .bytes_in
+            .with_label_values(&[m.partition.topic.as_str(), &pstr])
+            .inc_by(len as u64);
+        self.progress.messages_in.fetch_add(1, Ordering::Relaxed);
+        self.progress
+            .bytes_in
+            .fetch_add(len as u64, Ordering::Relaxed);
+        self.in_flight_bytes += len;
+        let started = Instant::now();
+        let stats =
+            self.builder
+                .add_message(&m, &self.encoders, &self.parse_options, &self.metrics);
+        self.metrics
+            .process_duration
+            .observe(started.elapsed().as_secs_f64());
+        self.progress
+            .records_in
+            .fetch_add(stats.records, Ordering::Relaxed);
+        self.progress
+            .dead_lettered
+            .fetch_add(stats.dead_lettered, Ordering::Relaxed);
+        if self.builder.input_bytes() >= self.config.batch_max_bytes {
+            self.flush_batch();
+        }
+        self.apply_budget();
+    }
+
+    /// Cuts the open batch and hands its parts to the sink workers.
+    fn flush_batch(&mut self) {
+        if self.builder.is_empty() {
+            return;
+        }
+        let id = self.next_batch;
+        self.next_batch += 1;
+        let (jobs, dl, mut inflight) = self.builder.take();
+        self.in_flight_bytes += inflight.encoded_bytes;
+        for (i, batch) in jobs.into_iter().enumerate() {
+            if let Some(batch) = batch {
+                if self.sink_txs[i]
+                    .send(Job {
+                        batch_id: id,
+                        batch,
+                    })
+                    .is_ok()
+                {
+                    inflight.remaining += 1;
+                }
+            }
+        }
+        if let Some(batch) = dl {
+            if self
+                .dl_tx
+                .send(Job {
+                    batch_id: id,
+                    batch,
+                })
+                .is_ok()
+            {
+                inflight.remaining += 1;
+            }
+        }
+        if inflight.remaining == 0 {
+            self.finish_batch(inflight);
+        } else {
+            self.in_flight.insert(id, inflight);
+        }
+        self.apply_budget();
+    }
+
+    fn complete(&mut self, batch_id: u64) {
+        let Some(b) = self.in_flight.get_mut(&batch_id) else {
+            return;
+        };
+        b.remaining = b.remaining.saturating_sub(1);
+        if b.remaining == 0 {
+            if let Some(b) = self.in_flight.remove(&batch_id) {
+                self.finish_batch(b);
+            }
+        }
+        self.apply_budget();
+    }
+
+    fn finish_batch(&mut self, b: InFlightBatch) {
+        for (p, offset, enqueued) in &b.messages {
+            if !self.tracker.contains(p) {
+                continue; // revoked meanwhile: the next owner redelivers it
+            }
+            if let Err(e) = self.tracker.ack(p, *offset) {
+                tracing::warn!(error = %e, "ack ignored");
+            }
+            if let Some(t) = enqueued {
+                self.last_enqueued.insert(p.clone(), *t);
+            }
+        }
+        self.in_flight_bytes = self
+            .in_flight_bytes
+            .saturating_sub(b.input_bytes + b.encoded_bytes);
+        self.progress
+            .messages_done
+            .fetch_add(b.messages.len() as u64, Ordering::Relaxed);
+        self.progress
+            .records_done
+            .fetch_add(b.records, Ordering::Relaxed);
+    }
+
+    /// Pauses every assigned partition when the byte budget is full; resumes below 3/4 of it.
+    fn apply_budget(&mut self) {
+        self.metrics
+            .in_flight_bytes
+            .set(self.in_flight_bytes as i64);
+        let budget = self.config.max_in_flight_bytes;
+        if !self.paused && self.in_flight_bytes >= budget {
+            match self.source.pause(&self.assigned) {
+                Ok(()) => {
+                    self.paused = true;
+                    self.metrics
+                        .paused_partitions
+                        .set(self.assigned.len() as i64);
+                    self.metrics.partition_pauses.inc();
+                    self.health.set(
+                        "backpressure",
+                        Err(format!(
+                            "in-flight bytes {} over budget {budget}",
+                            self.in_flight_bytes
+                        )),
+                    );
+                    tracing::info!(
+                        in_flight_bytes = self.in_flight_bytes,
+                        budget,
+                        "byte budget full, partitions paused"
+                    );
+                }
+                Err(e) => tracing::warn!(error = %e, "pause failed"),
+            }
+        } else if self.paused && self.in_flight_bytes <= budget / 4 * 3 {
+            match self.source.resume(&self.assigned) {
+                Ok(()) => {
+                    self.paused = false;
+                    self.metrics.paused_partitions.set(0);
+                    self.health.set("backpressure", Ok(()));
+                    tracing::info!(in_flight_bytes = self.in_flight_bytes, "partitions resumed");
+                }
+                Err(e) => tracing::warn!(error = %e, "resume failed"),
+            }
+        }
+    }
+
+    fn check_revokes(&mut self) {
+        if self.revokes.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.revokes.len() {
+            let r = &self.revokes[i];
+            let drained = r.partitions.iter().all(|p| self.tracker.in_flight(p) == 0);
+            if drained || now >= r.deadline {
+                let r = self.revokes.swap_remove(i);
+                if !drained {
+                    tracing::warn!(partitions = ?r.partitions, "drain timeout on revoke; undone messages go to the next owner");
+                }
+                let cp = self.tracker.watermarks_of(&r.partitions);
+                tracing::info!(checkpoint = ?cp, "partitions revoked");
+                for (p, pos) in cp.iter() {
+                    self.committed.set(p.clone(), *pos);
+                    if let Some(k) = pos.kafka_commit_offset() {
+                        self.metrics
+                            .committed_offset
+                            .with_label_values(&[p.topic.as_str(), &p.partition.to_string()])
+                            .set(k);
+                    }
+                }
+                for p in &r.partitions {
+                    self.tracker.remove(p);
+                    self.assigned.retain(|a| a != p);
+                    self.last_enqueued.remove(p);
+                }
+                self.metrics
+                    .assigned_partitions
+                    .set(self.assigned.len() as i64);
+                if self.paused {
+                    self.metrics
+                        .paused_partitions
+                        .set(self.assigned.len() as i64);
+                }
+                let _ = r.reply.send(cp);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    async fn commit_moved(&mut self) {
+        let cp = self.tracker.pending_commit();
+        if cp.is_empty() {
+            return;
+        }
+        match self.source.commit(&cp).await {
+            Ok(()) => {
+                self.tracker.mark_committed(&cp);
+                self.metrics.checkpoint_commits.inc();
+                self.progress.commits.fetch_add(1, Ordering::Relaxed);
+                for (p, pos) in cp.iter() {
+                    self.committed.set(p.clone(), *pos);
+                    if let Some(k) = pos.kafka_commit_offset() {
+                        self.metrics
+                            .committed_offset
+                            .with_label_values(&[p.topic.as_str(), &p.partition.to_string()])
+                            .set(k);
+                    }
+                }
+                tracing::debug!(checkpoint = ?cp, "committed");
+            }
+            Err(e) => {
+                self.metrics.checkpoint_commit_failures.inc();
+                tracing::warn!(error = %e, "checkpoint commit failed; retrying at the next interval");
+            }
+        }
+    }
+
+    fn update_lag(&self) {
+        let now = SystemTime::now();
+        for (p, t) in &self.last_enqueued {
+            let secs = now
+                .duration_since(*t)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            self.metrics
+                .consumer_lag_seconds
+                .with_label_values(&[p.topic.as_str(), &p.partition.to_string()])
+                .set(secs);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

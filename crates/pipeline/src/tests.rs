@@ -1,0 +1,382 @@
+//! Pipeline state-machine tests against in-memory sources and scripted sinks.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use entrastream_entra::Schema;
+use entrastream_generator::{Generator, GeneratorConfig, poison_message};
+use entrastream_sink::{EncodedBatch, NdjsonEncoder, Outcome, Rejection, SinkError};
+use entrastream_source::VecSource;
+
+use super::*;
+
+/// A sink that stores what it accepts and follows a script: fail the first `fail_first`
+/// sends, reject records whose text contains `reject_marker`.
+#[derive(Debug, Clone)]
+struct ScriptSink {
+    name: String,
+    accepted: Arc<Mutex<Vec<Bytes>>>,
+    sends: Arc<AtomicU64>,
+    fail_first: u64,
+    reject_marker: Option<String>,
+}
+
+impl ScriptSink {
+    fn new(name: &str) -> Self {
+        ScriptSink {
+            name: name.into(),
+            accepted: Arc::default(),
+            sends: Arc::default(),
+            fail_first: 0,
+            reject_marker: None,
+        }
+    }
+    fn lines(&self) -> Vec<String> {
+        let all = self.accepted.lock().unwrap();
+        all.iter()
+            .flat_map(|b| {
+                String::from_utf8_lossy(b)
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Sink for ScriptSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn encoder(&self) -> Arc<dyn RecordEncoder> {
+        Arc::new(NdjsonEncoder {
+            schema: Schema::Native,
+        })
+    }
+    async fn send(&mut self, batch: &EncodedBatch) -> Outcome {
+        let n = self.sends.fetch_add(1, Ordering::SeqCst);
+        if n < self.fail_first {
+            return Outcome::Retryable("scripted outage".into());
+        }
+        if batch.records.is_empty() {
+            // dead-letter batches carry pre-encoded lines only
+            self.accepted.lock().unwrap().push(batch.data.clone());
+            return Outcome::Delivered;
+        }
+        let mut rejected = Vec::new();
+        let mut kept = Vec::new();
+        for i in 0..batch.records.len() {
+            let rec = batch.record(i).unwrap_or_default();
+            if self
+                .reject_marker
+                .as_ref()
+                .is_some_and(|m| String::from_utf8_lossy(rec).contains(m.as_str()))
+            {
+                rejected.push(Rejection {
+                    index: i,
+                    reason: "scripted rejection".into(),
+                });
+            } else {
+                kept.extend_from_slice(rec);
+                kept.push(b'\n');
+            }
+        }
+        self.accepted.lock().unwrap().push(Bytes::from(kept));
+        if rejected.is_empty() {
+            Outcome::Delivered
+        } else {
+            Outcome::Rejected(rejected)
+        }
+    }
+    async fn healthcheck(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// A VecSource shared with the test so pauses and commits can be inspected afterwards.
+#[derive(Debug, Clone)]
+struct Shared(Arc<Mutex<VecSource>>);
+
+#[async_trait]
+impl Source for Shared {
+    async fn next_event(&mut self) -> Result<SourceEvent, SourceError> {
+        let ev = self.0.lock().unwrap().queue_pop();
+        Ok(ev)
+    }
+    async fn commit(&mut self, c: &Checkpoint) -> Result<(), SourceError> {
+        self.0.lock().unwrap().commits.push(c.clone());
+        Ok(())
+    }
+    fn pause(&mut self, p: &[PartitionId]) -> Result<(), SourceError> {
+        self.0.lock().unwrap().pause(p)
+    }
+    fn resume(&mut self, p: &[PartitionId]) -> Result<(), SourceError> {
+        self.0.lock().unwrap().resume(p)
+    }
+    async fn close(&mut self) -> Result<(), SourceError> {
+        Ok(())
+    }
+    fn describe(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+trait PopSync {
+    fn queue_pop(&mut self) -> SourceEvent;
+}
+
+impl PopSync for VecSource {
+    fn queue_pop(&mut self) -> SourceEvent {
+        // VecSource::next_event never awaits; poll it to completion synchronously.
+        let fut = Source::next_event(self);
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut fut = Box::pin(fut);
+        match fut.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(Ok(ev)) => ev,
+            _ => SourceEvent::Eof,
+        }
+    }
+}
+
+struct Traffic {
+    partitions: Vec<Vec<Bytes>>,
+    records: usize,
+    ids: Vec<String>,
+}
+
+fn traffic(envelopes: usize, partitions: usize, poison: usize) -> Traffic {
+    let mut g = Generator::new(GeneratorConfig {
+        seed: 7,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut parts = vec![Vec::new(); partitions];
+    let mut records = 0;
+    let mut ids = Vec::new();
+    for i in 0..envelopes {
+        let mut buf = Vec::new();
+        let info = g.next_envelope(&mut buf);
+        records += info.records;
+        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        for r in v["records"].as_array().unwrap() {
+            let id = r["properties"]["id"]
+                .as_str()
+                .or(r["properties"]["requestId"].as_str())
+                .unwrap_or_default();
+            ids.push(id.to_string());
+        }
+        parts[i % partitions].push(Bytes::from(buf));
+    }
+    for i in 0..poison {
+        let mut buf = Vec::new();
+        poison_message(i, &mut buf);
+        parts[i % partitions].push(Bytes::from(buf));
+    }
+    Traffic {
+        partitions: parts,
+        records,
+        ids,
+    }
+}
+
+fn fast_config() -> PipelineConfig {
+    PipelineConfig {
+        checkpoint_interval: Duration::from_millis(20),
+        batch_max_bytes: 64 * 1024,
+        batch_linger: Duration::from_millis(5),
+        retry_initial: Duration::from_millis(1),
+        retry_max: Duration::from_millis(20),
+        ..PipelineConfig::default()
+    }
+}
+
+async fn run_with(
+    source: Shared,
+    sinks: Vec<ScriptSink>,
+    dl: ScriptSink,
+    config: PipelineConfig,
+) -> (RunSummary, Arc<Progress>, Metrics) {
+    let metrics = Metrics::new();
+    let progress = Arc::new(Progress::default());
+    let (_tx, rx) = watch::channel(false);
+    let slots = sinks
+        .into_iter()
+        .map(|s| SinkSlot {
+            sink: Box::new(s) as Box<dyn Sink>,
+            filter: CategoryFilter::new(None),
+        })
+        .collect();
+    let summary = run(
+        Box::new(source),
+        slots,
+        Box::new(dl),
+        config,
+        metrics.clone(),
+        Health::new(),
+        progress.clone(),
+        rx,
+    )
+    .await
+    .unwrap();
+    (summary, progress, metrics)
+}
+
+fn last_offsets(t: &Traffic) -> Vec<i64> {
+    t.partitions.iter().map(|p| p.len() as i64 - 1).collect()
+}
+
+#[tokio::test]
+async fn every_record_is_delivered_or_dead_lettered_and_offsets_advance() {
+    let t = traffic(200, 3, 8);
+    let src = Shared(Arc::new(Mutex::new(VecSource::new(
+        "hub",
+        t.partitions.clone(),
+    ))));
+    let sink = ScriptSink::new("file");
+    let dl = ScriptSink::new("dead_letter");
+    let (summary, progress, metrics) =
+        run_with(src.clone(), vec![sink.clone()], dl.clone(), fast_config()).await;
+    let lines = sink.lines();
+    // every generated record arrives
+    let seen: std::collections::HashSet<String> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| {
+            let p = &v["properties"];
+            p["id"]
+                .as_str()
+                .or(p["requestId"].as_str())
+                .map(str::to_owned)
+        })
+        .collect();
+    for id in &t.ids {
+        assert!(seen.contains(id), "record {id} missing");
+    }
+    assert!(lines.len() >= t.records);
+    let records_in = progress.records_in.load(Ordering::SeqCst) as usize;
+    assert_eq!(lines.len(), records_in, "records out == records parsed");
+    // poison went to the dead-letter sink with partition, offset and reason
+    let dl_lines = dl.lines();
+    assert!(dl_lines.len() >= 8, "{dl_lines:?}");
+    for l in &dl_lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(
+            v["partition"].is_i64()
+                && v["offset"].is_i64()
+                && v["reason"].is_string()
+                && v["raw"].is_string(),
+            "{l}"
+        );
+    }
+    assert_eq!(
+        progress.dead_lettered.load(Ordering::SeqCst) as usize,
+        dl_lines.len()
+    );
+    // offsets advanced to the end of every partition, poison included
+    for (i, last) in last_offsets(&t).into_iter().enumerate() {
+        assert_eq!(
+            summary.committed.get(&PartitionId::new("hub", i as i32)),
+            Some(Position::Offset(last))
+        );
+    }
+    assert_eq!(summary.abandoned_messages, 0);
+    assert!(metrics.render().contains("entrastream_dead_lettered_total"));
+}
+
+#[tokio::test]
+async fn a_failing_sink_is_retried_and_nothing_commits_past_it() {
+    let t = traffic(60, 2, 0);
+    let src = Shared(Arc::new(Mutex::new(VecSource::new(
+        "hub",
+        t.partitions.clone(),
+    ))));
+    let mut flaky = ScriptSink::new("flaky");
+    flaky.fail_first = 25;
+    let good = ScriptSink::new("good");
+    let dl = ScriptSink::new("dead_letter");
+    let (summary, _, metrics) = run_with(
+        src.clone(),
+        vec![flaky.clone(), good.clone()],
+        dl,
+        fast_config(),
+    )
+    .await;
+    assert_eq!(flaky.lines().len(), t.records);
+    assert_eq!(good.lines().len(), t.records);
+    assert!(
+        metrics
+            .render()
+            .contains("entrastream_sink_retries_total{sink=\"flaky\"} 25")
+    );
+    // commits are monotonic per partition and end at the last offset
+    let commits = src.0.lock().unwrap().commits.clone();
+    let mut last: HashMap<PartitionId, Position> = HashMap::new();
+    for c in &commits {
+        for (p, pos) in c.iter() {
+            if let Some(prev) = last.get(p) {
+                assert!(pos > prev, "commit went backwards: {c:?}");
+            }
+            last.insert(p.clone(), *pos);
+        }
+    }
+    for (i, l) in last_offsets(&t).into_iter().enumerate() {
+        assert_eq!(
+            summary.committed.get(&PartitionId::new("hub", i as i32)),
+            Some(Position::Offset(l))
+        );
+    }
+}
+
+#[tokio::test]
+async fn rejected_records_go_to_the_dead_letter_sink() {
+    let t = traffic(80, 2, 0);
+    let src = Shared(Arc::new(Mutex::new(VecSource::new(
+        "hub",
+        t.partitions.clone(),
+    ))));
+    let mut picky = ScriptSink::new("picky");
+    picky.reject_marker = Some("\"AuditLogs\"".into());
+    let dl = ScriptSink::new("dead_letter");
+    let (_, progress, _) = run_with(src, vec![picky.clone()], dl.clone(), fast_config()).await;
+    let delivered = picky.lines().len();
+    let dl_lines = dl.lines();
+    assert!(!dl_lines.is_empty(), "the generator mix has audit records");
+    assert_eq!(
+        delivered + dl_lines.len(),
+        progress.records_in.load(Ordering::SeqCst) as usize
+    );
+    let v: serde_json::Value = serde_json::from_str(&dl_lines[0]).unwrap();
+    assert_eq!(v["source"], "picky");
+    assert_eq!(v["reason"], "sink_rejected");
+    assert_eq!(v["error"], "scripted rejection");
+}
+
+#[tokio::test]
+async fn a_full_budget_pauses_and_later_resumes() {
+    let t = traffic(300, 2, 0);
+    let src = Shared(Arc::new(Mutex::new(VecSource::new(
+        "hub",
+        t.partitions.clone(),
+    ))));
+    let mut slow = ScriptSink::new("slow");
+    slow.fail_first = 30;
+    let dl = ScriptSink::new("dead_letter");
+    let config = PipelineConfig {
+        max_in_flight_bytes: 96 * 1024,
+        batch_max_bytes: 16 * 1024,
+        ..fast_config()
+    };
+    let (_, _, metrics) = run_with(src.clone(), vec![slow.clone()], dl, config).await;
+    let s = src.0.lock().unwrap();
+    assert!(s.pause_count > 0, "never paused");
+    assert!(s.paused.is_empty(), "still paused at the end");
+    assert_eq!(slow.lines().len(), t.records);
+    assert!(
+        metrics
+            .render()
+            .contains("entrastream_partition_pauses_total")
+    );
+}

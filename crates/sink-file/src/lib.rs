@@ -1,0 +1,341 @@
+//! Local sinks: [`FileSink`] (NDJSON, size-based rotation, fsync before acknowledging; also
+//! the dead-letter file), [`StdoutSink`] and [`BlackholeSink`].
+//!
+//! Design decision: a file sink acknowledges a batch only after `write_all`, `flush` and
+//! `sync_data` all succeeded, so "Delivered" means "on disk". Any I/O error is `Retryable`
+//! (a full disk or a missing directory may be fixed by an operator); a file sink never rejects
+//! a record, since any byte sequence can be written.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use entrastream_entra::Schema;
+use entrastream_sink::{EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Sink, SinkError};
+use tokio::io::AsyncWriteExt;
+
+/// NDJSON file sink with size-based rotation.
+#[derive(Debug)]
+pub struct FileSink {
+    name: String,
+    path: PathBuf,
+    encoder: Arc<NdjsonEncoder>,
+    file: Option<tokio::fs::File>,
+    written: u64,
+    rotate_bytes: u64,
+    fsync: bool,
+}
+
+impl FileSink {
+    /// A sink writing `schema` records to `path`. `rotate_bytes == 0` disables rotation; else
+    /// before a batch would grow the file past it, the file is renamed to `path.N` (N = 1, 2, …,
+    /// the next free number) and a new one started. `fsync = false` skips `sync_data` (only
+    /// for benchmarks: it weakens "Delivered" to "handed to the OS").
+    pub fn new(
+        name: impl Into<String>,
+        path: impl Into<PathBuf>,
+        schema: Schema,
+        rotate_bytes: u64,
+        fsync: bool,
+    ) -> Self {
+        FileSink {
+            name: name.into(),
+            path: path.into(),
+            encoder: Arc::new(NdjsonEncoder { schema }),
+            file: None,
+            written: 0,
+            rotate_bytes,
+            fsync,
+        }
+    }
+
+    /// The dead-letter file sink (its batches arrive pre-encoded as dead-letter lines).
+    pub fn dead_letter(path: impl Into<PathBuf>, rotate_bytes: u64) -> Self {
+        Self::new("dead_letter", path, Schema::Raw, rotate_bytes, true)
+    }
+
+    async fn open(&mut self) -> std::io::Result<()> {
+        if self.file.is_some() {
+            return Ok(());
+        }
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .await?;
+        self.written = file.metadata().await?.len();
+        if self.written > 0 && !ends_with_newline(&self.path).await? {
+            // A previous process died mid-write (kill -9, power loss): terminate the torn line
+            // so that the next record starts on a line of its own. Readers skip the torn line;
+            // its record is redelivered because its batch was never acknowledged.
+            file.write_all(b"\n").await?;
+            file.flush().await?;
+            self.written += 1;
+        }
+        self.file = Some(file);
+        Ok(())
+    }
+
+    async fn rotate(&mut self) -> std::io::Result<()> {
+        if let Some(mut f) = self.file.take() {
+            f.flush().await?;
+        }
+        let n = next_rotation_index(&self.path).await;
+        let mut target = self.path.clone().into_os_string();
+        target.push(format!(".{n}"));
+        tokio::fs::rename(&self.path, PathBuf::from(target)).await?;
+        self.written = 0;
+        self.open().await
+    }
+
+    async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.open().await?;
+        if self.rotate_bytes > 0
+            && self.written > 0
+            && self.written + data.len() as u64 > self.rotate_bytes
+        {
+            self.rotate().await?;
+        }
+        let file = match self.file.as_mut() {
+            Some(f) => f,
+            None => return Err(std::io::Error::other("file not open")),
+        };
+        let result = async {
+            file.write_all(data).await?;
+            file.flush().await?;
+            if self.fsync {
+                file.sync_data().await?;
+            }
+            Ok::<_, std::io::Error>(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                self.written += data.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // Reopen on the next attempt; a partial write leaves a partial line that a
+                // retry follows with the full batch (at-least-once: readers skip torn lines).
+                self.file = None;
+                Err(e)
+            }
+        }
+    }
+}
+
+async fn ends_with_newline(path: &Path) -> std::io::Result<bool> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut f = tokio::fs::File::open(path).await?;
+    f.seek(std::io::SeekFrom::End(-1)).await?;
+    let mut last = [0u8; 1];
+    f.read_exact(&mut last).await?;
+    Ok(last[0] == b'\n')
+}
+
+async fn next_rotation_index(path: &Path) -> u64 {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return 1;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let mut max = 0;
+    if let Ok(mut rd) = tokio::fs::read_dir(dir).await {
+        while let Ok(Some(entry)) = rd.next_entry().await {
+            if let Some(rest) = entry
+                .file_name()
+                .to_str()
+                .and_then(|f| f.strip_prefix(name).map(str::to_owned))
+            {
+                if let Some(n) = rest.strip_prefix('.').and_then(|n| n.parse::<u64>().ok()) {
+                    max = max.max(n);
+                }
+            }
+        }
+    }
+    max + 1
+}
+
+#[async_trait]
+impl Sink for FileSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn encoder(&self) -> Arc<dyn RecordEncoder> {
+        self.encoder.clone()
+    }
+
+    async fn send(&mut self, batch: &EncodedBatch) -> Outcome {
+        match self.write(&batch.data).await {
+            Ok(()) => Outcome::Delivered,
+            Err(e) => Outcome::Retryable(format!("write to {} failed: {e}", self.path.display())),
+        }
+    }
+
+    async fn healthcheck(&mut self) -> Result<(), SinkError> {
+        self.open()
+            .await
+            .map_err(|e| SinkError(format!("cannot open {}: {e}", self.path.display())))
+    }
+}
+
+/// Writes NDJSON to standard output.
+#[derive(Debug)]
+pub struct StdoutSink {
+    name: String,
+    encoder: Arc<NdjsonEncoder>,
+}
+
+impl StdoutSink {
+    /// A stdout sink in the given schema.
+    pub fn new(name: impl Into<String>, schema: Schema) -> Self {
+        StdoutSink {
+            name: name.into(),
+            encoder: Arc::new(NdjsonEncoder { schema }),
+        }
+    }
+}
+
+#[async_trait]
+impl Sink for StdoutSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn encoder(&self) -> Arc<dyn RecordEncoder> {
+        self.encoder.clone()
+    }
+
+    async fn send(&mut self, batch: &EncodedBatch) -> Outcome {
+        let mut out = tokio::io::stdout();
+        match async {
+            out.write_all(&batch.data).await?;
+            out.flush().await
+        }
+        .await
+        {
+            Ok(()) => Outcome::Delivered,
+            Err(e) => Outcome::Retryable(format!("stdout write failed: {e}")),
+        }
+    }
+
+    async fn healthcheck(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// Accepts everything and keeps only counts (benchmarks, dry runs).
+#[derive(Debug, Clone)]
+pub struct BlackholeSink {
+    name: String,
+    encoder: Arc<NdjsonEncoder>,
+    /// Records accepted so far.
+    pub records: Arc<AtomicU64>,
+    /// Bytes accepted so far.
+    pub bytes: Arc<AtomicU64>,
+}
+
+impl BlackholeSink {
+    /// A blackhole that still encodes in `schema` (so benchmarks measure encoding).
+    pub fn new(name: impl Into<String>, schema: Schema) -> Self {
+        BlackholeSink {
+            name: name.into(),
+            encoder: Arc::new(NdjsonEncoder { schema }),
+            records: Arc::default(),
+            bytes: Arc::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl Sink for BlackholeSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn encoder(&self) -> Arc<dyn RecordEncoder> {
+        self.encoder.clone()
+    }
+
+    async fn send(&mut self, batch: &EncodedBatch) -> Outcome {
+        self.records
+            .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
+        self.bytes
+            .fetch_add(batch.data.len() as u64, Ordering::Relaxed);
+        Outcome::Delivered
+    }
+
+    async fn healthcheck(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn batch(s: &str) -> EncodedBatch {
+        EncodedBatch {
+            data: Bytes::from(s.to_string()),
+            records: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_and_rotates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/records.ndjson");
+        let mut sink = FileSink::new("f", &path, Schema::Native, 10, true);
+        sink.healthcheck().await.unwrap();
+        assert_eq!(sink.send(&batch("{\"a\":1}\n")).await, Outcome::Delivered);
+        assert_eq!(sink.send(&batch("{\"b\":2}\n")).await, Outcome::Delivered);
+        assert_eq!(sink.send(&batch("{\"c\":3}\n")).await, Outcome::Delivered);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"c\":3}\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("sub/records.ndjson.1")).unwrap(),
+            "{\"a\":1}\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("sub/records.ndjson.2")).unwrap(),
+            "{\"b\":2}\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_terminated_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.ndjson");
+        std::fs::write(&path, "{\"a\":1}\n{\"b\":").unwrap();
+        let mut sink = FileSink::new("f", &path, Schema::Native, 0, true);
+        assert_eq!(sink.send(&batch("{\"c\":3}\n")).await, Outcome::Delivered);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\":1}\n{\"b\":\n{\"c\":3}\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn unwritable_path_is_retryable() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), "x").unwrap();
+        let mut sink = FileSink::new(
+            "f",
+            dir.path().join("file/records.ndjson"),
+            Schema::Native,
+            0,
+            true,
+        );
+        assert!(sink.send(&batch("x\n")).await.is_retryable());
+        assert!(sink.healthcheck().await.is_err());
+    }
+}

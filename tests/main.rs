@@ -1,0 +1,19 @@
+//! entrastream end to end, against a real Kafka-protocol broker (nisshi) started per test on a
+//! loopback port. In CI (`CI=true`) a missing peer fails the test; elsewhere it is skipped with
+//! a visible message.
+#![forbid(unsafe_code)]
+
+mod support;
+
+// The daemon entry point for child-process tests (crash, rebalance, shutdown).
+mod child;
+// Crash: kill -9 at several points, restart, everything delivered, duplicates bounded.
+mod crash;
+// Poison messages, offsets advancing, /metrics through promtool, no secret leaks.
+mod poison;
+// Two daemons in one group; one is killed; the survivor takes over.
+mod rebalance;
+// SIGTERM mid-stream: exit 0, committed offsets equal what was delivered.
+mod shutdown;
+// A sink that refuses writes for a while: nothing lost, paused, memory bounded.
+mod sink_outage;
