@@ -134,7 +134,9 @@ impl Category {
     pub fn is_user_sign_in(self) -> bool {
         matches!(
             self,
-            Category::SignInLogs | Category::NonInteractiveUserSignInLogs | Category::AdfsSignInLogs
+            Category::SignInLogs
+                | Category::NonInteractiveUserSignInLogs
+                | Category::AdfsSignInLogs
         )
     }
 }
@@ -150,6 +152,9 @@ mod tests {
             assert_eq!(Category::from_name(&c.name().to_lowercase()), c);
         }
         assert_eq!(Category::from_name("SignIn"), Category::SignInLogs);
-        assert_eq!(Category::from_name("NetworkAccessTrafficLogs"), Category::Other);
+        assert_eq!(
+            Category::from_name("NetworkAccessTrafficLogs"),
+            Category::Other
+        );
     }
 }

@@ -17,7 +17,10 @@ pub struct ParseError<'a> {
 #[non_exhaustive]
 pub enum ErrorKind {
     /// Not JSON. `at` is relative to the record's own bytes.
-    MalformedJson { message: &'static str, at: usize },
+    MalformedJson {
+        message: &'static str,
+        at: usize,
+    },
     /// JSON, but not an envelope, array or record object.
     InvalidEnvelope(&'static str),
     /// A field we interpret has the wrong JSON type.
@@ -28,10 +31,18 @@ pub enum ErrorKind {
     },
     /// No `category` (in any casing): the record cannot be routed or typed.
     MissingCategory,
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        size: usize,
+        limit: usize,
+    },
     /// A time field we interpret holds text in no known time format.
-    InvalidTime { path: String, value: String },
-    InvalidUtf8 { at: usize },
+    InvalidTime {
+        path: String,
+        value: String,
+    },
+    InvalidUtf8 {
+        at: usize,
+    },
 }
 
 impl ErrorKind {
@@ -121,7 +132,10 @@ impl fmt::Display for ParseError<'_> {
                  if such records are expected)"
             ),
             ErrorKind::InvalidTime { path, value } => {
-                write!(f, "field `{path}` holds {value:?}, which is in no known time format")
+                write!(
+                    f,
+                    "field `{path}` holds {value:?}, which is in no known time format"
+                )
             }
             ErrorKind::InvalidUtf8 { at } => write!(
                 f,

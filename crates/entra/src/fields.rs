@@ -9,7 +9,12 @@ use crate::json::{JsonStr, Number, Object, Value};
 use crate::time::Timestamp;
 
 #[cold]
-pub(crate) fn wrong_type(path: &str, key: &str, expected: &'static str, v: &Value<'_>) -> ErrorKind {
+pub(crate) fn wrong_type(
+    path: &str,
+    key: &str,
+    expected: &'static str,
+    v: &Value<'_>,
+) -> ErrorKind {
     ErrorKind::WrongType {
         path: join(path, key),
         expected,

@@ -366,7 +366,9 @@ impl<'a> Parser<'a> {
                     escaped = true;
                     self.escape()?;
                 }
-                Some(_) => return Err(self.err("control character inside a string must be escaped")),
+                Some(_) => {
+                    return Err(self.err("control character inside a string must be escaped"));
+                }
                 None => return Err(self.err("unterminated string")),
             }
         }
@@ -506,6 +508,26 @@ fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
     u32::from_str_radix(s, 16).ok()
 }
 
+/// Converts to `serde_json::Value`; used by tests and the fuzz target to compare with serde_json.
+#[cfg(any(test, feature = "testsuite"))]
+pub fn to_serde(v: &Value<'_>) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Number(n) => serde_json::from_str(n.text()).unwrap_or(serde_json::Value::Null),
+        Value::String(s) => serde_json::Value::String(s.decode().into_owned()),
+        Value::Array(a) => serde_json::Value::Array(a.iter().map(to_serde).collect()),
+        Value::Object(o) => {
+            let mut map = serde_json::Map::new();
+            for (k, v) in o.iter() {
+                // serde_json keeps the last duplicate; do the same for comparison.
+                map.insert(k.decode().into_owned(), to_serde(v));
+            }
+            serde_json::Value::Object(map)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,8 +546,20 @@ mod tests {
     #[test]
     fn rejects_what_json_rejects() {
         for bad in [
-            "", "{", "[1,]", "{\"a\"}", "01", "1.", "-", "\"\u{1}\"", "\"\\x\"", "tru", "{} x",
-            "\"\\u12G4\"", "[1 2]", "{\"a\":1,}",
+            "",
+            "{",
+            "[1,]",
+            "{\"a\"}",
+            "01",
+            "1.",
+            "-",
+            "\"\u{1}\"",
+            "\"\\x\"",
+            "tru",
+            "{} x",
+            "\"\\u12G4\"",
+            "[1 2]",
+            "{\"a\":1,}",
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should be rejected");
         }
@@ -551,25 +585,5 @@ mod tests {
         let ours = parse(text).unwrap();
         let theirs: serde_json::Value = serde_json::from_str(text).unwrap();
         assert_eq!(crate::json::to_serde(&ours), theirs);
-    }
-}
-
-/// Converts to `serde_json::Value`; used by tests and the fuzz target to compare with serde_json.
-#[cfg(any(test, feature = "testsuite"))]
-pub fn to_serde(v: &Value<'_>) -> serde_json::Value {
-    match v {
-        Value::Null => serde_json::Value::Null,
-        Value::Bool(b) => serde_json::Value::Bool(*b),
-        Value::Number(n) => serde_json::from_str(n.text()).unwrap_or(serde_json::Value::Null),
-        Value::String(s) => serde_json::Value::String(s.decode().into_owned()),
-        Value::Array(a) => serde_json::Value::Array(a.iter().map(to_serde).collect()),
-        Value::Object(o) => {
-            let mut map = serde_json::Map::new();
-            for (k, v) in o.iter() {
-                // serde_json keeps the last duplicate; do the same for comparison.
-                map.insert(k.decode().into_owned(), to_serde(v));
-            }
-            serde_json::Value::Object(map)
-        }
     }
 }

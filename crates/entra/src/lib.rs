@@ -46,6 +46,8 @@ pub use encode::{EncodeContext, EncodeError, Schema, UnknownSchema, encode};
 pub use error::{ErrorKind, OwnedParseError, ParseError};
 pub use fields::Scalar;
 pub use principal::{Principal, PrincipalKind};
-pub use record::{Body, Envelope, EventId, Outcome, ParseOptions, Record, TenantSource, parse_record};
+pub use record::{
+    Body, Envelope, EventId, Outcome, ParseOptions, Record, TenantSource, parse_record,
+};
 pub use split::{RecordSlice, Split, split};
 pub use time::Timestamp;

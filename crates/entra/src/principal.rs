@@ -98,7 +98,11 @@ impl<'a> Record<'a> {
                 },
             },
             Body::Provisioning(p) => Principal {
-                kind: p.initiated_by.kind.map(PrincipalKind::Given).or(fixed("system")),
+                kind: p
+                    .initiated_by
+                    .kind
+                    .map(PrincipalKind::Given)
+                    .or(fixed("system")),
                 id: p.initiated_by.id,
                 name: p.initiated_by.name,
                 display_name: p.initiated_by.name,

@@ -520,10 +520,10 @@ fn tenant<'a>(env: &Envelope<'a>, props: &Object<'a>) -> Option<(Cow<'a, str>, T
     if let Some(t) = env.tenant_id {
         return Some((t.decode(), TenantSource::TenantId));
     }
-    if let Some(Value::String(t)) = props.get("tenantId").filter(|v| !matches!(v, Value::Null)) {
-        if !t.is_empty() {
-            return Some((t.decode(), TenantSource::Properties));
-        }
+    if let Some(Value::String(t)) = props.get("tenantId").filter(|v| !matches!(v, Value::Null))
+        && !t.is_empty()
+    {
+        return Some((t.decode(), TenantSource::Properties));
     }
     let rid = env.resource_id?.decode();
     tenant_from_resource_id(&rid).map(|t| (Cow::Owned(t.to_owned()), TenantSource::ResourceId))
@@ -606,13 +606,22 @@ mod tests {
         let b = parse(r#"{ "properties":{"id":"x"}, "category":"AuditLogs" }"#).unwrap();
         assert_eq!(a.event_id(), b.event_id());
         assert_eq!(a.event_id().to_string().len(), 36);
-        assert_eq!(parse_event_id(&a.event_id().to_string()), Some(a.event_id()));
+        assert_eq!(
+            parse_event_id(&a.event_id().to_string()),
+            Some(a.event_id())
+        );
     }
 
     #[test]
     fn missing_and_wrong_category() {
-        assert_eq!(parse(r#"{"time":"x"}"#).unwrap_err().reason_code(), "missing_category");
-        assert_eq!(parse(r#"{"category":3}"#).unwrap_err().reason_code(), "wrong_type");
+        assert_eq!(
+            parse(r#"{"time":"x"}"#).unwrap_err().reason_code(),
+            "missing_category"
+        );
+        assert_eq!(
+            parse(r#"{"category":3}"#).unwrap_err().reason_code(),
+            "wrong_type"
+        );
         let e = parse(r#"{"category":"SignInLogs","properties":"{}"}"#).unwrap_err();
         assert_eq!(e.reason_code(), "wrong_type");
         assert_eq!(e.category(), Some("SignInLogs"));

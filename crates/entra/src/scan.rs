@@ -22,7 +22,8 @@ pub(crate) fn string_stop(bytes: &[u8], mut pos: usize, controls: bool) -> usize
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
         let x = u64::from_le_bytes(word);
-        let mut hits = zero_bytes(x ^ (LO * u64::from(b'"'))) | zero_bytes(x ^ (LO * u64::from(b'\\')));
+        let mut hits =
+            zero_bytes(x ^ (LO * u64::from(b'"'))) | zero_bytes(x ^ (LO * u64::from(b'\\')));
         if controls {
             // Bytes below 0x20: subtracting 0x20 borrows into the high bit only for them
             // (bytes >= 0x80 are excluded by `!x`).
@@ -65,7 +66,11 @@ mod tests {
         for s in samples {
             for start in 0..s.len() {
                 for controls in [false, true] {
-                    assert_eq!(string_stop(s, start, controls), naive(s, start, controls), "{s:?} {start}");
+                    assert_eq!(
+                        string_stop(s, start, controls),
+                        naive(s, start, controls),
+                        "{s:?} {start}"
+                    );
                 }
             }
         }
@@ -78,7 +83,11 @@ mod tests {
                 let mut s = vec![b'a'; 16];
                 s[lane] = b;
                 for controls in [false, true] {
-                    assert_eq!(string_stop(&s, 0, controls), naive(&s, 0, controls), "{b} {lane}");
+                    assert_eq!(
+                        string_stop(&s, 0, controls),
+                        naive(&s, 0, controls),
+                        "{b} {lane}"
+                    );
                 }
             }
         }

@@ -149,7 +149,12 @@ fn walk_object(body: &[u8], start: usize) -> Result<ObjectWalk<'_>, ErrorKind> {
         pos = skip_ws(body, pos);
         match body.get(pos) {
             Some(b',') => pos = skip_ws(body, pos + 1),
-            Some(b'}') => return Ok(ObjectWalk { end: pos + 1, records }),
+            Some(b'}') => {
+                return Ok(ObjectWalk {
+                    end: pos + 1,
+                    records,
+                });
+            }
             _ => return Err(structural(pos, "expected ',' or '}' in an object")),
         }
     }
@@ -281,7 +286,10 @@ mod tests {
             texts(r#"[{"a":1},{"b":2}]"#),
             [Ok(r#"{"a":1}"#.into()), Ok(r#"{"b":2}"#.into())]
         );
-        assert_eq!(texts(r#"{"a":[1,{"x":2}]}"#), [Ok(r#"{"a":[1,{"x":2}]}"#.into())]);
+        assert_eq!(
+            texts(r#"{"a":[1,{"x":2}]}"#),
+            [Ok(r#"{"a":[1,{"x":2}]}"#.into())]
+        );
         assert_eq!(
             texts("{\"a\":1}\n{\"records\":[{\"c\":3}]}\n"),
             [Ok(r#"{"a":1}"#.into()), Ok(r#"{"c":3}"#.into())]
@@ -292,7 +300,10 @@ mod tests {
     fn offsets_point_into_the_body() {
         let body = br#"{"records":[{"a":1},  {"b":2}]}"#;
         let second = split(body).nth(1).unwrap().unwrap();
-        assert_eq!(&body[second.offset..second.offset + second.bytes.len()], br#"{"b":2}"#);
+        assert_eq!(
+            &body[second.offset..second.offset + second.bytes.len()],
+            br#"{"b":2}"#
+        );
     }
 
     #[test]
@@ -306,7 +317,10 @@ mod tests {
 
     #[test]
     fn records_must_be_an_array() {
-        assert_eq!(texts(r#"{"records": 5}"#)[0].as_ref().unwrap_err(), "invalid_envelope@0");
+        assert_eq!(
+            texts(r#"{"records": 5}"#)[0].as_ref().unwrap_err(),
+            "invalid_envelope@0"
+        );
     }
 
     #[test]

@@ -72,9 +72,9 @@ impl Timestamp {
         let n = self.nanos;
         if n == 0 {
             out.write_char('Z')
-        } else if n % 1_000_000 == 0 {
+        } else if n.is_multiple_of(1_000_000) {
             write!(out, ".{:03}Z", n / 1_000_000)
-        } else if n % 1_000 == 0 {
+        } else if n.is_multiple_of(1_000) {
             write!(out, ".{:06}Z", n / 1_000)
         } else {
             write!(out, ".{n:09}Z")
@@ -87,10 +87,10 @@ impl Timestamp {
         self.write_date_time_bytes(out);
         let n = self.nanos;
         if n == 0 {
-        } else if n % 1_000_000 == 0 {
+        } else if n.is_multiple_of(1_000_000) {
             out.push(b'.');
             push_digits(out, u64::from(n / 1_000_000), 3);
-        } else if n % 1_000 == 0 {
+        } else if n.is_multiple_of(1_000) {
             out.push(b'.');
             push_digits(out, u64::from(n / 1_000), 6);
         } else {
@@ -373,7 +373,9 @@ mod tests {
     use super::*;
 
     fn iso(s: &str) -> String {
-        Timestamp::parse(s).map(|t| t.to_string()).unwrap_or_else(|| "none".into())
+        Timestamp::parse(s)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "none".into())
     }
 
     #[test]
@@ -399,14 +401,22 @@ mod tests {
 
     #[test]
     fn entra_spellings() {
-        assert_eq!(iso("2022-01-24T04:59:49.2279838Z"), "2022-01-24T04:59:49.227983800Z");
+        assert_eq!(
+            iso("2022-01-24T04:59:49.2279838Z"),
+            "2022-01-24T04:59:49.227983800Z"
+        );
         assert_eq!(iso("2022-09-09T9:59:27.958Z"), "2022-09-09T09:59:27.958Z");
-        assert_eq!(iso("2019-10-18T04:45:48.0729893-05:00"), "2019-10-18T09:45:48.072989300Z");
+        assert_eq!(
+            iso("2019-10-18T04:45:48.0729893-05:00"),
+            "2019-10-18T09:45:48.072989300Z"
+        );
         assert_eq!(iso("9/9/2022 12:05:01 PM"), "2022-09-09T12:05:01Z");
         assert_eq!(iso("9/9/2022 12:05:01 AM"), "2022-09-09T00:05:01Z");
         assert_eq!(iso("2024-02-29T00:00:00Z"), "2024-02-29T00:00:00Z");
         assert_eq!(
-            Timestamp::from_dotnet_ticks(639_140_000_000_000_000).unwrap().to_string(),
+            Timestamp::from_dotnet_ticks(639_140_000_000_000_000)
+                .unwrap()
+                .to_string(),
             "2026-05-10T08:53:20Z"
         );
     }
@@ -414,8 +424,14 @@ mod tests {
     #[test]
     fn rejects_impossible_dates_and_junk() {
         for s in [
-            "", "2023-02-29T00:00:00Z", "2022-13-01T00:00:00Z", "2022-01-01T24:00:00Z",
-            "13/1/2022 1:00:00", "1/1/2022 13:00:00 PM", "yesterday", "2022-01-01T00:00:00Q",
+            "",
+            "2023-02-29T00:00:00Z",
+            "2022-13-01T00:00:00Z",
+            "2022-01-01T24:00:00Z",
+            "13/1/2022 1:00:00",
+            "1/1/2022 13:00:00 PM",
+            "yesterday",
+            "2022-01-01T00:00:00Q",
             "2022-01-01",
         ] {
             assert_eq!(iso(s), "none", "{s}");
@@ -424,8 +440,13 @@ mod tests {
 
     #[test]
     fn byte_writers_match_the_fmt_writers() {
-        for text in ["1969-12-31T23:59:59.5Z", "2022-01-24T04:59:49.2279838Z", "2024-02-29T00:00:00Z",
-                     "2001-01-01T00:00:00.000123Z", "0001-01-01T00:00:00Z"] {
+        for text in [
+            "1969-12-31T23:59:59.5Z",
+            "2022-01-24T04:59:49.2279838Z",
+            "2024-02-29T00:00:00Z",
+            "2001-01-01T00:00:00.000123Z",
+            "0001-01-01T00:00:00Z",
+        ] {
             let t = Timestamp::parse(text).unwrap();
             let (mut a, mut b) = (String::new(), Vec::new());
             t.write_rfc3339(&mut a).unwrap();

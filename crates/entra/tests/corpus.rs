@@ -13,7 +13,10 @@ fn samples_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{} is missing: CI must have ../shared/samples", dir.display());
+        panic!(
+            "{} is missing: CI must have ../shared/samples",
+            dir.display()
+        );
     }
     eprintln!("SKIPPED: sample corpus not found at {}", dir.display());
     None
@@ -45,7 +48,11 @@ fn sample_files(dir: &Path) -> Vec<PathBuf> {
 fn every_sample_record_parses_and_encodes_losslessly() {
     let Some(dir) = samples_dir() else { return };
     let files = sample_files(&dir);
-    assert!(files.len() >= 40, "expected the whole corpus, found {} files", files.len());
+    assert!(
+        files.len() >= 40,
+        "expected the whole corpus, found {} files",
+        files.len()
+    );
     let (mut parsed, mut with_properties) = (0, 0);
     let mut failures = Vec::new();
     for file in &files {
@@ -67,7 +74,11 @@ fn every_sample_record_parses_and_encodes_losslessly() {
                 let mut out = Vec::new();
                 encode(schema, &record, &EncodeContext::default(), &mut out).unwrap();
                 let doc: Value = serde_json::from_slice(&out).unwrap_or_else(|e| {
-                    panic!("{} {schema}: invalid JSON ({e}): {}", file.display(), String::from_utf8_lossy(&out))
+                    panic!(
+                        "{} {schema}: invalid JSON ({e}): {}",
+                        file.display(),
+                        String::from_utf8_lossy(&out)
+                    )
                 });
                 match schema {
                     Schema::Raw => assert_eq!(out, record.raw(), "raw must be byte-exact"),
@@ -81,11 +92,22 @@ fn every_sample_record_parses_and_encodes_losslessly() {
             }
         }
     }
-    eprintln!("corpus: {} files, {parsed} records parsed, {with_properties} with properties", files.len());
+    eprintln!(
+        "corpus: {} files, {parsed} records parsed, {with_properties} with properties",
+        files.len()
+    );
     // Records without an Entra category are the only ones allowed to fail: routing tests and
     // the otel corner cases carry other Azure services' shapes.
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
-    assert!(with_properties >= 66, "the corpus has 66 full Entra records, parsed {with_properties}");
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        with_properties >= 66,
+        "the corpus has 66 full Entra records, parsed {with_properties}"
+    );
 }
 
 #[path = "support/lossless.rs"]

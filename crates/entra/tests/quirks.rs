@@ -117,9 +117,18 @@ fn level_as_word_stays_a_word() {
 #[test]
 fn every_time_format_in_the_wild() {
     for (t, want) in [
-        ("2022-01-24T04:59:49.2279838Z", "2022-01-24T04:59:49.227983800Z"),
-        ("2019-10-18T04:45:48.0729893-05:00", "2019-10-18T09:45:48.072989300Z"),
-        ("2022-01-24T05:00:03.346468+00:00", "2022-01-24T05:00:03.346468Z"),
+        (
+            "2022-01-24T04:59:49.2279838Z",
+            "2022-01-24T04:59:49.227983800Z",
+        ),
+        (
+            "2019-10-18T04:45:48.0729893-05:00",
+            "2019-10-18T09:45:48.072989300Z",
+        ),
+        (
+            "2022-01-24T05:00:03.346468+00:00",
+            "2022-01-24T05:00:03.346468Z",
+        ),
         ("8/22/2022 6:11:52 PM", "2022-08-22T18:11:52Z"),
         ("1/9/2007 10:41:00 AM +01:00", "2007-01-09T09:41:00Z"),
         ("2022-09-09T9:59:27.958Z", "2022-09-09T09:59:27.958Z"),
@@ -144,13 +153,18 @@ fn an_unreadable_time_is_dead_lettered_with_its_path() {
     assert_eq!(err.reason_code(), "invalid_time");
     assert_eq!(err.offset(), 7);
     assert_eq!(err.category(), Some("AuditLogs"));
-    assert!(err.to_string().contains("properties.activityDateTime"), "{err}");
+    assert!(
+        err.to_string().contains("properties.activityDateTime"),
+        "{err}"
+    );
     assert_eq!(err.raw(), text.as_bytes());
 }
 
 #[test]
 fn tenant_comes_from_tenant_id_then_properties_then_resource_id() {
-    let from_rid = one(r#"{"category":"AuditLogs","resourceId":"/TENANTS/ABCD-12/PROVIDERS/MICROSOFT.AADIAM"}"#);
+    let from_rid = one(
+        r#"{"category":"AuditLogs","resourceId":"/TENANTS/ABCD-12/PROVIDERS/MICROSOFT.AADIAM"}"#,
+    );
     assert_eq!(from_rid.tenant_id(), Some("abcd-12"));
     assert_eq!(from_rid.tenant_source(), Some(TenantSource::ResourceId));
     let non_guid = one(r#"{"category":"AuditLogs","tenantId":"043q12e-not-a-guid"}"#);
@@ -192,7 +206,10 @@ fn double_escaped_ampersand_and_non_ascii_survive() {
     let r = one(text);
     let s = r.signin().unwrap();
     assert_eq!(s.user_display_name.unwrap().decode(), "Jürgen für Gäste");
-    assert_eq!(s.applied_policies[0].display_name.unwrap().decode(), r"CA – iOS \u0026 Android");
+    assert_eq!(
+        s.applied_policies[0].display_name.unwrap().decode(),
+        r"CA – iOS \u0026 Android"
+    );
     let n = native(text);
     assert_eq!(
         n["properties"]["appliedConditionalAccessPolicies"][0]["displayName"],
@@ -224,22 +241,30 @@ fn provisioning_reads_pascal_case_parties() {
 
 #[test]
 fn skipped_provisioning_has_no_outcome() {
-    let r = one(r#"{"category":"ProvisioningLogs","resultType":"Skipped","properties":{"provisioningStatusInfo":{"Status":"skipped"}}}"#);
+    let r = one(
+        r#"{"category":"ProvisioningLogs","resultType":"Skipped","properties":{"provisioningStatusInfo":{"Status":"skipped"}}}"#,
+    );
     assert_eq!(r.outcome(), Outcome::Unknown);
 }
 
 #[test]
 fn risk_categories_use_their_own_times() {
-    let risky = one(r#"{"category":"RiskyUsers","time":"8/22/2022 6:11:52 PM","properties":{"id":"r1",
-        "userPrincipalName":"joe@contoso.example","riskLastUpdatedDateTime":"2022-08-22T18:11:50.702Z","riskLevel":"medium"}}"#);
+    let risky = one(
+        r#"{"category":"RiskyUsers","time":"8/22/2022 6:11:52 PM","properties":{"id":"r1",
+        "userPrincipalName":"joe@contoso.example","riskLastUpdatedDateTime":"2022-08-22T18:11:50.702Z","riskLevel":"medium"}}"#,
+    );
     assert_eq!(time(&risky), "2022-08-22T18:11:50.702Z");
     assert_eq!(risky.risk().unwrap().risk_level.unwrap().raw(), "medium");
-    let event = one(r#"{"category":"UserRiskEvents","properties":{"id":"e1","riskEventType":"passwordSpray",
+    let event = one(
+        r#"{"category":"UserRiskEvents","properties":{"id":"e1","riskEventType":"passwordSpray",
         "activityDateTime":"2022-09-09T9:59:27.958Z","detectedDateTime":"2022-09-09T10:00:00Z",
-        "additionalInfo":"[{\"Key\":\"userAgent\",\"Value\":\"curl\"}]"}}"#);
+        "additionalInfo":"[{\"Key\":\"userAgent\",\"Value\":\"curl\"}]"}}"#,
+    );
     assert_eq!(time(&event), "2022-09-09T09:59:27.958Z");
     for c in ["RiskyServicePrincipals", "ServicePrincipalRiskEvents"] {
-        let text = format!(r#"{{"category":"{c}","properties":{{"servicePrincipalId":"sp","riskLevel":"high"}}}}"#);
+        let text = format!(
+            r#"{{"category":"{c}","properties":{{"servicePrincipalId":"sp","riskLevel":"high"}}}}"#
+        );
         let r = one(&text);
         assert_eq!(r.kind(), "risk");
         assert_eq!(native(&text)["actor"]["type"], "service_principal");
@@ -248,13 +273,17 @@ fn risk_categories_use_their_own_times() {
 
 #[test]
 fn graph_activity_outcome_from_http_status_and_aad_graph_ticks() {
-    let ms = one(r#"{"category":"MicrosoftGraphActivityLogs","resourceId":"/TENANTS/T/PROVIDERS/MICROSOFT.AADIAM",
+    let ms = one(
+        r#"{"category":"MicrosoftGraphActivityLogs","resourceId":"/TENANTS/T/PROVIDERS/MICROSOFT.AADIAM",
         "properties":{"requestId":"q1","responseStatusCode":404,"timeGenerated":"2024-03-07T11:47:00.6442361Z",
-        "requestUri":"https://graph.microsoft.com/v1.0/users?$filter=a eq 'b'\\u0026$top=1","C_DeviceId":"x"}}"#);
+        "requestUri":"https://graph.microsoft.com/v1.0/users?$filter=a eq 'b'\\u0026$top=1","C_DeviceId":"x"}}"#,
+    );
     assert_eq!(ms.outcome(), Outcome::Failure);
     assert_eq!(ms.tenant_id(), Some("t"));
-    let aad = one(r#"{"category":"AzureADGraphActivityLogs","properties":{"httpStatusCode":200,
-        "__UDI_RequiredFields_EventTime":"639140000000000000","responseSizeBytes":-1,"roles":" Group.Read.All,"}}"#);
+    let aad = one(
+        r#"{"category":"AzureADGraphActivityLogs","properties":{"httpStatusCode":200,
+        "__UDI_RequiredFields_EventTime":"639140000000000000","responseSizeBytes":-1,"roles":" Group.Read.All,"}}"#,
+    );
     assert_eq!(aad.outcome(), Outcome::Success);
     assert_eq!(time(&aad), "2026-05-10T08:53:20Z");
 }
@@ -272,13 +301,28 @@ fn result_type_codes_and_words() {
 #[test]
 fn wrong_types_are_refused_with_the_field_path() {
     for (text, path) in [
-        (r#"{"category":"SignInLogs","properties":{"status":{"errorCode":{"x":1}}}}"#, "properties.status.errorCode"),
-        (r#"{"category":"AuditLogs","properties":{"targetResources":"none"}}"#, "properties.targetResources"),
+        (
+            r#"{"category":"SignInLogs","properties":{"status":{"errorCode":{"x":1}}}}"#,
+            "properties.status.errorCode",
+        ),
+        (
+            r#"{"category":"AuditLogs","properties":{"targetResources":"none"}}"#,
+            "properties.targetResources",
+        ),
         (r#"{"category":"AuditLogs","time":12345}"#, "time"),
-        (r#"{"category":"SignInLogs","durationMs":"fast"}"#, "durationMs"),
+        (
+            r#"{"category":"SignInLogs","durationMs":"fast"}"#,
+            "durationMs",
+        ),
     ] {
-        let err = parse_record(RecordSlice { bytes: text.as_bytes(), offset: 0 }, &ParseOptions::default())
-            .unwrap_err();
+        let err = parse_record(
+            RecordSlice {
+                bytes: text.as_bytes(),
+                offset: 0,
+            },
+            &ParseOptions::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.reason_code(), "wrong_type", "{text}");
         assert!(err.to_string().contains(path), "{err} should name {path}");
     }
@@ -286,10 +330,18 @@ fn wrong_types_are_refused_with_the_field_path() {
 
 #[test]
 fn huge_records_are_refused_not_truncated() {
-    let text = format!(r#"{{"category":"AuditLogs","properties":{{"blob":"{}"}}}}"#, "x".repeat(2000));
+    let text = format!(
+        r#"{{"category":"AuditLogs","properties":{{"blob":"{}"}}}}"#,
+        "x".repeat(2000)
+    );
     let err = parse_record(
-        RecordSlice { bytes: text.as_bytes(), offset: 0 },
-        &ParseOptions { max_record_bytes: 1000 },
+        RecordSlice {
+            bytes: text.as_bytes(),
+            offset: 0,
+        },
+        &ParseOptions {
+            max_record_bytes: 1000,
+        },
     )
     .unwrap_err();
     assert_eq!(err.reason_code(), "too_large");
@@ -298,15 +350,22 @@ fn huge_records_are_refused_not_truncated() {
 
 #[test]
 fn one_bad_record_does_not_spoil_the_envelope() {
-    let body = br#"{"records":[{"category":"AuditLogs"},{"category":"AuditLogs","time":}, {"time":"x"},
+    let body =
+        br#"{"records":[{"category":"AuditLogs"},{"category":"AuditLogs","time":}, {"time":"x"},
         {"category":"AuditLogs","properties":{"id":"3"}}]}"#;
     let results: Vec<_> = split(body)
         .map(|s| s.and_then(|s| parse_record(s, &ParseOptions::default())))
         .collect();
     assert_eq!(results.len(), 4);
     assert!(results[0].is_ok() && results[3].is_ok());
-    assert_eq!(results[1].as_ref().unwrap_err().reason_code(), "malformed_json");
-    assert_eq!(results[2].as_ref().unwrap_err().reason_code(), "missing_category");
+    assert_eq!(
+        results[1].as_ref().unwrap_err().reason_code(),
+        "malformed_json"
+    );
+    assert_eq!(
+        results[2].as_ref().unwrap_err().reason_code(),
+        "missing_category"
+    );
     // The error's offset points at the bad record inside the body.
     let e = results[1].as_ref().unwrap_err();
     assert!(body[e.offset()..].starts_with(br#"{"category":"AuditLogs","time":}"#));
@@ -369,7 +428,13 @@ fn native_output_parses_back_to_the_same_record() {
     assert_eq!(again.target().name.unwrap().raw(), "bob@contoso.example");
     // Re-encoding native input keeps the original ingest time.
     let mut twice = Vec::new();
-    encode(Schema::Native, &again, &EncodeContext::default(), &mut twice).unwrap();
+    encode(
+        Schema::Native,
+        &again,
+        &EncodeContext::default(),
+        &mut twice,
+    )
+    .unwrap();
     let a: Value = serde_json::from_slice(&out).unwrap();
     let b: Value = serde_json::from_slice(&twice).unwrap();
     assert_eq!(a, b);

@@ -70,7 +70,11 @@ fn write_envelope(o: &mut ObjectWriter<'_>, record: &Record<'_>) {
     let mut seen: u32 = 0;
     for (key, value) in record.envelope_members() {
         let canonical = canonical_envelope_key(key).map(|c| {
-            let bit = 1u32 << crate::record::ENVELOPE_KEYS.iter().position(|k| *k == c).unwrap_or(31);
+            let bit = 1u32
+                << crate::record::ENVELOPE_KEYS
+                    .iter()
+                    .position(|k| *k == c)
+                    .unwrap_or(31);
             (c, bit)
         });
         match canonical {

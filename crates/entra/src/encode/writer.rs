@@ -269,7 +269,13 @@ mod tests {
 
     #[test]
     fn escapes_like_serde_json() {
-        for s in ["plain", "quote\"back\\slash", "line\nbreak\ttab\r", "\u{1}ctl", "é–😀"] {
+        for s in [
+            "plain",
+            "quote\"back\\slash",
+            "line\nbreak\ttab\r",
+            "\u{1}ctl",
+            "é–😀",
+        ] {
             let mut out = Vec::new();
             write_str(&mut out, s);
             let back: String = serde_json::from_slice(&out).unwrap();
@@ -282,6 +288,9 @@ mod tests {
         let v = crate::json::parse("{\n \"a\" : [1, 2],\n \"b\": {\"c\": null}\n}").unwrap();
         let mut out = Vec::new();
         write_value(&mut out, &v);
-        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":[1,2],"b":{"c": null}}"#);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":[1,2],"b":{"c": null}}"#
+        );
     }
 }

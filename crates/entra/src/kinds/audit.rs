@@ -82,10 +82,8 @@ pub fn decode_modified_value<'a>(v: &Value<'a>) -> DecodedValue<'a> {
             let text = s.decode();
             let t = text.trim_start();
             let looks_json = t.starts_with(['[', '{', '"']) || t == "true" || t == "false";
-            if looks_json {
-                if let Ok(owned) = serde_json_free_parse(&text) {
-                    return DecodedValue::Json(owned);
-                }
+            if looks_json && let Ok(owned) = serde_json_free_parse(&text) {
+                return DecodedValue::Json(owned);
             }
             DecodedValue::Text(*s)
         }
@@ -182,7 +180,9 @@ impl<'a> Audit<'a> {
                         if let Some(o) = opt_obj(d, P, "additionalDetails[]")? {
                             const Q: &str = "properties.additionalDetails[]";
                             let k = o.get("key").map_or(Ok(None), |x| opt_str(x, Q, "key"))?;
-                            let val = o.get("value").map_or(Ok(None), |x| opt_str(x, Q, "value"))?;
+                            let val = o
+                                .get("value")
+                                .map_or(Ok(None), |x| opt_str(x, Q, "value"))?;
                             if let Some(k) = k {
                                 a.additional_details.push((k, val));
                             }
@@ -206,29 +206,39 @@ impl<'a> Audit<'a> {
 
 impl<'a> Initiator<'a> {
     fn read(o: &Object<'a>) -> Result<Self, ErrorKind> {
-        if let Some(u) = o.get("user").map(|v| opt_obj(v, "properties.initiatedBy", "user")) {
-            if let Some(u) = u? {
-                const Q: &str = "properties.initiatedBy.user";
-                let get = |k: &str| u.get(k).map_or(Ok(None), |v| opt_str(v, Q, k).map(non_empty));
-                return Ok(Initiator::User {
-                    id: get("id")?,
-                    user_principal_name: get("userPrincipalName")?,
-                    display_name: get("displayName")?,
-                    ip_address: get("ipAddress")?,
-                });
-            }
+        if let Some(u) = o
+            .get("user")
+            .map(|v| opt_obj(v, "properties.initiatedBy", "user"))
+            && let Some(u) = u?
+        {
+            const Q: &str = "properties.initiatedBy.user";
+            let get = |k: &str| {
+                u.get(k)
+                    .map_or(Ok(None), |v| opt_str(v, Q, k).map(non_empty))
+            };
+            return Ok(Initiator::User {
+                id: get("id")?,
+                user_principal_name: get("userPrincipalName")?,
+                display_name: get("displayName")?,
+                ip_address: get("ipAddress")?,
+            });
         }
-        if let Some(a) = o.get("app").map(|v| opt_obj(v, "properties.initiatedBy", "app")) {
-            if let Some(a) = a? {
-                const Q: &str = "properties.initiatedBy.app";
-                let get = |k: &str| a.get(k).map_or(Ok(None), |v| opt_str(v, Q, k).map(non_empty));
-                return Ok(Initiator::App {
-                    app_id: get("appId")?,
-                    display_name: get("displayName")?,
-                    service_principal_id: get("servicePrincipalId")?,
-                    service_principal_name: get("servicePrincipalName")?,
-                });
-            }
+        if let Some(a) = o
+            .get("app")
+            .map(|v| opt_obj(v, "properties.initiatedBy", "app"))
+            && let Some(a) = a?
+        {
+            const Q: &str = "properties.initiatedBy.app";
+            let get = |k: &str| {
+                a.get(k)
+                    .map_or(Ok(None), |v| opt_str(v, Q, k).map(non_empty))
+            };
+            return Ok(Initiator::App {
+                app_id: get("appId")?,
+                display_name: get("displayName")?,
+                service_principal_id: get("servicePrincipalId")?,
+                service_principal_name: get("servicePrincipalName")?,
+            });
         }
         Ok(Initiator::Unknown)
     }

@@ -78,17 +78,16 @@ impl<'a> Identity<'a> {
             name: get(&["Name", "displayName"])?,
             user_principal_name: None,
         };
-        if let Some(d) = o.get("details").map(|d| opt_obj(d, path, "details")) {
-            if let Some(d) = d? {
-                let dpath = format!("{path}.details");
-                let dget = |keys: &[&str]| {
-                    get_either(d, keys)
-                        .map_or(Ok(None), |v| opt_str(v, &dpath, keys[0]).map(non_empty))
-                };
-                id.user_principal_name = dget(&["UserPrincipalName", "userPrincipalName"])?;
-                if id.name.is_none() {
-                    id.name = dget(&["DisplayName", "displayName"])?;
-                }
+        if let Some(d) = o.get("details").map(|d| opt_obj(d, path, "details"))
+            && let Some(d) = d?
+        {
+            let dpath = format!("{path}.details");
+            let dget = |keys: &[&str]| {
+                get_either(d, keys).map_or(Ok(None), |v| opt_str(v, &dpath, keys[0]).map(non_empty))
+            };
+            id.user_principal_name = dget(&["UserPrincipalName", "userPrincipalName"])?;
+            if id.name.is_none() {
+                id.name = dget(&["DisplayName", "displayName"])?;
             }
         }
         Ok(id)
@@ -151,14 +150,17 @@ impl<'a> Provisioning<'a> {
         if let Some(v) = get_either(o, &["Status", "status"]) {
             self.status = non_empty(opt_str(v, S, "Status")?);
         }
-        if let Some(e) = o.get("errorInformation") {
-            if let Some(e) = opt_obj(e, S, "errorInformation")? {
-                const E: &str = "properties.provisioningStatusInfo.errorInformation";
-                let get = |k: &str| e.get(k).map_or(Ok(None), |v| opt_str(v, E, k).map(non_empty));
-                self.error_code = get("errorCode")?;
-                self.error_reason = get("reason")?;
-                self.error_category = get("errorCategory")?;
-            }
+        if let Some(e) = o.get("errorInformation")
+            && let Some(e) = opt_obj(e, S, "errorInformation")?
+        {
+            const E: &str = "properties.provisioningStatusInfo.errorInformation";
+            let get = |k: &str| {
+                e.get(k)
+                    .map_or(Ok(None), |v| opt_str(v, E, k).map(non_empty))
+            };
+            self.error_code = get("errorCode")?;
+            self.error_reason = get("reason")?;
+            self.error_category = get("errorCategory")?;
         }
         Ok(())
     }

@@ -56,9 +56,7 @@ impl<'a> Risk<'a> {
                 "userDisplayName" => r.user_display_name = s("userDisplayName")?,
                 "servicePrincipalId" => r.service_principal_id = s("servicePrincipalId")?,
                 "appId" => r.app_id = s("appId")?,
-                "displayName" | "servicePrincipalDisplayName" => {
-                    r.display_name = s("displayName")?
-                }
+                "displayName" | "servicePrincipalDisplayName" => r.display_name = s("displayName")?,
                 "activityDateTime" => r.activity_time = opt_time(v, P, "activityDateTime")?,
                 "detectedDateTime" => r.detected_time = opt_time(v, P, "detectedDateTime")?,
                 "lastUpdatedDateTime" => {

@@ -135,7 +135,11 @@ impl<'a> SignIn<'a> {
                                 opt_bool(b, "properties.authenticationDetails[]", "succeeded")
                             })?;
                             let method = o.get("authenticationMethod").map_or(Ok(None), |m| {
-                                opt_str(m, "properties.authenticationDetails[]", "authenticationMethod")
+                                opt_str(
+                                    m,
+                                    "properties.authenticationDetails[]",
+                                    "authenticationMethod",
+                                )
                             })?;
                             if let (Some(true), Some(m)) = (ok, non_empty(method)) {
                                 s.auth_methods.push(m);
@@ -144,16 +148,15 @@ impl<'a> SignIn<'a> {
                     }
                 }
                 "mfaDetail" => {
-                    if let Some(o) = opt_obj(v, P, "mfaDetail")? {
-                        if let Some(m) = o.get("authMethod") {
-                            s.mfa_auth_method =
-                                non_empty(opt_str(m, "properties.mfaDetail", "authMethod")?);
-                        }
+                    if let Some(o) = opt_obj(v, P, "mfaDetail")?
+                        && let Some(m) = o.get("authMethod")
+                    {
+                        s.mfa_auth_method =
+                            non_empty(opt_str(m, "properties.mfaDetail", "authMethod")?);
                     }
                 }
                 "riskLevelDuringSignIn" => {
-                    s.risk_level_during_sign_in =
-                        non_empty(opt_str(v, P, "riskLevelDuringSignIn")?)
+                    s.risk_level_during_sign_in = non_empty(opt_str(v, P, "riskLevelDuringSignIn")?)
                 }
                 "riskLevelAggregated" => {
                     s.risk_level_aggregated = non_empty(opt_str(v, P, "riskLevelAggregated")?)
@@ -242,7 +245,9 @@ impl<'a> Location<'a> {
             match key.raw() {
                 "city" => l.city = non_empty(opt_str(v, Q, "city")?),
                 "state" => l.state = non_empty(opt_str(v, Q, "state")?),
-                "countryOrRegion" => l.country_or_region = non_empty(opt_str(v, Q, "countryOrRegion")?),
+                "countryOrRegion" => {
+                    l.country_or_region = non_empty(opt_str(v, Q, "countryOrRegion")?)
+                }
                 "geoCoordinates" => {
                     if let Some(g) = opt_obj(v, Q, "geoCoordinates")? {
                         const G: &str = "properties.location.geoCoordinates";

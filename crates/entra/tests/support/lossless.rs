@@ -3,9 +3,23 @@
 use serde_json::Value;
 
 const CANONICAL: [&str; 17] = [
-    "time", "resourceId", "operationName", "operationVersion", "category", "tenantId",
-    "resultType", "resultSignature", "resultDescription", "durationMs", "callerIpAddress",
-    "correlationId", "identity", "level", "location", "properties", "createdDateTime",
+    "time",
+    "resourceId",
+    "operationName",
+    "operationVersion",
+    "category",
+    "tenantId",
+    "resultType",
+    "resultSignature",
+    "resultDescription",
+    "durationMs",
+    "callerIpAddress",
+    "correlationId",
+    "identity",
+    "level",
+    "location",
+    "properties",
+    "createdDateTime",
 ];
 
 /// Every envelope field must be in `envelope` (under its canonical spelling, numbers allowed to
@@ -48,15 +62,25 @@ fn same(input: &Value, out: &Value, path: &str) -> Result<(), String> {
         }
         (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                same(x, y, &format!("{path}.modifiedProperties[{i}]").replace(
-                    ".modifiedProperties[",
-                    if path.ends_with("modifiedProperties") { ".modifiedProperties[" } else { "[" },
-                ))?;
+                same(
+                    x,
+                    y,
+                    &format!("{path}.modifiedProperties[{i}]").replace(
+                        ".modifiedProperties[",
+                        if path.ends_with("modifiedProperties") {
+                            ".modifiedProperties["
+                        } else {
+                            "["
+                        },
+                    ),
+                )?;
             }
             Ok(())
         }
         // Numbers written as strings become numbers in the envelope.
-        (Value::String(s), Value::Number(n)) if s.trim().parse::<i64>().ok() == n.as_i64() => Ok(()),
+        (Value::String(s), Value::Number(n)) if s.trim().parse::<i64>().ok() == n.as_i64() => {
+            Ok(())
+        }
         (a, b) if a == b => Ok(()),
         (a, b) => Err(format!("{path}: {a} became {b}")),
     }
@@ -66,10 +90,10 @@ fn decoded_same(input: &Value, out: &Value, path: &str) -> Result<(), String> {
     if input == out {
         return Ok(());
     }
-    if let Value::String(s) = input {
-        if serde_json::from_str::<Value>(s).ok().as_ref() == Some(out) {
-            return Ok(());
-        }
+    if let Value::String(s) = input
+        && serde_json::from_str::<Value>(s).ok().as_ref() == Some(out)
+    {
+        return Ok(());
     }
     Err(format!("{path}: {input} became {out}"))
 }

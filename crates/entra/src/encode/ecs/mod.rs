@@ -171,11 +171,17 @@ fn write_set(o: &mut ObjectWriter<'_>, key: &str, items: &[Option<JsonStr<'_>>])
     o.key(key);
     o.out.push(b'[');
     let mut n = 0;
+    // Lists are a handful of ids; only hostile input makes them long enough to need a set.
+    let mut seen = (items.len() > 32).then(std::collections::HashSet::new);
     for (i, item) in items.iter().enumerate() {
         let Some(s) = item.filter(|s| !s.is_empty()) else {
             continue;
         };
-        if items[..i].iter().flatten().any(|p| p.raw() == s.raw()) {
+        let dup = match &mut seen {
+            Some(set) => !set.insert(s.raw()),
+            None => items[..i].iter().flatten().any(|p| p.raw() == s.raw()),
+        };
+        if dup {
             continue;
         }
         if n > 0 {
@@ -194,10 +200,10 @@ fn write_set(o: &mut ObjectWriter<'_>, key: &str, items: &[Option<JsonStr<'_>>])
 /// `log.level` as a string, whatever type the envelope used.
 fn write_level(o: &mut ObjectWriter<'_>, level: Option<Scalar<'_>>) {
     let Some(level) = level else { return };
-    if let Scalar::Str(s) = level {
-        if s.is_empty() {
-            return;
-        }
+    if let Scalar::Str(s) = level
+        && s.is_empty()
+    {
+        return;
     }
     o.object("log", |l| {
         let out = l.key("level");
@@ -252,20 +258,66 @@ fn snake_member(o: &mut ObjectWriter<'_>, key: JsonStr<'_>) -> (Mark, Range<usiz
     out.push(b'"');
     let start = out.len();
     let raw = key.raw();
-    if !key.is_escaped() && raw.is_ascii() {
+    let bytes = raw.as_bytes();
+    // Fast path: copy runs between upper-case letters; fall back on escapes or non-ASCII.
+    let mut ascii = !key.is_escaped();
+    if ascii && bytes.len() <= SNAKE_KEY_MAX {
+        if SNAKE_CACHE.with(|c| c.borrow().get(bytes, out)) {
+            let end = out.len();
+            out.extend_from_slice(b"\":");
+            return (mark, start..end);
+        }
+        // Short keys (nearly all): convert into a stack buffer, then copy once.
+        let mut buf = [0u8; 2 * SNAKE_KEY_MAX];
+        let mut j = 0;
+        let mut high = 0u8;
         let mut prev_lower = false;
-        for &b in raw.as_bytes() {
+        for &b in bytes {
+            high |= b;
+            let upper = b.wrapping_sub(b'A') < 26;
+            if upper && prev_lower {
+                buf[j] = b'_';
+                j += 1;
+            }
+            buf[j] = b | (u8::from(upper) << 5);
+            j += 1;
+            prev_lower = b.wrapping_sub(b'a') < 26;
+        }
+        if high < 0x80 {
+            out.extend_from_slice(&buf[..j]);
+            SNAKE_CACHE.with(|c| c.borrow_mut().put(bytes, &buf[..j]));
+            let end = out.len();
+            out.extend_from_slice(b"\":");
+            return (mark, start..end);
+        }
+        ascii = false;
+    }
+    if ascii {
+        out.reserve(bytes.len() + bytes.len() / 2 + 3);
+        let mut run = 0;
+        let mut prev_lower = false;
+        for (i, &b) in bytes.iter().enumerate() {
+            if b >= 0x80 {
+                ascii = false;
+                break;
+            }
             if b.is_ascii_uppercase() {
+                out.extend_from_slice(&bytes[run..i]);
                 if prev_lower {
                     out.push(b'_');
                 }
                 out.push(b.to_ascii_lowercase());
-            } else {
-                out.push(b);
+                run = i + 1;
             }
             prev_lower = b.is_ascii_lowercase();
         }
-    } else {
+        if ascii {
+            out.extend_from_slice(&bytes[run..]);
+        } else {
+            out.truncate(start);
+        }
+    }
+    if !ascii {
         let mut s = String::with_capacity(raw.len() + 4);
         let mut prev_lower = false;
         for c in key.decode().chars() {
@@ -283,6 +335,70 @@ fn snake_member(o: &mut ObjectWriter<'_>, key: JsonStr<'_>) -> (Mark, Range<usiz
     let end = out.len();
     out.extend_from_slice(b"\":");
     (mark, start..end)
+}
+
+/// Keys longer than this are converted without the cache.
+const SNAKE_KEY_MAX: usize = 48;
+const SNAKE_SLOTS: usize = 256;
+
+/// The same few hundred keys recur in every sign-in, so their snake_case forms are cached per
+/// thread in a small direct-mapped table (a miss converts and replaces the slot).
+struct SnakeCache {
+    slots: Vec<SnakeSlot>,
+}
+
+#[derive(Clone)]
+struct SnakeSlot {
+    key_len: u8,
+    snake_len: u8,
+    key: [u8; SNAKE_KEY_MAX],
+    snake: [u8; 2 * SNAKE_KEY_MAX],
+}
+
+impl SnakeCache {
+    fn slot(key: &[u8]) -> usize {
+        let word = |b: &[u8]| {
+            let mut w = [0u8; 8];
+            w[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
+            u64::from_le_bytes(w)
+        };
+        let tail = &key[key.len().saturating_sub(8)..];
+        let h = (word(key) ^ word(tail).rotate_left(29) ^ key.len() as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> 56) as usize % SNAKE_SLOTS
+    }
+    fn get(&self, key: &[u8], out: &mut Vec<u8>) -> bool {
+        let Some(s) = self.slots.get(Self::slot(key)) else {
+            return false;
+        };
+        if usize::from(s.key_len) == key.len() && &s.key[..key.len()] == key {
+            out.extend_from_slice(&s.snake[..usize::from(s.snake_len)]);
+            true
+        } else {
+            false
+        }
+    }
+    fn put(&mut self, key: &[u8], snake: &[u8]) {
+        if self.slots.is_empty() {
+            let empty = SnakeSlot {
+                key_len: u8::MAX,
+                snake_len: 0,
+                key: [0; SNAKE_KEY_MAX],
+                snake: [0; 2 * SNAKE_KEY_MAX],
+            };
+            self.slots = vec![empty; SNAKE_SLOTS];
+        }
+        let s = &mut self.slots[Self::slot(key)];
+        s.key_len = key.len() as u8;
+        s.snake_len = snake.len() as u8;
+        s.key[..key.len()].copy_from_slice(key);
+        s.snake[..snake.len()].copy_from_slice(snake);
+    }
+}
+
+thread_local! {
+    static SNAKE_CACHE: std::cell::RefCell<SnakeCache> =
+        const { std::cell::RefCell::new(SnakeCache { slots: Vec::new() }) };
 }
 
 /// Writes `v` with object keys in snake_case (`snake`) and every null, `""`, `{}` and `[]`
@@ -333,7 +449,6 @@ fn write_clean_object(out: &mut Vec<u8>, obj: &Object<'_>, snake: bool) -> bool 
         clean_member(&mut w, *k, v, snake);
     }
     if w.is_empty() {
-        drop(w);
         out.truncate(start);
         false
     } else {

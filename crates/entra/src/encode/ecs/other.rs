@@ -70,13 +70,13 @@ pub(super) fn encode(record: &Record<'_>, ctx: &EncodeContext, out: &mut Vec<u8>
     write_azure(&mut o, record, |a| {
         a.object(dataset, |w| {
             write_snake_envelope(w, record, true);
-            if let Some(p) = record.properties() {
-                if !p.is_empty() {
-                    let mark = w.mark();
-                    w.key("properties");
-                    if !write_clean_object(w.out, p, true) {
-                        w.rollback(mark);
-                    }
+            if let Some(p) = record.properties()
+                && !p.is_empty()
+            {
+                let mark = w.mark();
+                w.key("properties");
+                if !write_clean_object(w.out, p, true) {
+                    w.rollback(mark);
                 }
             }
         });
@@ -98,6 +98,12 @@ pub(super) fn encode(record: &Record<'_>, ctx: &EncodeContext, out: &mut Vec<u8>
     let mut entities: [Option<JsonStr<'_>>; 4] = [None; 4];
     match record.body() {
         Body::Risk(r) => {
+            // A risky user's own `id` is the user's object id.
+            let user_id = r.user_id.or_else(|| {
+                (record.category_enum() == Category::RiskyUsers)
+                    .then_some(r.id)
+                    .flatten()
+            });
             write_location(&mut o, props);
             o.object("user", |u| {
                 u.opt_str_nonempty("name", r.user_principal_name);
@@ -105,15 +111,15 @@ pub(super) fn encode(record: &Record<'_>, ctx: &EncodeContext, out: &mut Vec<u8>
                     u.opt_json_str("email", Some(upn));
                 }
                 u.opt_str_nonempty("full_name", r.user_display_name);
-                u.opt_str_nonempty("id", r.user_id);
+                u.opt_str_nonempty("id", user_id);
             });
             o.object("service", |s| {
                 if r.user_id.is_none() && r.user_principal_name.is_none() {
                     s.opt_str_nonempty("name", r.display_name);
                 }
             });
-            users = [r.user_id, r.user_principal_name, r.user_display_name];
-            entities = [r.user_id, r.service_principal_id, r.app_id, None];
+            users = [user_id, r.user_principal_name, r.user_display_name];
+            entities = [user_id, r.service_principal_id, r.app_id, None];
         }
         Body::GraphActivity(g) => {
             o.object("http", |h| {

@@ -205,7 +205,6 @@ fn write_status(out: &mut Vec<u8>, st: &Object<'_>) -> bool {
         }
     }
     if w.is_empty() {
-        drop(w);
         out.truncate(start);
         false
     } else {
@@ -216,17 +215,30 @@ fn write_status(out: &mut Vec<u8>, st: &Object<'_>) -> bool {
 
 /// `[{"key": k, "value": v}, …]` → `{k: v, …}`; a later duplicate key wins, as in Painless.
 fn write_pairs_as_map(out: &mut Vec<u8>, items: &[Value<'_>]) -> bool {
+    // Index of the last pair of each key; a map only for long lists, which only hostile input has.
+    let last: Option<std::collections::HashMap<&str, usize>> = (items.len() > 32).then(|| {
+        let mut m = std::collections::HashMap::new();
+        for (i, item) in items.iter().enumerate() {
+            if let Some((k, _)) = pair(item) {
+                m.insert(k.raw(), i);
+            }
+        }
+        m
+    });
     let start = out.len();
     let mut w = ObjectWriter::new(out);
     for (i, item) in items.iter().enumerate() {
         let Some((key, value)) = pair(item) else {
             continue;
         };
-        if items[i + 1..]
-            .iter()
-            .filter_map(pair)
-            .any(|(k, _)| k.raw() == key.raw())
-        {
+        let superseded = match &last {
+            Some(m) => m.get(key.raw()).is_some_and(|j| *j != i),
+            None => items[i + 1..]
+                .iter()
+                .filter_map(pair)
+                .any(|(k, _)| k.raw() == key.raw()),
+        };
+        if superseded {
             continue;
         }
         // The map's keys are the pairs' own keys, not snake-cased; values are cleaned.
@@ -239,7 +251,6 @@ fn write_pairs_as_map(out: &mut Vec<u8>, items: &[Value<'_>]) -> bool {
         }
     }
     if w.is_empty() {
-        drop(w);
         out.truncate(start);
         false
     } else {

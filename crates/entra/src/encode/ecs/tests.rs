@@ -27,8 +27,7 @@ fn snake(key: &str) -> String {
     let mut out = Vec::new();
     let mut w = ObjectWriter::new(&mut out);
     let (_, range) = snake_member(&mut w, JsonStr::plain(key));
-    let s = String::from_utf8(w.out[range].to_vec()).unwrap();
-    s
+    String::from_utf8(w.out[range].to_vec()).unwrap()
 }
 
 #[test]
@@ -331,4 +330,33 @@ fn unknown_category_is_kept_under_events() {
     assert_eq!(d["event"]["outcome"], "success");
     assert_eq!(d["azure"]["events"]["properties"]["some_field"], "x");
     assert_eq!(d["azure"]["events"]["result_type"], "Success");
+}
+
+#[test]
+fn long_lists_stay_linear_and_deduplicated() {
+    let pairs: Vec<String> = (0..20_000)
+        .map(|i| format!(r#"{{"key":"k{}","value":"{i}"}}"#, i % 100))
+        .collect();
+    let d = ecs(&format!(
+        r#"{{"category":"SignInLogs","properties":{{"authenticationProcessingDetails":[{}]}}}}"#,
+        pairs.join(",")
+    ));
+    let map = d["azure"]["signinlogs"]["properties"]["authentication_processing_details"]
+        .as_object()
+        .unwrap();
+    assert_eq!(map.len(), 100);
+    assert_eq!(map["k7"], "19907");
+    let targets: Vec<String> = (0..20_000)
+        .map(|i| {
+            format!(
+                r#"{{"id":"t{}","type":"User","modifiedProperties":[]}}"#,
+                i % 50
+            )
+        })
+        .collect();
+    let d = ecs(&format!(
+        r#"{{"category":"AuditLogs","properties":{{"targetResources":[{}]}}}}"#,
+        targets.join(",")
+    ));
+    assert_eq!(d["related"]["entity"].as_array().unwrap().len(), 50);
 }

@@ -196,8 +196,10 @@ pub(super) fn risk(record: &Record<'_>, r: &Risk<'_>, ctx: &EncodeContext, out: 
         }
     });
     let actor = record.actor();
+    // A risky user's (or service principal's) own `id` is its object id.
+    let uid = actor.id.or(if detection { None } else { r.id });
     let user = User {
-        uid: actor.id,
+        uid,
         name: actor.name,
         full_name: actor.display_name,
         type_id: if is_user { 1 } else { 99 },
@@ -210,7 +212,6 @@ pub(super) fn risk(record: &Record<'_>, r: &Risk<'_>, ctx: &EncodeContext, out: 
     write_user(&mut e, "user", &user, None);
     write_endpoint(&mut e, "src_endpoint", actor.ip, Some(&r.location), false);
     if e.is_empty() {
-        drop(e);
         o.rollback(mark);
     } else {
         e.finish();

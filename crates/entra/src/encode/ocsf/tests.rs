@@ -48,7 +48,8 @@ fn audit_class_table() {
     let group_t = r#"{"id":"g-1","type":"Group","displayName":"Finance","modifiedProperties":[]}"#;
     let both = format!("{USER_T},{group_t}");
     let role = r#"{"id":"u-1","type":"User","userPrincipalName":"ada@example.com","modifiedProperties":[{"displayName":"Role.DisplayName","oldValue":null,"newValue":"\"Global Administrator\""}]}"#;
-    let cases: &[(&str, &str, &str, &str, (u64, u64))] = &[
+    type Case<'a> = (&'a str, &'a str, &'a str, &'a str, (u64, u64));
+    let cases: &[Case<'_>] = &[
         ("Add user", "UserManagement", "Add", USER_T, (3001, 1)),
         ("Delete user", "UserManagement", "Delete", USER_T, (3001, 6)),
         (
