@@ -20,7 +20,7 @@ fn sigterm_mid_stream_exits_zero_and_commits_exactly_what_was_delivered() {
     );
     let records = dir.path().join("s-records.ndjson");
     let mut daemon = Daemon::start(&cfg);
-    wait_until("first deliveries", Duration::from_secs(60), || {
+    wait_for_daemon(&daemon, "first deliveries", Duration::from_secs(60), || {
         line_count(&records) > 5_000
     });
     let sent = Instant::now();

@@ -92,23 +92,30 @@ impl Broker {
 
     /// Creates a topic through the admin API.
     pub fn create_topic(&self, topic: &str, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .create()
-            .expect("admin client");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let res = rt
-            .block_on(admin.create_topics(
-                &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-            ))
-            .expect("create topic");
-        for r in res {
-            r.expect("topic created");
-        }
+        let bootstrap = self.bootstrap.clone();
+        let topic = topic.to_string();
+        // Own thread and runtime: callers may be inside an async test.
+        std::thread::spawn(move || {
+            let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .create()
+                .expect("admin client");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let res = rt
+                .block_on(admin.create_topics(
+                    &[NewTopic::new(&topic, partitions, TopicReplication::Fixed(1))],
+                    &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+                ))
+                .expect("create topic");
+            for r in res {
+                r.expect("topic created");
+            }
+        })
+        .join()
+        .expect("create topic thread");
     }
 
     /// Committed offsets (exclusive) of a group, per partition.
@@ -240,7 +247,7 @@ pub fn produce(
         usize::MAX
     };
     let mut poison_sent = 0;
-    let mut send = |buf: &[u8], p: i32, ids: Vec<String>, t: &mut Traffic| {
+    let send = |buf: &[u8], p: i32, ids: Vec<String>, t: &mut Traffic| {
         loop {
             match producer.send(BaseRecord::<(), [u8]>::to(topic).partition(p).payload(buf)) {
                 Ok(()) => break,
@@ -403,7 +410,7 @@ impl Daemon {
             .args([
                 "--ignored",
                 "--exact",
-                "daemon_child",
+                "child::daemon_child",
                 "--nocapture",
                 "--test-threads=1",
             ])
@@ -457,6 +464,17 @@ impl Drop for Daemon {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// Like [`wait_until`], printing a daemon's log on timeout.
+pub fn wait_for_daemon(d: &Daemon, what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}; daemon log:\n{}", d.log_text());
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

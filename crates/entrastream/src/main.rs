@@ -6,6 +6,7 @@ mod check_config_cmd;
 mod demo_cmd;
 mod generate_cmd;
 mod parse_cmd;
+mod report_cmd;
 mod run_cmd;
 
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ enum Command {
     CheckConfig(check_config_cmd::CheckConfigArgs),
     /// Zero-setup demo: embedded broker, generated traffic, the real pipeline, a summary.
     Demo(demo_cmd::DemoArgs),
+    /// Answer an administrator's questions (sign-ins, changes, provisioning) from logs.
+    Report(report_cmd::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_cmd::run(args),
         Command::CheckConfig(args) => check_config_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
+        Command::Report(args) => report_cmd::run(args),
     };
     match result {
         Ok(code) => code,

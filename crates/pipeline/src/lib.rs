@@ -13,7 +13,10 @@
 //! 2. **Retryable failures are retried, never skipped.** A batch a sink cannot take is retried
 //!    with jittered, capped exponential backoff for as long as it takes. Meanwhile the batch
 //!    stays in flight, its bytes stay counted against the byte budget, and once the budget is
-//!    full every assigned partition is paused: memory stays bounded, nothing is dropped.
+//!    full every assigned partition is paused and no further message is taken from the source:
+//!    in-flight bytes stay within the budget plus one message (and one batch's encodings), the
+//!    source's hand-off channel holds at most 64 more messages, and librdkafka's prefetch is
+//!    capped by `queued.max.messages.kbytes` (16 MiB by default here). Nothing is dropped.
 //! 3. **The checkpoint is a contiguous watermark** per partition ([`AckTracker`]): the highest
 //!    offset such that every message at or below it is done. A message that is not done holds
 //!    back the checkpoint of its partition even when later messages were delivered (the opposite
@@ -259,7 +262,11 @@ impl Pipeline {
             if eof && self.builder.is_empty() && self.in_flight.is_empty() {
                 return Ok(());
             }
-            let can_read = !eof && self.revokes.is_empty();
+            // Over the byte budget nothing more is taken from the source (besides pausing its
+            // partitions), so in-flight bytes stay within budget + one message.
+            let can_read = !eof
+                && self.revokes.is_empty()
+                && self.in_flight_bytes < self.config.max_in_flight_bytes;
             tokio::select! {
                 biased;
                 Some(c) = self.done_rx.recv() => {
