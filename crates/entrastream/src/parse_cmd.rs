@@ -7,15 +7,16 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Args;
 use base64::prelude::{BASE64_STANDARD, Engine as _};
+use clap::Args;
 use entrastream_entra::encode::writer::ObjectWriter;
-use entrastream_entra::{EncodeContext, ParseOptions, Schema, encode, parse_record, split};
+use entrastream_entra::{EncodeContext, ParseError, ParseOptions, Record, Schema, encode};
+use entrastream_input::{Progress, for_each_record};
 
 #[derive(Debug, Args)]
 pub struct ParseArgs {
@@ -36,10 +37,12 @@ pub struct ParseArgs {
 }
 
 fn parse_schema(s: &str) -> Result<Schema, String> {
-    s.parse().map_err(|e: entrastream_entra::UnknownSchema| e.to_string())
+    s.parse()
+        .map_err(|e: entrastream_entra::UnknownSchema| e.to_string())
 }
 
-/// Reading one input at a time bounds memory to the largest input file.
+/// Inputs are read in chunks of whole lines where they are line-oriented, so memory stays
+/// bounded whatever the input size.
 pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
@@ -61,66 +64,94 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
             .map(|p| (p.as_os_str() != "-").then(|| p.clone()))
             .collect()
     };
+    let total: Option<u64> = inputs
+        .iter()
+        .map(|i| {
+            i.as_ref()
+                .and_then(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+        })
+        .sum();
+    let progress = Progress::new(total);
     let mut counts = Counts::default();
-    let mut body = Vec::new();
     let mut line = Vec::with_capacity(16 * 1024);
+    let mut failure: Option<io::Error> = None;
     for input in inputs {
-        body.clear();
-        let source = match &input {
-            Some(path) => {
-                File::open(path)
-                    .and_then(|mut f| f.read_to_end(&mut body))
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                path.display().to_string()
+        let source = input
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |p| p.display().to_string());
+        let mut each = |base: u64, item: Result<Record<'_>, ParseError<'_>>| {
+            if failure.is_some() {
+                return;
             }
-            None => {
-                io::stdin()
-                    .lock()
-                    .read_to_end(&mut body)
-                    .context("cannot read stdin")?;
-                "-".to_owned()
-            }
-        };
-        for item in split(&body) {
-            match item.and_then(|slice| parse_record(slice, &opts)) {
+            line.clear();
+            let written = match item {
                 Ok(record) => {
-                    line.clear();
-                    encode(args.schema, &record, &ctx, &mut line)?;
+                    if let Err(e) = encode(args.schema, &record, &ctx, &mut line) {
+                        // Encoders refuse nothing today; if one ever does, say so and stop.
+                        failure = Some(io::Error::other(e.to_string()));
+                        return;
+                    }
                     line.push(b'\n');
-                    out.write_all(&line)?;
-                    *counts.by_category.entry(record.category().to_owned()).or_default() += 1;
+                    *counts
+                        .by_category
+                        .entry(record.category().to_owned())
+                        .or_default() += 1;
                     counts.records += 1;
+                    out.write_all(&line)
                 }
                 Err(err) => {
-                    line.clear();
-                    let mut o = ObjectWriter::new(&mut line);
-                    o.str("error", &err.to_string());
-                    o.str("reason", err.reason_code());
-                    o.u64("offset", err.offset() as u64);
-                    o.str("source", &source);
-                    if let Some(c) = err.category() {
-                        o.str("category", c);
-                    }
-                    match std::str::from_utf8(err.raw()) {
-                        Ok(text) => o.str("raw", text),
-                        Err(_) => {
-                            // Keep the exact bytes too: a lossy string alone would lose them.
-                            o.str("raw", &String::from_utf8_lossy(err.raw()));
-                            o.str("raw_base64", &BASE64_STANDARD.encode(err.raw()));
-                        }
-                    }
-                    o.finish();
-                    line.push(b'\n');
-                    dead.write_all(&line)?;
+                    write_dead_letter(&mut line, &err, base, &source);
                     counts.dead_lettered += 1;
+                    dead.write_all(&line)
                 }
+            };
+            if let Err(e) = written {
+                failure = Some(e);
             }
+        };
+        let read = match &input {
+            Some(path) => File::open(path)
+                .and_then(|f| for_each_record(f, &opts, &progress, &mut each))
+                .with_context(|| format!("cannot read {}", path.display())),
+            None => for_each_record(io::stdin().lock(), &opts, &progress, &mut each)
+                .context("cannot read stdin"),
+        };
+        read?;
+        if let Some(e) = failure.take() {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                return Ok(ExitCode::SUCCESS);
+            }
+            return Err(e).context("cannot write output");
         }
     }
+    progress.finish();
     out.flush()?;
     dead.flush()?;
     eprintln!("{}", counts.summary());
     Ok(ExitCode::from(if counts.dead_lettered > 0 { 3 } else { 0 }))
+}
+
+/// One dead-letter line: `{"error","reason","offset","source","category"?,"raw"}`.
+fn write_dead_letter(line: &mut Vec<u8>, err: &ParseError<'_>, base: u64, source: &str) {
+    let mut o = ObjectWriter::new(line);
+    o.str("error", &err.to_string());
+    o.str("reason", err.reason_code());
+    o.u64("offset", base + err.offset() as u64);
+    o.str("source", source);
+    if let Some(c) = err.category() {
+        o.str("category", c);
+    }
+    match std::str::from_utf8(err.raw()) {
+        Ok(text) => o.str("raw", text),
+        Err(_) => {
+            // Keep the exact bytes too: a lossy string alone would lose them.
+            o.str("raw", &String::from_utf8_lossy(err.raw()));
+            o.str("raw_base64", &BASE64_STANDARD.encode(err.raw()));
+        }
+    }
+    o.finish();
+    line.push(b'\n');
 }
 
 #[derive(Debug, Default)]
@@ -132,7 +163,10 @@ struct Counts {
 
 impl Counts {
     fn summary(&self) -> String {
-        let mut s = format!("records {}, dead-lettered {}", self.records, self.dead_lettered);
+        let mut s = format!(
+            "records {}, dead-lettered {}",
+            self.records, self.dead_lettered
+        );
         for (category, n) in &self.by_category {
             s.push_str(&format!(", {category} {n}"));
         }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use entrastream_entra::{ParseOptions, Timestamp};
-use entrastream_report::input::{Progress, for_each_record};
+use entrastream_input::{Progress, for_each_record};
 use entrastream_report::render::{Format, render};
 use entrastream_report::{Report, ReportOptions};
 
@@ -78,7 +78,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(total);
     let opts = ParseOptions::default();
     for input in &inputs {
-        let each = |item: Result<
+        let each = |_offset: u64,
+                    item: Result<
             entrastream_entra::Record<'_>,
             entrastream_entra::ParseError<'_>,
         >| match item {

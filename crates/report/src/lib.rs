@@ -13,7 +13,6 @@
 pub mod answer;
 mod audits;
 pub mod classify;
-pub mod input;
 pub mod metrics;
 mod names;
 mod provisioning;

@@ -1,17 +1,19 @@
-//! Reads inputs record by record with bounded memory.
+//! Reads inputs (files, stdin) for `parse` and `report` in bounded memory.
 //!
 //! Line-oriented inputs (NDJSON of envelopes or records: `entrastream generate`, the file sink,
 //! exports) are read in chunks of whole lines, so a 1 GB file needs one chunk of memory, not
 //! 1 GB. An input whose first line is not a complete JSON value (one pretty-printed document)
 //! is read whole, as `parse` does.
 
+#![forbid(unsafe_code)]
+
 use std::io::{self, Read};
 
 use entrastream_entra::{ParseError, ParseOptions, Record, parse_record, split};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Bytes read per chunk. Large enough that per-chunk overhead vanishes, small next to the
-/// report's own state.
+/// Bytes read per chunk. Large enough that per-chunk overhead vanishes, small next to what a
+/// process can spare.
 pub const CHUNK_BYTES: usize = 8 * 1024 * 1024;
 
 /// Inputs larger than this (in total) get a progress bar on stderr; indicatif draws it only
@@ -101,24 +103,38 @@ fn fill(r: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
 }
 
 /// Splits and parses everything `reader` yields, calling `each` once per record or per part
-/// that could not be parsed.
+/// that could not be parsed, with the byte offset in the whole input of the chunk that holds
+/// it (add the record's or error's own offset to locate it in the input).
 pub fn for_each_record<R, F>(
-    mut reader: R,
+    reader: R,
     opts: &ParseOptions,
     progress: &Progress,
     mut each: F,
 ) -> io::Result<()>
 where
     R: Read,
-    F: FnMut(Result<Record<'_>, ParseError<'_>>),
+    F: FnMut(u64, Result<Record<'_>, ParseError<'_>>),
+{
+    for_each_body(reader, progress, |base, body| {
+        for item in split(body) {
+            each(base, item.and_then(|s| parse_record(s, opts)));
+        }
+    })
+}
+
+/// Hands `each` the input in bodies that hold whole records: chunks of whole lines for
+/// line-oriented input, the whole input otherwise, with each body's offset in the input.
+pub fn for_each_body<R, F>(mut reader: R, progress: &Progress, mut each: F) -> io::Result<()>
+where
+    R: Read,
+    F: FnMut(u64, &[u8]),
 {
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
+    let mut base: u64 = 0;
     let mut eof = fill(&mut reader, &mut buf, CHUNK_BYTES)?;
-    let visit = |body: &[u8], each: &mut F| {
+    let mut visit = |base: u64, body: &[u8]| {
         progress.inc(body.len());
-        for item in split(body) {
-            each(item.and_then(|s| parse_record(s, opts)));
-        }
+        each(base, body);
     };
     let line_mode = loop {
         match first_line_complete(&buf) {
@@ -132,18 +148,19 @@ where
         while !eof {
             eof = fill(&mut reader, &mut buf, CHUNK_BYTES)?;
         }
-        visit(&buf, &mut each);
+        visit(0, &buf);
         return Ok(());
     }
     loop {
         if eof {
-            visit(&buf, &mut each);
+            visit(base, &buf);
             return Ok(());
         }
         // Without a newline the buffer holds one line longer than a chunk: read on.
         if let Some(end) = memchr_last_newline(&buf) {
-            visit(&buf[..=end], &mut each);
+            visit(base, &buf[..=end]);
             buf.drain(..=end);
+            base += end as u64 + 1;
         }
         eof = fill(&mut reader, &mut buf, CHUNK_BYTES)?;
     }
@@ -163,7 +180,7 @@ mod tests {
             input,
             &ParseOptions::default(),
             &Progress::hidden(),
-            |r| match r {
+            |_, r| match r {
                 Ok(_) => ok += 1,
                 Err(_) => bad += 1,
             },
@@ -189,5 +206,26 @@ mod tests {
         let n = CHUNK_BYTES / line.len() * 2 + 7;
         let input: Vec<u8> = line.iter().copied().cycle().take(line.len() * n).collect();
         assert_eq!(count(&input), (n, 0));
+    }
+
+    #[test]
+    fn offsets_are_relative_to_the_whole_input() {
+        let line = b"{\"category\":\"AuditLogs\",\"properties\":{\"id\":\"x\"}}\n";
+        let n = CHUNK_BYTES / line.len() * 2 + 7;
+        let mut input: Vec<u8> = line.iter().copied().cycle().take(line.len() * n).collect();
+        input.extend_from_slice(b"broken\n");
+        let mut bad = Vec::new();
+        for_each_record(
+            &input[..],
+            &ParseOptions::default(),
+            &Progress::hidden(),
+            |base, r| {
+                if let Err(e) = r {
+                    bad.push(base + e.offset() as u64);
+                }
+            },
+        )
+        .unwrap();
+        assert_eq!(bad, [(line.len() * n) as u64]);
     }
 }
