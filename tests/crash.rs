@@ -6,17 +6,28 @@ use crate::support::*;
 /// kill -9 at several points while 200,000 records flow; restart each time.
 #[test]
 fn kill_9_at_random_points_loses_nothing_and_bounds_duplicates() {
-    let Some(broker) = Broker::start() else { return };
+    let _serial = serial();
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     broker.create_topic("crash", 4);
     let traffic = produce(&broker.bootstrap, "crash", 4, 200_000, 0, 31);
     let dir = tempfile::tempdir().unwrap();
     let budget_mib = 32.0;
-    let cfg = daemon_config(dir.path(), "c", &broker.bootstrap, "crash", "crash-group", "max_in_flight_bytes = \"32MiB\"");
+    let cfg = daemon_config(
+        dir.path(),
+        "c",
+        &broker.bootstrap,
+        "crash",
+        "crash-group",
+        "max_in_flight_bytes = \"32MiB\"",
+    );
     let records = dir.path().join("c-records.ndjson");
     // "Random" kill points (in delivered lines), different per run, spread over the stream.
     let seed = std::process::id() as usize;
-    let kills: Vec<usize> =
-        (0..5).map(|k| 15_000 + k * 35_000 + seed.wrapping_mul(7919).wrapping_add(k * 104_729) % 12_000).collect();
+    let kills: Vec<usize> = (0..5)
+        .map(|k| 15_000 + k * 35_000 + seed.wrapping_mul(7919).wrapping_add(k * 104_729) % 12_000)
+        .collect();
     // Highest delivery rate seen over any one-second window (records/s).
     let mut max_rate = 0.0f64;
     let mut window: VecDeque<(Instant, usize)> = VecDeque::new();
@@ -24,7 +35,10 @@ fn kill_9_at_random_points_loses_nothing_and_bounds_duplicates() {
         let now = Instant::now();
         let n = line_count(&records);
         window.push_back((now, n));
-        while window.front().is_some_and(|(t, _)| now.duration_since(*t) > Duration::from_secs(1)) {
+        while window
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > Duration::from_secs(1))
+        {
             window.pop_front();
         }
         if let Some((t, first)) = window.front() {
@@ -37,9 +51,12 @@ fn kill_9_at_random_points_loses_nothing_and_bounds_duplicates() {
     };
     for (k, at) in kills.iter().enumerate() {
         let mut d = Daemon::start(&cfg);
-        wait_for_daemon(&d, &format!("{at} lines before kill {k}"), Duration::from_secs(180), || {
-            sample(&mut max_rate) >= *at
-        });
+        wait_for_daemon(
+            &d,
+            &format!("{at} lines before kill {k}"),
+            Duration::from_secs(180),
+            || sample(&mut max_rate) >= *at,
+        );
         d.kill9();
         eprintln!("kill {k} at {} lines", line_count(&records));
     }
@@ -50,9 +67,16 @@ fn kill_9_at_random_points_loses_nothing_and_bounds_duplicates() {
         broker.committed("crash-group", "crash", 4) == end
     });
     d.term();
-    assert!(d.wait_timeout(Duration::from_secs(20)).is_some_and(|s| s.success()));
+    assert!(
+        d.wait_timeout(Duration::from_secs(20))
+            .is_some_and(|s| s.success())
+    );
     let seen = ids_in(&records);
-    let missing = traffic.ids().iter().filter(|id| !seen.contains_key(*id)).count();
+    let missing = traffic
+        .ids()
+        .iter()
+        .filter(|id| !seen.contains_key(*id))
+        .count();
     assert_eq!(missing, 0, "records lost");
     let duplicates: usize = seen.values().map(|n| n - 1).sum();
     // Each kill redelivers at most what was delivered but not yet committed: one checkpoint
@@ -66,5 +90,8 @@ fn kill_9_at_random_points_loses_nothing_and_bounds_duplicates() {
         traffic.records,
         kills.len()
     );
-    assert!(duplicates <= bound, "{duplicates} duplicates > bound {bound}");
+    assert!(
+        duplicates <= bound,
+        "{duplicates} duplicates > bound {bound}"
+    );
 }

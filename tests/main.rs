@@ -17,3 +17,5 @@ mod rebalance;
 mod shutdown;
 // A sink that refuses writes for a while: nothing lost, paused, memory bounded.
 mod sink_outage;
+// Splunk HEC and Sumo Logic sinks against their peers, one down: nothing lost.
+mod siem;

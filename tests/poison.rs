@@ -7,7 +7,10 @@ use entrastream_app::{Hooks, start};
 use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The serial guard only keeps other e2e tests (other threads) out; no task here contends for it.
+#[allow(clippy::await_holding_lock)]
 async fn poison_goes_to_dead_letter_offsets_advance_metrics_valid_no_secret_leaks() {
+    let _serial = serial();
     let Some(broker) = Broker::start() else {
         return;
     };

@@ -4,6 +4,7 @@ use crate::support::*;
 
 #[test]
 fn survivor_takes_over_the_partitions_of_a_killed_daemon() {
+    let _serial = serial();
     let Some(broker) = Broker::start() else {
         return;
     };

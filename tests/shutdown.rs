@@ -4,6 +4,7 @@ use crate::support::*;
 
 #[test]
 fn sigterm_mid_stream_exits_zero_and_commits_exactly_what_was_delivered() {
+    let _serial = serial();
     let Some(broker) = Broker::start() else {
         return;
     };

@@ -41,7 +41,10 @@ impl Sink for Outage {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The serial guard only keeps other e2e tests (other threads) out; no task here contends for it.
+#[allow(clippy::await_holding_lock)]
 async fn a_sink_outage_pauses_bounds_memory_and_loses_nothing() {
+    let _serial = serial();
     let Some(broker) = Broker::start() else {
         return;
     };

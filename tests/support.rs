@@ -19,6 +19,12 @@ use rdkafka::{Offset, TopicPartitionList};
 /// A secret the tests put into configs and then look for everywhere it must not appear.
 pub const SECRET: &str = "E2E-TOP-SECRET-9f3b1c";
 
+/// The end-to-end tests share two cores and time-based expectations: run them one at a time.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// In CI a missing peer fails the test; elsewhere the test is skipped with a visible message.
 pub fn peer_missing(what: &str) {
     if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
@@ -106,7 +112,11 @@ impl Broker {
                 .expect("runtime");
             let res = rt
                 .block_on(admin.create_topics(
-                    &[NewTopic::new(&topic, partitions, TopicReplication::Fixed(1))],
+                    &[NewTopic::new(
+                        &topic,
+                        partitions,
+                        TopicReplication::Fixed(1),
+                    )],
                     &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
                 ))
                 .expect("create topic");
@@ -267,7 +277,7 @@ pub fn produce(
         t.records += ids.len();
         send(&buf, (i % partitions as usize) as i32, ids, &mut t);
         i += 1;
-        if poison_sent < poison && i % poison_every == 0 {
+        if poison_sent < poison && i.is_multiple_of(poison_every) {
             buf.clear();
             poison_message(poison_sent, &mut buf);
             // Poison messages may carry good records too; the tests count only generated ids.
@@ -315,10 +325,10 @@ pub fn ids_in(path: &Path) -> HashMap<String, usize> {
         }
         let text = std::fs::read_to_string(e.path()).unwrap_or_default();
         for line in text.lines() {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
-                if let Some(id) = record_id(&v) {
-                    *out.entry(id).or_insert(0) += 1;
-                }
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
+                && let Some(id) = record_id(&v)
+            {
+                *out.entry(id).or_insert(0) += 1;
             }
         }
     }
@@ -472,7 +482,10 @@ pub fn wait_for_daemon(d: &Daemon, what: &str, timeout: Duration, mut cond: impl
     let deadline = Instant::now() + timeout;
     while !cond() {
         if Instant::now() > deadline {
-            panic!("timed out waiting for {what}; daemon log:\n{}", d.log_text());
+            panic!(
+                "timed out waiting for {what}; daemon log:\n{}",
+                d.log_text()
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }

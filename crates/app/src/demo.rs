@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use entrastream_config::{Config, Env, SinkKind};
 use entrastream_generator::{Generator, GeneratorConfig, poison_message};
-use entrastream_pipeline::SinkSlot;
+use entrastream_pipeline::{Progress, SinkSlot};
 use entrastream_sink::CategoryFilter;
 use rdkafka::ClientConfig;
 use rdkafka::mocking::MockCluster;
@@ -119,6 +119,33 @@ impl Drop for EmbeddedBroker {
     }
 }
 
+/// Counts delivery reports so the demo knows exactly what the broker holds.
+#[derive(Debug, Default)]
+struct DeliveryCounter {
+    ok: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
+    first_error: std::sync::Mutex<Option<String>>,
+}
+
+impl rdkafka::ClientContext for DeliveryCounter {}
+
+impl rdkafka::producer::ProducerContext for DeliveryCounter {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &rdkafka::producer::DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.ok.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, _)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut f) = self.first_error.lock() {
+                    f.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+    }
+}
+
 struct Produced {
     messages: u64,
     records: u64,
@@ -126,13 +153,22 @@ struct Produced {
 }
 
 /// Produces `events` generated records in envelopes plus `poison` malformed messages.
-fn produce(bootstrap: &str, topic: &str, opts: &DemoOptions) -> Result<Produced, AppError> {
-    let producer: BaseProducer = ClientConfig::new()
+/// librdkafka's mock broker keeps only a few MiB per partition and drops older data, so the
+/// producer stays at most this many bytes per partition ahead of the pipeline.
+const MAX_BACKLOG_PER_PARTITION: u64 = 2 << 20;
+
+fn produce(
+    bootstrap: &str,
+    topic: &str,
+    opts: &DemoOptions,
+    consumed: &Progress,
+) -> Result<Produced, AppError> {
+    let producer: BaseProducer<DeliveryCounter> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "5")
         .set("queue.buffering.max.kbytes", "1048576")
         .set("queue.buffering.max.messages", "1000000")
-        .create()
+        .create_with_context(DeliveryCounter::default())
         .map_err(|e| AppError::Demo(format!("producer: {e}")))?;
     let mut generator = Generator::new(GeneratorConfig {
         seed: opts.seed,
@@ -171,6 +207,14 @@ fn produce(bootstrap: &str, topic: &str, opts: &DemoOptions) -> Result<Produced,
             }
         }
         produced.messages += 1;
+        let limit = MAX_BACKLOG_PER_PARTITION * parts as u64;
+        while produced
+            .bytes
+            .saturating_sub(consumed.bytes_in.load(Ordering::Relaxed))
+            > limit
+        {
+            producer.poll(Duration::from_millis(1));
+        }
         produced.bytes += payload.len() as u64;
         producer.poll(Duration::ZERO);
         Ok(())
@@ -193,7 +237,7 @@ fn produce(bootstrap: &str, topic: &str, opts: &DemoOptions) -> Result<Produced,
         }
         send(&buf, (envelope % parts as u64) as i32, &mut produced)?;
         envelope += 1;
-        if poison_sent < opts.poison && envelope % poison_every == 0 {
+        if poison_sent < opts.poison && envelope.is_multiple_of(poison_every) {
             buf.clear();
             poison_message(poison_sent, &mut buf);
             send(&buf, (poison_sent % parts as usize) as i32, &mut produced)?;
@@ -222,7 +266,8 @@ fn under(out: &Path, p: &Path) -> PathBuf {
 
 /// The effective demo configuration.
 pub fn demo_config(opts: &DemoOptions, bootstrap: &str) -> Result<Config, AppError> {
-    let mut config = Config::from_str(DEMO_CONFIG, false, &Env::default())?;
+    // ENTRASTREAM__… overrides apply to the demo too (e.g. librdkafka properties).
+    let mut config = Config::from_str(DEMO_CONFIG, false, &Env::from_process())?;
     if let Some(src) = config.source.as_mut() {
         src.brokers = Some(bootstrap.to_string());
     }
@@ -268,11 +313,6 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, AppError> {
         "entrastream demo: producing {} records (+{} malformed messages) across {} partitions into an embedded broker",
         opts.events, opts.poison, opts.partitions
     );
-    let bootstrap = broker.bootstrap.clone();
-    let opts2 = opts.clone();
-    let produced = tokio::task::spawn_blocking(move || produce(&bootstrap, topic, &opts2))
-        .await
-        .map_err(|e| AppError::Demo(e.to_string()))??;
     let tally = TallySink::default();
     let hooks = Hooks {
         wrap_sink: None,
@@ -286,11 +326,18 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, AppError> {
     if let Some(addr) = running.admin_addr {
         let _ = writeln!(stdout, "admin server: http://{addr}/metrics");
     }
+    // Produce while the pipeline consumes (see MAX_BACKLOG_PER_PARTITION).
+    let producer = {
+        let bootstrap = broker.bootstrap.clone();
+        let opts = opts.clone();
+        let progress = running.progress.clone();
+        tokio::task::spawn_blocking(move || produce(&bootstrap, topic, &opts, &progress))
+    };
     let bar = if opts.progress_bar {
-        let bar = indicatif::ProgressBar::new(produced.messages);
+        let bar = indicatif::ProgressBar::new(opts.events);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} messages  {msg}",
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} records  {msg}",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
@@ -298,18 +345,27 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, AppError> {
     } else {
         None
     };
+    let mut producer = Some(producer);
+    let mut produced: Option<Produced> = None;
     let progress = running.progress.clone();
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
+        if producer.as_ref().is_some_and(|p| p.is_finished())
+            && let Some(p) = producer.take()
+        {
+            match p.await {
+                Ok(Ok(p)) => produced = Some(p),
+                Ok(Err(e)) => return Err(e),
+                Err(e) => return Err(AppError::Demo(e.to_string())),
+            }
+        }
         let done = progress.messages_done.load(Ordering::Relaxed);
         if let Some(bar) = &bar {
-            bar.set_position(done);
-            bar.set_message(format!(
-                "{} records",
-                progress.records_done.load(Ordering::Relaxed)
-            ));
+            let records = progress.records_done.load(Ordering::Relaxed);
+            bar.set_position(records.min(opts.events));
+            bar.set_message(format!("{done} messages"));
         }
-        if done >= produced.messages {
+        if produced.as_ref().is_some_and(|p| done >= p.messages) {
             break;
         }
         if running.is_finished() || Instant::now() > deadline {
@@ -324,6 +380,11 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, AppError> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let elapsed = started.elapsed();
+    let produced = produced.unwrap_or(Produced {
+        messages: 0,
+        records: 0,
+        bytes: 0,
+    });
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -338,7 +399,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, AppError> {
         text.push('\n');
     }
     text.push_str(&format!(
-        "Throughput: {:.0} records/s, {:.1} MB/s ({} messages, {:.1} MB in {:.2} s, from broker to fsynced file)\n",
+        "Throughput: {:.0} records/s, {:.1} MB/s ({} messages, {:.1} MB in {:.2} s, produced and consumed concurrently, broker to fsynced file)\n",
         delivered as f64 / secs,
         produced.bytes as f64 / 1e6 / secs,
         produced.messages,

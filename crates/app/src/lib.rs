@@ -9,6 +9,7 @@
 
 pub mod demo;
 pub mod demo_summary;
+pub mod siem;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,11 +50,14 @@ pub enum AppError {
     Demo(String),
 }
 
+/// Wraps a built sink (fault injection in tests).
+pub type SinkWrapper = Box<dyn Fn(Box<dyn Sink>) -> Box<dyn Sink> + Send>;
+
 /// Test hooks: wrap each configured sink (fault injection in integration tests).
 #[derive(Default)]
 pub struct Hooks {
     /// Called once per `[[sinks]]` entry with the built sink.
-    pub wrap_sink: Option<Box<dyn Fn(Box<dyn Sink>) -> Box<dyn Sink> + Send>>,
+    pub wrap_sink: Option<SinkWrapper>,
     /// Extra sinks added after the configured ones (the demo's summary tap).
     pub extra_sinks: Vec<SinkSlot>,
 }
@@ -150,6 +154,8 @@ pub fn build_sinks(config: &Config) -> Result<(Vec<SinkSlot>, Box<dyn Sink>), Co
                 dead_letter = Some(Box::new(FileSink::dead_letter(path, rotate_bytes.0)));
                 continue;
             }
+            SinkKind::SplunkHec(h) => siem::splunk_hec(s, h)?,
+            SinkKind::SumoLogic(x) => siem::sumo_logic(s, x)?,
         };
         slots.push(SinkSlot {
             sink,

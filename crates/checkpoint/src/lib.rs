@@ -110,14 +110,14 @@ impl AckTracker {
                 },
                 committed: Position::Beginning,
             });
-        if let Some(last) = state.last_registered {
-            if offset <= last {
-                return Err(TrackError::OutOfOrder {
-                    partition: partition.clone(),
-                    offset,
-                    last,
-                });
-            }
+        if let Some(last) = state.last_registered
+            && offset <= last
+        {
+            return Err(TrackError::OutOfOrder {
+                partition: partition.clone(),
+                offset,
+                last,
+            });
         }
         // Offsets between the last registered message and this one (gaps) belong to nobody:
         // when this message is done the watermark jumps over them, which is what Kafka expects.
@@ -196,10 +196,10 @@ impl AckTracker {
     ) -> Checkpoint {
         let mut cp = Checkpoint::new();
         for p in partitions {
-            if let Some(s) = self.partitions.get(p) {
-                if s.watermark != Position::Beginning {
-                    cp.set(p.clone(), s.watermark);
-                }
+            if let Some(s) = self.partitions.get(p)
+                && s.watermark != Position::Beginning
+            {
+                cp.set(p.clone(), s.watermark);
             }
         }
         cp
@@ -209,10 +209,11 @@ impl AckTracker {
     /// through `pending_commit`, and must never be recorded).
     pub fn mark_committed(&mut self, checkpoint: &Checkpoint) {
         for (p, pos) in checkpoint.iter() {
-            if let Some(s) = self.partitions.get_mut(p) {
-                if *pos <= s.watermark && *pos > s.committed {
-                    s.committed = *pos;
-                }
+            if let Some(s) = self.partitions.get_mut(p)
+                && *pos <= s.watermark
+                && *pos > s.committed
+            {
+                s.committed = *pos;
             }
         }
     }

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod sinks;
+mod sinks_siem;
 pub mod units;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use entrastream_secret::Secret;
 use serde::{Deserialize, Serialize};
 
 pub use sinks::{SinkConfig, SinkKind};
+pub use sinks_siem::{HecTls, SplunkHecSettings, SumoLogicSettings};
 use units::{Bytes, Dur};
 
 /// Prefix of environment overrides.
@@ -396,7 +398,7 @@ impl Config {
         })?;
         let mut sinks = Vec::new();
         for (i, v) in raw.sinks.into_iter().enumerate() {
-            sinks.push(sinks::parse(i, v)?);
+            sinks.push(sinks::parse(i, v, env)?);
         }
         let config = Config {
             log: raw.log,

@@ -9,8 +9,9 @@ use entrastream_entra::Schema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::ConfigError;
+use crate::sinks_siem::{SplunkHecSettings, SumoLogicSettings};
 use crate::units::{self, Bytes};
+use crate::{ConfigError, Env};
 
 /// One configured sink.
 #[derive(Debug, Clone, Serialize)]
@@ -58,6 +59,10 @@ pub enum SinkKind {
         /// Rotate above this size (0 = never).
         rotate_bytes: Bytes,
     },
+    /// Splunk HTTP Event Collector (see `docs/sinks.md`).
+    SplunkHec(Box<SplunkHecSettings>),
+    /// Sumo Logic HTTP source (see `docs/sinks.md`).
+    SumoLogic(Box<SumoLogicSettings>),
 }
 
 #[derive(Deserialize)]
@@ -105,7 +110,7 @@ fn gib() -> Bytes {
     Bytes(1 << 30)
 }
 
-fn typed<T: DeserializeOwned>(i: usize, v: serde_json::Value) -> Result<T, ConfigError> {
+pub(crate) fn typed<T: DeserializeOwned>(i: usize, v: serde_json::Value) -> Result<T, ConfigError> {
     serde_path_to_error::deserialize(v).map_err(|e| {
         let inner = e.path().to_string();
         let path = if inner == "." {
@@ -129,7 +134,7 @@ fn check_schema(i: usize, schema: &str) -> Result<(), ConfigError> {
         })
 }
 
-pub(crate) fn parse(i: usize, v: serde_json::Value) -> Result<SinkConfig, ConfigError> {
+pub(crate) fn parse(i: usize, v: serde_json::Value, env: &Env) -> Result<SinkConfig, ConfigError> {
     let kind = match v.get("type") {
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(_) => {
@@ -184,11 +189,13 @@ pub(crate) fn parse(i: usize, v: serde_json::Value) -> Result<SinkConfig, Config
                 },
             }
         }
+        "splunk_hec" => crate::sinks_siem::splunk_hec(i, typed(i, v)?, env)?,
+        "sumo_logic" => crate::sinks_siem::sumo_logic(i, typed(i, v)?, env)?,
         other => {
             return Err(ConfigError {
                 path: format!("sinks[{i}].type"),
                 message: format!(
-                    "unknown sink type {other:?} (file, stdout, dead_letter, blackhole)"
+                    "unknown sink type {other:?} (file, stdout, dead_letter, blackhole, splunk_hec, sumo_logic)"
                 ),
             });
         }

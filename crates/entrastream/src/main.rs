@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod check_config_cmd;
+mod check_sinks_cmd;
 mod demo_cmd;
 mod generate_cmd;
 mod parse_cmd;
@@ -31,6 +32,8 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Validate a config file; print the effective config with secrets as ***.
     CheckConfig(check_config_cmd::CheckConfigArgs),
+    /// Probe every configured sink: reachable, authenticated, what to fix. Exit 0 when all pass.
+    CheckSinks(check_sinks_cmd::CheckSinksArgs),
     /// Zero-setup demo: embedded broker, generated traffic, the real pipeline, a summary.
     Demo(demo_cmd::DemoArgs),
     /// Answer an administrator's questions (sign-ins, changes, provisioning) from logs.
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate_cmd::run(args),
         Command::Run(args) => run_cmd::run(args),
         Command::CheckConfig(args) => check_config_cmd::run(args),
+        Command::CheckSinks(args) => check_sinks_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
     };

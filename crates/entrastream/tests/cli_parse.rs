@@ -20,7 +20,12 @@ fn entrastream(args: &[&str], stdin: &[u8]) -> Output {
 fn good_input_exits_0_with_one_line_per_record_and_a_summary() {
     let body = br#"{"records":[{"category":"AuditLogs","properties":{"id":"1"}},{"category":"SignInLogs","properties":{}}]}"#;
     let out = entrastream(&["parse"], body);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<serde_json::Value> = out
         .stdout
         .split(|b| *b == b'\n')
@@ -31,7 +36,10 @@ fn good_input_exits_0_with_one_line_per_record_and_a_summary() {
     assert_eq!(lines[0]["schema_version"], "1");
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("records 2, dead-lettered 0"), "{stderr}");
-    assert!(stderr.contains("AuditLogs 1") && stderr.contains("SignInLogs 1"), "{stderr}");
+    assert!(
+        stderr.contains("AuditLogs 1") && stderr.contains("SignInLogs 1"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -45,11 +53,22 @@ fn bad_records_are_dead_lettered_with_offset_source_and_raw_and_exit_3() {
     )
     .unwrap();
     let out = entrastream(
-        &["parse", "--schema", "raw", "--dead-letter", dead.to_str().unwrap(), input.to_str().unwrap()],
+        &[
+            "parse",
+            "--schema",
+            "raw",
+            "--dead-letter",
+            dead.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ],
         b"",
     );
     assert_eq!(out.status.code(), Some(3));
-    let records = out.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
+    let records = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
     let dead: Vec<serde_json::Value> = std::fs::read_to_string(&dead)
         .unwrap()
         .lines()
@@ -68,8 +87,16 @@ fn bad_records_are_dead_lettered_with_offset_source_and_raw_and_exit_3() {
 
 #[test]
 fn usage_errors_exit_2() {
-    assert_eq!(entrastream(&["parse", "--schema", "xml"], b"").status.code(), Some(2));
-    assert_eq!(entrastream(&["parse", "--bogus"], b"").status.code(), Some(2));
+    assert_eq!(
+        entrastream(&["parse", "--schema", "xml"], b"")
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        entrastream(&["parse", "--bogus"], b"").status.code(),
+        Some(2)
+    );
     let out = entrastream(&["parse", "--schema", "xml"], b"");
     assert!(String::from_utf8_lossy(&out.stderr).contains("raw, native, ecs, ocsf"));
 }
@@ -93,7 +120,12 @@ fn generate_is_deterministic_and_parses_cleanly() {
     assert_eq!(a.stdout, b.stdout);
     assert_eq!(a.stdout.iter().filter(|b| **b == b'\n').count(), 20);
     let parsed = entrastream(&["parse"], &a.stdout);
-    assert_eq!(parsed.status.code(), Some(0), "{}", String::from_utf8_lossy(&parsed.stderr));
+    assert_eq!(
+        parsed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
     let bad = entrastream(&["generate", "--categories", "NoSuchLogs"], b"");
     assert_ne!(bad.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("SignInLogs"));

@@ -146,6 +146,9 @@ struct PendingRevoke {
 
 /// Runs the pipeline until `shutdown` becomes true (or the source reports EOF), then drains,
 /// commits and returns.
+// Each argument is a separate component that the composition root wires; a builder would add
+// code without adding clarity.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     source: Box<dyn Source>,
     sinks: Vec<SinkSlot>,
@@ -370,10 +373,10 @@ impl Pipeline {
         self.metrics
             .assigned_partitions
             .set(self.assigned.len() as i64);
-        if self.paused {
-            if let Err(e) = self.source.pause(&ids) {
-                tracing::warn!(error = %e, "pause of newly assigned partitions failed");
-            }
+        if self.paused
+            && let Err(e) = self.source.pause(&ids)
+        {
+            tracing::warn!(error = %e, "pause of newly assigned partitions failed");
         }
         self.health.set("source", Ok(()));
     }
@@ -433,29 +436,27 @@ impl Pipeline {
         let (jobs, dl, mut inflight) = self.builder.take();
         self.in_flight_bytes += inflight.encoded_bytes;
         for (i, batch) in jobs.into_iter().enumerate() {
-            if let Some(batch) = batch {
-                if self.sink_txs[i]
+            if let Some(batch) = batch
+                && self.sink_txs[i]
                     .send(Job {
                         batch_id: id,
                         batch,
                     })
                     .is_ok()
-                {
-                    inflight.remaining += 1;
-                }
+            {
+                inflight.remaining += 1;
             }
         }
-        if let Some(batch) = dl {
-            if self
+        if let Some(batch) = dl
+            && self
                 .dl_tx
                 .send(Job {
                     batch_id: id,
                     batch,
                 })
                 .is_ok()
-            {
-                inflight.remaining += 1;
-            }
+        {
+            inflight.remaining += 1;
         }
         if inflight.remaining == 0 {
             self.finish_batch(inflight);
@@ -470,10 +471,10 @@ impl Pipeline {
             return;
         };
         b.remaining = b.remaining.saturating_sub(1);
-        if b.remaining == 0 {
-            if let Some(b) = self.in_flight.remove(&batch_id) {
-                self.finish_batch(b);
-            }
+        if b.remaining == 0
+            && let Some(b) = self.in_flight.remove(&batch_id)
+        {
+            self.finish_batch(b);
         }
         self.apply_budget();
     }

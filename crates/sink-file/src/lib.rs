@@ -154,10 +154,9 @@ async fn next_rotation_index(path: &Path) -> u64 {
                 .file_name()
                 .to_str()
                 .and_then(|f| f.strip_prefix(name).map(str::to_owned))
+                && let Some(n) = rest.strip_prefix('.').and_then(|n| n.parse::<u64>().ok())
             {
-                if let Some(n) = rest.strip_prefix('.').and_then(|n| n.parse::<u64>().ok()) {
-                    max = max.max(n);
-                }
+                max = max.max(n);
             }
         }
     }

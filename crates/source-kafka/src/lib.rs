@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -140,7 +140,12 @@ impl KafkaSourceConfig {
         for (k, v) in &self.properties {
             c.set(k, v);
         }
-        c.set_log_level(RDKafkaLogLevel::Warning);
+        // librdkafka's own `debug` contexts log at debug level: let them through when asked for.
+        c.set_log_level(if self.properties.contains_key("debug") {
+            RDKafkaLogLevel::Debug
+        } else {
+            RDKafkaLogLevel::Warning
+        });
         c
     }
 }
@@ -473,14 +478,6 @@ impl Source for KafkaSource {
             "assigned": assigned,
         })
     }
-}
-
-/// Seconds since the Unix epoch, for tests and the demo.
-pub fn unix_now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

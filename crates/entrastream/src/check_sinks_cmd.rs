@@ -1,0 +1,67 @@
+//! `entrastream check-sinks --config FILE`: builds every configured sink, probes it, and
+//! prints per sink whether it is reachable, authenticated, and what to fix. Exit 0 only when
+//! every sink passes, 1 when one fails, 2 on an invalid configuration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use entrastream_app::config::{Config, Env};
+
+/// Arguments of `entrastream check-sinks`.
+#[derive(Debug, clap::Args)]
+pub struct CheckSinksArgs {
+    /// Configuration file (TOML, or YAML with a .yaml/.yml extension).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+fn yes_no(b: Option<bool>) -> &'static str {
+    match b {
+        Some(true) => "yes",
+        Some(false) => "NO",
+        None => "-",
+    }
+}
+
+pub fn run(args: CheckSinksArgs) -> anyhow::Result<ExitCode> {
+    let env = Env::from_process();
+    let config = match Config::load(&args.config, &env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: invalid configuration: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let checks = match runtime.block_on(entrastream_app::siem::check_sinks(&config)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: invalid configuration: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let mut all = true;
+    for c in &checks {
+        let pass = c.passed();
+        all &= pass;
+        println!(
+            "{} {} ({}): reachable={} authenticated={}{}",
+            if pass { "PASS" } else { "FAIL" },
+            c.name,
+            c.kind,
+            if c.reachable { "yes" } else { "NO" },
+            yes_no(c.authenticated),
+            c.problem
+                .as_deref()
+                .map(|p| format!("\n    fix: {p}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(if all {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,436 @@
+//! Splunk HTTP Event Collector sink: the event endpoint (JSON envelope per record, the
+//! default) or the raw endpoint, gzip, TLS via rustls, and indexer acknowledgement.
+//!
+//! Design decision: the pipeline calls [`Sink::send`] once per batch, in order, and retries a
+//! `Retryable` batch as a whole. To keep throughput with indexer acknowledgement, one batch is
+//! split into requests of at most `max_content_length` bytes sent `concurrency` at a time, and
+//! `Delivered` is returned only when every request is accepted (and, with ack on, indexed).
+//! Which records of the current batch are already done survives a `Retryable` return (the
+//! pipeline resends the identical batch), so a retry resends only what Splunk does not have:
+//! duplicates come only from ack timeouts and are counted. Authentication and configuration
+//! errors are `Retryable` too, never rejections: the data waits while an operator fixes them.
+//! Layout: [`config`] → [`encoder`] → [`request`] → [`service`] (status table) → [`ack`].
+#![forbid(unsafe_code)]
+
+pub mod ack;
+pub mod config;
+pub mod encoder;
+pub mod request;
+pub mod service;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use entrastream_sink::{
+    EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink, SinkError,
+};
+use futures_util::StreamExt;
+
+pub use config::{HecApi, HecConfig, TlsOptions, default_sourcetype};
+use request::Chunk;
+use service::{Class, HecService};
+
+/// Counters of one HEC sink (also readable by tests and `check-sinks`).
+#[derive(Debug, Default)]
+pub struct HecMetrics {
+    /// Requests by `status/code` label (`200`, `503`, `network`, …).
+    pub requests: Mutex<BTreeMap<String, u64>>,
+    /// Bytes of request bodies before gzip.
+    pub bytes_uncompressed: AtomicU64,
+    /// Bytes put on the wire.
+    pub bytes_sent: AtomicU64,
+    /// Records accepted (indexed when ack is on).
+    pub records_delivered: AtomicU64,
+    /// Records dead-lettered.
+    pub records_rejected: AtomicU64,
+    /// Records resent after an ack timeout (possible duplicates in Splunk).
+    pub duplicates: AtomicU64,
+    /// `send` calls that returned `Retryable`.
+    pub retries: AtomicU64,
+    /// Acks being waited for right now.
+    pub pending_acks: AtomicU64,
+    /// Sum of request latencies in microseconds, and their count.
+    pub latency_micros_sum: AtomicU64,
+    /// Number of timed requests.
+    pub latency_count: AtomicU64,
+    /// False while the last attempt failed.
+    pub healthy: AtomicBool,
+}
+
+impl HecMetrics {
+    fn count(&self, label: String) {
+        let mut m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        *m.entry(label).or_default() += 1;
+    }
+
+    /// Requests answered with this label.
+    pub fn requests_with(&self, label: &str) -> u64 {
+        let m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(label).copied().unwrap_or(0)
+    }
+}
+
+/// Result of [`HecSink::probe`].
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// HEC answered at all.
+    pub reachable: bool,
+    /// The token was accepted (`None` = could not tell).
+    pub authenticated: Option<bool>,
+    /// What to fix, when something failed.
+    pub problem: Option<String>,
+}
+
+/// Identity of a batch, to recognise the pipeline's retry of the same batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BatchKey {
+    records: usize,
+    bytes: usize,
+    first: Option<(String, i32, i64)>,
+    last: Option<(String, i32, i64)>,
+}
+
+impl BatchKey {
+    fn of(b: &EncodedBatch) -> Self {
+        let id = |m: &entrastream_sink::RecordMeta| {
+            (m.partition.topic.clone(), m.partition.partition, m.offset)
+        };
+        BatchKey {
+            records: b.records.len(),
+            bytes: b.data.len(),
+            first: b.records.first().map(id),
+            last: b.records.last().map(id),
+        }
+    }
+}
+
+/// Progress on the batch being sent, kept across `Retryable` returns.
+#[derive(Debug)]
+struct Progress {
+    key: BatchKey,
+    done: Vec<bool>,
+    rejections: Vec<Rejection>,
+}
+
+/// The Splunk HEC sink.
+#[derive(Debug)]
+pub struct HecSink {
+    cfg: HecConfig,
+    encoder: Arc<dyn RecordEncoder>,
+    service: HecService,
+    metrics: Arc<HecMetrics>,
+    progress: Option<Progress>,
+    last_alert: Option<Instant>,
+}
+
+/// How often the "operator needed" line is logged while the condition lasts.
+const ALERT_EVERY: Duration = Duration::from_secs(60);
+
+enum Step {
+    Done(Chunk),
+    Reject(Rejection),
+    RejectAndResend(Rejection, Option<Chunk>),
+    Again(Vec<Chunk>),
+    Ack(u64, Chunk),
+    Failed(String, bool),
+}
+
+impl HecSink {
+    /// Builds the sink (validates the settings, builds the HTTP client).
+    pub fn new(cfg: HecConfig) -> Result<Self, String> {
+        cfg.validate()?;
+        let encoder: Arc<dyn RecordEncoder> = match cfg.api {
+            HecApi::Event => Arc::new(encoder::HecEventEncoder::new(
+                cfg.schema,
+                cfg.host.as_deref(),
+                cfg.source.as_deref(),
+                cfg.effective_sourcetype(),
+                cfg.index.as_deref(),
+            )),
+            HecApi::Raw => Arc::new(NdjsonEncoder { schema: cfg.schema }),
+        };
+        let service = HecService::new(&cfg)?;
+        let metrics = Arc::new(HecMetrics::default());
+        metrics.healthy.store(true, Ordering::Relaxed);
+        Ok(HecSink {
+            cfg,
+            encoder,
+            service,
+            metrics,
+            progress: None,
+            last_alert: None,
+        })
+    }
+
+    /// The sink's counters.
+    pub fn metrics(&self) -> Arc<HecMetrics> {
+        self.metrics.clone()
+    }
+
+    /// What `check-sinks` prints: health endpoint, then an authenticated ack-less probe.
+    pub async fn probe(&self) -> Probe {
+        let mut p = Probe {
+            reachable: true,
+            authenticated: None,
+            problem: None,
+        };
+        match self.service.health().await {
+            Ok(()) => {}
+            Err(e) if e.starts_with("unreachable") => {
+                p.reachable = false;
+                p.problem = Some(format!(
+                    "{e} — check endpoint (scheme, host, port 8088), firewalls, and tls.ca_file for a private CA"
+                ));
+                return p;
+            }
+            Err(e) => {
+                p.problem = Some(format!(
+                    "{e} — HEC reports itself unhealthy (queues full or disabled)"
+                ))
+            }
+        }
+        match self.service.auth_probe().await {
+            Ok(()) => p.authenticated = Some(true),
+            Err((auth, m)) => {
+                p.authenticated = auth;
+                p.problem = Some(m);
+            }
+        }
+        p
+    }
+
+    /// The request channel GUID of this instance.
+    pub fn channel(&self) -> &str {
+        self.service.channel()
+    }
+
+    fn alert(&mut self, msg: &str) {
+        let due = self.last_alert.is_none_or(|t| t.elapsed() >= ALERT_EVERY);
+        if due {
+            self.last_alert = Some(Instant::now());
+            tracing::error!(sink = %self.cfg.name, "Splunk HEC refuses the data; it is kept and retried, nothing is dropped: {msg}");
+        }
+    }
+
+    async fn one_request(&self, batch: &EncodedBatch, chunk: Chunk) -> Step {
+        let body = request::body(batch, &chunk);
+        let raw_len = body.len() as u64;
+        let started = Instant::now();
+        let answer = self.service.post(body).await;
+        let m = &self.metrics;
+        m.latency_micros_sum
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        m.latency_count.fetch_add(1, Ordering::Relaxed);
+        let (status, text, wire) = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                m.count("network".into());
+                return Step::Failed(e.0, false);
+            }
+        };
+        m.bytes_uncompressed.fetch_add(raw_len, Ordering::Relaxed);
+        m.bytes_sent.fetch_add(wire as u64, Ordering::Relaxed);
+        let class = service::classify(status, &text);
+        let code = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("code").and_then(|c| c.as_u64()));
+        m.count(match code {
+            Some(c) => format!("{status}/{c}"),
+            None => status.to_string(),
+        });
+        match class {
+            Class::Accepted(Some(id)) if self.cfg.indexer_ack => Step::Ack(id, chunk),
+            Class::Accepted(_) => Step::Done(chunk),
+            Class::Retry(msg) => Step::Failed(msg, false),
+            Class::Operator(msg) => Step::Failed(msg, true),
+            Class::InvalidEvent { number, reason } => match chunk.indices.get(number) {
+                Some(&bad) => {
+                    // Reject only the bad event; resend the others (none is indexed when
+                    // Splunk refuses a request).
+                    let rest: Vec<usize> = chunk
+                        .indices
+                        .iter()
+                        .copied()
+                        .filter(|&i| i != bad)
+                        .collect();
+                    Step::RejectAndResend(
+                        Rejection { index: bad, reason },
+                        (!rest.is_empty()).then_some(Chunk { indices: rest }),
+                    )
+                }
+                None => bisect(chunk, &reason),
+            },
+            Class::BadData(msg) => bisect(chunk, &format!("Splunk HEC rejected the event: {msg}")),
+            Class::TooLarge => bisect(
+                chunk,
+                "HTTP 413: this single event is larger than Splunk's [http_input] max_content_length",
+            ),
+        }
+    }
+}
+
+fn bisect(chunk: Chunk, reason: &str) -> Step {
+    if chunk.indices.len() <= 1 {
+        match chunk.indices.first() {
+            Some(&i) => Step::Reject(Rejection {
+                index: i,
+                reason: reason.to_string(),
+            }),
+            None => Step::Done(chunk),
+        }
+    } else {
+        let (a, b) = chunk.halves();
+        Step::Again(vec![a, b])
+    }
+}
+
+#[async_trait]
+impl Sink for HecSink {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    fn encoder(&self) -> Arc<dyn RecordEncoder> {
+        self.encoder.clone()
+    }
+
+    async fn send(&mut self, batch: &EncodedBatch) -> Outcome {
+        let key = BatchKey::of(batch);
+        let mut progress = match self.progress.take() {
+            Some(p) if p.key == key => p,
+            _ => Progress {
+                key,
+                done: vec![false; batch.records.len()],
+                rejections: Vec::new(),
+            },
+        };
+        let todo: Vec<usize> = (0..batch.records.len())
+            .filter(|&i| !progress.done[i])
+            .collect();
+        let (mut queue, oversize) = request::plan(batch, todo, self.cfg.max_content_length);
+        for r in oversize {
+            progress.done[r.index] = true;
+            progress.rejections.push(r);
+        }
+        let mut failure: Option<(String, bool)> = None;
+        let mut pending = Vec::new();
+        while !queue.is_empty() && failure.is_none() {
+            let wave = std::mem::take(&mut queue);
+            let this = &*self;
+            let steps: Vec<Step> = futures_util::stream::iter(wave)
+                .map(|c| this.one_request(batch, c))
+                .buffer_unordered(self.cfg.concurrency)
+                .collect()
+                .await;
+            for step in steps {
+                match step {
+                    Step::Done(c) => {
+                        for i in c.indices {
+                            progress.done[i] = true;
+                        }
+                    }
+                    Step::Reject(r) => {
+                        progress.done[r.index] = true;
+                        progress.rejections.push(r);
+                    }
+                    Step::RejectAndResend(r, rest) => {
+                        progress.done[r.index] = true;
+                        progress.rejections.push(r);
+                        queue.extend(rest);
+                    }
+                    Step::Again(chunks) => queue.extend(chunks),
+                    Step::Ack(id, c) => pending.push(ack::PendingAck {
+                        ack_id: id,
+                        sent_at: Instant::now(),
+                        item: c,
+                    }),
+                    Step::Failed(msg, operator) => {
+                        if failure.as_ref().is_none_or(|(_, op)| !op) {
+                            failure = Some((msg, operator));
+                        }
+                    }
+                }
+            }
+        }
+        if !pending.is_empty() {
+            self.metrics
+                .pending_acks
+                .fetch_add(pending.len() as u64, Ordering::Relaxed);
+            let n = pending.len() as u64;
+            let res = ack::wait_for_acks(
+                &self.service,
+                pending,
+                self.cfg.ack_timeout,
+                self.cfg.ack_poll_interval,
+            )
+            .await;
+            self.metrics.pending_acks.fetch_sub(n, Ordering::Relaxed);
+            for c in res.acked {
+                for i in c.indices {
+                    progress.done[i] = true;
+                }
+            }
+            if !res.timed_out.is_empty() {
+                let records: usize = res.timed_out.iter().map(|c| c.indices.len()).sum();
+                self.metrics
+                    .duplicates
+                    .fetch_add(records as u64, Ordering::Relaxed);
+                tracing::warn!(
+                    sink = %self.cfg.name,
+                    requests = res.timed_out.len(),
+                    records,
+                    last_poll_error = res.last_error.as_deref().unwrap_or("none"),
+                    "indexer ack not received within ack_timeout; resending (Splunk may now hold duplicates)"
+                );
+                if failure.is_none() {
+                    failure = Some((
+                        format!(
+                            "{} request(s) not acknowledged within {:?}; resending",
+                            res.timed_out.len(),
+                            self.cfg.ack_timeout
+                        ),
+                        false,
+                    ));
+                }
+            }
+        }
+        if let Some((msg, operator)) = failure {
+            self.metrics.retries.fetch_add(1, Ordering::Relaxed);
+            self.metrics.healthy.store(false, Ordering::Relaxed);
+            if operator {
+                self.alert(&msg);
+            }
+            self.progress = Some(progress);
+            return Outcome::Retryable(msg);
+        }
+        if !self.metrics.healthy.swap(true, Ordering::Relaxed) {
+            tracing::info!(sink = %self.cfg.name, "Splunk HEC accepts data again");
+            self.last_alert = None;
+        }
+        let rejected = progress.rejections.len() as u64;
+        self.metrics
+            .records_rejected
+            .fetch_add(rejected, Ordering::Relaxed);
+        self.metrics
+            .records_delivered
+            .fetch_add(batch.records.len() as u64 - rejected, Ordering::Relaxed);
+        if progress.rejections.is_empty() {
+            Outcome::Delivered
+        } else {
+            let mut r = progress.rejections;
+            r.sort_by_key(|r| r.index);
+            Outcome::Rejected(r)
+        }
+    }
+
+    async fn healthcheck(&mut self) -> Result<(), SinkError> {
+        self.service.health().await.map_err(SinkError)?;
+        self.service
+            .auth_probe()
+            .await
+            .map_err(|(_, m)| SinkError(m))
+    }
+}

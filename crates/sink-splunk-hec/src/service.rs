@@ -1,0 +1,359 @@
+//! HTTP to the collector: posting a body, polling acks, the health endpoint, and the table that
+//! turns an HTTP status plus HEC code into what the sink does next.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use entrastream_secret::Secret;
+use serde_json::Value;
+
+use crate::config::{HecApi, HecConfig};
+
+/// What one answer means for the records of its request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Class {
+    /// Accepted (with its ackId when indexer acknowledgement is on).
+    Accepted(Option<u64>),
+    /// Transient: keep the data, retry with backoff (500/8, 503/9,18–20, 429, 408, network).
+    Retry(String),
+    /// Needs an operator (401/403, codes 1–4, 7, 14, 16, 10/11, 21/22): keep the data, pause,
+    /// alert. The text names the fix.
+    Operator(String),
+    /// 400 code 6 (or 12/13/15) naming the bad event: reject it, resend the others.
+    InvalidEvent {
+        /// Position of the bad event inside the request.
+        number: usize,
+        /// Splunk's text and code.
+        reason: String,
+    },
+    /// A data error without an event number: bisect the request.
+    BadData(String),
+    /// 413: split the request.
+    TooLarge,
+}
+
+/// Classifies an answer by HTTP status and HEC `code`.
+pub fn classify(status: u16, body: &str) -> Class {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let code = v.get("code").and_then(Value::as_u64);
+    let text = v
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let what = match code {
+        Some(c) => format!("HTTP {status}, HEC code {c}: {text}"),
+        None => format!("HTTP {status}"),
+    };
+    if (200..300).contains(&status) && code.is_none_or(|c| c == 0) {
+        return Class::Accepted(v.get("ackId").and_then(Value::as_u64));
+    }
+    match (status, code) {
+        (413, _) => Class::TooLarge,
+        (_, Some(1..=4 | 21 | 22)) | (401 | 403, _) => auth_class(status, code, &what),
+        (_, Some(7)) => Class::Operator(format!(
+            "{what} — the index does not exist or the token may not write to it: fix `index` or the token's allowed indexes"
+        )),
+        (_, Some(14)) => Class::Operator(format!(
+            "{what} — indexer acknowledgement is disabled on this token: set indexer_ack = false or enable useACK on the token"
+        )),
+        (_, Some(16)) => Class::Operator(format!(
+            "{what} — query-string authentication is disabled: use header authentication"
+        )),
+        (_, Some(10 | 11)) => Class::Operator(format!(
+            "{what} — the token requires a valid request channel: check indexer_ack matches the token's useACK"
+        )),
+        (400, Some(6 | 12 | 13 | 15)) => {
+            match v.get("invalid-event-number").and_then(Value::as_u64) {
+                Some(n) => Class::InvalidEvent {
+                    number: n as usize,
+                    reason: format!("Splunk HEC rejected the event: {what}"),
+                },
+                None => Class::BadData(what),
+            }
+        }
+        (400, Some(5)) => Class::BadData(what),
+        (500 | 502 | 503 | 504 | 429 | 408, _) => Class::Retry(what),
+        // Anything else (unknown codes, proxies' pages): never drop data on a guess.
+        _ => Class::Retry(what),
+    }
+}
+
+fn auth_class(status: u16, code: Option<u64>, what: &str) -> Class {
+    let fix = match (status, code) {
+        (_, Some(1 | 22)) => {
+            "the HEC token is disabled: enable it in Splunk (Settings > Data inputs > HTTP Event Collector) or set a new token"
+        }
+        (_, Some(2)) => "no token was sent: set token / token_env / token_file",
+        (_, Some(3)) => {
+            "the Authorization header was refused: check token and any proxy in between"
+        }
+        _ => {
+            "the HEC token is invalid or was revoked: set a valid token (token_env / token_file) and restart"
+        }
+    };
+    Class::Operator(format!("{what} — {fix}"))
+}
+
+/// A transport failure (no HTTP answer).
+#[derive(Debug)]
+pub struct Transport(pub String);
+
+/// The HTTP client bound to one collector, one token and one channel.
+#[derive(Clone)]
+pub struct HecService {
+    client: reqwest::Client,
+    base: String,
+    token: Secret,
+    channel: String,
+    data_url: String,
+    gzip: bool,
+}
+
+impl fmt::Debug for HecService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HecService")
+            .field("endpoint", &self.base)
+            .field("token", &self.token)
+            .field("channel", &self.channel)
+            .finish()
+    }
+}
+
+fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl HecService {
+    /// A client for these settings; the channel GUID is new for every sink instance.
+    pub fn new(cfg: &HecConfig) -> Result<Self, String> {
+        let mut b = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(cfg.request_timeout)
+            .pool_max_idle_per_host(cfg.concurrency + 1);
+        if let Some(ca) = &cfg.tls.ca_file {
+            let pem =
+                std::fs::read(ca).map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?;
+            b = b.add_root_certificate(cert);
+        }
+        if cfg.tls.insecure_skip_verify {
+            tracing::warn!(
+                sink = %cfg.name,
+                "tls.insecure_skip_verify is set: the Splunk certificate is NOT verified; anyone on the path can read the token and the logs"
+            );
+            b = b.danger_accept_invalid_certs(true);
+        }
+        let client = b.build().map_err(|e| format!("HTTP client: {e}"))?;
+        let base = cfg.endpoint.trim_end_matches('/').to_string();
+        let channel = uuid::Uuid::new_v4().to_string();
+        let data_url = match cfg.api {
+            HecApi::Event => format!("{base}/services/collector/event"),
+            HecApi::Raw => {
+                let mut q = vec![format!("channel={channel}")];
+                q.push(format!(
+                    "sourcetype={}",
+                    query_escape(cfg.effective_sourcetype())
+                ));
+                for (k, v) in [
+                    ("source", &cfg.source),
+                    ("host", &cfg.host),
+                    ("index", &cfg.index),
+                ] {
+                    if let Some(v) = v {
+                        q.push(format!("{k}={}", query_escape(v)));
+                    }
+                }
+                format!("{base}/services/collector/raw?{}", q.join("&"))
+            }
+        };
+        Ok(HecService {
+            client,
+            base,
+            token: cfg.token.clone(),
+            channel,
+            data_url,
+            gzip: cfg.gzip,
+        })
+    }
+
+    /// The request channel of this sink instance.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    fn auth(&self) -> String {
+        format!("Splunk {}", self.token.expose())
+    }
+
+    /// Posts one body (uncompressed; gzipped here when configured). Returns status and text,
+    /// and the number of bytes put on the wire.
+    pub async fn post(&self, body: Vec<u8>) -> Result<(u16, String, usize), Transport> {
+        let (payload, gz) = if self.gzip {
+            (crate::request::gzip(&body), true)
+        } else {
+            (body, false)
+        };
+        let wire = payload.len();
+        let mut req = self
+            .client
+            .post(&self.data_url)
+            .header("Authorization", self.auth())
+            .header("X-Splunk-Request-Channel", &self.channel)
+            .header("Content-Type", "application/json");
+        if gz {
+            req = req.header("Content-Encoding", "gzip");
+        }
+        let resp = req.body(payload).send().await.map_err(transport)?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        Ok((status, text, wire))
+    }
+
+    /// Asks which of `ids` are indexed. Unknown ids count as not yet.
+    pub async fn poll_acks(&self, ids: &[u64]) -> Result<HashMap<u64, bool>, String> {
+        let body = serde_json::json!({ "acks": ids }).to_string();
+        let resp = self
+            .client
+            .post(format!("{}/services/collector/ack", self.base))
+            .header("Authorization", self.auth())
+            .header("X-Splunk-Request-Channel", &self.channel)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| transport(e).0)?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        if status != 200 {
+            return Err(match classify(status, &text) {
+                Class::Operator(m) | Class::Retry(m) | Class::BadData(m) => m,
+                other => format!("ack poll: {other:?}"),
+            });
+        }
+        let v: Value = serde_json::from_str(&text).map_err(|e| format!("ack poll: {e}"))?;
+        let mut out = HashMap::new();
+        if let Some(map) = v.get("acks").and_then(Value::as_object) {
+            for (k, v) in map {
+                if let Ok(id) = k.parse() {
+                    out.insert(id, v.as_bool().unwrap_or(false));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `GET /services/collector/health`: Ok when HEC answers healthy.
+    pub async fn health(&self) -> Result<(), String> {
+        let resp = self
+            .client
+            .get(format!("{}/services/collector/health", self.base))
+            .send()
+            .await
+            .map_err(|e| format!("unreachable: {}", transport(e).0))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        if status == 200 {
+            Ok(())
+        } else {
+            Err(format!("health endpoint answered HTTP {status} {text}"))
+        }
+    }
+
+    /// An authenticated, ack-less probe: an empty POST. HEC checks the token before the body,
+    /// so code 5 ("No data") proves the token is valid without indexing anything.
+    /// Error: (false when the token was refused, what to fix).
+    pub async fn auth_probe(&self) -> Result<(), (Option<bool>, String)> {
+        let resp = self
+            .client
+            .post(format!("{}/services/collector/event", self.base))
+            .header("Authorization", self.auth())
+            .header("X-Splunk-Request-Channel", &self.channel)
+            .body(Vec::new())
+            .send()
+            .await
+            .map_err(|e| (None, format!("unreachable: {}", transport(e).0)))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        match classify(status, &text) {
+            Class::Accepted(_) | Class::BadData(_) => Ok(()),
+            Class::Operator(m) => Err((Some(false), m)),
+            Class::Retry(m) => Err((None, m)),
+            other => Err((None, format!("{other:?}"))),
+        }
+    }
+}
+
+fn transport(e: reqwest::Error) -> Transport {
+    let kind = if e.is_connect() {
+        "connection failed"
+    } else if e.is_timeout() {
+        "timed out"
+    } else {
+        "request failed"
+    };
+    // The URL carries no secret here, but keep error texts uniform with the Sumo sink.
+    let e = e.without_url();
+    let mut msg = format!("{kind}: {e}");
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    Transport(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table() {
+        assert_eq!(
+            classify(200, r#"{"text":"Success","code":0,"ackId":7}"#),
+            Class::Accepted(Some(7))
+        );
+        assert!(matches!(
+            classify(503, r#"{"text":"Server is busy","code":9}"#),
+            Class::Retry(_)
+        ));
+        assert!(matches!(classify(500, r#"{"code":8}"#), Class::Retry(_)));
+        assert!(matches!(classify(503, r#"{"code":19}"#), Class::Retry(_)));
+        assert!(matches!(classify(429, ""), Class::Retry(_)));
+        assert!(matches!(classify(408, ""), Class::Retry(_)));
+        assert!(matches!(classify(413, ""), Class::TooLarge));
+        for (s, c) in [
+            (403, 1),
+            (401, 2),
+            (401, 3),
+            (403, 4),
+            (400, 7),
+            (400, 14),
+            (400, 16),
+        ] {
+            let body = format!(r#"{{"text":"x","code":{c}}}"#);
+            assert!(matches!(classify(s, &body), Class::Operator(_)), "{s} {c}");
+        }
+        assert!(matches!(classify(403, ""), Class::Operator(_)));
+        assert_eq!(
+            classify(
+                400,
+                r#"{"text":"Invalid data format","code":6,"invalid-event-number":3}"#
+            ),
+            Class::InvalidEvent {
+                number: 3,
+                reason: "Splunk HEC rejected the event: HTTP 400, HEC code 6: Invalid data format"
+                    .into()
+            }
+        );
+        assert!(matches!(classify(400, r#"{"code":6}"#), Class::BadData(_)));
+    }
+}

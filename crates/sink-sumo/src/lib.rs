@@ -1,0 +1,559 @@
+//! Sumo Logic HTTP source sink: NDJSON (one record per line) POSTed to the source URL, gzip,
+//! `X-Sumo-*` metadata headers, requests never above 1 MB uncompressed.
+//!
+//! Design decision: the source URL *is* the credential, so it lives in a [`Secret`], is never
+//! formatted, and every transport error is stripped of its URL before it is logged or
+//! returned. As in the HEC sink, a batch is split into requests (grouped by category, since
+//! `X-Sumo-Category` is per request), sent `concurrency` at a time, and the records already
+//! accepted survive a `Retryable` return so the pipeline's retry resends only the rest.
+//! 401/403/404 (bad or deleted URL) are `Retryable` plus an alert, never rejections.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use entrastream_entra::Schema;
+use entrastream_secret::Secret;
+use entrastream_sink::{
+    EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink, SinkError,
+};
+use futures_util::StreamExt;
+
+/// Sumo Logic's documented per-request limit (uncompressed).
+pub const SUMO_MAX_REQUEST: usize = 1_000_000;
+/// Sumo Logic's recommended smallest request (a batch smaller than this is sent as is).
+pub const SUMO_MIN_REQUEST: usize = 100_000;
+
+/// Settings of one Sumo sink.
+#[derive(Clone)]
+pub struct SumoConfig {
+    /// Sink name.
+    pub name: String,
+    /// HTTP source URL (secret).
+    pub url: Secret,
+    /// Record schema (NDJSON lines).
+    pub schema: Schema,
+    /// Fixed `X-Sumo-Category`; default per record category ([`default_category`]).
+    pub category: Option<String>,
+    /// `X-Sumo-Name`.
+    pub source_name: Option<String>,
+    /// `X-Sumo-Host`.
+    pub source_host: Option<String>,
+    /// `X-Sumo-Fields` (`k=v,k=v`).
+    pub fields: BTreeMap<String, String>,
+    /// Largest request, uncompressed (capped at 1 MB).
+    pub max_request_bytes: usize,
+    /// Requests in flight per batch.
+    pub concurrency: usize,
+    /// gzip bodies.
+    pub gzip: bool,
+    /// Timeout of one request.
+    pub request_timeout: Duration,
+}
+
+impl fmt::Debug for SumoConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SumoConfig")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("schema", &self.schema)
+            .field("category", &self.category)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("concurrency", &self.concurrency)
+            .field("gzip", &self.gzip)
+            .finish()
+    }
+}
+
+impl SumoConfig {
+    /// Settings with defaults.
+    pub fn new(name: impl Into<String>, url: Secret) -> Self {
+        SumoConfig {
+            name: name.into(),
+            url,
+            schema: Schema::Native,
+            category: None,
+            source_name: None,
+            source_host: None,
+            fields: BTreeMap::new(),
+            max_request_bytes: SUMO_MAX_REQUEST,
+            concurrency: 2,
+            gzip: true,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `X-Sumo-Category` for a diagnostic category: `azure/entra/<kind>`.
+pub fn default_category(category: &str) -> String {
+    let kind = match category {
+        "SignInLogs" => "signin",
+        "NonInteractiveUserSignInLogs" => "signin/noninteractive",
+        "ServicePrincipalSignInLogs" => "signin/serviceprincipal",
+        "ManagedIdentitySignInLogs" => "signin/managedidentity",
+        "AuditLogs" => "audit",
+        "ProvisioningLogs" => "provisioning",
+        "RiskyUsers" => "risk/users",
+        "UserRiskEvents" => "risk/userevents",
+        "RiskyServicePrincipals" => "risk/serviceprincipals",
+        "ServicePrincipalRiskEvents" => "risk/serviceprincipalevents",
+        "MicrosoftGraphActivityLogs" => "graphactivity",
+        other => return format!("azure/entra/{}", other.to_ascii_lowercase()),
+    };
+    format!("azure/entra/{kind}")
+}
+
+/// Counters of one Sumo sink.
+#[derive(Debug, Default)]
+pub struct SumoMetrics {
+    /// Requests answered 2xx.
+    pub requests_ok: AtomicU64,
+    /// Requests answered 429.
+    pub throttled: AtomicU64,
+    /// Requests failing otherwise (status or network).
+    pub requests_failed: AtomicU64,
+    /// Records possibly duplicated (resent after a 408).
+    pub duplicates: AtomicU64,
+    /// Bytes before gzip.
+    pub bytes_uncompressed: AtomicU64,
+    /// Bytes on the wire.
+    pub bytes_sent: AtomicU64,
+    /// Largest request body before gzip.
+    pub max_request: AtomicU64,
+    /// Records accepted.
+    pub records_delivered: AtomicU64,
+    /// False while the last attempt failed.
+    pub healthy: AtomicBool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BatchKey(usize, usize, Option<(String, i32, i64)>);
+
+#[derive(Debug)]
+struct Progress {
+    key: BatchKey,
+    done: Vec<bool>,
+    rejections: Vec<Rejection>,
+}
+
+#[derive(Debug, Clone)]
+struct Chunk {
+    category: String,
+    indices: Vec<usize>,
+}
+
+enum Step {
+    Done(Chunk),
+    Split(Vec<Chunk>),
+    Reject(Rejection),
+    Failed(String, bool),
+}
+
+/// The Sumo Logic HTTP source sink.
+pub struct SumoSink {
+    cfg: SumoConfig,
+    encoder: Arc<NdjsonEncoder>,
+    client: reqwest::Client,
+    metrics: Arc<SumoMetrics>,
+    progress: Option<Progress>,
+    last_alert: Option<Instant>,
+}
+
+impl fmt::Debug for SumoSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SumoSink").field("cfg", &self.cfg).finish()
+    }
+}
+
+fn strip(e: reqwest::Error) -> String {
+    let kind = if e.is_connect() {
+        "connection failed"
+    } else if e.is_timeout() {
+        "timed out"
+    } else {
+        "request failed"
+    };
+    // The URL is the credential: drop it from the error before anything prints it.
+    let e = e.without_url();
+    let mut msg = format!("{kind}: {e}");
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    msg
+}
+
+impl SumoSink {
+    /// Builds the sink.
+    pub fn new(mut cfg: SumoConfig) -> Result<Self, String> {
+        let u = cfg.url.expose();
+        if !(u.starts_with("https://") || u.starts_with("http://")) {
+            return Err("url must be an http(s):// URL (value not shown: it is a secret)".into());
+        }
+        cfg.max_request_bytes = cfg.max_request_bytes.clamp(1024, SUMO_MAX_REQUEST);
+        cfg.concurrency = cfg.concurrency.max(1);
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(cfg.request_timeout)
+            .build()
+            .map_err(|e| format!("HTTP client: {}", strip(e)))?;
+        let metrics = Arc::new(SumoMetrics::default());
+        metrics.healthy.store(true, Ordering::Relaxed);
+        Ok(SumoSink {
+            encoder: Arc::new(NdjsonEncoder { schema: cfg.schema }),
+            cfg,
+            client,
+            metrics,
+            progress: None,
+            last_alert: None,
+        })
+    }
+
+    /// What `check-sinks` prints: (reachable, authenticated, what to fix). Sends one clearly
+    /// marked test event with category `entrastream/check` (Sumo has no health endpoint).
+    pub async fn probe(&self) -> (bool, Option<bool>, Option<String>) {
+        let line = format!(
+            "{{\"entrastream_test_event\":true,\"message\":\"connectivity test from entrastream check-sinks; safe to ignore\",\"sink\":{}}}\n",
+            serde_escape(&self.cfg.name)
+        );
+        match self.post("entrastream/check", line.into_bytes()).await {
+            Ok(200..=299) => (true, Some(true), None),
+            Ok(s @ (401 | 403 | 404)) => (
+                true,
+                Some(false),
+                Some(format!(
+                    "HTTP {s}: the HTTP source URL is invalid or was deleted; set a valid url_env / url_file"
+                )),
+            ),
+            Ok(s) => (
+                true,
+                None,
+                Some(format!(
+                    "answered HTTP {s}; retry later or check the collector"
+                )),
+            ),
+            Err(e) => (
+                false,
+                None,
+                Some(format!(
+                    "unreachable: {e} — check the URL's host, proxies and firewalls"
+                )),
+            ),
+        }
+    }
+
+    /// The sink's counters.
+    pub fn metrics(&self) -> Arc<SumoMetrics> {
+        self.metrics.clone()
+    }
+
+    fn plan(&self, batch: &EncodedBatch, todo: &[usize]) -> (Vec<Chunk>, Vec<Rejection>) {
+        let max = self.cfg.max_request_bytes;
+        let mut by_cat: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for &i in todo {
+            let cat = match &self.cfg.category {
+                Some(c) => c.clone(),
+                None => default_category(&batch.records[i].category),
+            };
+            by_cat.entry(cat).or_default().push(i);
+        }
+        let mut chunks = Vec::new();
+        let mut rejections = Vec::new();
+        for (category, idx) in by_cat {
+            let mut cur = Vec::new();
+            let mut size = 0;
+            for i in idx {
+                let len = batch.records[i].range.len() + 1;
+                if len > max {
+                    rejections.push(Rejection {
+                        index: i,
+                        reason: format!(
+                            "record of {} bytes is above the Sumo Logic request limit ({max} bytes); not truncated",
+                            len - 1
+                        ),
+                    });
+                    continue;
+                }
+                if size + len > max && !cur.is_empty() {
+                    chunks.push(Chunk {
+                        category: category.clone(),
+                        indices: std::mem::take(&mut cur),
+                    });
+                    size = 0;
+                }
+                cur.push(i);
+                size += len;
+            }
+            if !cur.is_empty() {
+                chunks.push(Chunk {
+                    category,
+                    indices: cur,
+                });
+            }
+        }
+        (chunks, rejections)
+    }
+
+    fn fields_header(&self) -> Option<String> {
+        (!self.cfg.fields.is_empty()).then(|| {
+            self.cfg
+                .fields
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    }
+
+    async fn post(&self, category: &str, body: Vec<u8>) -> Result<u16, String> {
+        let raw = body.len() as u64;
+        let m = &self.metrics;
+        m.max_request.fetch_max(raw, Ordering::Relaxed);
+        m.bytes_uncompressed.fetch_add(raw, Ordering::Relaxed);
+        let payload = if self.cfg.gzip { gzip(&body) } else { body };
+        m.bytes_sent
+            .fetch_add(payload.len() as u64, Ordering::Relaxed);
+        let mut req = self
+            .client
+            .post(self.cfg.url.expose())
+            .header("X-Sumo-Category", category)
+            .header("Content-Type", "application/x-ndjson");
+        if self.cfg.gzip {
+            req = req.header("Content-Encoding", "gzip");
+        }
+        if let Some(n) = &self.cfg.source_name {
+            req = req.header("X-Sumo-Name", n);
+        }
+        if let Some(h) = &self.cfg.source_host {
+            req = req.header("X-Sumo-Host", h);
+        }
+        if let Some(f) = self.fields_header() {
+            req = req.header("X-Sumo-Fields", f);
+        }
+        let resp = req.body(payload).send().await.map_err(strip)?;
+        Ok(resp.status().as_u16())
+    }
+
+    async fn one_request(&self, batch: &EncodedBatch, chunk: Chunk) -> Step {
+        let mut body = Vec::new();
+        for &i in &chunk.indices {
+            body.extend_from_slice(batch.record(i).unwrap_or_default());
+            body.push(b'\n');
+        }
+        let m = &self.metrics;
+        let status = match self.post(&chunk.category, body).await {
+            Ok(s) => s,
+            Err(e) => {
+                m.requests_failed.fetch_add(1, Ordering::Relaxed);
+                return Step::Failed(e, false);
+            }
+        };
+        match status {
+            200..=299 => {
+                m.requests_ok.fetch_add(1, Ordering::Relaxed);
+                Step::Done(chunk)
+            }
+            429 => {
+                m.throttled.fetch_add(1, Ordering::Relaxed);
+                Step::Failed(
+                    "HTTP 429: Sumo Logic is throttling (ingest quota); backing off".into(),
+                    false,
+                )
+            }
+            408 => {
+                // Sumo may have accepted the data before timing out: the resend may duplicate.
+                m.requests_failed.fetch_add(1, Ordering::Relaxed);
+                m.duplicates
+                    .fetch_add(chunk.indices.len() as u64, Ordering::Relaxed);
+                Step::Failed(
+                    "HTTP 408: request timed out at Sumo Logic (resend may duplicate)".into(),
+                    false,
+                )
+            }
+            413 => {
+                m.requests_failed.fetch_add(1, Ordering::Relaxed);
+                if chunk.indices.len() <= 1 {
+                    match chunk.indices.first() {
+                        Some(&i) => Step::Reject(Rejection {
+                            index: i,
+                            reason: "HTTP 413: record too large for Sumo Logic".into(),
+                        }),
+                        None => Step::Done(chunk),
+                    }
+                } else {
+                    let mid = chunk.indices.len() / 2;
+                    Step::Split(vec![
+                        Chunk {
+                            category: chunk.category.clone(),
+                            indices: chunk.indices[..mid].to_vec(),
+                        },
+                        Chunk {
+                            category: chunk.category,
+                            indices: chunk.indices[mid..].to_vec(),
+                        },
+                    ])
+                }
+            }
+            401 | 403 | 404 => {
+                m.requests_failed.fetch_add(1, Ordering::Relaxed);
+                Step::Failed(
+                    format!(
+                        "HTTP {status}: the Sumo Logic HTTP source URL is invalid or was deleted: set a valid url_env / url_file (the data is kept)"
+                    ),
+                    true,
+                )
+            }
+            s => {
+                m.requests_failed.fetch_add(1, Ordering::Relaxed);
+                Step::Failed(format!("HTTP {s} from Sumo Logic; retrying"), false)
+            }
+        }
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let _ = enc.write_all(data);
+    enc.finish().unwrap_or_default()
+}
+
+#[async_trait]
+impl Sink for SumoSink {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    fn encoder(&self) -> Arc<dyn RecordEncoder> {
+        self.encoder.clone()
+    }
+
+    async fn send(&mut self, batch: &EncodedBatch) -> Outcome {
+        let key = BatchKey(
+            batch.records.len(),
+            batch.data.len(),
+            batch
+                .records
+                .first()
+                .map(|m| (m.partition.topic.clone(), m.partition.partition, m.offset)),
+        );
+        let mut progress = match self.progress.take() {
+            Some(p) if p.key == key => p,
+            _ => Progress {
+                key,
+                done: vec![false; batch.records.len()],
+                rejections: Vec::new(),
+            },
+        };
+        let todo: Vec<usize> = (0..batch.records.len())
+            .filter(|&i| !progress.done[i])
+            .collect();
+        let (mut queue, oversize) = self.plan(batch, &todo);
+        for r in oversize {
+            progress.done[r.index] = true;
+            progress.rejections.push(r);
+        }
+        let mut failure: Option<(String, bool)> = None;
+        while !queue.is_empty() && failure.is_none() {
+            let wave = std::mem::take(&mut queue);
+            let this = &*self;
+            let steps: Vec<Step> = futures_util::stream::iter(wave)
+                .map(|c| this.one_request(batch, c))
+                .buffer_unordered(self.cfg.concurrency)
+                .collect()
+                .await;
+            for step in steps {
+                match step {
+                    Step::Done(c) => c.indices.iter().for_each(|&i| progress.done[i] = true),
+                    Step::Split(c) => queue.extend(c),
+                    Step::Reject(r) => {
+                        progress.done[r.index] = true;
+                        progress.rejections.push(r);
+                    }
+                    Step::Failed(msg, op) => {
+                        if failure.as_ref().is_none_or(|(_, o)| !o) {
+                            failure = Some((msg, op));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some((msg, operator)) = failure {
+            self.metrics.healthy.store(false, Ordering::Relaxed);
+            if operator
+                && self
+                    .last_alert
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
+            {
+                self.last_alert = Some(Instant::now());
+                tracing::error!(sink = %self.cfg.name, "Sumo Logic refuses the data; it is kept and retried, nothing is dropped: {msg}");
+            }
+            self.progress = Some(progress);
+            return Outcome::Retryable(msg);
+        }
+        if !self.metrics.healthy.swap(true, Ordering::Relaxed) {
+            tracing::info!(sink = %self.cfg.name, "Sumo Logic accepts data again");
+            self.last_alert = None;
+        }
+        let rejected = progress.rejections.len();
+        self.metrics
+            .records_delivered
+            .fetch_add((batch.records.len() - rejected) as u64, Ordering::Relaxed);
+        if rejected == 0 {
+            Outcome::Delivered
+        } else {
+            let mut r = progress.rejections;
+            r.sort_by_key(|r| r.index);
+            Outcome::Rejected(r)
+        }
+    }
+
+    /// Sends one clearly marked test event (Sumo has no health endpoint).
+    async fn healthcheck(&mut self) -> Result<(), SinkError> {
+        match self.probe().await {
+            (true, Some(true), _) => Ok(()),
+            (_, _, problem) => Err(SinkError(problem.unwrap_or_else(|| "check failed".into()))),
+        }
+    }
+}
+
+fn serde_escape(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories() {
+        assert_eq!(default_category("SignInLogs"), "azure/entra/signin");
+        assert_eq!(default_category("AuditLogs"), "azure/entra/audit");
+        assert_eq!(default_category("NewThing"), "azure/entra/newthing");
+    }
+
+    #[test]
+    fn debug_hides_url() {
+        let s = SumoSink::new(SumoConfig::new(
+            "s",
+            Secret::new("https://x/receiver/v1/http/SECRETTOKEN"),
+        ))
+        .unwrap();
+        assert!(!format!("{s:?}").contains("SECRETTOKEN"));
+    }
+}

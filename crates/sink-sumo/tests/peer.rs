@@ -1,0 +1,168 @@
+//! The Sumo sink against the Sumo peer: throttling, the 1 MB limit, a bad URL, and the URL
+//! (the credential) staying out of errors and Debug output.
+//! `SUMO_TEST_THROTTLE_SECS=30` reproduces the issue's figure.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::time::Duration;
+
+use bytes::Bytes;
+use entrastream_model::PartitionId;
+use entrastream_secret::Secret;
+use entrastream_sink::{EncodedBatch, Outcome, RecordMeta, Sink};
+use entrastream_sink_sumo::{SumoConfig, SumoSink};
+use entrastream_testkit::SumoPeer;
+
+fn batch(from: usize, to: usize) -> EncodedBatch {
+    let mut data = Vec::new();
+    let mut records = Vec::new();
+    for n in from..to {
+        let start = data.len();
+        let cat = if n % 3 == 0 {
+            "AuditLogs"
+        } else {
+            "SignInLogs"
+        };
+        write!(
+            data,
+            r#"{{"id":"r-{n}","category":"{cat}","pad":"{}"}}"#,
+            "q".repeat(400)
+        )
+        .unwrap();
+        records.push(RecordMeta {
+            range: start..data.len(),
+            partition: PartitionId::new("hub", 0),
+            offset: n as i64,
+            category: cat.into(),
+        });
+        data.push(b'\n');
+    }
+    EncodedBatch {
+        data: Bytes::from(data),
+        records,
+    }
+}
+
+async fn deliver(sink: &mut SumoSink, b: &EncodedBatch) -> (Outcome, u64) {
+    let mut retries = 0;
+    loop {
+        match sink.send(b).await {
+            Outcome::Retryable(_) => {
+                retries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return (other, retries),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_then_all_delivered_and_no_request_above_1mb() {
+    let secs: u64 = std::env::var("SUMO_TEST_THROTTLE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let peer = SumoPeer::start("ZaVnC4dhaV2dQ0t8nA").await;
+    let mut cfg = SumoConfig::new("sumo", Secret::new(peer.url()));
+    cfg.source_name = Some("entra".into());
+    cfg.fields.insert("tenant".into(), "contoso".into());
+    let mut sink = SumoSink::new(cfg).unwrap();
+    let metrics = sink.metrics();
+    peer.fail_for(429, Duration::from_secs(secs));
+    let mut total = 0;
+    let mut retries = 0;
+    // ~4.3 MB per batch: several requests each.
+    for from in (0..30_000).step_by(10_000) {
+        let b = batch(from, from + 10_000);
+        let (o, r) = deliver(&mut sink, &b).await;
+        assert_eq!(o, Outcome::Delivered);
+        retries += r;
+        total += 10_000;
+    }
+    assert!(retries > 0);
+    assert!(metrics.throttled.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    let lines = peer.lines();
+    let ids: HashSet<String> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), total, "all delivered");
+    assert_eq!(lines.len(), total, "no duplicates");
+    assert_eq!(peer.oversize_requests(), 0);
+    for r in peer.requests() {
+        assert!(r.decoded_len <= 1_000_000, "{}", r.decoded_len);
+        let cat = r.category.as_deref().unwrap();
+        assert!(
+            cat == "azure/entra/signin" || cat == "azure/entra/audit",
+            "{cat}"
+        );
+        assert_eq!(r.name.as_deref(), Some("entra"));
+        assert_eq!(r.fields.as_deref(), Some("tenant=contoso"));
+        for l in &r.lines {
+            let audit = l.contains("\"AuditLogs\"");
+            assert_eq!(audit, cat == "azure/entra/audit");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_url_is_unhealthy_never_dead_lettered_and_secret_never_shown() {
+    let peer = SumoPeer::start("S3CR3TPATHTOKEN").await;
+    let bad = peer.url().replace("S3CR3TPATHTOKEN", "S3CR3TWR0NG");
+    let mut sink = SumoSink::new(SumoConfig::new("sumo", Secret::new(bad))).unwrap();
+    let b = batch(0, 10);
+    let o = sink.send(&b).await;
+    let mut texts = vec![format!("{o:?}"), format!("{sink:?}")];
+    assert!(o.is_retryable(), "{o:?}");
+    assert!(
+        !sink
+            .metrics()
+            .healthy
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+    texts.push(format!("{:?}", sink.healthcheck().await));
+    peer.refuse_connections_for(Duration::from_millis(500));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    texts.push(format!("{:?}", sink.send(&b).await));
+    texts.push(format!("{:?}", sink.healthcheck().await));
+    let all = texts.join("\n");
+    assert!(
+        all.contains("connection failed") || all.contains("unreachable"),
+        "{all}"
+    );
+    assert!(!all.contains("S3CR3T"), "{all}");
+    assert!(peer.lines().is_empty());
+
+    let mut good = SumoSink::new(SumoConfig::new("sumo", Secret::new(peer.url()))).unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(good.healthcheck().await.is_ok());
+    assert_eq!(
+        peer.requests()[0].category.as_deref(),
+        Some("entrastream/check")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_408_and_503_retry_and_count_possible_duplicates() {
+    let peer = SumoPeer::start("tok").await;
+    let mut sink = SumoSink::new(SumoConfig::new("sumo", Secret::new(peer.url()))).unwrap();
+    peer.fail_for(408, Duration::from_millis(300));
+    let (o, r) = deliver(&mut sink, &batch(0, 100)).await;
+    assert_eq!(o, Outcome::Delivered);
+    assert!(r > 0);
+    assert!(
+        sink.metrics()
+            .duplicates
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
+    peer.fail_for(503, Duration::from_millis(300));
+    let (o, _) = deliver(&mut sink, &batch(100, 200)).await;
+    assert_eq!(o, Outcome::Delivered);
+    assert_eq!(peer.lines().len(), 200);
+}

@@ -1,0 +1,15 @@
+//! Test support for entrastream's SIEM sinks: HTTP peers that answer like Splunk's HTTP Event
+//! Collector ([`HecPeer`]) and a Sumo Logic HTTP source ([`SumoPeer`]), including their failures.
+//!
+//! Design decision: each peer is a small hyper server on a loopback port whose behaviour is
+//! switched at run time through a shared state (fail with a status for a while, refuse
+//! connections for a while, lose or delay acknowledgements). Every request body is decoded and
+//! stored, so a test compares what the peer accepted with what it sent.
+#![forbid(unsafe_code)]
+
+mod hec;
+mod http;
+mod sumo;
+
+pub use hec::{HecPeer, HecPeerOptions, HecStats};
+pub use sumo::{SumoPeer, SumoRequest};

@@ -1,0 +1,151 @@
+//! A peer that answers like a Sumo Logic HTTP source.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::http::{Control, Failure, Handler, Req, decoded_body, serve};
+
+/// The limit Sumo Logic documents for one request (uncompressed).
+pub const SUMO_MAX_BYTES: usize = 1_000_000;
+
+/// One accepted request.
+#[derive(Debug, Clone)]
+pub struct SumoRequest {
+    /// The `X-Sumo-Category` header.
+    pub category: Option<String>,
+    /// The `X-Sumo-Name` header.
+    pub name: Option<String>,
+    /// The `X-Sumo-Host` header.
+    pub host: Option<String>,
+    /// The `X-Sumo-Fields` header.
+    pub fields: Option<String>,
+    /// The lines of the decoded body.
+    pub lines: Vec<String>,
+    /// Decoded size.
+    pub decoded_len: usize,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    accepted: Vec<SumoRequest>,
+    failure: Option<Failure>,
+    oversize: u64,
+    refused: u64,
+}
+
+/// A running Sumo HTTP source peer.
+#[derive(Debug, Clone)]
+pub struct SumoPeer {
+    addr: SocketAddr,
+    path: String,
+    state: Arc<Mutex<State>>,
+    control: Arc<Control>,
+}
+
+impl SumoPeer {
+    /// Starts a peer; only `POST /receiver/v1/http/<secret>` is accepted (other paths: 401).
+    pub async fn start(secret: &str) -> SumoPeer {
+        let state = Arc::new(Mutex::new(State::default()));
+        let control = Arc::new(Control::default());
+        let path = format!("/receiver/v1/http/{secret}");
+        let (s, p) = (state.clone(), path.clone());
+        let handler: Handler = Arc::new(move |req| answer(&s, &p, req));
+        let addr = serve(handler, control.clone()).await;
+        SumoPeer {
+            addr,
+            path,
+            state,
+            control,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The full source URL (the secret).
+    pub fn url(&self) -> String {
+        format!("http://{}{}", self.addr, self.path)
+    }
+
+    /// Answers with `status` (429 throttling, 503, 401 …) for a while.
+    pub fn fail_for(&self, status: u16, d: Duration) {
+        self.lock().failure = Some(Failure {
+            until: Instant::now() + d,
+            status,
+            body: String::new(),
+        });
+    }
+
+    /// Refuses connections for a while.
+    pub fn refuse_connections_for(&self, d: Duration) {
+        self.control.refuse_for(d);
+    }
+
+    /// Accepted requests.
+    pub fn requests(&self) -> Vec<SumoRequest> {
+        self.lock().accepted.clone()
+    }
+
+    /// All accepted lines, in order.
+    pub fn lines(&self) -> Vec<String> {
+        self.lock()
+            .accepted
+            .iter()
+            .flat_map(|r| r.lines.iter().cloned())
+            .collect()
+    }
+
+    /// Requests refused because they were above 1 MB.
+    pub fn oversize_requests(&self) -> u64 {
+        self.lock().oversize
+    }
+
+    /// Requests answered with an error status.
+    pub fn refused_requests(&self) -> u64 {
+        self.lock().refused
+    }
+}
+
+fn answer(state: &Mutex<State>, path: &str, req: Req) -> (u16, String) {
+    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(f) = Failure::active(&st.failure) {
+        st.refused += 1;
+        return f;
+    }
+    if req.path != path || req.method != "POST" {
+        st.refused += 1;
+        return (401, String::new());
+    }
+    let body = match decoded_body(&req) {
+        Ok(b) => b,
+        Err(e) => return (400, e),
+    };
+    if body.len() > SUMO_MAX_BYTES {
+        st.oversize += 1;
+        return (413, "request above 1 MB".into());
+    }
+    let Ok(text) = String::from_utf8(body) else {
+        return (400, "not UTF-8".into());
+    };
+    let h = |n: &str| {
+        req.headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    st.accepted.push(SumoRequest {
+        category: h("x-sumo-category"),
+        name: h("x-sumo-name"),
+        host: h("x-sumo-host"),
+        fields: h("x-sumo-fields"),
+        decoded_len: text.len(),
+        lines: text
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+    });
+    (200, String::new())
+}
