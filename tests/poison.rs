@@ -42,6 +42,12 @@ async fn poison_goes_to_dead_letter_offsets_advance_metrics_valid_no_secret_leak
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // let one checkpoint interval pass so the scrape includes a commit of everything
+    let commits = running.progress.commits.load(Ordering::SeqCst);
+    while running.progress.commits.load(Ordering::SeqCst) <= commits {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint commit");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let addr = running.admin_addr.unwrap().to_string();
     let metrics = tokio::task::spawn_blocking({
         let addr = addr.clone();

@@ -15,7 +15,7 @@ use rdkafka::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-use crate::demo_summary::TallySink;
+use crate::demo_summary::ReportTap;
 use crate::{AppError, Hooks};
 
 /// The demo's built-in configuration.
@@ -313,7 +313,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, AppError> {
         "entrastream demo: producing {} records (+{} malformed messages) across {} partitions into an embedded broker",
         opts.events, opts.poison, opts.partitions
     );
-    let tally = TallySink::default();
+    let tally = ReportTap::default();
     let hooks = Hooks {
         wrap_sink: None,
         extra_sinks: vec![SinkSlot {
@@ -394,10 +394,8 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, AppError> {
     let dead_lettered = progress.dead_lettered.load(Ordering::Relaxed);
     let secs = elapsed.as_secs_f64().max(1e-9);
     let mut text = String::new();
-    if let Ok(t) = tally.encoder.tally.lock() {
-        text.push_str(&t.render());
-        text.push('\n');
-    }
+    text.push_str(&tally.encoder.render());
+    text.push('\n');
     text.push_str(&format!(
         "Throughput: {:.0} records/s, {:.1} MB/s ({} messages, {:.1} MB in {:.2} s, produced and consumed concurrently, broker to fsynced file)\n",
         delivered as f64 / secs,

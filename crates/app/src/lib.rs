@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use entrastream_config::{Config, ConfigError, Env, SinkKind};
 use entrastream_pipeline::{PipelineConfig, PipelineError, Progress, RunSummary, SinkSlot};
-use entrastream_sink::{CategoryFilter, Sink};
+use entrastream_report::IamMetrics;
+use entrastream_sink::{CategoryFilter, RecordObserver, Sink};
 use entrastream_sink_file::{BlackholeSink, FileSink, StdoutSink};
 use entrastream_source::Source;
 use entrastream_source_kafka::{KafkaSource, KafkaSourceConfig};
@@ -125,6 +126,7 @@ pub fn pipeline_config(config: &Config) -> PipelineConfig {
         batch_linger: p.batch_linger.0,
         retry_initial: p.retry_initial.0,
         retry_max: p.retry_max.0,
+        observers: Vec::new(),
     }
 }
 
@@ -222,6 +224,17 @@ pub fn kafka_config(config: &Config, env: &Env) -> Result<KafkaSourceConfig, Con
     Ok(k)
 }
 
+/// Feeds the IAM-health metrics (`entrastream_iam_*`, crate `entrastream-report`) from every
+/// record the pipeline parses: the tenant's health next to the pipeline's.
+#[derive(Debug)]
+struct IamObserver(IamMetrics);
+
+impl RecordObserver for IamObserver {
+    fn observe(&self, record: &entrastream_entra::Record<'_>) {
+        self.0.observe(record);
+    }
+}
+
 /// Starts the daemon described by `config`: admin server, Kafka source, sinks, pipeline.
 /// Must be called inside a tokio runtime.
 pub async fn start(config: &Config, env: &Env, hooks: Hooks) -> Result<Running, AppError> {
@@ -283,11 +296,17 @@ pub async fn start_with_source(
         tracing::info!(addr = ?admin_addr, "admin server listening");
     }
     let progress = Arc::new(Progress::default());
+    let mut pipeline_cfg = pipeline_config(config);
+    pipeline_cfg
+        .observers
+        .push(Arc::new(IamObserver(IamMetrics::register(
+            metrics.registry(),
+        ))));
     let pipeline = tokio::spawn(entrastream_pipeline::run(
         source,
         sinks,
         dead_letter,
-        pipeline_config(config),
+        pipeline_cfg,
         metrics.clone(),
         health.clone(),
         progress.clone(),

@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 use entrastream_entra::{EncodeContext, ParseOptions, Timestamp, parse_record, split};
 use entrastream_model::{PartitionId, SourceMessage};
-use entrastream_sink::{CategoryFilter, EncodedBatch, RecordEncoder, RecordMeta};
+use entrastream_sink::{CategoryFilter, EncodedBatch, RecordEncoder, RecordMeta, RecordObserver};
 use entrastream_telemetry::Metrics;
 
 use crate::deadletter;
@@ -81,6 +81,7 @@ impl BatchBuilder {
         &mut self,
         m: &SourceMessage,
         encoders: &[(Arc<dyn RecordEncoder>, CategoryFilter, String)],
+        observers: &[Arc<dyn RecordObserver>],
         opts: &ParseOptions,
         metrics: &Metrics,
     ) -> AddStats {
@@ -125,6 +126,9 @@ impl BatchBuilder {
                     continue;
                 }
             };
+            for o in observers {
+                o.observe(&record);
+            }
             let category = record.category();
             stats.records += 1;
             match &mut last_cat {

@@ -46,7 +46,7 @@ use std::time::{Duration, Instant, SystemTime};
 pub use entrastream_checkpoint::AckTracker;
 use entrastream_entra::ParseOptions;
 use entrastream_model::{Checkpoint, PartitionId, Position, SourceMessage};
-use entrastream_sink::{CategoryFilter, RecordEncoder, RetryPolicy, Sink};
+use entrastream_sink::{CategoryFilter, RecordEncoder, RecordObserver, RetryPolicy, Sink};
 use entrastream_source::{Source, SourceError, SourceEvent};
 use entrastream_telemetry::{Health, Metrics};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -76,6 +76,8 @@ pub struct PipelineConfig {
     pub retry_initial: Duration,
     /// Sink retry backoff: largest delay.
     pub retry_max: Duration,
+    /// Called with every parsed record (IAM-health metrics).
+    pub observers: Vec<Arc<dyn RecordObserver>>,
 }
 
 impl Default for PipelineConfig {
@@ -89,6 +91,7 @@ impl Default for PipelineConfig {
             batch_linger: Duration::from_millis(50),
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(30),
+            observers: Vec::new(),
         }
     }
 }
@@ -408,9 +411,13 @@ impl Pipeline {
             .fetch_add(len as u64, Ordering::Relaxed);
         self.in_flight_bytes += len;
         let started = Instant::now();
-        let stats =
-            self.builder
-                .add_message(&m, &self.encoders, &self.parse_options, &self.metrics);
+        let stats = self.builder.add_message(
+            &m,
+            &self.encoders,
+            &self.config.observers,
+            &self.parse_options,
+            &self.metrics,
+        );
         self.metrics
             .process_duration
             .observe(started.elapsed().as_secs_f64());

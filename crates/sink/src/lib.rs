@@ -121,6 +121,13 @@ pub trait RecordEncoder: Send + Sync + fmt::Debug {
     }
 }
 
+/// Sees every record that parsed, once, before any sink encodes it: for counters about the
+/// logs themselves (the IAM-health metrics) rather than about delivery. Runs on the parse
+/// path: no I/O, no blocking, nothing per record that allocates.
+pub trait RecordObserver: Send + Sync + fmt::Debug {
+    fn observe(&self, record: &Record<'_>);
+}
+
 /// The default encoder: one JSON object per line in the chosen schema.
 #[derive(Debug, Clone, Copy)]
 pub struct NdjsonEncoder {
