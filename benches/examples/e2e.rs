@@ -10,7 +10,7 @@
 //!
 //! Usage: cargo run --release -p entrastream-benches --example e2e -- \
 //!          [--records N] [--partitions P] [--budget-mib B] [--backlog-mib M] [--stall-secs S]
-//!          [--no-fsync]
+//!          [--no-fsync] [--linger-ms MS] [--prop librdkafka.key=value]...
 
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
@@ -41,6 +41,10 @@ struct Args {
     bootstrap: String,
     topic: String,
     messages: u64,
+    /// Extra `[source.properties]` (librdkafka), `--prop key=value`.
+    props: Vec<String>,
+    /// `[pipeline] batch_linger` of the e2e runs, in ms.
+    linger_ms: u64,
 }
 
 fn parse_args() -> Args {
@@ -55,6 +59,8 @@ fn parse_args() -> Args {
         bootstrap: String::new(),
         topic: String::new(),
         messages: 0,
+        props: Vec::new(),
+        linger_ms: 20,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -74,6 +80,8 @@ fn parse_args() -> Args {
             "--bootstrap" => a.bootstrap = val(i),
             "--topic" => a.topic = val(i),
             "--messages" => a.messages = val(i).parse().expect("--messages N"),
+            "--prop" => a.props.push(val(i)),
+            "--linger-ms" => a.linger_ms = val(i).parse().expect("--linger-ms MS"),
             "--no-fsync" => {
                 a.fsync = false;
                 i += 1;
@@ -290,6 +298,7 @@ start_position = "earliest"
 "fetch.wait.max.ms" = "10"
 "session.timeout.ms" = "6000"
 "heartbeat.interval.ms" = "500"
+{props}
 
 [pipeline]
 checkpoint_interval = "1s"
@@ -297,7 +306,7 @@ drain_timeout = "3s"
 shutdown_timeout = "3s"
 max_in_flight_bytes = "{budget}"
 batch_max_bytes = "1MiB"
-batch_linger = "20ms"
+batch_linger = "{linger}ms"
 
 [[sinks]]
 name = "out"
@@ -313,11 +322,62 @@ enabled = false
         bootstrap = args.bootstrap,
         topic = args.topic,
         dl = dir.join("dead-letter.ndjson").display().to_string(),
+        linger = args.linger_ms,
+        props = args
+            .props
+            .iter()
+            .map(|p| {
+                let (k, v) = p.split_once('=').expect("--prop key=value");
+                format!("{k:?} = {v:?}\n")
+            })
+            .collect::<String>(),
     );
     Config::from_str(&text, false, &Env::default()).expect("bench config is valid")
 }
 
+/// The broker's read ceiling: a bare rdkafka consumer (same fetch settings as the pipeline's
+/// source, no pipeline) reading every message of the topic.
+fn run_raw_consumer(args: &Args) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", &args.bootstrap)
+        .set("group.id", "e2e-raw")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("queued.max.messages.kbytes", "16384")
+        .set("fetch.wait.max.ms", "10");
+    for p in &args.props {
+        let (k, v) = p.split_once('=').expect("--prop key=value");
+        cfg.set(k, v);
+    }
+    let consumer: BaseConsumer = cfg.create().expect("consumer");
+    consumer.subscribe(&[&args.topic]).expect("subscribe");
+    let t0 = Instant::now();
+    let mut first: Option<Instant> = None;
+    let (mut n, mut bytes) = (0u64, 0u64);
+    while n < args.messages && t0.elapsed() < Duration::from_secs(600) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            first.get_or_insert_with(Instant::now);
+            n += 1;
+            bytes += m.payload().map_or(0, <[u8]>::len) as u64;
+        }
+    }
+    let end = Instant::now();
+    let first = first.unwrap_or(end);
+    println!(
+        "RESULT startup_s={:.3} secs={:.3} records_done=0 messages_done={n} bytes_in={bytes} vmhwm_kib={}",
+        (first - t0).as_secs_f64(),
+        (end - first).as_secs_f64(),
+        status_kib("VmHWM:")
+    );
+}
+
 fn run_child(args: &Args, mode: &str) {
+    if mode == "raw" {
+        run_raw_consumer(args);
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let config = child_config(args, mode, dir.path());
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -413,9 +473,13 @@ fn spawn_child(
         .args(["--messages", &messages.to_string()])
         .args(["--budget-mib", &args.budget_mib.to_string()])
         .args(["--stall-secs", &args.stall_secs.to_string()])
+        .args(["--linger-ms", &args.linger_ms.to_string()])
         .stderr(Stdio::inherit());
     if !args.fsync {
         cmd.arg("--no-fsync");
+    }
+    for p in &args.props {
+        cmd.args(["--prop", p]);
     }
     let output = cmd.output().expect("run child");
     assert!(
@@ -546,6 +610,13 @@ fn main() {
         );
         ("backlog".to_string(), b)
     };
+    let raw = spawn_child(&args, "raw", &broker.bootstrap, "e2e", messages);
+    eprintln!(
+        "bare rdkafka consumer: {:.2}s, {:.1} MB/s, {} messages",
+        raw.get("secs"),
+        raw.get("bytes_in") / 1e6 / raw.get("secs"),
+        raw.get("messages_done")
+    );
     let stalled = spawn_child(&args, "stalled", &broker.bootstrap, &stall_topic, u64::MAX);
     drop(broker);
 
@@ -572,6 +643,11 @@ fn main() {
             r.get("vmhwm_kib") / 1024.0
         ));
     }
+    s.push_str(&format!(
+        "| nisshi → bare rdkafka BaseConsumer, no pipeline (read ceiling) | - | {:.1} | - | {:.0} MiB |\n",
+        raw.get("bytes_in") / 1e6 / raw.get("secs"),
+        raw.get("vmhwm_kib") / 1024.0
+    ));
     let st_hwm = stalled.get("vmhwm_kib") / 1024.0;
     s.push_str(&format!(
         "stalled sink (file on /dev/full, ENOSPC = retryable): backlog {:.1} MB, budget {} MiB, {}s: consumed {:.1} MB / {} records, delivered {}, peak RSS {:.0} MiB vs limit {:.0} MiB → {}\n",

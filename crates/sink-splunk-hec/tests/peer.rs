@@ -96,13 +96,9 @@ async fn outage_503_then_refused_loses_nothing_and_counts_duplicates() {
     .await;
     let mut sink = HecSink::new(config(&peer, true)).unwrap();
     let metrics = sink.metrics();
-    let p2 = peer.clone();
-    let chaos = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        p2.fail_for(503, 9, outage);
-        tokio::time::sleep(outage).await;
-        p2.refuse_connections_for(outage);
-    });
+    // The outage starts right after the first batch is delivered (mid-stream, whatever the
+    // machine's speed): 503 for `outage`, then refused connections for `outage`.
+    let mut chaos = None;
     let started = Instant::now();
     let mut retries = 0;
     let per_batch = 2_000;
@@ -122,12 +118,22 @@ async fn outage_503_then_refused_loses_nothing_and_counts_duplicates() {
                 Outcome::Rejected(r) => panic!("nothing may be rejected: {r:?}"),
             }
         }
+        if chaos.is_none() {
+            let p2 = peer.clone();
+            p2.fail_for(503, 9, outage);
+            chaos = Some(tokio::spawn(async move {
+                tokio::time::sleep(outage).await;
+                p2.refuse_connections_for(outage);
+            }));
+        }
         // Keep sending through the whole outage so both phases are exercised.
         if from + per_batch >= total && started.elapsed() < outage * 2 {
             tokio::time::sleep(outage * 2 - started.elapsed()).await;
         }
     }
-    chaos.await.unwrap();
+    if let Some(c) = chaos {
+        c.await.unwrap();
+    }
     let seen = ids(&peer);
     assert_eq!(seen.len(), total, "every record indexed");
     let extra: usize = seen.values().map(|n| n - 1).sum();
