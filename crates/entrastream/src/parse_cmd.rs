@@ -56,23 +56,8 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
         max_record_bytes: args.max_record_bytes,
     };
     let ctx = EncodeContext::default();
-    let inputs: Vec<Option<PathBuf>> = if args.files.is_empty() {
-        vec![None]
-    } else {
-        args.files
-            .iter()
-            .map(|p| (p.as_os_str() != "-").then(|| p.clone()))
-            .collect()
-    };
-    let total: Option<u64> = inputs
-        .iter()
-        .map(|i| {
-            i.as_ref()
-                .and_then(|p| std::fs::metadata(p).ok())
-                .map(|m| m.len())
-        })
-        .sum();
-    let progress = Progress::new(total);
+    let inputs = entrastream_input::inputs(&args.files);
+    let progress = Progress::new(entrastream_input::total_size(&inputs));
     let mut counts = Counts::default();
     let mut line = Vec::with_capacity(16 * 1024);
     let mut failure: Option<io::Error> = None;

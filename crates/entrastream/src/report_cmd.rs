@@ -59,23 +59,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         app: args.app,
         top_n: args.top,
     });
-    let inputs: Vec<Option<PathBuf>> = if args.files.is_empty() {
-        vec![None]
-    } else {
-        args.files
-            .iter()
-            .map(|p| (p.as_os_str() != "-").then(|| p.clone()))
-            .collect()
-    };
-    let total: Option<u64> = inputs
-        .iter()
-        .map(|i| {
-            i.as_ref()
-                .and_then(|p| std::fs::metadata(p).ok())
-                .map(|m| m.len())
-        })
-        .sum();
-    let progress = Progress::new(total);
+    let inputs = entrastream_input::inputs(&args.files);
+    let progress = Progress::new(entrastream_input::total_size(&inputs));
     let opts = ParseOptions::default();
     for input in &inputs {
         let each = |_offset: u64,

@@ -12,6 +12,30 @@ use std::io::{self, Read};
 use entrastream_entra::{ParseError, ParseOptions, Record, parse_record, split};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// The inputs named on a command line: `None` is stdin (no files given, or `-`).
+pub fn inputs(files: &[std::path::PathBuf]) -> Vec<Option<std::path::PathBuf>> {
+    if files.is_empty() {
+        return vec![None];
+    }
+    files
+        .iter()
+        .map(|p| (p.as_os_str() != "-").then(|| p.clone()))
+        .collect()
+}
+
+/// The summed size of the inputs, when every one is a file whose size is known (for the
+/// progress bar).
+pub fn total_size(inputs: &[Option<std::path::PathBuf>]) -> Option<u64> {
+    inputs
+        .iter()
+        .map(|i| {
+            i.as_ref()
+                .and_then(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+        })
+        .sum()
+}
+
 /// Bytes read per chunk. Large enough that per-chunk overhead vanishes, small next to what a
 /// process can spare.
 pub const CHUNK_BYTES: usize = 8 * 1024 * 1024;

@@ -94,23 +94,9 @@ impl BatchBuilder {
         let mut stats = AddStats::default();
         let mut last_cat: Option<(String, u64)> = None;
         for item in split(&m.body) {
-            let slice = match item {
-                Ok(s) => s,
-                Err(e) => {
-                    self.dead_letter_parse(
-                        m,
-                        &e.to_string(),
-                        e.reason_code(),
-                        Some(e.offset()),
-                        e.category(),
-                        e.raw(),
-                        metrics,
-                    );
-                    stats.dead_lettered += 1;
-                    continue;
-                }
-            };
-            let record = match parse_record(slice, opts) {
+            // A part that could not be split and a record that could not be parsed are dead
+            // letters alike: same line, same counters.
+            let record = match item.and_then(|slice| parse_record(slice, opts)) {
                 Ok(r) => r,
                 Err(e) => {
                     self.dead_letter_parse(
