@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use entrastream_sink::{
-    EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink, SinkError,
+    BatchProgress, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink, SinkError,
 };
 use futures_util::StreamExt;
 
@@ -84,37 +84,6 @@ pub struct Probe {
     pub problem: Option<String>,
 }
 
-/// Identity of a batch, to recognise the pipeline's retry of the same batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct BatchKey {
-    records: usize,
-    bytes: usize,
-    first: Option<(String, i32, i64)>,
-    last: Option<(String, i32, i64)>,
-}
-
-impl BatchKey {
-    fn of(b: &EncodedBatch) -> Self {
-        let id = |m: &entrastream_sink::RecordMeta| {
-            (m.partition.topic.clone(), m.partition.partition, m.offset)
-        };
-        BatchKey {
-            records: b.records.len(),
-            bytes: b.data.len(),
-            first: b.records.first().map(id),
-            last: b.records.last().map(id),
-        }
-    }
-}
-
-/// Progress on the batch being sent, kept across `Retryable` returns.
-#[derive(Debug)]
-struct Progress {
-    key: BatchKey,
-    done: Vec<bool>,
-    rejections: Vec<Rejection>,
-}
-
 /// The Splunk HEC sink.
 #[derive(Debug)]
 pub struct HecSink {
@@ -122,7 +91,7 @@ pub struct HecSink {
     encoder: Arc<dyn RecordEncoder>,
     service: HecService,
     metrics: Arc<HecMetrics>,
-    progress: Option<Progress>,
+    progress: Option<BatchProgress>,
     last_alert: Option<Instant>,
 }
 
@@ -298,22 +267,11 @@ impl Sink for HecSink {
     }
 
     async fn send(&mut self, batch: &EncodedBatch) -> Outcome {
-        let key = BatchKey::of(batch);
-        let mut progress = match self.progress.take() {
-            Some(p) if p.key == key => p,
-            _ => Progress {
-                key,
-                done: vec![false; batch.records.len()],
-                rejections: Vec::new(),
-            },
-        };
-        let todo: Vec<usize> = (0..batch.records.len())
-            .filter(|&i| !progress.done[i])
-            .collect();
+        let mut progress = BatchProgress::resume(self.progress.take(), batch);
+        let todo = progress.pending();
         let (mut queue, oversize) = request::plan(batch, todo, self.cfg.max_content_length);
         for r in oversize {
-            progress.done[r.index] = true;
-            progress.rejections.push(r);
+            progress.reject(r);
         }
         let mut failure: Option<(String, bool)> = None;
         let mut pending = Vec::new();
@@ -333,12 +291,10 @@ impl Sink for HecSink {
                         }
                     }
                     Step::Reject(r) => {
-                        progress.done[r.index] = true;
-                        progress.rejections.push(r);
+                        progress.reject(r);
                     }
                     Step::RejectAndResend(r, rest) => {
-                        progress.done[r.index] = true;
-                        progress.rejections.push(r);
+                        progress.reject(r);
                         queue.extend(rest);
                     }
                     Step::Again(chunks) => queue.extend(chunks),

@@ -1,8 +1,6 @@
 //! Turning a batch into requests: chunks of whole records whose body stays within the max
 //! content length, and their bodies (optionally gzipped).
 
-use std::io::Write;
-
 use entrastream_sink::{EncodedBatch, Rejection};
 
 /// Records (indices into the batch) sent in one request.
@@ -80,16 +78,7 @@ pub fn body(batch: &EncodedBatch, chunk: &Chunk) -> Vec<u8> {
     out
 }
 
-/// gzip at a fast level (the network is rarely the bottleneck on a SIEM link; CPU is).
-pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(data.len() / 4 + 64),
-        flate2::Compression::fast(),
-    );
-    // Writing into a Vec cannot fail.
-    let _ = enc.write_all(data);
-    enc.finish().unwrap_or_default()
-}
+pub use entrastream_sink_http::gzip;
 
 #[cfg(test)]
 mod tests {

@@ -293,22 +293,7 @@ impl HecService {
 }
 
 fn transport(e: reqwest::Error) -> Transport {
-    let kind = if e.is_connect() {
-        "connection failed"
-    } else if e.is_timeout() {
-        "timed out"
-    } else {
-        "request failed"
-    };
-    // The URL carries no secret here, but keep error texts uniform with the Sumo sink.
-    let e = e.without_url();
-    let mut msg = format!("{kind}: {e}");
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        msg.push_str(&format!(": {s}"));
-        src = s.source();
-    }
-    Transport(msg)
+    Transport(entrastream_sink_http::transport_error(e))
 }
 
 #[cfg(test)]

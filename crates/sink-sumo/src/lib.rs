@@ -19,8 +19,9 @@ use async_trait::async_trait;
 use entrastream_entra::Schema;
 use entrastream_secret::Secret;
 use entrastream_sink::{
-    EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink, SinkError,
+    BatchProgress, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink, SinkError,
 };
+use entrastream_sink_http::{gzip, transport_error};
 use futures_util::StreamExt;
 
 /// Sumo Logic's documented per-request limit (uncompressed).
@@ -130,16 +131,6 @@ pub struct SumoMetrics {
     pub healthy: AtomicBool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct BatchKey(usize, usize, Option<(String, i32, i64)>);
-
-#[derive(Debug)]
-struct Progress {
-    key: BatchKey,
-    done: Vec<bool>,
-    rejections: Vec<Rejection>,
-}
-
 #[derive(Debug, Clone)]
 struct Chunk {
     category: String,
@@ -159,7 +150,7 @@ pub struct SumoSink {
     encoder: Arc<NdjsonEncoder>,
     client: reqwest::Client,
     metrics: Arc<SumoMetrics>,
-    progress: Option<Progress>,
+    progress: Option<BatchProgress>,
     last_alert: Option<Instant>,
 }
 
@@ -167,25 +158,6 @@ impl fmt::Debug for SumoSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SumoSink").field("cfg", &self.cfg).finish()
     }
-}
-
-fn strip(e: reqwest::Error) -> String {
-    let kind = if e.is_connect() {
-        "connection failed"
-    } else if e.is_timeout() {
-        "timed out"
-    } else {
-        "request failed"
-    };
-    // The URL is the credential: drop it from the error before anything prints it.
-    let e = e.without_url();
-    let mut msg = format!("{kind}: {e}");
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        msg.push_str(&format!(": {s}"));
-        src = s.source();
-    }
-    msg
 }
 
 impl SumoSink {
@@ -201,7 +173,7 @@ impl SumoSink {
             .use_rustls_tls()
             .timeout(cfg.request_timeout)
             .build()
-            .map_err(|e| format!("HTTP client: {}", strip(e)))?;
+            .map_err(|e| format!("HTTP client: {}", transport_error(e)))?;
         let metrics = Arc::new(SumoMetrics::default());
         metrics.healthy.store(true, Ordering::Relaxed);
         Ok(SumoSink {
@@ -335,7 +307,7 @@ impl SumoSink {
         if let Some(f) = self.fields_header() {
             req = req.header("X-Sumo-Fields", f);
         }
-        let resp = req.body(payload).send().await.map_err(strip)?;
+        let resp = req.body(payload).send().await.map_err(transport_error)?;
         Ok(resp.status().as_u16())
     }
 
@@ -416,13 +388,6 @@ impl SumoSink {
     }
 }
 
-fn gzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let _ = enc.write_all(data);
-    enc.finish().unwrap_or_default()
-}
-
 #[async_trait]
 impl Sink for SumoSink {
     fn name(&self) -> &str {
@@ -434,29 +399,11 @@ impl Sink for SumoSink {
     }
 
     async fn send(&mut self, batch: &EncodedBatch) -> Outcome {
-        let key = BatchKey(
-            batch.records.len(),
-            batch.data.len(),
-            batch
-                .records
-                .first()
-                .map(|m| (m.partition.topic.clone(), m.partition.partition, m.offset)),
-        );
-        let mut progress = match self.progress.take() {
-            Some(p) if p.key == key => p,
-            _ => Progress {
-                key,
-                done: vec![false; batch.records.len()],
-                rejections: Vec::new(),
-            },
-        };
-        let todo: Vec<usize> = (0..batch.records.len())
-            .filter(|&i| !progress.done[i])
-            .collect();
+        let mut progress = BatchProgress::resume(self.progress.take(), batch);
+        let todo = progress.pending();
         let (mut queue, oversize) = self.plan(batch, &todo);
         for r in oversize {
-            progress.done[r.index] = true;
-            progress.rejections.push(r);
+            progress.reject(r);
         }
         let mut failure: Option<(String, bool)> = None;
         while !queue.is_empty() && failure.is_none() {
@@ -472,8 +419,7 @@ impl Sink for SumoSink {
                     Step::Done(c) => c.indices.iter().for_each(|&i| progress.done[i] = true),
                     Step::Split(c) => queue.extend(c),
                     Step::Reject(r) => {
-                        progress.done[r.index] = true;
-                        progress.rejections.push(r);
+                        progress.reject(r);
                     }
                     Step::Failed(msg, op) => {
                         if failure.as_ref().is_none_or(|(_, o)| !o) {

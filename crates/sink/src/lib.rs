@@ -10,6 +10,7 @@
 //! (see `docs/sinks.md`).
 #![forbid(unsafe_code)]
 
+mod progress;
 mod retry;
 
 use std::collections::HashSet;
@@ -21,6 +22,7 @@ use bytes::Bytes;
 use entrastream_entra::{EncodeContext, Record, Schema};
 use entrastream_model::PartitionId;
 
+pub use progress::BatchProgress;
 pub use retry::RetryPolicy;
 
 /// Where one encoded record sits in a batch, and where it came from.
