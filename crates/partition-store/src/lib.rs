@@ -1,0 +1,1 @@
+//! Event Hubs partition ownership and checkpoint stores.
