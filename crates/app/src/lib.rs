@@ -177,12 +177,20 @@ pub fn build_sinks(config: &Config) -> Result<(Vec<SinkSlot>, Box<dyn Sink>), Co
     Ok((slots, dead_letter))
 }
 
+/// Kafka starts at earliest or latest only (validated at load time).
+fn kafka_start(s: entrastream_config::StartSetting) -> entrastream_model::StartPosition {
+    match s {
+        entrastream_config::StartSetting::Latest => entrastream_model::StartPosition::Latest,
+        _ => entrastream_model::StartPosition::Earliest,
+    }
+}
+
 /// The Kafka source settings from the `[source]` section.
 pub fn kafka_config(config: &Config, env: &Env) -> Result<KafkaSourceConfig, ConfigError> {
     let resolved = config.resolve_source(env)?;
     let src = &resolved.section;
     let mut k = if let Some(cs) = &resolved.connection_string {
-        KafkaSourceConfig::from_connection_string(cs, src.topic.clone(), src.consumer_group.clone())
+        KafkaSourceConfig::from_connection_string(cs, src.topic.clone(), src.consumer_group())
             .map_err(|message| ConfigError {
                 path: "source.connection_string".into(),
                 message,
@@ -191,8 +199,8 @@ pub fn kafka_config(config: &Config, env: &Env) -> Result<KafkaSourceConfig, Con
         KafkaSourceConfig {
             brokers: src.brokers.clone().unwrap_or_default(),
             topic: src.topic.clone().unwrap_or_default(),
-            consumer_group: src.consumer_group.clone(),
-            start_position: src.start_position,
+            consumer_group: src.consumer_group(),
+            start_position: kafka_start(src.start_position),
             security_protocol: None,
             sasl_mechanism: None,
             sasl_username: None,
@@ -205,7 +213,7 @@ pub fn kafka_config(config: &Config, env: &Env) -> Result<KafkaSourceConfig, Con
     if let Some(b) = &src.brokers {
         k.brokers = b.clone();
     }
-    k.start_position = src.start_position;
+    k.start_position = kafka_start(src.start_position);
     k.event_hubs_defaults = config.event_hubs_defaults(src, &resolved);
     if src.security_protocol.is_some() {
         k.security_protocol = src.security_protocol.clone();

@@ -12,6 +12,7 @@
 //! environment is injected ([`Env`]), never read or written behind the caller's back.
 #![forbid(unsafe_code)]
 
+pub mod amqp;
 mod sinks;
 mod sinks_siem;
 pub mod units;
@@ -21,10 +22,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use entrastream_model::StartPosition;
 use entrastream_secret::Secret;
 use serde::{Deserialize, Serialize};
 
+pub use amqp::{CheckpointSection, CheckpointType, StartSetting};
 pub use sinks::{SinkConfig, SinkKind};
 pub use sinks_siem::{HecTls, SplunkHecSettings, SumoLogicSettings};
 use units::{Bytes, Dur};
@@ -131,13 +132,15 @@ impl Default for LogConfig {
 pub enum SourceType {
     /// Kafka protocol (any broker, or the Event Hubs Kafka endpoint).
     Kafka,
+    /// Event Hubs over AMQP (every tier, including Basic).
+    Amqp,
 }
 
 /// `[source]` as written in the file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSection {
-    /// Only `kafka` for now.
+    /// `kafka` or `amqp`.
     #[serde(rename = "type")]
     pub kind: SourceType,
     /// Event Hubs connection string (secret).
@@ -155,12 +158,14 @@ pub struct SourceSection {
     /// Topic; defaults to the connection string's EntityPath.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
-    /// Consumer group.
-    #[serde(default = "default_group")]
-    pub consumer_group: String,
-    /// `earliest` (default) or `latest`.
+    /// Consumer group (default `entrastream` for Kafka, `$Default` for AMQP: see
+    /// [`SourceSection::consumer_group`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_group: Option<String>,
+    /// `earliest` (default) or `latest`; with `amqp` also an RFC 3339 enqueued time or a
+    /// sequence number.
     #[serde(default)]
-    pub start_position: StartPosition,
+    pub start_position: StartSetting,
     /// `plaintext`, `ssl`, `sasl_plaintext`, `sasl_ssl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_protocol: Option<String>,
@@ -190,10 +195,80 @@ pub struct SourceSection {
     /// Any other librdkafka property (applied last).
     #[serde(default, deserialize_with = "units::property_map")]
     pub properties: BTreeMap<String, String>,
+    /// `amqp`: fully qualified namespace, with an Entra credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// `amqp`: the event hub (defaults to the connection string's EntityPath).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_hub: Option<String>,
+    /// `amqp`: `workload_identity`, `managed_identity`, `client_secret`, `client_certificate`
+    /// or `azure_cli` (instead of a connection string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    /// `amqp`: application (client) id for `client_secret`, `client_certificate`, a
+    /// user-assigned managed identity, or to override workload identity's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// `amqp`: directory (tenant) id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    /// `amqp`: client secret (secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    /// Name of the environment variable holding the client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_env: Option<String>,
+    /// File holding the client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_file: Option<PathBuf>,
+    /// `amqp`: PKCS#12 certificate for `client_certificate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_path: Option<PathBuf>,
+    /// Password of the certificate (secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_password: Option<Secret>,
+    /// Name of the environment variable holding the certificate password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_password_env: Option<String>,
+    /// File holding the certificate password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_password_file: Option<PathBuf>,
+    /// `amqp`: `amqp://host:port` of a local emulator or test peer (plain AMQP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_endpoint: Option<String>,
+    /// `amqp`: events prefetched per partition (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefetch: Option<u32>,
+    /// `amqp`: the hub's message retention, for `entrastream_retention_headroom_seconds`
+    /// (default 24h; set it to your hub's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Dur>,
+    /// `amqp`: how often partition properties are read for lag metrics (default 30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties_interval: Option<Dur>,
+    /// `amqp`: `balanced` (default) or `greedy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancing: Option<String>,
+    /// `amqp`: how often ownership is renewed and rebalanced (default 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_interval: Option<Dur>,
+    /// `amqp`: an ownership not renewed for this long may be taken (default 60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ownership_expiry: Option<Dur>,
+    /// `amqp`: this replica's owner id (default: host name plus a random suffix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
 }
 
-fn default_group() -> String {
-    "entrastream".into()
+impl SourceSection {
+    /// The consumer group: as configured, else `entrastream` (Kafka: groups are created on
+    /// first use) or `$Default` (AMQP: the only group every hub has).
+    pub fn consumer_group(&self) -> String {
+        self.consumer_group.clone().unwrap_or_else(|| match self.kind {
+            SourceType::Kafka => "entrastream".into(),
+            SourceType::Amqp => "$Default".into(),
+        })
+    }
 }
 
 /// `[pipeline]`
@@ -328,6 +403,8 @@ struct RawConfig {
     dead_letter: Option<DeadLetterSection>,
     #[serde(default)]
     admin: AdminSection,
+    #[serde(default)]
+    checkpoint: Option<CheckpointSection>,
 }
 
 /// A validated configuration. `Serialize` prints it with every secret as `***`.
@@ -347,6 +424,9 @@ pub struct Config {
     pub dead_letter: Option<DeadLetterSection>,
     /// `[admin]`
     pub admin: AdminSection,
+    /// `[checkpoint]` (the AMQP source's checkpoint and ownership store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointSection>,
 }
 
 /// The source settings with secrets resolved.
@@ -407,6 +487,7 @@ impl Config {
             sinks,
             dead_letter: raw.dead_letter,
             admin: raw.admin,
+            checkpoint: raw.checkpoint,
         };
         config.validate(env)?;
         Ok(config)
@@ -460,7 +541,21 @@ impl Config {
                 "must be at least pipeline.batch_max_bytes",
             ));
         }
-        if let Some(src) = &self.source {
+        if let Some(src) = &self.source
+            && src.kind == SourceType::Amqp
+        {
+            let resolved = self.resolve_source_with(src, env)?;
+            amqp::validate_amqp(src, &resolved, self.checkpoint.as_ref(), env)?;
+        } else if self.checkpoint.is_some() {
+            return Err(ConfigError::new(
+                "checkpoint",
+                "only read by [source] type = \"amqp\" (the Kafka source commits offsets to the broker's consumer group)",
+            ));
+        }
+        if let Some(src) = &self.source
+            && src.kind == SourceType::Kafka
+        {
+            amqp::validate_kafka(src)?;
             let resolved = self.resolve_source_with(src, env)?;
             if resolved.connection_string.is_none() && src.brokers.is_none() {
                 return Err(ConfigError::new(

@@ -134,7 +134,7 @@ fn env_overrides_apply_as_strings() {
         matches!(&c.sinks[0].kind, SinkKind::File { path, .. } if path == std::path::Path::new("/tmp/x.ndjson"))
     );
     let src = c.source.as_ref().unwrap();
-    assert_eq!(src.start_position, StartPosition::Latest);
+    assert_eq!(src.start_position, StartSetting::Latest);
     assert_eq!(
         src.properties.get("fetch.wait.max.ms").map(String::as_str),
         Some("100")
