@@ -346,6 +346,7 @@ fn run_raw_consumer(args: &Args) {
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("queued.max.messages.kbytes", "16384")
+        .set("fetch.queue.backoff.ms", "10") // as the source sets it
         .set("fetch.wait.max.ms", "10");
     for p in &args.props {
         let (k, v) = p.split_once('=').expect("--prop key=value");
@@ -355,25 +356,47 @@ fn run_raw_consumer(args: &Args) {
     consumer.subscribe(&[&args.topic]).expect("subscribe");
     let t0 = Instant::now();
     let mut first: Option<Instant> = None;
+    let mut cpu_at_first = (0.0, 0.0, 0);
     let (mut n, mut bytes) = (0u64, 0u64);
     while n < args.messages && t0.elapsed() < Duration::from_secs(600) {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            first.get_or_insert_with(Instant::now);
+            if first.is_none() {
+                first = Some(Instant::now());
+                cpu_at_first = rusage_self();
+            }
             n += 1;
             bytes += m.payload().map_or(0, <[u8]>::len) as u64;
         }
     }
     let end = Instant::now();
+    let cpu = rusage_self();
     let first = first.unwrap_or(end);
     println!(
-        "RESULT startup_s={:.3} secs={:.3} records_done=0 messages_done={n} bytes_in={bytes} vmhwm_kib={}",
+        "RESULT startup_s={:.3} secs={:.3} user_s={:.3} sys_s={:.3} records_done=0 messages_done={n} bytes_in={bytes} vmhwm_kib={}",
         (first - t0).as_secs_f64(),
         (end - first).as_secs_f64(),
+        cpu.0 - cpu_at_first.0,
+        cpu.1 - cpu_at_first.1,
         status_kib("VmHWM:")
     );
 }
 
+/// (user CPU seconds, system CPU seconds, peak RSS KiB) of this process, from getrusage.
+fn rusage_self() -> (f64, f64, u64) {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let u = getrusage(UsageWho::RUSAGE_SELF).expect("getrusage");
+    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    (
+        secs(u.user_time()),
+        secs(u.system_time()),
+        u.max_rss().max(0) as u64,
+    )
+}
+
 fn run_child(args: &Args, mode: &str) {
+    if std::env::var_os("RUST_LOG").is_some() {
+        entrastream_telemetry::init_logging(entrastream_telemetry::LogFormat::Pretty, "warn");
+    }
     if mode == "raw" {
         run_raw_consumer(args);
         return;
@@ -392,6 +415,7 @@ fn run_child(args: &Args, mode: &str) {
             .expect("pipeline starts");
         let progress = running.progress.clone();
         let mut first: Option<Instant> = None;
+        let mut cpu_at_first = (0.0, 0.0, 0);
         let mut peak_rss_kib = 0u64;
         let deadline = if mode == "stalled" {
             Duration::from_secs(args.stall_secs)
@@ -402,6 +426,7 @@ fn run_child(args: &Args, mode: &str) {
             peak_rss_kib = peak_rss_kib.max(status_kib("VmRSS:"));
             if first.is_none() && progress.messages_in.load(Ordering::Relaxed) > 0 {
                 first = Some(Instant::now());
+                cpu_at_first = rusage_self();
             }
             if mode != "stalled" && progress.messages_done.load(Ordering::Relaxed) >= args.messages
             {
@@ -418,15 +443,19 @@ fn run_child(args: &Args, mode: &str) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let end = Instant::now();
+        let cpu_at_end = rusage_self();
         let first = first.unwrap_or(end);
         let hwm = status_kib("VmHWM:");
         let file_bytes = std::fs::metadata(dir.path().join("records.ndjson"))
             .map(|m| m.len())
             .unwrap_or(0);
         out = format!(
-            "RESULT startup_s={:.3} secs={:.3} records_done={} messages_done={} bytes_in={} records_in={} messages_in={} vmhwm_kib={} vmrss_peak_kib={} file_bytes={}",
+            "RESULT startup_s={:.3} secs={:.3} user_s={:.3} sys_s={:.3} maxrss_kib={} records_done={} messages_done={} bytes_in={} records_in={} messages_in={} vmhwm_kib={} vmrss_peak_kib={} file_bytes={}",
             (first - t0).as_secs_f64(),
             (end - first).as_secs_f64(),
+            cpu_at_end.0 - cpu_at_first.0,
+            cpu_at_end.1 - cpu_at_first.1,
+            cpu_at_end.2,
             progress.records_done.load(Ordering::Relaxed),
             progress.messages_done.load(Ordering::Relaxed),
             progress.bytes_in.load(Ordering::Relaxed),
@@ -577,9 +606,12 @@ fn main() {
         let rps = r.get("records_done") / secs;
         let mbs = r.get("bytes_in") / 1e6 / secs;
         eprintln!(
-            "{mode}: {secs:.2}s after {:.2}s group join, {rps:.0} records/s, {mbs:.1} MB/s, VmHWM {:.0} MiB",
+            "{mode}: {secs:.2}s after {:.2}s group join, {rps:.0} records/s, {mbs:.1} MB/s, {:.2} user + {:.2} sys CPU-s, VmHWM {:.0} MiB, {:.1} MB written",
             r.get("startup_s"),
-            r.get("vmhwm_kib") / 1024.0
+            r.get("user_s"),
+            r.get("sys_s"),
+            r.get("vmhwm_kib") / 1024.0,
+            r.get("file_bytes") / 1e6
         );
         rows.push((mode, secs, rps, mbs, r));
     }
@@ -631,21 +663,26 @@ fn main() {
         args.partitions,
         args.fsync
     ));
-    s.push_str("| run | records/s | MB/s | % of parse+encode | peak RSS (VmHWM) |\n");
-    s.push_str("|---|---:|---:|---:|---:|\n");
+    s.push_str(
+        "| run | records/s | MB/s | % of parse+encode | CPU-s per MB (user+sys) | peak RSS (VmHWM) |\n",
+    );
+    s.push_str("|---|---:|---:|---:|---:|---:|\n");
     s.push_str(&format!(
-        "| parse + native encode (1 thread, in-process) | {pe_rps:.0} | {pe_mbs:.1} | 100% | - |\n"
+        "| parse + native encode (1 thread, in-process) | {pe_rps:.0} | {pe_mbs:.1} | 100% | {:.4} | - |\n",
+        pe_secs / (input_bytes as f64 / 1e6)
     ));
     for (mode, _secs, rps, mbs, r) in &rows {
         s.push_str(&format!(
-            "| nisshi → pipeline → {mode} | {rps:.0} | {mbs:.1} | {:.0}% | {:.0} MiB |\n",
+            "| nisshi → pipeline → {mode} | {rps:.0} | {mbs:.1} | {:.0}% | {:.4} | {:.0} MiB |\n",
             rps / pe_rps * 100.0,
+            (r.get("user_s") + r.get("sys_s")) / (r.get("bytes_in") / 1e6),
             r.get("vmhwm_kib") / 1024.0
         ));
     }
     s.push_str(&format!(
-        "| nisshi → bare rdkafka BaseConsumer, no pipeline (read ceiling) | - | {:.1} | - | {:.0} MiB |\n",
+        "| nisshi → bare rdkafka BaseConsumer, no pipeline (read ceiling) | - | {:.1} | - | {:.4} | {:.0} MiB |\n",
         raw.get("bytes_in") / 1e6 / raw.get("secs"),
+        (raw.get("user_s") + raw.get("sys_s")) / (raw.get("bytes_in") / 1e6),
         raw.get("vmhwm_kib") / 1024.0
     ));
     let st_hwm = stalled.get("vmhwm_kib") / 1024.0;

@@ -300,6 +300,7 @@ impl Pipeline {
                         Ok(SourceEvent::Eof) => {
                             eof = true;
                             self.flush_batch();
+                            self.close_sink_queues();
                         }
                         Err(SourceError::Fatal(e)) => {
                             tracing::error!(error = %e, "source failed");
@@ -330,6 +331,7 @@ impl Pipeline {
     /// commit what is done, close the source.
     async fn finish(&mut self) {
         self.flush_batch();
+        self.close_sink_queues();
         let deadline = tokio::time::Instant::now() + self.config.shutdown_timeout;
         while !self.in_flight.is_empty() {
             match tokio::time::timeout_at(deadline, self.done_rx.recv()).await {
@@ -354,6 +356,12 @@ impl Pipeline {
         if let Err(e) = self.source.close().await {
             tracing::warn!(error = %e, "source close failed");
         }
+    }
+
+    /// No batch follows: closing the sink queues lets a worker that waits to merge more
+    /// batches ([`entrastream_sink::Coalesce`]) send what it holds at once.
+    fn close_sink_queues(&mut self) {
+        self.sink_txs.clear();
     }
 
     fn on_assigned(&mut self, parts: Vec<(PartitionId, Position)>) {
@@ -441,10 +449,20 @@ impl Pipeline {
         let id = self.next_batch;
         self.next_batch += 1;
         let (jobs, dl, mut inflight) = self.builder.take();
+        if self.sink_txs.len() < self.encoders.len() {
+            // Unreachable (nothing is read after the queues close), but never acknowledge a
+            // batch no sink received: its messages stay unacknowledged and are redelivered.
+            tracing::error!(
+                messages = inflight.messages.len(),
+                "batch cut after the sink queues closed; left unacknowledged"
+            );
+            return;
+        }
         self.in_flight_bytes += inflight.encoded_bytes;
         for (i, batch) in jobs.into_iter().enumerate() {
             if let Some(batch) = batch
-                && self.sink_txs[i]
+                && let Some(tx) = self.sink_txs.get(i)
+                && tx
                     .send(Job {
                         batch_id: id,
                         batch,

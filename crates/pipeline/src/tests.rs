@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use entrastream_entra::Schema;
 use entrastream_generator::{Generator, GeneratorConfig, poison_message};
-use entrastream_sink::{EncodedBatch, NdjsonEncoder, Outcome, Rejection, SinkError};
+use entrastream_sink::{Coalesce, EncodedBatch, NdjsonEncoder, Outcome, Rejection, SinkError};
 use entrastream_source::VecSource;
 
 use super::*;
@@ -20,6 +20,9 @@ struct ScriptSink {
     sends: Arc<AtomicU64>,
     fail_first: u64,
     reject_marker: Option<String>,
+    coalesce: Option<Coalesce>,
+    /// Encoded bytes of every send.
+    send_sizes: Arc<Mutex<Vec<usize>>>,
 }
 
 impl ScriptSink {
@@ -30,6 +33,8 @@ impl ScriptSink {
             sends: Arc::default(),
             fail_first: 0,
             reject_marker: None,
+            coalesce: None,
+            send_sizes: Arc::default(),
         }
     }
     fn lines(&self) -> Vec<String> {
@@ -55,7 +60,11 @@ impl Sink for ScriptSink {
             schema: Schema::Native,
         })
     }
+    fn coalesce(&self) -> Option<Coalesce> {
+        self.coalesce
+    }
     async fn send(&mut self, batch: &EncodedBatch) -> Outcome {
+        self.send_sizes.lock().unwrap().push(batch.data.len());
         let n = self.sends.fetch_add(1, Ordering::SeqCst);
         if n < self.fail_first {
             return Outcome::Retryable("scripted outage".into());
@@ -378,5 +387,114 @@ async fn a_full_budget_pauses_and_later_resumes() {
         metrics
             .render()
             .contains("entrastream_partition_pauses_total")
+    );
+}
+
+#[tokio::test]
+async fn merged_batches_are_acknowledged_only_with_their_send_and_rejections_find_their_batch() {
+    let t = traffic(120, 2, 4);
+    let src = Shared(Arc::new(Mutex::new(VecSource::new(
+        "hub",
+        t.partitions.clone(),
+    ))));
+    let mut merging = ScriptSink::new("merging");
+    merging.reject_marker = Some("\"AuditLogs\"".into());
+    merging.fail_first = 3;
+    let max_bytes = 1 << 20;
+    // Waits far longer than the test for 400 KiB: every send but the last merges batches.
+    merging.coalesce = Some(Coalesce {
+        min_bytes: 400 * 1024,
+        max_bytes,
+        max_wait: Duration::from_secs(600),
+    });
+    let plain = ScriptSink::new("plain");
+    let dl = ScriptSink::new("dead_letter");
+    let config = PipelineConfig {
+        batch_max_bytes: 16 * 1024,
+        ..fast_config()
+    };
+    let (summary, progress, _) = run_with(
+        src.clone(),
+        vec![merging.clone(), plain.clone()],
+        dl.clone(),
+        config,
+    )
+    .await;
+    let records_in = progress.records_in.load(Ordering::SeqCst) as usize;
+    // every record reached the plain sink, and the merging sink took it or dead-lettered it
+    assert_eq!(plain.lines().len(), records_in);
+    let rejected: Vec<serde_json::Value> = dl
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["reason"] == "sink_rejected")
+        .collect();
+    assert!(!rejected.is_empty(), "the generator mix has audit records");
+    assert_eq!(merging.lines().len() + rejected.len(), records_in);
+    for v in &rejected {
+        assert_eq!(v["source"], "merging");
+        assert_eq!(v["category"], "AuditLogs");
+    }
+    // batches were merged, never past max_bytes (one batch alone may be larger)
+    let sizes = merging.send_sizes.lock().unwrap().clone();
+    let plain_sizes = plain.send_sizes.lock().unwrap().clone();
+    let largest_batch = plain_sizes.iter().copied().max().unwrap();
+    assert!(
+        sizes.iter().all(|&s| s <= max_bytes.max(largest_batch)),
+        "{sizes:?}"
+    );
+    // (the three scripted failures resend their merged batch)
+    assert!(
+        sizes.len() - 3 < plain_sizes.len() / 2,
+        "{} sends for {} batches",
+        sizes.len(),
+        plain_sizes.len()
+    );
+    for (i, last) in last_offsets(&t).into_iter().enumerate() {
+        assert_eq!(
+            summary.committed.get(&PartitionId::new("hub", i as i32)),
+            Some(Position::Offset(last))
+        );
+    }
+    assert_eq!(summary.abandoned_messages, 0);
+}
+
+#[tokio::test]
+async fn a_sink_with_a_minimum_request_gets_batches_merged_up_to_it() {
+    let t = traffic(150, 1, 0);
+    let src = Shared(Arc::new(Mutex::new(VecSource::new(
+        "hub",
+        t.partitions.clone(),
+    ))));
+    let min_bytes = 100 * 1024;
+    let mut sumo_like = ScriptSink::new("sumo_like");
+    // A wait far longer than the test: only reaching min_bytes or the end of the stream
+    // (which closes the queues) releases a merged batch.
+    sumo_like.coalesce = Some(Coalesce {
+        min_bytes,
+        max_bytes: 1 << 20,
+        max_wait: Duration::from_secs(600),
+    });
+    let dl = ScriptSink::new("dead_letter");
+    let config = PipelineConfig {
+        batch_max_bytes: 8 * 1024,
+        ..fast_config()
+    };
+    let (summary, progress, _) = run_with(src.clone(), vec![sumo_like.clone()], dl, config).await;
+    assert_eq!(
+        sumo_like.lines().len(),
+        progress.records_in.load(Ordering::SeqCst) as usize
+    );
+    let sizes = sumo_like.send_sizes.lock().unwrap().clone();
+    assert!(sizes.len() >= 2, "{sizes:?}");
+    let (last, rest) = sizes.split_last().unwrap();
+    assert!(*last > 0);
+    assert!(
+        rest.iter().all(|&s| (min_bytes..=1 << 20).contains(&s)),
+        "{sizes:?}"
+    );
+    assert_eq!(
+        summary.committed.get(&PartitionId::new("hub", 0)),
+        Some(Position::Offset(t.partitions[0].len() as i64 - 1))
     );
 }

@@ -16,6 +16,7 @@ mod retry;
 use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -63,6 +64,49 @@ impl EncodedBatch {
             .get(i)
             .and_then(|m| self.data.get(m.range.clone()))
     }
+}
+
+impl EncodedBatch {
+    /// One batch holding `parts` back to back, in order: the data concatenated and every
+    /// record range shifted to its place. A single part is returned as is (no copy).
+    pub fn concat(mut parts: Vec<EncodedBatch>) -> EncodedBatch {
+        if parts.len() == 1 {
+            return parts.pop().unwrap_or_default();
+        }
+        let bytes = parts.iter().map(|p| p.data.len()).sum();
+        let records = parts.iter().map(|p| p.records.len()).sum();
+        let mut data = Vec::with_capacity(bytes);
+        let mut metas = Vec::with_capacity(records);
+        for p in parts {
+            let base = data.len();
+            data.extend_from_slice(&p.data);
+            metas.extend(p.records.into_iter().map(|mut m| {
+                m.range = m.range.start + base..m.range.end + base;
+                m
+            }));
+        }
+        EncodedBatch {
+            data: Bytes::from(data),
+            records: metas,
+        }
+    }
+}
+
+/// How a sink wants consecutive pipeline batches merged before one [`Sink::send`]
+/// ([`Sink::coalesce`]). The sink's worker in the pipeline does the merging: it takes the next
+/// batch, then keeps adding the batches queued behind it while the merged size stays within
+/// `max_bytes`, and while it is below `min_bytes` it waits for more, up to `max_wait` after the
+/// first one arrived. Every merged batch is acknowledged only when the merged send is, so the
+/// delivery contract is unchanged; what changes is how many sends (fsyncs, HTTP requests) the
+/// same records cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Coalesce {
+    /// Wait for further batches while the merged encoded size is below this (0 = never wait).
+    pub min_bytes: usize,
+    /// Never merge past this many encoded bytes (a single larger batch is sent alone).
+    pub max_bytes: usize,
+    /// The longest wait for further batches, counted from the arrival of the first.
+    pub max_wait: Duration,
 }
 
 /// One record a sink refused for good, with the sink's reason.
@@ -183,11 +227,48 @@ pub trait Sink: Send + fmt::Debug + 'static {
 
     /// Checks the peer is reachable and accepts writes (start-up and while retrying).
     async fn healthcheck(&mut self) -> Result<(), SinkError>;
+
+    /// Whether the pipeline may merge consecutive batches into one `send` (see [`Coalesce`]).
+    /// `None` (the default): one `send` per pipeline batch.
+    fn coalesce(&self) -> Option<Coalesce> {
+        None
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concat_shifts_ranges_and_keeps_order() {
+        let p = PartitionId::new("t", 0);
+        let batch = |text: &'static str, offset: i64| {
+            let mut records = Vec::new();
+            let mut start = 0;
+            for line in text.split_inclusive('\n') {
+                records.push(RecordMeta {
+                    range: start..start + line.len() - 1,
+                    partition: p.clone(),
+                    offset,
+                    category: "SignInLogs".into(),
+                });
+                start += line.len();
+            }
+            EncodedBatch {
+                data: Bytes::from_static(text.as_bytes()),
+                records,
+            }
+        };
+        let merged = EncodedBatch::concat(vec![batch("a\nbb\n", 1), batch("ccc\n", 2)]);
+        assert_eq!(&merged.data[..], b"a\nbb\nccc\n");
+        let got: Vec<&[u8]> = (0..3).map(|i| merged.record(i).unwrap()).collect();
+        assert_eq!(got, [&b"a"[..], b"bb", b"ccc"]);
+        assert_eq!(merged.records[2].offset, 2);
+        let single = batch("x\n", 3);
+        let data = single.data.clone();
+        let same = EncodedBatch::concat(vec![single]);
+        assert_eq!(same.data.as_ptr(), data.as_ptr(), "one part is not copied");
+    }
 
     #[test]
     fn filter() {
