@@ -132,6 +132,14 @@ pub fn pipeline_config(config: &Config) -> PipelineConfig {
 
 /// Builds the configured sinks and the dead-letter sink.
 pub fn build_sinks(config: &Config) -> Result<(Vec<SinkSlot>, Box<dyn Sink>), ConfigError> {
+    build_sinks_with(config, None)
+}
+
+/// [`build_sinks`], exporting the network sinks' protocol metrics through `metrics`.
+pub fn build_sinks_with(
+    config: &Config,
+    metrics: Option<&Metrics>,
+) -> Result<(Vec<SinkSlot>, Box<dyn Sink>), ConfigError> {
     let mut slots = Vec::new();
     let mut dead_letter: Option<Box<dyn Sink>> = config
         .dead_letter
@@ -156,8 +164,8 @@ pub fn build_sinks(config: &Config) -> Result<(Vec<SinkSlot>, Box<dyn Sink>), Co
                 dead_letter = Some(Box::new(FileSink::dead_letter(path, rotate_bytes.0)));
                 continue;
             }
-            SinkKind::SplunkHec(h) => siem::splunk_hec(s, h)?,
-            SinkKind::SumoLogic(x) => siem::sumo_logic(s, x)?,
+            SinkKind::SplunkHec(h) => siem::splunk_hec(s, h, metrics)?,
+            SinkKind::SumoLogic(x) => siem::sumo_logic(s, x, metrics)?,
         };
         slots.push(SinkSlot {
             sink,
@@ -267,7 +275,7 @@ pub async fn start_with_source(
     metrics: Metrics,
     hooks: Hooks,
 ) -> Result<Running, AppError> {
-    let (mut sinks, dead_letter) = build_sinks(config)?;
+    let (mut sinks, dead_letter) = build_sinks_with(config, Some(&metrics))?;
     if let Some(wrap) = &hooks.wrap_sink {
         sinks = sinks
             .into_iter()

@@ -8,6 +8,7 @@ use entrastream_entra::Schema;
 use entrastream_sink::Sink;
 use entrastream_sink_splunk_hec::{HecApi, HecConfig, HecSink, TlsOptions};
 use entrastream_sink_sumo::{SumoConfig, SumoSink};
+use entrastream_telemetry::Metrics;
 
 fn hec_config(name: &str, schema: Schema, h: &SplunkHecSettings) -> HecConfig {
     let mut c = HecConfig::new(name, &h.endpoint, h.token.clone());
@@ -46,6 +47,7 @@ fn sumo_config(name: &str, schema: Schema, s: &SumoLogicSettings) -> SumoConfig 
     c.concurrency = s.concurrency;
     c.gzip = s.gzip;
     c.request_timeout = s.request_timeout.0;
+    c.batch_timeout = s.batch_timeout.0;
     c
 }
 
@@ -63,14 +65,30 @@ fn sumo(s: &SinkConfig, x: &SumoLogicSettings) -> Result<SumoSink, ConfigError> 
     })
 }
 
-/// A `splunk_hec` sink.
-pub fn splunk_hec(s: &SinkConfig, h: &SplunkHecSettings) -> Result<Box<dyn Sink>, ConfigError> {
-    Ok(Box::new(hec(s, h)?))
+/// A `splunk_hec` sink; with `metrics`, its protocol metrics are exported on `/metrics`.
+pub fn splunk_hec(
+    s: &SinkConfig,
+    h: &SplunkHecSettings,
+    metrics: Option<&Metrics>,
+) -> Result<Box<dyn Sink>, ConfigError> {
+    let sink = hec(s, h)?;
+    Ok(Box::new(match metrics {
+        Some(m) => sink.with_stats(m.sink_stats(&s.name)),
+        None => sink,
+    }))
 }
 
-/// A `sumo_logic` sink.
-pub fn sumo_logic(s: &SinkConfig, x: &SumoLogicSettings) -> Result<Box<dyn Sink>, ConfigError> {
-    Ok(Box::new(sumo(s, x)?))
+/// A `sumo_logic` sink; with `metrics`, its protocol metrics are exported on `/metrics`.
+pub fn sumo_logic(
+    s: &SinkConfig,
+    x: &SumoLogicSettings,
+    metrics: Option<&Metrics>,
+) -> Result<Box<dyn Sink>, ConfigError> {
+    let sink = sumo(s, x)?;
+    Ok(Box::new(match metrics {
+        Some(m) => sink.with_stats(m.sink_stats(&s.name)),
+        None => sink,
+    }))
 }
 
 /// The result of checking one sink.

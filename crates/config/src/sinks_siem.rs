@@ -81,6 +81,8 @@ pub struct SumoLogicSettings {
     pub gzip: bool,
     /// Timeout of one HTTP request.
     pub request_timeout: Dur,
+    /// How long batches are merged while a request would be below Sumo's recommended 100 KB.
+    pub batch_timeout: Dur,
 }
 
 fn lenient_bool_or_false<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
@@ -161,6 +163,7 @@ pub(crate) struct SumoEntry {
     #[serde(default, deserialize_with = "units::lenient_bool")]
     gzip: Option<bool>,
     request_timeout: Option<Dur>,
+    batch_timeout: Option<Dur>,
 }
 
 fn raw() -> String {
@@ -304,6 +307,7 @@ pub(crate) fn sumo_logic(i: usize, e: SumoEntry, env: &Env) -> Result<SinkConfig
             concurrency,
             gzip: e.gzip.unwrap_or(true),
             request_timeout: e.request_timeout.unwrap_or(Dur(Duration::from_secs(30))),
+            batch_timeout: e.batch_timeout.unwrap_or(Dur(Duration::from_secs(1))),
         })),
     })
 }

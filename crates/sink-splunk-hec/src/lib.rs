@@ -27,6 +27,7 @@ use async_trait::async_trait;
 use entrastream_sink::{
     BatchProgress, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink, SinkError,
 };
+use entrastream_telemetry::SinkStats;
 use futures_util::StreamExt;
 
 pub use config::{HecApi, HecConfig, TlsOptions, default_sourcetype};
@@ -91,6 +92,7 @@ pub struct HecSink {
     encoder: Arc<dyn RecordEncoder>,
     service: HecService,
     metrics: Arc<HecMetrics>,
+    stats: SinkStats,
     progress: Option<BatchProgress>,
     last_alert: Option<Instant>,
 }
@@ -100,7 +102,8 @@ const ALERT_EVERY: Duration = Duration::from_secs(60);
 
 enum Step {
     Done(Chunk),
-    Reject(Rejection),
+    /// A record refused for good, with the `entrastream_sink_dead_lettered_total` reason.
+    Reject(Rejection, &'static str),
     RejectAndResend(Rejection, Option<Chunk>),
     Again(Vec<Chunk>),
     Ack(u64, Chunk),
@@ -125,6 +128,7 @@ impl HecSink {
         let metrics = Arc::new(HecMetrics::default());
         metrics.healthy.store(true, Ordering::Relaxed);
         Ok(HecSink {
+            stats: SinkStats::detached(&cfg.name),
             cfg,
             encoder,
             service,
@@ -132,6 +136,12 @@ impl HecSink {
             progress: None,
             last_alert: None,
         })
+    }
+
+    /// Records into these `/metrics` series (from `Metrics::sink_stats`) from now on.
+    pub fn with_stats(mut self, stats: SinkStats) -> Self {
+        self.stats = stats;
+        self
     }
 
     /// The sink's counters.
@@ -189,23 +199,28 @@ impl HecSink {
         let raw_len = body.len() as u64;
         let started = Instant::now();
         let answer = self.service.post(body).await;
+        let elapsed = started.elapsed();
         let m = &self.metrics;
         m.latency_micros_sum
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
         m.latency_count.fetch_add(1, Ordering::Relaxed);
         let (status, text, wire) = match answer {
             Ok(a) => a,
             Err(e) => {
                 m.count("network".into());
+                self.stats.request("network", None, elapsed.as_secs_f64());
                 return Step::Failed(e.0, false);
             }
         };
         m.bytes_uncompressed.fetch_add(raw_len, Ordering::Relaxed);
         m.bytes_sent.fetch_add(wire as u64, Ordering::Relaxed);
+        self.stats.body(raw_len as usize, wire);
         let class = service::classify(status, &text);
         let code = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
             .and_then(|v| v.get("code").and_then(|c| c.as_u64()));
+        self.stats
+            .request(&status.to_string(), code, elapsed.as_secs_f64());
         m.count(match code {
             Some(c) => format!("{status}/{c}"),
             None => status.to_string(),
@@ -230,24 +245,32 @@ impl HecSink {
                         (!rest.is_empty()).then_some(Chunk { indices: rest }),
                     )
                 }
-                None => bisect(chunk, &reason),
+                None => bisect(chunk, &reason, "invalid_event"),
             },
-            Class::BadData(msg) => bisect(chunk, &format!("Splunk HEC rejected the event: {msg}")),
+            Class::BadData(msg) => bisect(
+                chunk,
+                &format!("Splunk HEC rejected the event: {msg}"),
+                "invalid_event",
+            ),
             Class::TooLarge => bisect(
                 chunk,
                 "HTTP 413: this single event is larger than Splunk's [http_input] max_content_length",
+                "too_large",
             ),
         }
     }
 }
 
-fn bisect(chunk: Chunk, reason: &str) -> Step {
+fn bisect(chunk: Chunk, reason: &str, class: &'static str) -> Step {
     if chunk.indices.len() <= 1 {
         match chunk.indices.first() {
-            Some(&i) => Step::Reject(Rejection {
-                index: i,
-                reason: reason.to_string(),
-            }),
+            Some(&i) => Step::Reject(
+                Rejection {
+                    index: i,
+                    reason: reason.to_string(),
+                },
+                class,
+            ),
             None => Step::Done(chunk),
         }
     } else {
@@ -270,6 +293,7 @@ impl Sink for HecSink {
         let mut progress = BatchProgress::resume(self.progress.take(), batch);
         let todo = progress.pending();
         let (mut queue, oversize) = request::plan(batch, todo, self.cfg.max_content_length);
+        self.stats.dead_lettered("oversize", oversize.len() as u64);
         for r in oversize {
             progress.reject(r);
         }
@@ -290,10 +314,12 @@ impl Sink for HecSink {
                             progress.done[i] = true;
                         }
                     }
-                    Step::Reject(r) => {
+                    Step::Reject(r, class) => {
+                        self.stats.dead_lettered(class, 1);
                         progress.reject(r);
                     }
                     Step::RejectAndResend(r, rest) => {
+                        self.stats.dead_lettered("invalid_event", 1);
                         progress.reject(r);
                         queue.extend(rest);
                     }
@@ -316,6 +342,7 @@ impl Sink for HecSink {
                 .pending_acks
                 .fetch_add(pending.len() as u64, Ordering::Relaxed);
             let n = pending.len() as u64;
+            self.stats.pending_acks(n as i64);
             let res = ack::wait_for_acks(
                 &self.service,
                 pending,
@@ -324,6 +351,7 @@ impl Sink for HecSink {
             )
             .await;
             self.metrics.pending_acks.fetch_sub(n, Ordering::Relaxed);
+            self.stats.pending_acks(-(n as i64));
             for c in res.acked {
                 for i in c.indices {
                     progress.done[i] = true;
@@ -334,6 +362,7 @@ impl Sink for HecSink {
                 self.metrics
                     .duplicates
                     .fetch_add(records as u64, Ordering::Relaxed);
+                self.stats.duplicates(records as u64);
                 tracing::warn!(
                     sink = %self.cfg.name,
                     requests = res.timed_out.len(),
@@ -356,12 +385,15 @@ impl Sink for HecSink {
         if let Some((msg, operator)) = failure {
             self.metrics.retries.fetch_add(1, Ordering::Relaxed);
             self.metrics.healthy.store(false, Ordering::Relaxed);
+            self.stats.healthy(false);
             if operator {
                 self.alert(&msg);
             }
             self.progress = Some(progress);
             return Outcome::Retryable(msg);
         }
+        self.stats.healthy(true);
+        self.stats.batch(batch.records.len());
         if !self.metrics.healthy.swap(true, Ordering::Relaxed) {
             tracing::info!(sink = %self.cfg.name, "Splunk HEC accepts data again");
             self.last_alert = None;

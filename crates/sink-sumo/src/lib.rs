@@ -19,14 +19,17 @@ use async_trait::async_trait;
 use entrastream_entra::Schema;
 use entrastream_secret::Secret;
 use entrastream_sink::{
-    BatchProgress, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink, SinkError,
+    BatchProgress, Coalesce, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink,
+    SinkError,
 };
 use entrastream_sink_http::{gzip, transport_error};
+use entrastream_telemetry::SinkStats;
 use futures_util::StreamExt;
 
 /// Sumo Logic's documented per-request limit (uncompressed).
 pub const SUMO_MAX_REQUEST: usize = 1_000_000;
-/// Sumo Logic's recommended smallest request (a batch smaller than this is sent as is).
+/// Sumo Logic's recommended smallest request: batches are merged up to it (see
+/// `coalesce` in its `Sink` implementation).
 pub const SUMO_MIN_REQUEST: usize = 100_000;
 
 /// Settings of one Sumo sink.
@@ -54,6 +57,8 @@ pub struct SumoConfig {
     pub gzip: bool,
     /// Timeout of one request.
     pub request_timeout: Duration,
+    /// While merged batches are below [`SUMO_MIN_REQUEST`], wait at most this long for more.
+    pub batch_timeout: Duration,
 }
 
 impl fmt::Debug for SumoConfig {
@@ -66,6 +71,7 @@ impl fmt::Debug for SumoConfig {
             .field("max_request_bytes", &self.max_request_bytes)
             .field("concurrency", &self.concurrency)
             .field("gzip", &self.gzip)
+            .field("batch_timeout", &self.batch_timeout)
             .finish()
     }
 }
@@ -85,6 +91,7 @@ impl SumoConfig {
             concurrency: 2,
             gzip: true,
             request_timeout: Duration::from_secs(30),
+            batch_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -140,7 +147,8 @@ struct Chunk {
 enum Step {
     Done(Chunk),
     Split(Vec<Chunk>),
-    Reject(Rejection),
+    /// A record refused for good, with the `entrastream_sink_dead_lettered_total` reason.
+    Reject(Rejection, &'static str),
     Failed(String, bool),
 }
 
@@ -150,6 +158,7 @@ pub struct SumoSink {
     encoder: Arc<NdjsonEncoder>,
     client: reqwest::Client,
     metrics: Arc<SumoMetrics>,
+    stats: SinkStats,
     progress: Option<BatchProgress>,
     last_alert: Option<Instant>,
 }
@@ -178,6 +187,7 @@ impl SumoSink {
         metrics.healthy.store(true, Ordering::Relaxed);
         Ok(SumoSink {
             encoder: Arc::new(NdjsonEncoder { schema: cfg.schema }),
+            stats: SinkStats::detached(&cfg.name),
             cfg,
             client,
             metrics,
@@ -219,6 +229,12 @@ impl SumoSink {
         }
     }
 
+    /// Records into these `/metrics` series (from `Metrics::sink_stats`) from now on.
+    pub fn with_stats(mut self, stats: SinkStats) -> Self {
+        self.stats = stats;
+        self
+    }
+
     /// The sink's counters.
     pub fn metrics(&self) -> Arc<SumoMetrics> {
         self.metrics.clone()
@@ -236,10 +252,8 @@ impl SumoSink {
         }
         let mut chunks = Vec::new();
         let mut rejections = Vec::new();
-        for (category, idx) in by_cat {
-            let mut cur = Vec::new();
-            let mut size = 0;
-            for i in idx {
+        for (category, mut idx) in by_cat {
+            idx.retain(|&i| {
                 let len = batch.records[i].range.len() + 1;
                 if len > max {
                     rejections.push(Rejection {
@@ -249,9 +263,18 @@ impl SumoSink {
                             len - 1
                         ),
                     });
-                    continue;
                 }
-                if size + len > max && !cur.is_empty() {
+                len <= max
+            });
+            // As few requests as the limit allows, of even size: 1.1 MB becomes two requests
+            // of ~550 KB rather than 1 MB plus a 100 KB tail below Sumo's recommended minimum.
+            let total: usize = idx.iter().map(|&i| batch.records[i].range.len() + 1).sum();
+            let target = total.div_ceil(total.div_ceil(max).max(1));
+            let mut cur = Vec::new();
+            let mut size = 0;
+            for i in idx {
+                let len = batch.records[i].range.len() + 1;
+                if (size + len > max || size >= target) && !cur.is_empty() {
                     chunks.push(Chunk {
                         category: category.clone(),
                         indices: std::mem::take(&mut cur),
@@ -290,6 +313,7 @@ impl SumoSink {
         let payload = if self.cfg.gzip { gzip(&body) } else { body };
         m.bytes_sent
             .fetch_add(payload.len() as u64, Ordering::Relaxed);
+        self.stats.body(raw as usize, payload.len());
         let mut req = self
             .client
             .post(self.cfg.url.expose())
@@ -307,8 +331,20 @@ impl SumoSink {
         if let Some(f) = self.fields_header() {
             req = req.header("X-Sumo-Fields", f);
         }
-        let resp = req.body(payload).send().await.map_err(transport_error)?;
-        Ok(resp.status().as_u16())
+        let started = Instant::now();
+        let resp = req.body(payload).send().await;
+        let seconds = started.elapsed().as_secs_f64();
+        match resp {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                self.stats.request(&status.to_string(), None, seconds);
+                Ok(status)
+            }
+            Err(e) => {
+                self.stats.request("network", None, seconds);
+                Err(transport_error(e))
+            }
+        }
     }
 
     async fn one_request(&self, batch: &EncodedBatch, chunk: Chunk) -> Step {
@@ -342,6 +378,7 @@ impl SumoSink {
                 m.requests_failed.fetch_add(1, Ordering::Relaxed);
                 m.duplicates
                     .fetch_add(chunk.indices.len() as u64, Ordering::Relaxed);
+                self.stats.duplicates(chunk.indices.len() as u64);
                 Step::Failed(
                     "HTTP 408: request timed out at Sumo Logic (resend may duplicate)".into(),
                     false,
@@ -351,10 +388,13 @@ impl SumoSink {
                 m.requests_failed.fetch_add(1, Ordering::Relaxed);
                 if chunk.indices.len() <= 1 {
                     match chunk.indices.first() {
-                        Some(&i) => Step::Reject(Rejection {
-                            index: i,
-                            reason: "HTTP 413: record too large for Sumo Logic".into(),
-                        }),
+                        Some(&i) => Step::Reject(
+                            Rejection {
+                                index: i,
+                                reason: "HTTP 413: record too large for Sumo Logic".into(),
+                            },
+                            "too_large",
+                        ),
                         None => Step::Done(chunk),
                     }
                 } else {
@@ -398,10 +438,23 @@ impl Sink for SumoSink {
         self.encoder.clone()
     }
 
+    /// Requests between 100 KB and the 1 MB limit: small pipeline batches (a quiet tenant, a
+    /// short linger) are merged until they reach [`SUMO_MIN_REQUEST`] or `batch_timeout`
+    /// passes; merging stops at `max_request_bytes`, and [`SumoSink::send`] cuts whatever it
+    /// gets into requests of at most that size.
+    fn coalesce(&self) -> Option<Coalesce> {
+        Some(Coalesce {
+            min_bytes: SUMO_MIN_REQUEST.min(self.cfg.max_request_bytes),
+            max_bytes: self.cfg.max_request_bytes,
+            max_wait: self.cfg.batch_timeout,
+        })
+    }
+
     async fn send(&mut self, batch: &EncodedBatch) -> Outcome {
         let mut progress = BatchProgress::resume(self.progress.take(), batch);
         let todo = progress.pending();
         let (mut queue, oversize) = self.plan(batch, &todo);
+        self.stats.dead_lettered("oversize", oversize.len() as u64);
         for r in oversize {
             progress.reject(r);
         }
@@ -418,7 +471,8 @@ impl Sink for SumoSink {
                 match step {
                     Step::Done(c) => c.indices.iter().for_each(|&i| progress.done[i] = true),
                     Step::Split(c) => queue.extend(c),
-                    Step::Reject(r) => {
+                    Step::Reject(r, class) => {
+                        self.stats.dead_lettered(class, 1);
                         progress.reject(r);
                     }
                     Step::Failed(msg, op) => {
@@ -431,6 +485,7 @@ impl Sink for SumoSink {
         }
         if let Some((msg, operator)) = failure {
             self.metrics.healthy.store(false, Ordering::Relaxed);
+            self.stats.healthy(false);
             if operator
                 && self
                     .last_alert
@@ -442,6 +497,8 @@ impl Sink for SumoSink {
             self.progress = Some(progress);
             return Outcome::Retryable(msg);
         }
+        self.stats.healthy(true);
+        self.stats.batch(batch.records.len());
         if !self.metrics.healthy.swap(true, Ordering::Relaxed) {
             tracing::info!(sink = %self.cfg.name, "Sumo Logic accepts data again");
             self.last_alert = None;

@@ -166,3 +166,47 @@ async fn status_408_and_503_retry_and_count_possible_duplicates() {
     assert_eq!(o, Outcome::Delivered);
     assert_eq!(peer.lines().len(), 200);
 }
+
+/// A batch above the 1 MB limit is cut into as few requests as the limit allows, of even size,
+/// so no request falls below Sumo's recommended 100 KB (1.4 MB → two of ~700 KB, not 1 MB and
+/// 400 KB; 4.3 MB → five of ~860 KB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_batches_become_even_requests_between_100kb_and_1mb() {
+    let peer = SumoPeer::start("EvenSplitSecret").await;
+    let mut cfg = SumoConfig::new("sumo", Secret::new(peer.url()));
+    cfg.category = Some("azure/entra".into());
+    let mut sink = SumoSink::new(cfg).unwrap();
+    for (from, to) in [(0, 3_300), (3_300, 13_300), (13_300, 13_400)] {
+        let (o, _) = deliver(&mut sink, &batch(from, to)).await;
+        assert_eq!(o, Outcome::Delivered);
+    }
+    let sizes: Vec<usize> = peer.requests().iter().map(|r| r.decoded_len).collect();
+    // 3,300 records ≈ 1.4 MB → 2 requests; 10,000 ≈ 4.3 MB → 5; 100 ≈ 43 KB → 1 (a batch
+    // handed over alone is smaller than 100 KB only when the pipeline's merging timed out).
+    assert_eq!(sizes.len(), 2 + 5 + 1, "{sizes:?}");
+    let (last, full) = sizes.split_last().unwrap();
+    assert!(*last < 100_000);
+    for s in full {
+        assert!((100_000..=1_000_000).contains(s), "{sizes:?}");
+    }
+    assert_eq!(peer.lines().len(), 13_400);
+}
+
+/// The sink asks the pipeline to merge batches up to 100 KB (waiting at most `batch_timeout`)
+/// and never past its request limit.
+#[test]
+fn the_sink_asks_for_batches_merged_between_100kb_and_its_limit() {
+    let mut cfg = SumoConfig::new(
+        "sumo",
+        Secret::new("https://sumo.invalid/receiver/v1/http/X"),
+    );
+    cfg.batch_timeout = Duration::from_millis(1500);
+    let sink = SumoSink::new(cfg.clone()).unwrap();
+    let c = sink.coalesce().unwrap();
+    assert_eq!(c.min_bytes, 100_000);
+    assert_eq!(c.max_bytes, 1_000_000);
+    assert_eq!(c.max_wait, Duration::from_millis(1500));
+    cfg.max_request_bytes = 50_000;
+    let c = SumoSink::new(cfg).unwrap().coalesce().unwrap();
+    assert_eq!((c.min_bytes, c.max_bytes), (50_000, 50_000));
+}

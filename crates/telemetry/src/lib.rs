@@ -55,6 +55,210 @@ pub struct Metrics {
     pub checkpoint_commit_failures: IntCounter,
     /// Parse + encode time per message.
     pub process_duration: Histogram,
+    /// Protocol-level metrics of the network sinks (Splunk HEC, Sumo Logic), by sink.
+    pub sinks: SinkMetrics,
+}
+
+/// Protocol-level metrics of the network sinks (Splunk HEC, Sumo Logic), labelled by sink name.
+/// A sink gets its share through [`Metrics::sink_stats`]; retries are the pipeline's
+/// `entrastream_sink_retries_total`, which every sink has.
+#[derive(Clone, Debug)]
+pub struct SinkMetrics {
+    /// HTTP requests by sink, HTTP status (or `network`) and vendor code (HEC `code`, else `none`).
+    pub requests: IntCounterVec,
+    /// Request body bytes before gzip, by sink.
+    pub request_bytes: IntCounterVec,
+    /// Request body bytes on the wire (after gzip when it is on), by sink.
+    pub wire_bytes: IntCounterVec,
+    /// Request body size before gzip, by sink.
+    pub request_size: HistogramVec,
+    /// Records per batch handed to the sink, by sink.
+    pub batch_records: HistogramVec,
+    /// Time of one HTTP request, by sink.
+    pub request_duration: HistogramVec,
+    /// Requests waiting for a Splunk indexer acknowledgement, by sink.
+    pub pending_acks: IntGaugeVec,
+    /// Records the sink refused for good (sent to the dead-letter sink), by sink and reason.
+    pub dead_lettered: IntCounterVec,
+    /// Records resent after an ack timeout or a 408 (the peer may hold them twice), by sink.
+    pub duplicates: IntCounterVec,
+    /// 1 while the sink's last attempt succeeded, 0 while it fails, by sink.
+    pub healthy: IntGaugeVec,
+}
+
+impl SinkMetrics {
+    fn new(r: Option<&Registry>) -> Self {
+        fn reg<C: prometheus::core::Collector + Clone + 'static>(r: Option<&Registry>, c: C) -> C {
+            if let Some(r) = r {
+                r.register(Box::new(c.clone()))
+                    .unwrap_or_else(|e| panic!("sink metric: {e}"));
+            }
+            c
+        }
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            reg(
+                r,
+                IntCounterVec::new(Opts::new(name, help), labels)
+                    .unwrap_or_else(|e| panic!("{name}: {e}")),
+            )
+        };
+        let gauge = |name: &str, help: &str| {
+            reg(
+                r,
+                IntGaugeVec::new(Opts::new(name, help), &["sink"])
+                    .unwrap_or_else(|e| panic!("{name}: {e}")),
+            )
+        };
+        let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
+            reg(
+                r,
+                HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), &["sink"])
+                    .unwrap_or_else(|e| panic!("{name}: {e}")),
+            )
+        };
+        SinkMetrics {
+            requests: counter(
+                "entrastream_sink_http_requests_total",
+                "HTTP requests of a network sink by status (or network) and vendor code",
+                &["sink", "status", "code"],
+            ),
+            request_bytes: counter(
+                "entrastream_sink_http_request_bytes_total",
+                "Request body bytes of a network sink before compression",
+                &["sink"],
+            ),
+            wire_bytes: counter(
+                "entrastream_sink_http_wire_bytes_total",
+                "Request body bytes of a network sink as sent (after gzip when on)",
+                &["sink"],
+            ),
+            request_size: histogram(
+                "entrastream_sink_http_request_size_bytes",
+                "Request body size of a network sink before compression",
+                vec![1e3, 1e4, 5e4, 1e5, 2.5e5, 5e5, 7.5e5, 1e6, 2e6, 5e6, 1e7],
+            ),
+            batch_records: histogram(
+                "entrastream_sink_batch_records",
+                "Records per batch handed to a network sink",
+                vec![
+                    1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 50000.0,
+                ],
+            ),
+            request_duration: histogram(
+                "entrastream_sink_http_request_duration_seconds",
+                "Time of one HTTP request of a network sink",
+                vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                    30.0,
+                ],
+            ),
+            pending_acks: gauge(
+                "entrastream_sink_pending_acks",
+                "Requests waiting for a Splunk indexer acknowledgement",
+            ),
+            dead_lettered: counter(
+                "entrastream_sink_dead_lettered_total",
+                "Records a network sink refused for good, by reason",
+                &["sink", "reason"],
+            ),
+            duplicates: counter(
+                "entrastream_sink_duplicates_total",
+                "Records resent after an ack timeout or a 408 (possible duplicates at the peer)",
+                &["sink"],
+            ),
+            healthy: gauge(
+                "entrastream_sink_healthy",
+                "1 while a network sink's last attempt succeeded, 0 while it fails",
+            ),
+        }
+    }
+}
+
+/// One sink's share of [`SinkMetrics`]: what a Splunk HEC or Sumo Logic sink records. The sink
+/// name is the only label it sets besides bounded status/code/reason values, so nothing secret
+/// (token, URL) can reach `/metrics` through it.
+#[derive(Clone, Debug)]
+pub struct SinkStats {
+    sink: String,
+    m: SinkMetrics,
+    request_bytes: IntCounter,
+    wire_bytes: IntCounter,
+    request_size: Histogram,
+    batch_records: Histogram,
+    request_duration: Histogram,
+    pending_acks: IntGauge,
+    duplicates: IntCounter,
+    healthy: IntGauge,
+}
+
+impl SinkStats {
+    fn bound(sink: &str, m: SinkMetrics) -> Self {
+        let l = &[sink];
+        let s = SinkStats {
+            sink: sink.to_string(),
+            request_bytes: m.request_bytes.with_label_values(l),
+            wire_bytes: m.wire_bytes.with_label_values(l),
+            request_size: m.request_size.with_label_values(l),
+            batch_records: m.batch_records.with_label_values(l),
+            request_duration: m.request_duration.with_label_values(l),
+            pending_acks: m.pending_acks.with_label_values(l),
+            duplicates: m.duplicates.with_label_values(l),
+            healthy: m.healthy.with_label_values(l),
+            m,
+        };
+        s.healthy.set(1);
+        s
+    }
+
+    /// Stats that no registry exports (a sink built for `check-sinks` or a unit test).
+    pub fn detached(sink: &str) -> Self {
+        Self::bound(sink, SinkMetrics::new(None))
+    }
+
+    /// One HTTP request: `status` is the HTTP status or `network`; `code` the vendor's code.
+    pub fn request(&self, status: &str, code: Option<u64>, seconds: f64) {
+        let code = code.map_or_else(|| "none".to_string(), |c| c.to_string());
+        self.m
+            .requests
+            .with_label_values(&[self.sink.as_str(), status, &code])
+            .inc();
+        self.request_duration.observe(seconds);
+    }
+
+    /// One request body: its size before gzip and on the wire.
+    pub fn body(&self, uncompressed: usize, wire: usize) {
+        self.request_bytes.inc_by(uncompressed as u64);
+        self.wire_bytes.inc_by(wire as u64);
+        self.request_size.observe(uncompressed as f64);
+    }
+
+    /// One batch handed to the sink.
+    pub fn batch(&self, records: usize) {
+        self.batch_records.observe(records as f64);
+    }
+
+    /// Requests now waiting for an acknowledgement (positive) or no longer (negative).
+    pub fn pending_acks(&self, delta: i64) {
+        self.pending_acks.add(delta);
+    }
+
+    /// Records refused for good; `reason` is a fixed code (`oversize`, `invalid_event`, …).
+    pub fn dead_lettered(&self, reason: &'static str, records: u64) {
+        self.m
+            .dead_lettered
+            .with_label_values(&[self.sink.as_str(), reason])
+            .inc_by(records);
+    }
+
+    /// Records resent that the peer may already hold.
+    pub fn duplicates(&self, records: u64) {
+        self.duplicates.inc_by(records);
+    }
+
+    /// The sink's health (1/0).
+    pub fn healthy(&self, ok: bool) {
+        self.healthy.set(i64::from(ok));
+    }
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -204,8 +408,14 @@ impl Metrics {
                 "Failed checkpoint commits",
             ),
             process_duration,
+            sinks: SinkMetrics::new(Some(&r)),
             registry: r,
         }
+    }
+
+    /// The network-sink metrics of the sink named `sink`, exported by this registry.
+    pub fn sink_stats(&self, sink: &str) -> SinkStats {
+        SinkStats::bound(sink, self.sinks.clone())
     }
 
     /// The registry (for the admin server).
@@ -307,6 +517,40 @@ mod tests {
             assert!(line.starts_with("entrastream_"), "{line}");
         }
         assert!(text.contains("entrastream_records_in_total{category=\"SignInLogs\"} 1"));
+    }
+
+    #[test]
+    fn sink_stats_are_labelled_by_sink_and_only_exported_when_registered() {
+        let m = Metrics::new();
+        let hec = m.sink_stats("splunk");
+        hec.request("400", Some(6), 0.01);
+        hec.body(1000, 200);
+        hec.batch(10);
+        hec.pending_acks(2);
+        hec.pending_acks(-1);
+        hec.dead_lettered("invalid_event", 1);
+        hec.duplicates(3);
+        hec.healthy(false);
+        let text = m.render();
+        for want in [
+            "entrastream_sink_http_requests_total{code=\"6\",sink=\"splunk\",status=\"400\"} 1",
+            "entrastream_sink_http_request_bytes_total{sink=\"splunk\"} 1000",
+            "entrastream_sink_http_wire_bytes_total{sink=\"splunk\"} 200",
+            "entrastream_sink_http_request_size_bytes_count{sink=\"splunk\"} 1",
+            "entrastream_sink_batch_records_sum{sink=\"splunk\"} 10",
+            "entrastream_sink_http_request_duration_seconds_count{sink=\"splunk\"} 1",
+            "entrastream_sink_pending_acks{sink=\"splunk\"} 1",
+            "entrastream_sink_dead_lettered_total{reason=\"invalid_event\",sink=\"splunk\"} 1",
+            "entrastream_sink_duplicates_total{sink=\"splunk\"} 3",
+            "entrastream_sink_healthy{sink=\"splunk\"} 0",
+        ] {
+            assert!(text.contains(want), "{want} missing from\n{text}");
+        }
+        let detached = SinkStats::detached("other");
+        detached.request("200", None, 0.01);
+        assert!(!m.render().contains("other"));
+        // no SIEM sink: the families export nothing
+        assert!(!Metrics::new().render().contains("entrastream_sink_http"));
     }
 
     #[test]
