@@ -4,6 +4,10 @@
 #![forbid(unsafe_code)]
 
 mod support;
+// The Event Hubs peer, AMQP daemon configs, checkpoint stores.
+mod amqp_support;
+// The AMQP source: resume, replicas sharing partitions, retention, bad credentials.
+mod amqp;
 
 // The daemon entry point for child-process tests (crash, rebalance, shutdown).
 mod child;

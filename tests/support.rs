@@ -206,7 +206,8 @@ impl Traffic {
     }
 }
 
-fn record_ids(body: &[u8]) -> Vec<String> {
+/// Ids of the generated records in an envelope.
+pub fn record_ids(body: &[u8]) -> Vec<String> {
     let v: serde_json::Value = serde_json::from_slice(body).expect("generator output is JSON");
     v["records"]
         .as_array()
@@ -409,6 +410,11 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `entrastream run` semantics on a config file.
     pub fn start(config: &Path) -> Daemon {
+        Self::start_with_env(config, &[])
+    }
+
+    /// Like [`Daemon::start`] with extra environment variables (connection strings).
+    pub fn start_with_env(config: &Path, env: &[(String, String)]) -> Daemon {
         let exe = std::env::current_exe().expect("current exe");
         let log = config.with_extension(format!(
             "log.{}",
@@ -426,6 +432,7 @@ impl Daemon {
             ])
             .env("ENTRASTREAM_E2E_CONFIG", config)
             .env("E2E_SASL_PASSWORD", SECRET)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::from(stderr))
             .spawn()

@@ -1,6 +1,8 @@
-//! `entrastream demo`: an embedded Kafka-protocol broker (librdkafka's mock cluster), generated
-//! Entra traffic with some malformed messages, and the same pipeline as `entrastream run`
-//! writing `records.ndjson` and `dead-letter.ndjson`.
+//! `entrastream demo`: an embedded hub, generated Entra traffic with some malformed messages,
+//! and the same pipeline as `entrastream run` writing `records.ndjson` and
+//! `dead-letter.ndjson`. The hub is a Kafka-protocol broker (librdkafka's mock cluster) or,
+//! with `--source amqp`, the in-repo Event Hubs AMQP peer read through the official SDK client
+//! with file checkpoints.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -21,9 +23,21 @@ use crate::{AppError, Hooks};
 /// The demo's built-in configuration.
 pub const DEMO_CONFIG: &str = include_str!("../../../config/demo.toml");
 
+/// Which source the demo runs through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DemoSource {
+    /// The Kafka endpoint path (embedded mock broker).
+    #[default]
+    Kafka,
+    /// The AMQP path (embedded Event Hubs peer, file checkpoint store).
+    Amqp,
+}
+
 /// Command-line options of the demo.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
+    /// Which source.
+    pub source: DemoSource,
     /// Generated records (not counting malformed messages).
     pub events: u64,
     /// Partitions of the embedded topic.
@@ -43,6 +57,7 @@ pub struct DemoOptions {
 impl Default for DemoOptions {
     fn default() -> Self {
         DemoOptions {
+            source: DemoSource::Kafka,
             events: 100_000,
             partitions: 4,
             poison: 10,
@@ -119,6 +134,41 @@ impl Drop for EmbeddedBroker {
     }
 }
 
+/// The demo's hub: either embedded broker, or the AMQP peer on its own runtime thread.
+enum EmbeddedHub {
+    Kafka(EmbeddedBroker),
+    Amqp {
+        peer: entrastream_eventhubs_peer::EventHubsPeer,
+    },
+}
+
+impl EmbeddedHub {
+    async fn start(opts: &DemoOptions, topic: &str) -> Result<Self, AppError> {
+        match opts.source {
+            DemoSource::Kafka => Ok(EmbeddedHub::Kafka(EmbeddedBroker::start(
+                topic,
+                opts.partitions.max(1),
+            )?)),
+            DemoSource::Amqp => {
+                let partitions = u32::try_from(opts.partitions.max(1)).unwrap_or(1);
+                let peer = entrastream_eventhubs_peer::EventHubsPeer::start(
+                    entrastream_eventhubs_peer::PeerConfig::single_hub(topic, partitions),
+                )
+                .await
+                .map_err(|e| AppError::Demo(format!("embedded Event Hubs peer: {e}")))?;
+                Ok(EmbeddedHub::Amqp { peer })
+            }
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            EmbeddedHub::Kafka(_) => "an embedded Kafka-protocol broker",
+            EmbeddedHub::Amqp { .. } => "an embedded Event Hubs AMQP peer",
+        }
+    }
+}
+
 /// Counts delivery reports so the demo knows exactly what the broker holds.
 #[derive(Debug, Default)]
 struct DeliveryCounter {
@@ -157,6 +207,91 @@ struct Produced {
 /// producer stays at most this many bytes per partition ahead of the pipeline.
 const MAX_BACKLOG_PER_PARTITION: u64 = 2 << 20;
 
+/// Appends to the AMQP peer: same traffic, same backlog bound as the Kafka producer.
+fn produce_amqp(
+    peer: &entrastream_eventhubs_peer::EventHubsPeer,
+    topic: &str,
+    opts: &DemoOptions,
+    consumed: &Progress,
+) -> Result<Produced, AppError> {
+    let parts = opts.partitions.max(1);
+    let mut produced = Produced {
+        messages: 0,
+        records: 0,
+        bytes: 0,
+    };
+    let send = |payload: &[u8], partition: i32, produced: &mut Produced| {
+        let limit = MAX_BACKLOG_PER_PARTITION * parts as u64;
+        while produced
+            .bytes
+            .saturating_sub(consumed.bytes_in.load(Ordering::Relaxed))
+            > limit
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        peer.append(topic, &partition.to_string(), payload.to_vec());
+        produced.messages += 1;
+        produced.bytes += payload.len() as u64;
+    };
+    generate(opts, &mut produced, &mut |payload, partition, produced| {
+        send(payload, partition, produced);
+        Ok(())
+    })?;
+    Ok(produced)
+}
+
+/// Generates the demo traffic (records in envelopes, poison spread evenly) into `send`.
+fn generate(
+    opts: &DemoOptions,
+    produced: &mut Produced,
+    send: &mut dyn FnMut(&[u8], i32, &mut Produced) -> Result<(), AppError>,
+) -> Result<(), AppError> {
+    let mut generator = Generator::new(GeneratorConfig {
+        seed: opts.seed,
+        ..Default::default()
+    })
+    .map_err(|e| AppError::Demo(e.to_string()))?;
+    let parts = opts.partitions.max(1);
+    let mut buf = Vec::new();
+    let mut envelope = 0u64;
+    let mut poison_sent = 0usize;
+    // Roughly how many envelopes the run will have, to spread the poison evenly.
+    let expected_envelopes = (opts.events / 25).max(1);
+    let poison_every = (expected_envelopes / (opts.poison as u64 + 1)).max(1);
+    while produced.records < opts.events {
+        buf.clear();
+        let remaining = (opts.events - produced.records) as usize;
+        let info = if remaining < 50 {
+            generator.next_envelope_with(remaining, &mut buf)
+        } else {
+            generator.next_envelope(&mut buf)
+        };
+        if info.records as u64 > opts.events - produced.records {
+            // never overshoot the requested count
+            buf.clear();
+            let info = generator.next_envelope_with(remaining, &mut buf);
+            produced.records += info.records as u64;
+        } else {
+            produced.records += info.records as u64;
+        }
+        send(&buf, (envelope % parts as u64) as i32, produced)?;
+        envelope += 1;
+        if poison_sent < opts.poison && envelope.is_multiple_of(poison_every) {
+            buf.clear();
+            poison_message(poison_sent, &mut buf);
+            send(&buf, (poison_sent % parts as usize) as i32, produced)?;
+            poison_sent += 1;
+        }
+    }
+    while poison_sent < opts.poison {
+        buf.clear();
+        poison_message(poison_sent, &mut buf);
+        send(&buf, (poison_sent % parts as usize) as i32, produced)?;
+        poison_sent += 1;
+    }
+    Ok(())
+}
+
 fn produce(
     bootstrap: &str,
     topic: &str,
@@ -170,24 +305,13 @@ fn produce(
         .set("queue.buffering.max.messages", "1000000")
         .create_with_context(DeliveryCounter::default())
         .map_err(|e| AppError::Demo(format!("producer: {e}")))?;
-    let mut generator = Generator::new(GeneratorConfig {
-        seed: opts.seed,
-        ..Default::default()
-    })
-    .map_err(|e| AppError::Demo(e.to_string()))?;
     let parts = opts.partitions.max(1);
     let mut produced = Produced {
         messages: 0,
         records: 0,
         bytes: 0,
     };
-    let mut buf = Vec::new();
-    let mut envelope = 0u64;
-    let mut poison_sent = 0usize;
-    // Roughly how many envelopes the run will have, to spread the poison evenly.
-    let expected_envelopes = (opts.events / 25).max(1);
-    let poison_every = (expected_envelopes / (opts.poison as u64 + 1)).max(1);
-    let send = |payload: &[u8], partition: i32, produced: &mut Produced| -> Result<(), AppError> {
+    let mut send = |payload: &[u8], partition: i32, produced: &mut Produced| -> Result<(), AppError> {
         loop {
             match producer.send(
                 BaseRecord::<(), [u8]>::to(topic)
@@ -219,37 +343,7 @@ fn produce(
         producer.poll(Duration::ZERO);
         Ok(())
     };
-    while produced.records < opts.events {
-        buf.clear();
-        let remaining = (opts.events - produced.records) as usize;
-        let info = if remaining < 50 {
-            generator.next_envelope_with(remaining, &mut buf)
-        } else {
-            generator.next_envelope(&mut buf)
-        };
-        if info.records as u64 > opts.events - produced.records {
-            // never overshoot the requested count
-            buf.clear();
-            let info = generator.next_envelope_with(remaining, &mut buf);
-            produced.records += info.records as u64;
-        } else {
-            produced.records += info.records as u64;
-        }
-        send(&buf, (envelope % parts as u64) as i32, &mut produced)?;
-        envelope += 1;
-        if poison_sent < opts.poison && envelope.is_multiple_of(poison_every) {
-            buf.clear();
-            poison_message(poison_sent, &mut buf);
-            send(&buf, (poison_sent % parts as usize) as i32, &mut produced)?;
-            poison_sent += 1;
-        }
-    }
-    while poison_sent < opts.poison {
-        buf.clear();
-        poison_message(poison_sent, &mut buf);
-        send(&buf, (poison_sent % parts as usize) as i32, &mut produced)?;
-        poison_sent += 1;
-    }
+    generate(opts, &mut produced, &mut send)?;
     producer
         .flush(Duration::from_secs(60))
         .map_err(|e| AppError::Demo(format!("flush: {e}")))?;
@@ -265,11 +359,30 @@ fn under(out: &Path, p: &Path) -> PathBuf {
 }
 
 /// The effective demo configuration.
-pub fn demo_config(opts: &DemoOptions, bootstrap: &str) -> Result<Config, AppError> {
+fn demo_config(opts: &DemoOptions, hub: &EmbeddedHub, topic: &str) -> Result<Config, AppError> {
     // ENTRASTREAM__… overrides apply to the demo too (e.g. librdkafka properties).
     let mut config = Config::from_str(DEMO_CONFIG, false, &Env::from_process())?;
-    if let Some(src) = config.source.as_mut() {
-        src.brokers = Some(bootstrap.to_string());
+    match hub {
+        EmbeddedHub::Kafka(broker) => {
+            if let Some(src) = config.source.as_mut() {
+                src.brokers = Some(broker.bootstrap.clone());
+            }
+        }
+        EmbeddedHub::Amqp { peer } => {
+            // The demo's [source] section, swapped for the AMQP source on the peer, plus a
+            // file checkpoint store in the output directory.
+            let source_start = DEMO_CONFIG.find("[source]").unwrap_or(0);
+            let source_end = DEMO_CONFIG.find("[pipeline]").unwrap_or(DEMO_CONFIG.len());
+            let text = format!(
+                "{}[source]\ntype = \"amqp\"\nconnection_string = {:?}\ncustom_endpoint = {:?}\nstart_position = \"earliest\"\nproperties_interval = \"2s\"\n\n{}\n[checkpoint]\ntype = \"file\"\npath = {:?}\n",
+                &DEMO_CONFIG[..source_start],
+                peer.connection_string(topic),
+                peer.endpoint(),
+                &DEMO_CONFIG[source_end..],
+                opts.out.join("checkpoints").display().to_string()
+            );
+            config = Config::from_str(&text, false, &Env::from_process())?;
+        }
     }
     for s in &mut config.sinks {
         if let SinkKind::File { path, .. } = &mut s.kind {
@@ -305,13 +418,20 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, AppError> {
             let _ = std::fs::remove_file(opts.out.join(f));
         }
     }
-    let broker = EmbeddedBroker::start(topic, opts.partitions.max(1))?;
-    let config = demo_config(&opts, &broker.bootstrap)?;
+    let hub = EmbeddedHub::start(&opts, topic).await?;
+    if matches!(hub, EmbeddedHub::Amqp { .. }) && opts.config.is_none() {
+        // A fresh run starts without checkpoints, as the Kafka demo starts a fresh broker.
+        let _ = std::fs::remove_dir_all(opts.out.join("checkpoints"));
+    }
+    let config = demo_config(&opts, &hub, topic)?;
     let mut stdout = std::io::stdout();
     let _ = writeln!(
         stdout,
-        "entrastream demo: producing {} records (+{} malformed messages) across {} partitions into an embedded broker",
-        opts.events, opts.poison, opts.partitions
+        "entrastream demo: producing {} records (+{} malformed messages) across {} partitions into {}",
+        opts.events,
+        opts.poison,
+        opts.partitions,
+        hub.describe()
     );
     let tally = ReportTap::default();
     let hooks = Hooks {
@@ -328,10 +448,18 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, AppError> {
     }
     // Produce while the pipeline consumes (see MAX_BACKLOG_PER_PARTITION).
     let producer = {
-        let bootstrap = broker.bootstrap.clone();
         let opts = opts.clone();
         let progress = running.progress.clone();
-        tokio::task::spawn_blocking(move || produce(&bootstrap, topic, &opts, &progress))
+        match &hub {
+            EmbeddedHub::Kafka(broker) => {
+                let bootstrap = broker.bootstrap.clone();
+                tokio::task::spawn_blocking(move || produce(&bootstrap, topic, &opts, &progress))
+            }
+            EmbeddedHub::Amqp { peer } => {
+                let peer = peer.clone();
+                tokio::task::spawn_blocking(move || produce_amqp(&peer, topic, &opts, &progress))
+            }
+        }
     };
     let bar = if opts.progress_bar {
         let bar = indicatif::ProgressBar::new(opts.events);
@@ -389,7 +517,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, AppError> {
         bar.finish_and_clear();
     }
     let summary = running.stop().await?;
-    drop(broker);
+    drop(hub);
     let delivered = progress.records_done.load(Ordering::Relaxed);
     let dead_lettered = progress.dead_lettered.load(Ordering::Relaxed);
     let secs = elapsed.as_secs_f64().max(1e-9);
@@ -457,6 +585,39 @@ mod tests {
         assert_eq!(dl.lines().count() as u64, report.dead_lettered);
         assert!(report.dead_lettered >= 8, "{dl}");
         assert_eq!(report.committed_partitions, 3);
+        let last = report.text.lines().last().unwrap();
+        assert_eq!(
+            last,
+            format!(
+                "delivered {} records, dead-lettered {} messages, committed 3 partitions",
+                report.delivered, report.dead_lettered
+            )
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn small_amqp_demo_delivers_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = DemoOptions {
+            source: DemoSource::Amqp,
+            events: 3000,
+            partitions: 3,
+            poison: 8,
+            out: dir.path().to_path_buf(),
+            progress_bar: false,
+            ..Default::default()
+        };
+        let report = run(opts).await.unwrap();
+        let records = std::fs::read_to_string(dir.path().join("records.ndjson")).unwrap();
+        assert_eq!(records.lines().count() as u64, report.delivered);
+        assert!(report.delivered >= 3000);
+        let dl = std::fs::read_to_string(dir.path().join("dead-letter.ndjson")).unwrap();
+        assert_eq!(dl.lines().count() as u64, report.dead_lettered);
+        assert!(report.dead_lettered >= 8, "{dl}");
+        assert_eq!(report.committed_partitions, 3);
+        // The checkpoints are in the Azure SDK layout, one per partition.
+        let cps = dir.path().join("checkpoints");
+        assert!(cps.exists(), "no checkpoint directory");
         let last = report.text.lines().last().unwrap();
         assert_eq!(
             last,

@@ -7,6 +7,7 @@
 //! whole daemon in-process (or in a child process they can `kill -9`) with the same code path.
 #![forbid(unsafe_code)]
 
+pub mod amqp;
 pub mod demo;
 pub mod demo_summary;
 pub mod siem;
@@ -14,7 +15,7 @@ pub mod siem;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use entrastream_config::{Config, ConfigError, Env, SinkKind};
+use entrastream_config::{Config, ConfigError, Env, SinkKind, SourceType};
 use entrastream_pipeline::{PipelineConfig, PipelineError, Progress, RunSummary, SinkSlot};
 use entrastream_report::IamMetrics;
 use entrastream_sink::{CategoryFilter, RecordObserver, Sink};
@@ -254,18 +255,26 @@ impl RecordObserver for IamObserver {
 /// Starts the daemon described by `config`: admin server, Kafka source, sinks, pipeline.
 /// Must be called inside a tokio runtime.
 pub async fn start(config: &Config, env: &Env, hooks: Hooks) -> Result<Running, AppError> {
-    let kafka = kafka_config(config, env)?;
     let metrics = Metrics::new();
     let lag_gauge = metrics.consumer_lag_messages.clone();
-    let lag: entrastream_source_kafka::LagReporter =
-        Arc::new(move |topic: &str, partition: i32, lag: i64| {
-            lag_gauge
-                .with_label_values(&[topic, &partition.to_string()])
-                .set(lag);
-        });
-    let source =
-        KafkaSource::start(&kafka, Some(lag)).map_err(|e| AppError::Source(e.to_string()))?;
-    start_with_source(config, Box::new(source), metrics, hooks).await
+    let lag = Arc::new(move |topic: &str, partition: i32, lag: i64| {
+        lag_gauge
+            .with_label_values(&[topic, &partition.to_string()])
+            .set(lag);
+    });
+    let source: Box<dyn Source> = match config.source.as_ref().map(|s| s.kind) {
+        Some(SourceType::Amqp) => Box::new(
+            amqp::start_amqp_source(config, env, metrics.registry(), Some(lag)).await?,
+        ),
+        _ => {
+            let kafka = kafka_config(config, env)?;
+            Box::new(
+                KafkaSource::start(&kafka, Some(lag))
+                    .map_err(|e| AppError::Source(e.to_string()))?,
+            )
+        }
+    };
+    start_with_source(config, source, metrics, hooks).await
 }
 
 /// Like [`start`] with a given source (the demo, tests).
@@ -395,7 +404,16 @@ pub fn validate_for_run(config: &Config, env: &Env) -> Result<(), ConfigError> {
         });
     }
     build_sinks(config)?;
-    kafka_config(config, env)?;
+    match config.source.as_ref().map(|s| s.kind) {
+        // Settings only: credentials and stores are built at start, where the pod's identity
+        // and volumes exist; check-config runs anywhere.
+        Some(SourceType::Amqp) => {
+            amqp::amqp_settings(config, env)?;
+        }
+        _ => {
+            kafka_config(config, env)?;
+        }
+    }
     Ok(())
 }
 

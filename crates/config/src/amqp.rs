@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime};
 use entrastream_secret::Secret;
 use serde::{Deserialize, Serialize};
 
-use crate::units::Dur;
 use crate::{ConfigError, Env, ResolvedSource, SourceSection, SourceType, resolve_secret};
 
 /// `start_position`: where a partition without a checkpoint starts.

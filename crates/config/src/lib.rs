@@ -246,7 +246,8 @@ pub struct SourceSection {
     /// `amqp`: how often partition properties are read for lag metrics (default 30s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub properties_interval: Option<Dur>,
-    /// `amqp`: `balanced` (default) or `greedy`.
+    /// `amqp`: `greedy` (default: take the fair share in one cycle) or `balanced` (one
+    /// partition per cycle, as the Go and JS SDKs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancing: Option<String>,
     /// `amqp`: how often ownership is renewed and rebalanced (default 10s).

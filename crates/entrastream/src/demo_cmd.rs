@@ -4,12 +4,24 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use entrastream_app::config::{Config, Env};
-use entrastream_app::demo::DemoOptions;
+use entrastream_app::demo::{DemoOptions, DemoSource};
 use entrastream_app::{AppError, telemetry_format};
+
+/// Which source the demo exercises.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SourceArg {
+    /// The Kafka endpoint path, against an embedded Kafka-protocol broker.
+    Kafka,
+    /// The AMQP path (official Event Hubs SDK), against the in-repo Event Hubs peer.
+    Amqp,
+}
 
 /// Arguments of `entrastream demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
+    /// Source to run the demo through.
+    #[arg(long, value_enum, default_value = "kafka")]
+    pub source: SourceArg,
     /// Generated records to produce.
     #[arg(long, default_value_t = 100_000)]
     pub events: u64,
@@ -47,6 +59,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .map_or(("pretty", "warn"), |c| (c.log.format.as_str(), "warn"));
     entrastream_app::init_logging(telemetry_format(format), level);
     let opts = DemoOptions {
+        source: match args.source {
+            SourceArg::Kafka => DemoSource::Kafka,
+            SourceArg::Amqp => DemoSource::Amqp,
+        },
         events: args.events,
         partitions: args.partitions,
         poison: args.poison,

@@ -7,9 +7,11 @@
 //! stored, so a test compares what the peer accepted with what it sent.
 #![forbid(unsafe_code)]
 
+mod azurite;
 mod hec;
 mod http;
 mod sumo;
 
+pub use azurite::{AZURITE_DEV_KEY, Azurite, find_tool, free_port, peer_missing};
 pub use hec::{HecPeer, HecPeerOptions, HecStats};
 pub use sumo::{SumoPeer, SumoRequest};

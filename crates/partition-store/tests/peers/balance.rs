@@ -49,7 +49,7 @@ async fn two_and_three_replicas_converge_within_two_cycles() {
         (3, 32, Strategy::Greedy),
     ] {
         let container = format!("conv-{n}-{p}");
-        let store = Arc::new(azurite.store(&container).await);
+        let store = Arc::new(crate::support::store(&azurite, &container).await);
         let all = partitions(p);
         let mut lbs = balancers(&store, n, strategy);
         for _cycle in 0..2 {
@@ -95,7 +95,7 @@ async fn dead_replica_is_taken_over_after_expiry_and_relinquish_is_immediate() {
     let Some(azurite) = Azurite::start() else {
         return;
     };
-    let store = Arc::new(azurite.store("takeover").await);
+    let store = Arc::new(crate::support::store(&azurite, "takeover").await);
     let all = partitions(6);
     let mut lbs = balancers(&store, 3, Strategy::Balanced);
 

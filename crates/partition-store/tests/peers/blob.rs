@@ -13,7 +13,7 @@ async fn list_claim_update_round_trip() {
     let Some(azurite) = Azurite::start() else {
         return;
     };
-    let store = azurite.store("ckpt").await;
+    let store = crate::support::store(&azurite, "ckpt").await;
     store.check_access().await.expect("access check");
     assert!(
         !store.create_container().await.unwrap(),
@@ -129,7 +129,7 @@ async fn conditional_semantics() {
     let Some(azurite) = Azurite::start() else {
         return;
     };
-    let store = azurite.store("cond").await;
+    let store = crate::support::store(&azurite, "cond").await;
     // Create-if-absent twice: exactly one winner.
     let first = store
         .claim_ownership(&hub(), vec![Ownership::new("7", "a")])
@@ -190,7 +190,7 @@ async fn eight_tasks_racing_for_32_partitions_have_one_winner_each() {
     let Some(azurite) = Azurite::start() else {
         return;
     };
-    let store = Arc::new(azurite.store("race").await);
+    let store = Arc::new(crate::support::store(&azurite, "race").await);
     // Round 1: create-if-absent races. Round 2: everyone re-claims with the version it last
     // listed (If-Match races).
     for round in 0..2 {
@@ -262,7 +262,7 @@ async fn access_checks_name_the_fix_and_never_the_secret() {
     assert!(matches!(e, StoreError::ContainerNotFound { .. }), "{e:?}");
 
     // Wrong key (valid base64, wrong bytes).
-    azurite.store("keyed").await;
+    crate::support::store(&azurite, "keyed").await;
     let wrong_key = "V1JPTkctS0VZLVNFQ1JFVC1WQUxVRS0xMjM0NTY3ODkwYWJjZGVm";
     let cs = azurite.connection_string().replace(DEV_KEY, wrong_key);
     let store = BlobStore::from_connection_string("keyed", &cs).unwrap();
@@ -287,7 +287,7 @@ async fn access_checks_name_the_fix_and_never_the_secret() {
         .unwrap_err();
     assert!(!format!("{e} {e:?}").contains(wrong_key));
     // A debug print of the good store shows no key either.
-    let good = azurite.store("keyed").await;
+    let good = crate::support::store(&azurite, "keyed").await;
     assert!(!format!("{good:?}").contains(DEV_KEY));
 }
 
@@ -299,7 +299,7 @@ async fn requests_per_cycle_on_the_wire() {
     let Some(azurite) = Azurite::start() else {
         return;
     };
-    let store = Arc::new(azurite.store("count").await);
+    let store = Arc::new(crate::support::store(&azurite, "count").await);
     let all = crate::support::partitions(32);
     let config = BalancerConfig {
         strategy: Strategy::Greedy,

@@ -73,7 +73,7 @@ async fn official_store_and_ours_read_each_others_blobs() {
     let Some(azurite) = Azurite::start() else {
         return;
     };
-    let store = azurite.store("compat").await;
+    let store = crate::support::store(&azurite, "compat").await;
     let sdk = Sdk {
         bin,
         connection_string: azurite.connection_string(),

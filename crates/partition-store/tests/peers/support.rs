@@ -1,117 +1,16 @@
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use entrastream_partition_store::{BlobStore, HubKey};
 
-/// Azurite's published development key (not a secret).
-pub const DEV_KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-
-/// In CI a missing peer fails the test; elsewhere the test is skipped with a visible message.
-pub fn peer_missing(what: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("{what} is required in CI but was not found (scripts/test installs it)");
-    }
-    // Straight to the process's stderr: libtest captures `eprintln!` of passing tests, and a
-    // skip must be visible.
-    use std::io::Write as _;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: {what} not found; run scripts/test to install it"
-    );
-}
-
-/// Finds an executable on PATH.
-pub fn find_tool(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// Azurite's blob service on a free loopback port with its data in a temp dir; killed on drop.
-#[derive(Debug)]
-pub struct Azurite {
-    child: Child,
-    pub port: u16,
-    _dir: tempfile::TempDir,
-}
+pub use entrastream_testkit::{AZURITE_DEV_KEY as DEV_KEY, Azurite, find_tool, peer_missing};
 
 /// Azurite starts node and takes ~1 s of CPU: run one at a time on shared 2-core machines.
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-impl Azurite {
-    /// Starts Azurite, or returns None (after `peer_missing`) when it is not installed.
-    pub fn start() -> Option<Azurite> {
-        let Some(bin) = find_tool("azurite-blob") else {
-            peer_missing("azurite-blob (npm install -g azurite)");
-            return None;
-        };
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let child = Command::new(bin)
-            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
-            .arg("--location")
-            .arg(dir.path())
-            .args(["--skipApiVersionCheck", "--loose", "--silent"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start azurite-blob");
-        let mut azurite = Azurite {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = azurite.child.try_wait() {
-                panic!("azurite-blob exited early: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "azurite-blob did not listen within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(azurite)
-    }
-
-    /// The explicit Azurite connection string (BlobEndpoint form).
-    pub fn connection_string(&self) -> String {
-        format!(
-            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DEV_KEY};\
-             BlobEndpoint=http://127.0.0.1:{}/devstoreaccount1;",
-            self.port
-        )
-    }
-
-    /// A store on `container`, creating the container through the REST API.
-    pub async fn store(&self, container: &str) -> BlobStore {
-        let store = BlobStore::from_connection_string(container, &self.connection_string())
-            .expect("store from connection string");
-        store.create_container().await.expect("create container");
-        store
-    }
-}
-
-impl Drop for Azurite {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A store on `container` of `azurite`, creating the container through the REST API.
+pub async fn store(azurite: &Azurite, container: &str) -> BlobStore {
+    let store = BlobStore::from_connection_string(container, &azurite.connection_string())
+        .expect("store from connection string");
+    store.create_container().await.expect("create container");
+    store
 }
 
 /// A hub with lower-case names (the official Rust store keeps case; .NET lower-cases).

@@ -1,0 +1,312 @@
+//! One task per owned partition: an owner-level-0 receiver whose events go to the pipeline.
+//!
+//! The receiver is opened with owner level (epoch) 0, as every Azure SDK processor does, so a
+//! replica that takes the partition over detaches this one (`amqp:link:stolen`) and the two
+//! never read it at the same time. Transient errors reopen the receiver just after the last
+//! event handed over, so a reconnect neither skips nor repeats events.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use azure_messaging_eventhubs::{
+    ConsumerClient, OpenReceiverOptions, StartLocation, StartPosition,
+};
+use entrastream_model::{PartitionId, SourceMessage};
+use entrastream_source::SourceEvent;
+use futures::StreamExt;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::error::{AmqpSourceError, classify};
+use crate::metrics::AmqpMetrics;
+
+/// One event handed to the pipeline and not yet covered by a written checkpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct Delivered {
+    pub sequence_number: i64,
+    pub offset: Option<String>,
+    pub enqueued_time: Option<SystemTime>,
+}
+
+/// What the source knows about a partition it owns, shared by its reader and `commit`.
+#[derive(Debug, Default)]
+pub(crate) struct PartitionTrack {
+    /// Handed-over events above the last written checkpoint, in order.
+    pub delivered: Mutex<VecDeque<Delivered>>,
+    /// Highest sequence number every sink accepted (the last committed watermark).
+    pub processed: Mutex<Option<Delivered>>,
+    /// Last event handed over (for gap detection and reconnects).
+    pub last_delivered: Mutex<Option<Delivered>>,
+}
+
+impl PartitionTrack {
+    /// Marks everything up to `sequence_number` as processed and returns its offset and
+    /// enqueue time, or `None` if that event was never handed over by this replica.
+    pub fn mark_processed(&self, sequence_number: i64) -> Option<Delivered> {
+        let mut queue = self.delivered.lock().unwrap_or_else(|p| p.into_inner());
+        let mut found = None;
+        while let Some(front) = queue.front() {
+            if front.sequence_number > sequence_number {
+                break;
+            }
+            let d = queue.pop_front();
+            if d.as_ref().is_some_and(|d| d.sequence_number == sequence_number) {
+                found = d;
+            }
+        }
+        if let Some(d) = &found {
+            *self.processed.lock().unwrap_or_else(|p| p.into_inner()) = Some(d.clone());
+        }
+        found
+    }
+
+    /// The enqueue time of the oldest event not yet processed, if it is known.
+    pub fn oldest_unprocessed(&self) -> Option<SystemTime> {
+        let queue = self.delivered.lock().unwrap_or_else(|p| p.into_inner());
+        queue.front().and_then(|d| d.enqueued_time)
+    }
+}
+
+/// Everything a reader task needs.
+pub(crate) struct Reader {
+    pub client: Arc<ConsumerClient>,
+    pub partition_id: String,
+    pub id: PartitionId,
+    pub start: StartPosition,
+    pub prefetch: u32,
+    pub events: mpsc::Sender<SourceEvent>,
+    /// Bytes of message bodies queued towards the pipeline (bounds the channel by size).
+    pub queued_bytes: Arc<Semaphore>,
+    pub paused: watch::Receiver<bool>,
+    pub stop: watch::Receiver<bool>,
+    pub track: Arc<PartitionTrack>,
+    pub metrics: AmqpMetrics,
+    pub context: crate::OwnedContext,
+}
+
+/// Why a reader ended.
+#[derive(Debug)]
+pub(crate) enum ReaderExit {
+    /// Asked to stop.
+    Stopped,
+    /// Another receiver took the partition (another replica owns it).
+    Stolen,
+    /// An error no retry fixes (unknown consumer group, revoked rights).
+    Fatal(AmqpSourceError),
+}
+
+/// Largest share of the queued-bytes budget one message takes (a message bigger than the whole
+/// budget still goes through, alone).
+pub(crate) fn permits_for(len: usize, budget: usize) -> u32 {
+    u32::try_from(len.clamp(1, budget)).unwrap_or(u32::MAX)
+}
+
+impl Reader {
+    pub async fn run(mut self) -> ReaderExit {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            if *self.stop.borrow() {
+                return ReaderExit::Stopped;
+            }
+            let options = OpenReceiverOptions {
+                owner_level: Some(0),
+                prefetch: Some(self.prefetch),
+                start_position: Some(self.start.clone()),
+                receive_timeout: None,
+            };
+            let opened = tokio::select! {
+                r = self.client.open_receiver_on_partition(self.partition_id.clone(), Some(options)) => r,
+                _ = self.stop.changed() => return ReaderExit::Stopped,
+            };
+            let receiver = match opened {
+                Ok(r) => r,
+                Err(e) => match self.judge(&e) {
+                    Some(exit) => return exit,
+                    None => {
+                        if self.sleep(&mut backoff).await {
+                            return ReaderExit::Stopped;
+                        }
+                        continue;
+                    }
+                },
+            };
+            let exit = self.pump(&receiver, &mut backoff).await;
+            // Detach before reopening or leaving, so the hub does not count a stale receiver.
+            let _ = receiver.close().await;
+            match exit {
+                Some(exit) => return exit,
+                None => {
+                    if self.sleep(&mut backoff).await {
+                        return ReaderExit::Stopped;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves events until the stream fails (`None`: reopen) or the reader must end.
+    async fn pump(
+        &mut self,
+        receiver: &azure_messaging_eventhubs::EventReceiver,
+        backoff: &mut Duration,
+    ) -> Option<ReaderExit> {
+        let stream = receiver.stream_events();
+        futures::pin_mut!(stream);
+        let budget = self.queued_bytes_budget();
+        loop {
+            while *self.paused.borrow() {
+                tokio::select! {
+                    _ = self.paused.changed() => {}
+                    _ = self.stop.changed() => return Some(ReaderExit::Stopped),
+                }
+            }
+            let next = tokio::select! {
+                n = stream.next() => n,
+                _ = self.stop.changed() => return Some(ReaderExit::Stopped),
+                _ = self.paused.changed() => continue,
+            };
+            let event = match next {
+                Some(Ok(event)) => event,
+                Some(Err(e)) => return self.judge(&e),
+                None => return None,
+            };
+            let Some(sequence_number) = event.sequence_number() else {
+                tracing::warn!(partition = %self.partition_id, "event without a sequence number skipped: the hub always sets one, so this is a protocol error");
+                continue;
+            };
+            let body = bytes::Bytes::copy_from_slice(event.event_data().body().unwrap_or_default());
+            let delivered = Delivered {
+                sequence_number,
+                offset: event.offset().clone(),
+                enqueued_time: event.enqueued_time(),
+            };
+            self.note_gap(sequence_number);
+            let permits = permits_for(body.len(), budget);
+            let acquired = tokio::select! {
+                p = self.queued_bytes.acquire_many(permits) => p,
+                _ = self.stop.changed() => return Some(ReaderExit::Stopped),
+            };
+            match acquired {
+                Ok(p) => p.forget(),
+                Err(_) => return Some(ReaderExit::Stopped),
+            }
+            self.track
+                .delivered
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push_back(delivered.clone());
+            *self
+                .track
+                .last_delivered
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(delivered.clone());
+            let message = SourceMessage {
+                partition: self.id.clone(),
+                offset: sequence_number,
+                sequence_number: Some(sequence_number),
+                enqueued_time: delivered.enqueued_time,
+                body,
+            };
+            // Sent whatever `stop` says: the event is registered above, and its permits are
+            // only returned when the pipeline takes it.
+            if self.events.send(SourceEvent::Message(message)).await.is_err() {
+                return Some(ReaderExit::Stopped);
+            }
+            // A reconnect resumes right after what was handed over.
+            self.start = StartPosition {
+                location: StartLocation::SequenceNumber(sequence_number),
+                inclusive: false,
+            };
+            *backoff = Duration::from_millis(200);
+        }
+    }
+
+    fn queued_bytes_budget(&self) -> usize {
+        crate::QUEUED_BYTES_BUDGET
+    }
+
+    /// Sequence numbers are contiguous in a partition: a jump means the hub dropped events
+    /// (retention) before we read them.
+    fn note_gap(&self, sequence_number: i64) {
+        let last = self
+            .track
+            .last_delivered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|d| d.sequence_number);
+        if let Some(last) = last
+            && sequence_number > last + 1
+        {
+            let lost = sequence_number - last - 1;
+            self.metrics
+                .lost_to_retention
+                .with_label_values(&[self.id.topic.as_str(), self.partition_id.as_str()])
+                .inc_by(u64::try_from(lost).unwrap_or_default());
+            tracing::warn!(
+                partition = %self.partition_id,
+                lost,
+                after_sequence_number = last,
+                "events left the hub's retention before they were read; they are lost. Add replicas or sink capacity, or raise the hub's retention"
+            );
+        }
+    }
+
+    /// `Some(exit)` when the error ends the reader, `None` to retry.
+    fn judge(&self, e: &azure_messaging_eventhubs::EventHubsError) -> Option<ReaderExit> {
+        let classified = classify(e, Some(&self.partition_id), &self.context.as_context());
+        match classified {
+            AmqpSourceError::Stolen { .. } => Some(ReaderExit::Stolen),
+            c if c.is_permanent() => Some(ReaderExit::Fatal(c)),
+            c => {
+                tracing::warn!(partition = %self.partition_id, error = %c, "receive failed; reconnecting");
+                None
+            }
+        }
+    }
+
+    /// Sleeps with jittered exponential backoff; true if stopped meanwhile.
+    async fn sleep(&mut self, backoff: &mut Duration) -> bool {
+        let jitter = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| u64::from(d.subsec_nanos()) % 100)
+            .unwrap_or_default();
+        let wait = *backoff + Duration::from_millis(jitter);
+        *backoff = (*backoff * 2).min(Duration::from_secs(30));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => false,
+            _ = self.stop.changed() => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(seq: i64) -> Delivered {
+        Delivered {
+            sequence_number: seq,
+            offset: Some(format!("{}", seq * 100)),
+            enqueued_time: None,
+        }
+    }
+
+    #[test]
+    fn mark_processed_pops_up_to_the_watermark() {
+        let t = PartitionTrack::default();
+        t.delivered.lock().unwrap().extend([d(3), d(4), d(5), d(7)]);
+        let got = t.mark_processed(5).unwrap();
+        assert_eq!(got.offset.as_deref(), Some("500"));
+        assert_eq!(t.delivered.lock().unwrap().len(), 1);
+        assert!(t.mark_processed(6).is_none(), "6 was never handed over");
+        assert_eq!(t.delivered.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn permits_are_clamped() {
+        assert_eq!(permits_for(0, 100), 1);
+        assert_eq!(permits_for(50, 100), 50);
+        assert_eq!(permits_for(5000, 100), 100);
+    }
+}

@@ -1,0 +1,461 @@
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use entrastream_app::config::{Config, Env};
+
+use crate::amqp_support::*;
+use crate::support::*;
+
+/// Issue 4, test 1: a clean stop re-delivers nothing; after kill -9 only events above the
+/// checkpoint written before the kill come again.
+#[test]
+fn amqp_resumes_from_its_checkpoint() {
+    let _serial = serial();
+    let hub = Hub::start("resume", 4, Duration::from_secs(24 * 3600));
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::File(dir.path().join("checkpoints"));
+    let d = AmqpDaemon {
+        dir: dir.path(),
+        name: "r",
+        hub: &hub,
+        store: &store,
+        group: "$Default",
+        source_extra: "",
+        pipeline_extra: "",
+        admin: None,
+    };
+    let cfg = d.write();
+    let mut traffic = Traffic::default();
+    hub.produce(&mut traffic, 20_000, 11);
+
+    // Run 1: everything, then SIGTERM.
+    let mut daemon = Daemon::start_with_env(&cfg, &d.env());
+    let all = traffic.ids();
+    wait_for_daemon(&daemon, "first 20,000 records", Duration::from_secs(180), || {
+        ids_in(&d.records()).len() >= all.len()
+    });
+    daemon.term();
+    assert!(
+        daemon
+            .wait_timeout(Duration::from_secs(30))
+            .is_some_and(|s| s.success()),
+        "{}",
+        daemon.log_text()
+    );
+    let end: Vec<i64> = traffic
+        .messages
+        .iter()
+        .map(|m| m.len() as i64 - 1)
+        .collect();
+    assert_eq!(checkpoints(&hub, &store, "$Default"), end, "clean stop commits everything");
+
+    // Run 2: more traffic, kill -9 in the middle.
+    hub.produce(&mut traffic, 20_000, 12);
+    let mut daemon = Daemon::start_with_env(&cfg, &d.env());
+    wait_for_daemon(&daemon, "part of the second batch", Duration::from_secs(180), || {
+        ids_in(&d.records()).len() >= all.len() + 5_000
+    });
+    daemon.kill9();
+    let at_kill = checkpoints(&hub, &store, "$Default");
+
+    // Run 3: the rest.
+    let mut daemon = Daemon::start_with_env(&cfg, &d.env());
+    let everything = traffic.ids();
+    wait_for_daemon(&daemon, "all 40,000 records", Duration::from_secs(180), || {
+        let seen = ids_in(&d.records());
+        everything.iter().all(|id| seen.contains_key(id))
+    });
+    daemon.term();
+    assert!(daemon.wait_timeout(Duration::from_secs(30)).is_some());
+
+    let seen = ids_in(&d.records());
+    let pos = positions(&traffic);
+    let mut dups = 0;
+    for (id, n) in &seen {
+        if *n < 2 {
+            continue;
+        }
+        let Some((p, seq)) = pos.get(id) else { continue };
+        dups += 1;
+        assert!(
+            *seq > at_kill[*p],
+            "record {id} (partition {p}, sequence {seq}) came twice though the checkpoint before the kill was {}",
+            at_kill[*p]
+        );
+        assert!(*seq > end[*p], "the clean stop of run 1 must not re-deliver");
+    }
+    eprintln!("resume: {dups} records re-delivered after kill -9, all above the last checkpoint");
+    assert_eq!(
+        checkpoints(&hub, &store, "$Default"),
+        traffic
+            .messages
+            .iter()
+            .map(|m| m.len() as i64 - 1)
+            .collect::<Vec<_>>()
+    );
+}
+
+/// Issue 4, test 2: replicas on one Azurite store split the partitions, a killed replica's
+/// partitions are taken over, nothing is lost, and once settled each partition is read by
+/// exactly one replica (azure-sdk-for-rust#3851).
+#[test]
+fn amqp_replicas_share_partitions_and_take_over() {
+    let _serial = serial();
+    let Some(azurite) = entrastream_testkit::Azurite::start() else {
+        return;
+    };
+    let hub = Hub::start("replicas", 6, Duration::from_secs(24 * 3600));
+    let store = Store::Blob {
+        connection_string: azurite.connection_string(),
+        container: "checkpoints".into(),
+    };
+    if let Store::Blob {
+        connection_string,
+        container,
+    } = &store
+    {
+        let blob = entrastream_partition_store::BlobStore::from_connection_string(
+            container,
+            connection_string,
+        )
+        .unwrap();
+        hub.block_on(blob.create_container()).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let update = Duration::from_secs(1);
+    let expiry = Duration::from_secs(4);
+    let group = "entrastream";
+    let make = |name: &'static str| AmqpDaemon {
+        dir: dir.path(),
+        name,
+        hub: &hub,
+        store: &store,
+        group,
+        source_extra: "",
+        pipeline_extra: "",
+        admin: None,
+    };
+    let (da, db, dc) = (make("a"), make("b"), make("c"));
+    let mut traffic = Traffic::default();
+    hub.produce(&mut traffic, 20_000, 21);
+
+    let mut a = Daemon::start_with_env(&da.write(), &da.env());
+    wait_for_daemon(&a, "a owns all six", Duration::from_secs(60), || {
+        shares(&owners(&hub, &store, group, expiry)).get("a") == Some(&6)
+    });
+    let mut b = Daemon::start_with_env(&db.write(), &db.env());
+    wait_for_daemon(&b, "b connected", Duration::from_secs(60), || {
+        b.log_text().contains("AMQP source connected")
+    });
+    let joined = Instant::now();
+    wait_for_daemon(&b, "an even split over two", Duration::from_secs(30), || {
+        let s = shares(&owners(&hub, &store, group, expiry));
+        s.get("a") == Some(&3) && s.get("b") == Some(&3)
+    });
+    let two_way = joined.elapsed();
+    let mut c = Daemon::start_with_env(&dc.write(), &dc.env());
+    wait_for_daemon(&c, "c connected", Duration::from_secs(60), || {
+        c.log_text().contains("AMQP source connected")
+    });
+    let joined = Instant::now();
+    wait_for_daemon(&c, "an even split over three", Duration::from_secs(30), || {
+        let s = shares(&owners(&hub, &store, group, expiry));
+        ["a", "b", "c"].iter().all(|o| s.get(*o) == Some(&2))
+    });
+    let three_way = joined.elapsed();
+    eprintln!("split: two replicas in {two_way:?}, three in {three_way:?} (update interval {update:?})");
+    assert!(
+        two_way <= update * 2 + Duration::from_millis(1500)
+            && three_way <= update * 2 + Duration::from_millis(1500),
+        "partitions must be split within two update intervals: {two_way:?}, {three_way:?}"
+    );
+
+    // Traffic while c is killed.
+    let total_target = 200_000;
+    let producer = {
+        let peer = hub.peer.clone();
+        let name = hub.name.clone();
+        std::thread::spawn(move || {
+            let helper = ProducerOnly { peer, name, partitions: 6 };
+            helper.produce(total_target - 40_000, 22)
+        })
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    let c_parts: Vec<usize> = owners(&hub, &store, group, expiry)
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.as_str() == "c")
+        .map(|(p, _)| p)
+        .collect();
+    c.kill9();
+    let killed = Instant::now();
+    wait_until("c's partitions taken over", expiry * 2 + Duration::from_secs(2), || {
+        let o = owners(&hub, &store, group, Duration::from_secs(3600));
+        c_parts.iter().all(|p| o[*p] == "a" || o[*p] == "b")
+    });
+    let takeover = killed.elapsed();
+    eprintln!("takeover of {c_parts:?} after kill -9: {takeover:?} (expiry {expiry:?})");
+    let produced = producer.join().unwrap();
+    merge(&mut traffic, produced);
+
+    // The settled state: every partition read by exactly one replica, no duplicates.
+    wait_until("everything delivered", Duration::from_secs(300), || {
+        let mut seen = ids_in(&da.records());
+        for (k, v) in ids_in(&db.records()).into_iter().chain(ids_in(&dc.records())) {
+            *seen.entry(k).or_insert(0) += v;
+        }
+        traffic.ids().iter().all(|id| seen.contains_key(id))
+    });
+    let settled = owners(&hub, &store, group, expiry);
+    let before_a = ids_in(&da.records());
+    let before_b = ids_in(&db.records());
+    let mut last = Traffic::default();
+    hub.produce(&mut last, 20_000, 23);
+    wait_until("the last batch delivered", Duration::from_secs(120), || {
+        let (sa, sb) = (ids_in(&da.records()), ids_in(&db.records()));
+        last.ids().iter().all(|id| sa.contains_key(id) || sb.contains_key(id))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (sa, sb) = (ids_in(&da.records()), ids_in(&db.records()));
+    for id in last.ids() {
+        let n = sa.get(&id).copied().unwrap_or(0) + sb.get(&id).copied().unwrap_or(0);
+        let in_a = sa.contains_key(&id) && !before_a.contains_key(&id);
+        let in_b = sb.contains_key(&id) && !before_b.contains_key(&id);
+        assert!(
+            n == 1 && in_a != in_b,
+            "after takeover record {id} was delivered {n} times (a: {in_a}, b: {in_b}); owners {settled:?}"
+        );
+    }
+    a.term();
+    b.term();
+    assert!(a.wait_timeout(Duration::from_secs(30)).is_some());
+    assert!(b.wait_timeout(Duration::from_secs(30)).is_some());
+    let mut seen: HashMap<String, usize> = ids_in(&da.records());
+    for (k, v) in ids_in(&db.records()).into_iter().chain(ids_in(&dc.records())) {
+        *seen.entry(k).or_insert(0) += v;
+    }
+    let lost: Vec<String> = traffic
+        .ids()
+        .into_iter()
+        .filter(|id| !seen.contains_key(id))
+        .take(5)
+        .collect();
+    assert!(lost.is_empty(), "lost records, e.g. {lost:?}");
+    let total = traffic.records + last.records;
+    let dups = seen.values().filter(|n| **n > 1).count();
+    eprintln!("replicas: {total} records, {dups} delivered more than once (kill -9 and hand-overs)");
+    assert!(total >= 200_000);
+}
+
+/// Appends from a plain thread (the peer handle is Send + Sync).
+struct ProducerOnly {
+    peer: entrastream_eventhubs_peer::EventHubsPeer,
+    name: String,
+    partitions: usize,
+}
+
+impl ProducerOnly {
+    fn produce(&self, records: usize, seed: u64) -> Traffic {
+        let mut t = Traffic {
+            messages: vec![Vec::new(); self.partitions],
+            ..Default::default()
+        };
+        let mut generator = entrastream_generator::Generator::new(
+            entrastream_generator::GeneratorConfig {
+                seed,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let mut buf = Vec::new();
+        let mut i = 0;
+        while t.records < records {
+            buf.clear();
+            generator.next_envelope_with(25.min(records - t.records), &mut buf);
+            let ids = record_ids(&buf);
+            t.records += ids.len();
+            let p = i % self.partitions;
+            let a = self.peer.append(&self.name, &p.to_string(), buf.clone());
+            let seq = a.sequence_number as usize;
+            if t.messages[p].len() <= seq {
+                t.messages[p].resize(seq + 1, Vec::new());
+            }
+            t.messages[p][seq] = ids;
+            i += 1;
+        }
+        t
+    }
+}
+
+/// Issue 4, test 5: events that left retention while no replica ran are reported (warning and
+/// `entrastream_events_lost_to_retention_total`); retention headroom falls while a stuck sink
+/// holds the oldest event back.
+#[test]
+fn amqp_reports_events_lost_to_retention_and_headroom() {
+    let _serial = serial();
+    let hub = Hub::start("retention", 1, Duration::from_secs(3600));
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::File(dir.path().join("checkpoints"));
+    let admin = format!("127.0.0.1:{}", free_port());
+    let d = AmqpDaemon {
+        dir: dir.path(),
+        name: "ret",
+        hub: &hub,
+        store: &store,
+        group: "$Default",
+        source_extra: "retention = \"1h\"",
+        pipeline_extra: "",
+        admin: Some(&admin),
+    };
+    let cfg = d.write();
+    let mut traffic = Traffic::default();
+    hub.produce(&mut traffic, 500, 31);
+    let mut daemon = Daemon::start_with_env(&cfg, &d.env());
+    wait_for_daemon(&daemon, "the first 500", Duration::from_secs(120), || {
+        ids_in(&d.records()).len() >= 500
+    });
+    daemon.term();
+    assert!(daemon.wait_timeout(Duration::from_secs(30)).is_some());
+
+    // While no replica runs: 40 envelopes enqueued two hours ago (beyond the 1 h retention,
+    // so the hub drops them), then fresh traffic.
+    let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
+    let before = traffic.messages[0].len();
+    hub.produce_at(&mut traffic, 1000, 32, Some(two_hours_ago));
+    let expired = (traffic.messages[0].len() - before) as u64;
+    hub.produce(&mut traffic, 500, 33);
+    let mut daemon = Daemon::start_with_env(&cfg, &d.env());
+    wait_for_daemon(&daemon, "the lost events reported", Duration::from_secs(60), || {
+        daemon.log_text().contains("left the hub's retention")
+    });
+    let metrics = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let m = http_get(&admin, "/metrics");
+            if m.contains("entrastream_events_lost_to_retention_total") || Instant::now() > deadline {
+                break m;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let lost = metric_value(&metrics, "entrastream_events_lost_to_retention_total");
+    assert_eq!(lost, Some(expired as f64), "{metrics}");
+    daemon.term();
+    assert!(daemon.wait_timeout(Duration::from_secs(30)).is_some());
+
+    // Headroom: the sink stalls (its directory is removed and replaced by a file), so the
+    // oldest unprocessed event, enqueued 40 minutes ago, ages towards the 1 h retention.
+    let forty_min_ago = SystemTime::now() - Duration::from_secs(2400);
+    let stuck_dir = dir.path().join("stuck");
+    std::fs::write(&stuck_dir, b"not a directory").unwrap();
+    let stalled = AmqpDaemon {
+        name: "ret2",
+        ..d
+    };
+    let cfg2 = stalled.write();
+    let text = std::fs::read_to_string(&cfg2)
+        .unwrap()
+        .replace(
+            &stalled.records().display().to_string(),
+            &stuck_dir.join("records.ndjson").display().to_string(),
+        );
+    std::fs::write(&cfg2, text).unwrap();
+    hub.produce_at(&mut traffic, 100, 34, Some(forty_min_ago));
+    let mut daemon = Daemon::start_with_env(&cfg2, &stalled.env());
+    let read = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let m = http_get(&admin, "/metrics");
+            if let Some(v) = metric_value(&m, what) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "no {what} in /metrics:\n{m}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let first = read("entrastream_retention_headroom_seconds");
+    assert!(
+        (900.0..=1300.0).contains(&first),
+        "headroom should be about 20 min (60 - 40), got {first}"
+    );
+    let lag_before = read("entrastream_consumer_lag_messages");
+    hub.produce(&mut traffic, 500, 35);
+    std::thread::sleep(Duration::from_secs(4));
+    let second = read("entrastream_retention_headroom_seconds");
+    let lag_after = read("entrastream_consumer_lag_messages");
+    assert!(second < first, "headroom must fall while the sink is stuck: {first} then {second}");
+    assert!(lag_after > lag_before, "lag must grow: {lag_before} then {lag_after}");
+    daemon.kill9();
+}
+
+fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .reduce(f64::max)
+}
+
+/// Issue 4, test 6: a wrong key and an unknown hub stop the daemon at start with exit 1 and
+/// a message that says what to fix; an unknown consumer group stops it at the first receiver
+/// attach the same way (no retry can create a consumer group). No secret is printed.
+#[test]
+fn amqp_bad_credentials_unknown_hub_or_group_fail_clearly() {
+    let _serial = serial();
+    let hub = Hub::start("errors", 2, Duration::from_secs(3600));
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::File(dir.path().join("checkpoints"));
+    let good = hub.peer.connection_string(&hub.name);
+    let cases: [(&str, String, &str, &str); 3] = [
+        (
+            "wrong-key",
+            good.replace("SharedAccessKey=", "SharedAccessKey=WRONG"),
+            "$Default",
+            "SharedAccessKey",
+        ),
+        (
+            "unknown-hub",
+            good.replace("EntityPath=errors", "EntityPath=nosuchhub"),
+            "$Default",
+            "not found",
+        ),
+        ("unknown-group", good.clone(), "nosuchgroup", "consumer group 'nosuchgroup'"),
+    ];
+    for (name, cs, group, expect) in cases {
+        let d = AmqpDaemon {
+            dir: dir.path(),
+            name,
+            hub: &hub,
+            store: &store,
+            group,
+            source_extra: "",
+            pipeline_extra: "",
+            admin: None,
+        };
+        let cfg = d.write();
+        let env = vec![("E2E_EVENTHUB_CONNECTION_STRING".to_string(), cs.clone())];
+        let mut daemon = Daemon::start_with_env(&cfg, &env);
+        let status = daemon.wait_timeout(Duration::from_secs(90));
+        let log = daemon.log_text();
+        assert!(
+            status.is_some_and(|s| s.code() == Some(1)),
+            "{name}: expected exit 1, got {status:?}\n{log}"
+        );
+        assert!(log.contains(expect), "{name}: expected {expect:?} in\n{log}");
+        let key = cs
+            .split(';')
+            .find_map(|p| p.strip_prefix("SharedAccessKey="))
+            .unwrap();
+        assert!(!log.contains(key), "{name}: the key leaked into the log");
+    }
+}
+
+/// The amqp overlay's config is what operators start from: `check-config` must accept it
+/// (without the pod's workload-identity environment: credentials are built at start).
+#[test]
+fn amqp_overlay_config_validates() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/overlays/amqp/entrastream.toml");
+    let env = Env::from_pairs([("AZURE_CLIENT_ID", "x")]);
+    let config = Config::load(&path, &env).expect("the amqp overlay config loads");
+    entrastream_app::validate_for_run(&config, &env).expect("and validates for run");
+}
