@@ -143,3 +143,152 @@ async fn two_siem_sinks_one_down_nothing_lost_checkpoint_held_by_the_slower() {
         sumo.refused_requests()
     );
 }
+
+/// The Splunk HEC and Sumo Logic sinks' own metrics on `/metrics` after a run against the
+/// peers (with a 503 and a lost indexer ack on the HEC side), labelled by sink name; promtool
+/// accepts the scrape; neither the HEC token nor the Sumo URL appears in it. Also: with small
+/// pipeline batches, Sumo still gets requests between 100 KB and 1 MB (the last may be smaller).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)]
+async fn siem_sink_metrics_are_exported_per_sink_promtool_clean_without_secrets() {
+    let _serial = serial();
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    broker.create_topic("siemmetrics", 2);
+    let traffic = {
+        let b = broker.bootstrap.clone();
+        tokio::task::spawn_blocking(move || produce(&b, "siemmetrics", 2, 6_000, 0, 78))
+            .await
+            .unwrap()
+    };
+    let hec = HecPeer::start(HecPeerOptions {
+        ack: true,
+        ..Default::default()
+    })
+    .await;
+    hec.fail_for(503, 9, Duration::from_millis(300));
+    hec.lose_next_acks(1);
+    let sumo_secret = "E2ESUMOMETRICSURLSECRET";
+    let sumo = SumoPeer::start(sumo_secret).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = daemon_config(
+        dir.path(),
+        "m",
+        &broker.bootstrap,
+        "siemmetrics",
+        "siemmetrics-group",
+        "batch_max_bytes = \"64KiB\"\nretry_max = \"200ms\"",
+    );
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("enabled = false", "listen = \"127.0.0.1:0\"");
+    let start_sinks = text.find("[[sinks]]").unwrap();
+    let end_sinks = text.find("[dead_letter]").unwrap();
+    let sinks = format!(
+        "[[sinks]]\nname = \"splunk\"\ntype = \"splunk_hec\"\nendpoint = \"{}\"\ntoken_env = \"E2E_HEC_TOKEN\"\nindexer_ack = true\nack_poll_interval = \"20ms\"\nack_timeout = \"1s\"\n\n\
+         [[sinks]]\nname = \"sumo\"\ntype = \"sumo_logic\"\nurl_env = \"E2E_SUMO_URL\"\nsumo_category = \"azure/entra\"\nbatch_timeout = \"5s\"\n\n",
+        hec.url()
+    );
+    let text = format!("{}{sinks}{}", &text[..start_sinks], &text[end_sinks..]);
+    let env = Env::from_pairs([
+        ("E2E_SASL_PASSWORD", SECRET.to_string()),
+        ("E2E_HEC_TOKEN", hec.token().to_string()),
+        ("E2E_SUMO_URL", sumo.url()),
+    ]);
+    let config = Config::from_str(&text, false, &env).unwrap();
+    let running = start(&config, &env, Hooks::default()).await.unwrap();
+    let total: u64 = traffic.end_offsets().iter().sum::<i64>() as u64;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while running.progress.messages_done.load(Ordering::SeqCst) < total {
+        assert!(Instant::now() < deadline, "pipeline did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let addr = running.admin_addr.unwrap().to_string();
+    let scrape = tokio::task::spawn_blocking(move || http_get(&addr, "/metrics"))
+        .await
+        .unwrap();
+    running.stop().await.unwrap();
+    let body = scrape
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+
+    for want in [
+        "entrastream_sink_http_requests_total{code=\"0\",sink=\"splunk\",status=\"200\"}",
+        "entrastream_sink_http_requests_total{code=\"9\",sink=\"splunk\",status=\"503\"}",
+        "entrastream_sink_http_requests_total{code=\"none\",sink=\"sumo\",status=\"200\"}",
+        "entrastream_sink_http_request_bytes_total{sink=\"splunk\"}",
+        "entrastream_sink_http_wire_bytes_total{sink=\"sumo\"}",
+        "entrastream_sink_http_request_size_bytes_bucket{sink=\"sumo\",le=\"1000000\"}",
+        "entrastream_sink_batch_records_bucket{sink=\"splunk\",le=\"+Inf\"}",
+        "entrastream_sink_http_request_duration_seconds_count{sink=\"sumo\"}",
+        "entrastream_sink_pending_acks{sink=\"splunk\"} 0",
+        "entrastream_sink_healthy{sink=\"splunk\"} 1",
+        "entrastream_sink_healthy{sink=\"sumo\"} 1",
+        "entrastream_sink_retries_total{sink=\"splunk\"}",
+    ] {
+        assert!(body.contains(want), "{want} missing from /metrics:\n{body}");
+    }
+    let value = |series: &str| -> f64 {
+        body.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{series} missing"))
+    };
+    // the lost ack was resent: its records are counted as possible duplicates
+    assert!(value("entrastream_sink_duplicates_total{sink=\"splunk\"}") >= 1.0);
+    // gzip is on: fewer bytes on the wire than in the bodies
+    for sink in ["splunk", "sumo"] {
+        let raw = value(&format!(
+            "entrastream_sink_http_request_bytes_total{{sink=\"{sink}\"}}"
+        ));
+        let wire = value(&format!(
+            "entrastream_sink_http_wire_bytes_total{{sink=\"{sink}\"}}"
+        ));
+        assert!(
+            wire > 0.0 && wire < raw,
+            "{sink}: {wire} on the wire for {raw}"
+        );
+    }
+    match find_tool("promtool") {
+        Some(promtool) => {
+            use std::io::Write;
+            let mut child = std::process::Command::new(promtool)
+                .args(["check", "metrics"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(body.as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "promtool check metrics failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        None => peer_missing("promtool (Debian package prometheus)"),
+    }
+    for secret in [hec.token(), sumo_secret, SECRET] {
+        assert!(!body.contains(secret), "a secret is in /metrics");
+    }
+
+    // Sumo: small pipeline batches (64 KiB of messages) were merged up to 100 KB; nothing
+    // above 1 MB; only the last request may be smaller (the end of the stream).
+    let sizes: Vec<usize> = sumo.requests().iter().map(|r| r.decoded_len).collect();
+    assert!(sizes.len() > 1, "{sizes:?}");
+    assert!(sizes.iter().all(|&s| s <= 1_000_000), "{sizes:?}");
+    let small = sizes.iter().filter(|&&s| s < 100_000).count();
+    assert!(small <= 1, "requests under 100 KB: {sizes:?}");
+    assert_eq!(sumo_ids(&sumo).len(), traffic.ids().len());
+}
