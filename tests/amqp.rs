@@ -50,7 +50,7 @@ fn amqp_resumes_from_its_checkpoint() {
     assert_eq!(checkpoints(&hub, &store, "$Default"), end, "clean stop commits everything");
 
     // Run 2: more traffic, kill -9 in the middle.
-    hub.produce(&mut traffic, 20_000, 12);
+    hub.produce(&mut traffic, 60_000, 12);
     let mut daemon = Daemon::start_with_env(&cfg, &d.env());
     wait_for_daemon(&daemon, "part of the second batch", Duration::from_secs(180), || {
         ids_in(&d.records()).len() >= all.len() + 5_000
@@ -61,7 +61,7 @@ fn amqp_resumes_from_its_checkpoint() {
     // Run 3: the rest.
     let mut daemon = Daemon::start_with_env(&cfg, &d.env());
     let everything = traffic.ids();
-    wait_for_daemon(&daemon, "all 40,000 records", Duration::from_secs(180), || {
+    wait_for_daemon(&daemon, "all 80,000 records", Duration::from_secs(180), || {
         let seen = ids_in(&d.records());
         everything.iter().all(|id| seen.contains_key(id))
     });
@@ -293,7 +293,9 @@ impl ProducerOnly {
 #[test]
 fn amqp_reports_events_lost_to_retention_and_headroom() {
     let _serial = serial();
-    let hub = Hub::start("retention", 1, Duration::from_secs(3600));
+    // Enqueue times only move forward in a partition, as on the service: the first events
+    // are two hours and ten minutes old, read while the retention is still 3 h.
+    let hub = Hub::start("retention", 1, Duration::from_secs(3 * 3600));
     let dir = tempfile::tempdir().unwrap();
     let store = Store::File(dir.path().join("checkpoints"));
     let admin = format!("127.0.0.1:{}", free_port());
@@ -309,7 +311,8 @@ fn amqp_reports_events_lost_to_retention_and_headroom() {
     };
     let cfg = d.write();
     let mut traffic = Traffic::default();
-    hub.produce(&mut traffic, 500, 31);
+    let now = SystemTime::now();
+    hub.produce_at(&mut traffic, 500, 31, Some(now - Duration::from_secs(7800)));
     let mut daemon = Daemon::start_with_env(&cfg, &d.env());
     wait_for_daemon(&daemon, "the first 500", Duration::from_secs(120), || {
         ids_in(&d.records()).len() >= 500
@@ -317,13 +320,13 @@ fn amqp_reports_events_lost_to_retention_and_headroom() {
     daemon.term();
     assert!(daemon.wait_timeout(Duration::from_secs(30)).is_some());
 
-    // While no replica runs: 40 envelopes enqueued two hours ago (beyond the 1 h retention,
-    // so the hub drops them), then fresh traffic.
-    let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
+    // While no replica runs: events enqueued two hours ago, fresh ones, then the hub's
+    // retention drops to 1 h, so everything older leaves it.
     let before = traffic.messages[0].len();
-    hub.produce_at(&mut traffic, 1000, 32, Some(two_hours_ago));
+    hub.produce_at(&mut traffic, 1000, 32, Some(now - Duration::from_secs(7200)));
     let expired = (traffic.messages[0].len() - before) as u64;
     hub.produce(&mut traffic, 500, 33);
+    hub.peer.set_retention(&hub.name, Duration::from_secs(3600));
     let mut daemon = Daemon::start_with_env(&cfg, &d.env());
     wait_for_daemon(&daemon, "the lost events reported", Duration::from_secs(60), || {
         daemon.log_text().contains("left the hub's retention")
@@ -331,7 +334,7 @@ fn amqp_reports_events_lost_to_retention_and_headroom() {
     let metrics = {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let m = http_get(&admin, "/metrics");
+            let m = try_http_get(&admin, "/metrics").unwrap_or_default();
             if m.contains("entrastream_events_lost_to_retention_total") || Instant::now() > deadline {
                 break m;
             }
@@ -340,6 +343,15 @@ fn amqp_reports_events_lost_to_retention_and_headroom() {
     };
     let lost = metric_value(&metrics, "entrastream_events_lost_to_retention_total");
     assert_eq!(lost, Some(expired as f64), "{metrics}");
+    let fresh: Vec<String> = traffic.messages[0][before + expired as usize..]
+        .iter()
+        .flatten()
+        .cloned()
+        .collect();
+    wait_for_daemon(&daemon, "the fresh events after the gap", Duration::from_secs(60), || {
+        let seen = ids_in(&d.records());
+        fresh.iter().all(|id| seen.contains_key(id))
+    });
     daemon.term();
     assert!(daemon.wait_timeout(Duration::from_secs(30)).is_some());
 
@@ -365,11 +377,15 @@ fn amqp_reports_events_lost_to_retention_and_headroom() {
     let read = |what: &str| {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let m = http_get(&admin, "/metrics");
+            let m = try_http_get(&admin, "/metrics").unwrap_or_default();
             if let Some(v) = metric_value(&m, what) {
                 return v;
             }
-            assert!(Instant::now() < deadline, "no {what} in /metrics:\n{m}");
+            assert!(
+                Instant::now() < deadline,
+                "no {what} in /metrics:\n{m}\ndaemon log:\n{}",
+                daemon.log_text()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     };
@@ -386,6 +402,17 @@ fn amqp_reports_events_lost_to_retention_and_headroom() {
     assert!(second < first, "headroom must fall while the sink is stuck: {first} then {second}");
     assert!(lag_after > lag_before, "lag must grow: {lag_before} then {lag_after}");
     daemon.kill9();
+}
+
+/// `http_get` that tolerates a daemon still starting.
+fn try_http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
 }
 
 fn metric_value(text: &str, name: &str) -> Option<f64> {

@@ -63,7 +63,7 @@ pub fn classify(e: &EventHubsError, partition: Option<&str>, ctx: &Context<'_>) 
             partition: partition.unwrap_or("?").to_string(),
         };
     }
-    let text = format!("{e}");
+    let text = chain_text(e);
     let debug = format!("{e:?}");
     let has = |needle: &str| text.contains(needle) || debug.contains(needle);
     if has("link:stolen") || has("ConsumerDisconnected") {
@@ -105,4 +105,25 @@ pub fn classify(e: &EventHubsError, partition: Option<&str>, ctx: &Context<'_>) 
         ctx.event_hub,
         partition.map(|p| format!(" partition {p}")).unwrap_or_default()
     ))
+}
+
+/// The error and every cause under it: the SDK wraps the CBS status (401, 404) a few levels
+/// down, under "Error authorizing ...".
+fn chain_text(e: &EventHubsError) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    let mut depth = 0;
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        cause = c.source();
+        depth += 1;
+        if depth > 16 {
+            break;
+        }
+    }
+    text
 }
