@@ -45,6 +45,11 @@ struct Args {
     props: Vec<String>,
     /// `[pipeline] batch_linger` of the e2e runs, in ms.
     linger_ms: u64,
+    /// Also run the Splunk HEC (ack off / on) and Sumo Logic sinks against the testkit peers.
+    siem: bool,
+    /// Peer address for a SIEM child (`--peer-url`), and the HEC token (`--peer-token`).
+    peer_url: String,
+    peer_token: String,
 }
 
 fn parse_args() -> Args {
@@ -61,6 +66,9 @@ fn parse_args() -> Args {
         messages: 0,
         props: Vec::new(),
         linger_ms: 20,
+        siem: true,
+        peer_url: String::new(),
+        peer_token: String::new(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -82,8 +90,15 @@ fn parse_args() -> Args {
             "--messages" => a.messages = val(i).parse().expect("--messages N"),
             "--prop" => a.props.push(val(i)),
             "--linger-ms" => a.linger_ms = val(i).parse().expect("--linger-ms MS"),
+            "--peer-url" => a.peer_url = val(i),
+            "--peer-token" => a.peer_token = val(i),
             "--no-fsync" => {
                 a.fsync = false;
+                i += 1;
+                continue;
+            }
+            "--no-siem" => {
+                a.siem = false;
                 i += 1;
                 continue;
             }
@@ -276,6 +291,22 @@ fn child_config(args: &Args, mode: &str, dir: &Path) -> Config {
                 "type = \"file\"\nschema = \"native\"\nrotate_bytes = 0\nfsync = {}\npath = {:?}",
                 args.fsync,
                 dir.join("records.ndjson").display().to_string()
+            ),
+        ),
+        "hec-noack" | "hec-ack" => (
+            "256MiB".to_string(),
+            format!(
+                "type = \"splunk_hec\"\nschema = \"native\"\nendpoint = {:?}\ntoken = {:?}\nindexer_ack = {}",
+                args.peer_url,
+                args.peer_token,
+                mode == "hec-ack"
+            ),
+        ),
+        "sumo" => (
+            "256MiB".to_string(),
+            format!(
+                "type = \"sumo_logic\"\nschema = \"native\"\nurl = {:?}",
+                args.peer_url
             ),
         ),
         "stalled" => (
@@ -507,6 +538,12 @@ fn spawn_child(
     if !args.fsync {
         cmd.arg("--no-fsync");
     }
+    if !args.peer_url.is_empty() {
+        cmd.args(["--peer-url", &args.peer_url]);
+    }
+    if !args.peer_token.is_empty() {
+        cmd.args(["--peer-token", &args.peer_token]);
+    }
     for p in &args.props {
         cmd.args(["--prop", p]);
     }
@@ -616,6 +653,57 @@ fn main() {
         rows.push((mode, secs, rps, mbs, r));
     }
 
+    // 4b. the SIEM sinks against the testkit peers (in this process, on loopback)
+    let mut siem_rows = Vec::new();
+    if args.siem {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("peer runtime");
+        for mode in ["hec-noack", "hec-ack", "sumo"] {
+            let mut a = args.clone();
+            let _peer: Box<dyn std::any::Any> = if mode == "sumo" {
+                let peer = rt.block_on(entrastream_testkit::SumoPeer::start("BenchSumoSecret"));
+                a.peer_url = peer.url();
+                Box::new(peer)
+            } else {
+                let peer = rt.block_on(entrastream_testkit::HecPeer::start(
+                    entrastream_testkit::HecPeerOptions {
+                        ack: mode == "hec-ack",
+                        ..Default::default()
+                    },
+                ));
+                a.peer_url = peer.url();
+                a.peer_token = peer.token().to_string();
+                Box::new(peer)
+            };
+            // The peer runs in this process: its CPU is this process's while the child runs.
+            let before = rusage_self();
+            let mut r = spawn_child(&a, mode, &broker.bootstrap, "e2e", messages);
+            let after = rusage_self();
+            r.kv.insert("peer_cpu_s".into(), after.0 - before.0 + after.1 - before.1);
+            assert!(
+                r.get("records_done") >= args.records as f64,
+                "{mode}: {} of {} records done",
+                r.get("records_done"),
+                args.records
+            );
+            let secs = r.get("secs");
+            let rps = r.get("records_done") / secs;
+            let mbs = r.get("bytes_in") / 1e6 / secs;
+            eprintln!(
+                "{mode}: {secs:.2}s, {rps:.0} records/s, {mbs:.1} MB/s, {:.2} user + {:.2} sys CPU-s, VmHWM {:.0} MiB, peer {:.2} CPU-s",
+                r.get("user_s"),
+                r.get("sys_s"),
+                r.get("vmhwm_kib") / 1024.0,
+                r.get("peer_cpu_s")
+            );
+            siem_rows.push((mode, rps, mbs, r));
+        }
+        drop(rt);
+    }
+
     // 5. stalled sink over a >= backlog-mib backlog
     let backlog_target = args.backlog_mib * MIB;
     let (stall_topic, stall_bytes) = if produced >= backlog_target {
@@ -685,6 +773,40 @@ fn main() {
         (raw.get("user_s") + raw.get("sys_s")) / (raw.get("bytes_in") / 1e6),
         raw.get("vmhwm_kib") / 1024.0
     ));
+    if let Some((_, _, bh_rps, bh_mbs, bh)) = rows.iter().find(|r| r.0 == "blackhole") {
+        s.push_str(
+            "\n| SIEM sink (gzip on, native schema, peer on loopback) | records/s | MB/s | % of blackhole | CPU-s per MB (entrastream) | peak RSS (VmHWM) | peer CPU-s |\n",
+        );
+        s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+        let cpu_mb =
+            |r: &ChildResult| (r.get("user_s") + r.get("sys_s")) / (r.get("bytes_in") / 1e6);
+        s.push_str(&format!(
+            "| blackhole (same run) | {bh_rps:.0} | {bh_mbs:.1} | 100% | {:.4} | {:.0} MiB | - |\n",
+            cpu_mb(bh),
+            bh.get("vmhwm_kib") / 1024.0
+        ));
+        for (mode, rps, mbs, r) in &siem_rows {
+            let label = match *mode {
+                "hec-noack" => "Splunk HEC, indexer ack off",
+                "hec-ack" => "Splunk HEC, indexer ack on",
+                _ => "Sumo Logic",
+            };
+            s.push_str(&format!(
+                "| {label} | {rps:.0} | {mbs:.1} | {:.0}% | {:.4} | {:.0} MiB | {:.2} |\n",
+                rps / bh_rps * 100.0,
+                cpu_mb(r),
+                r.get("vmhwm_kib") / 1024.0,
+                r.get("peer_cpu_s")
+            ));
+        }
+        if let Some((_, rps, _, _)) = siem_rows.iter().find(|r| r.0 == "hec-ack") {
+            let pct = rps / bh_rps * 100.0;
+            s.push_str(&format!(
+                "target HEC with ack on ≥ 70% of blackhole: {pct:.0}% → {}\n",
+                if pct >= 70.0 { "met" } else { "NOT met" }
+            ));
+        }
+    }
     let st_hwm = stalled.get("vmhwm_kib") / 1024.0;
     s.push_str(&format!(
         "stalled sink (file on /dev/full, ENOSPC = retryable): backlog {:.1} MB, budget {} MiB, {}s: consumed {:.1} MB / {} records, delivered {}, peak RSS {:.0} MiB vs limit {:.0} MiB → {}\n",
