@@ -31,9 +31,12 @@ fn amqp_resumes_from_its_checkpoint() {
     // Run 1: everything, then SIGTERM.
     let mut daemon = Daemon::start_with_env(&cfg, &d.env());
     let all = traffic.ids();
-    wait_for_daemon(&daemon, "first 20,000 records", Duration::from_secs(180), || {
-        ids_in(&d.records()).len() >= all.len()
-    });
+    wait_for_daemon(
+        &daemon,
+        "first 20,000 records",
+        Duration::from_secs(180),
+        || line_count(&d.records()) >= all.len() && ids_in(&d.records()).len() >= all.len(),
+    );
     daemon.term();
     assert!(
         daemon
@@ -47,24 +50,39 @@ fn amqp_resumes_from_its_checkpoint() {
         .iter()
         .map(|m| m.len() as i64 - 1)
         .collect();
-    assert_eq!(checkpoints(&hub, &store, "$Default"), end, "clean stop commits everything");
+    assert_eq!(
+        checkpoints(&hub, &store, "$Default"),
+        end,
+        "clean stop commits everything"
+    );
 
     // Run 2: more traffic, kill -9 in the middle.
     hub.produce(&mut traffic, 60_000, 12);
     let mut daemon = Daemon::start_with_env(&cfg, &d.env());
-    wait_for_daemon(&daemon, "part of the second batch", Duration::from_secs(180), || {
-        ids_in(&d.records()).len() >= all.len() + 5_000
-    });
+    wait_for_daemon(
+        &daemon,
+        "part of the second batch",
+        Duration::from_secs(180),
+        || line_count(&d.records()) >= all.len() + 5_000,
+    );
     daemon.kill9();
     let at_kill = checkpoints(&hub, &store, "$Default");
 
     // Run 3: the rest.
     let mut daemon = Daemon::start_with_env(&cfg, &d.env());
     let everything = traffic.ids();
-    wait_for_daemon(&daemon, "all 80,000 records", Duration::from_secs(180), || {
-        let seen = ids_in(&d.records());
-        everything.iter().all(|id| seen.contains_key(id))
-    });
+    wait_for_daemon(
+        &daemon,
+        "all 80,000 records",
+        Duration::from_secs(180),
+        || {
+            if line_count(&d.records()) < everything.len() {
+                return false;
+            }
+            let seen = ids_in(&d.records());
+            everything.iter().all(|id| seen.contains_key(id))
+        },
+    );
     daemon.term();
     assert!(daemon.wait_timeout(Duration::from_secs(30)).is_some());
 
@@ -75,14 +93,19 @@ fn amqp_resumes_from_its_checkpoint() {
         if *n < 2 {
             continue;
         }
-        let Some((p, seq)) = pos.get(id) else { continue };
+        let Some((p, seq)) = pos.get(id) else {
+            continue;
+        };
         dups += 1;
         assert!(
             *seq > at_kill[*p],
             "record {id} (partition {p}, sequence {seq}) came twice though the checkpoint before the kill was {}",
             at_kill[*p]
         );
-        assert!(*seq > end[*p], "the clean stop of run 1 must not re-deliver");
+        assert!(
+            *seq > end[*p],
+            "the clean stop of run 1 must not re-deliver"
+        );
     }
     eprintln!("resume: {dups} records re-delivered after kill -9, all above the last checkpoint");
     assert_eq!(
@@ -148,22 +171,34 @@ fn amqp_replicas_share_partitions_and_take_over() {
         b.log_text().contains("AMQP source connected")
     });
     let joined = Instant::now();
-    wait_for_daemon(&b, "an even split over two", Duration::from_secs(30), || {
-        let s = shares(&owners(&hub, &store, group, expiry));
-        s.get("a") == Some(&3) && s.get("b") == Some(&3)
-    });
+    wait_for_daemon(
+        &b,
+        "an even split over two",
+        Duration::from_secs(30),
+        || {
+            let s = shares(&owners(&hub, &store, group, expiry));
+            s.get("a") == Some(&3) && s.get("b") == Some(&3)
+        },
+    );
     let two_way = joined.elapsed();
     let mut c = Daemon::start_with_env(&dc.write(), &dc.env());
     wait_for_daemon(&c, "c connected", Duration::from_secs(60), || {
         c.log_text().contains("AMQP source connected")
     });
     let joined = Instant::now();
-    wait_for_daemon(&c, "an even split over three", Duration::from_secs(30), || {
-        let s = shares(&owners(&hub, &store, group, expiry));
-        ["a", "b", "c"].iter().all(|o| s.get(*o) == Some(&2))
-    });
+    wait_for_daemon(
+        &c,
+        "an even split over three",
+        Duration::from_secs(30),
+        || {
+            let s = shares(&owners(&hub, &store, group, expiry));
+            ["a", "b", "c"].iter().all(|o| s.get(*o) == Some(&2))
+        },
+    );
     let three_way = joined.elapsed();
-    eprintln!("split: two replicas in {two_way:?}, three in {three_way:?} (update interval {update:?})");
+    eprintln!(
+        "split: two replicas in {two_way:?}, three in {three_way:?} (update interval {update:?})"
+    );
     assert!(
         two_way <= update * 2 + Duration::from_millis(1500)
             && three_way <= update * 2 + Duration::from_millis(1500),
@@ -176,7 +211,11 @@ fn amqp_replicas_share_partitions_and_take_over() {
         let peer = hub.peer.clone();
         let name = hub.name.clone();
         std::thread::spawn(move || {
-            let helper = ProducerOnly { peer, name, partitions: 6 };
+            let helper = ProducerOnly {
+                peer,
+                name,
+                partitions: 6,
+            };
             helper.produce(total_target - 40_000, 22)
         })
     };
@@ -189,19 +228,34 @@ fn amqp_replicas_share_partitions_and_take_over() {
         .collect();
     c.kill9();
     let killed = Instant::now();
-    wait_until("c's partitions taken over", expiry * 2 + Duration::from_secs(2), || {
-        let o = owners(&hub, &store, group, Duration::from_secs(3600));
-        c_parts.iter().all(|p| o[*p] == "a" || o[*p] == "b")
-    });
+    wait_until(
+        "c's partitions taken over",
+        expiry * 2 + Duration::from_secs(2),
+        || {
+            let o = owners(&hub, &store, group, Duration::from_secs(3600));
+            c_parts.iter().all(|p| o[*p] == "a" || o[*p] == "b")
+        },
+    );
     let takeover = killed.elapsed();
     eprintln!("takeover of {c_parts:?} after kill -9: {takeover:?} (expiry {expiry:?})");
     let produced = producer.join().unwrap();
     merge(&mut traffic, produced);
 
     // The settled state: every partition read by exactly one replica, no duplicates.
+    // Line counts first: re-reading every file on each poll would be the slowest part.
+    let expected = traffic.records;
     wait_until("everything delivered", Duration::from_secs(300), || {
+        let lines =
+            line_count(&da.records()) + line_count(&db.records()) + line_count(&dc.records());
+        if lines < expected {
+            std::thread::sleep(Duration::from_millis(400));
+            return false;
+        }
         let mut seen = ids_in(&da.records());
-        for (k, v) in ids_in(&db.records()).into_iter().chain(ids_in(&dc.records())) {
+        for (k, v) in ids_in(&db.records())
+            .into_iter()
+            .chain(ids_in(&dc.records()))
+        {
             *seen.entry(k).or_insert(0) += v;
         }
         traffic.ids().iter().all(|id| seen.contains_key(id))
@@ -211,9 +265,16 @@ fn amqp_replicas_share_partitions_and_take_over() {
     let before_b = ids_in(&db.records());
     let mut last = Traffic::default();
     hub.produce(&mut last, 20_000, 23);
+    let lines_before = line_count(&da.records()) + line_count(&db.records());
     wait_until("the last batch delivered", Duration::from_secs(120), || {
+        if line_count(&da.records()) + line_count(&db.records()) < lines_before + last.records {
+            std::thread::sleep(Duration::from_millis(400));
+            return false;
+        }
         let (sa, sb) = (ids_in(&da.records()), ids_in(&db.records()));
-        last.ids().iter().all(|id| sa.contains_key(id) || sb.contains_key(id))
+        last.ids()
+            .iter()
+            .all(|id| sa.contains_key(id) || sb.contains_key(id))
     });
     std::thread::sleep(Duration::from_secs(2));
     let (sa, sb) = (ids_in(&da.records()), ids_in(&db.records()));
@@ -228,10 +289,19 @@ fn amqp_replicas_share_partitions_and_take_over() {
     }
     a.term();
     b.term();
-    assert!(a.wait_timeout(Duration::from_secs(30)).is_some());
-    assert!(b.wait_timeout(Duration::from_secs(30)).is_some());
+    for d in [&mut a, &mut b] {
+        let status = d.wait_timeout(Duration::from_secs(30));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "SIGTERM must stop a replica cleanly ({status:?}):\n{}",
+            d.log_text()
+        );
+    }
     let mut seen: HashMap<String, usize> = ids_in(&da.records());
-    for (k, v) in ids_in(&db.records()).into_iter().chain(ids_in(&dc.records())) {
+    for (k, v) in ids_in(&db.records())
+        .into_iter()
+        .chain(ids_in(&dc.records()))
+    {
         *seen.entry(k).or_insert(0) += v;
     }
     let lost: Vec<String> = traffic
@@ -243,7 +313,9 @@ fn amqp_replicas_share_partitions_and_take_over() {
     assert!(lost.is_empty(), "lost records, e.g. {lost:?}");
     let total = traffic.records + last.records;
     let dups = seen.values().filter(|n| **n > 1).count();
-    eprintln!("replicas: {total} records, {dups} delivered more than once (kill -9 and hand-overs)");
+    eprintln!(
+        "replicas: {total} records, {dups} delivered more than once (kill -9 and hand-overs)"
+    );
     assert!(total >= 200_000);
 }
 
@@ -260,13 +332,12 @@ impl ProducerOnly {
             messages: vec![Vec::new(); self.partitions],
             ..Default::default()
         };
-        let mut generator = entrastream_generator::Generator::new(
-            entrastream_generator::GeneratorConfig {
+        let mut generator =
+            entrastream_generator::Generator::new(entrastream_generator::GeneratorConfig {
                 seed,
                 ..Default::default()
-            },
-        )
-        .unwrap();
+            })
+            .unwrap();
         let mut buf = Vec::new();
         let mut i = 0;
         while t.records < records {
@@ -323,19 +394,28 @@ fn amqp_reports_events_lost_to_retention_and_headroom() {
     // While no replica runs: events enqueued two hours ago, fresh ones, then the hub's
     // retention drops to 1 h, so everything older leaves it.
     let before = traffic.messages[0].len();
-    hub.produce_at(&mut traffic, 1000, 32, Some(now - Duration::from_secs(7200)));
+    hub.produce_at(
+        &mut traffic,
+        1000,
+        32,
+        Some(now - Duration::from_secs(7200)),
+    );
     let expired = (traffic.messages[0].len() - before) as u64;
     hub.produce(&mut traffic, 500, 33);
     hub.peer.set_retention(&hub.name, Duration::from_secs(3600));
     let mut daemon = Daemon::start_with_env(&cfg, &d.env());
-    wait_for_daemon(&daemon, "the lost events reported", Duration::from_secs(60), || {
-        daemon.log_text().contains("left the hub's retention")
-    });
+    wait_for_daemon(
+        &daemon,
+        "the lost events reported",
+        Duration::from_secs(60),
+        || daemon.log_text().contains("left the hub's retention"),
+    );
     let metrics = {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let m = try_http_get(&admin, "/metrics").unwrap_or_default();
-            if m.contains("entrastream_events_lost_to_retention_total") || Instant::now() > deadline {
+            if m.contains("entrastream_events_lost_to_retention_total") || Instant::now() > deadline
+            {
                 break m;
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -348,10 +428,15 @@ fn amqp_reports_events_lost_to_retention_and_headroom() {
         .flatten()
         .cloned()
         .collect();
-    wait_for_daemon(&daemon, "the fresh events after the gap", Duration::from_secs(60), || {
-        let seen = ids_in(&d.records());
-        fresh.iter().all(|id| seen.contains_key(id))
-    });
+    wait_for_daemon(
+        &daemon,
+        "the fresh events after the gap",
+        Duration::from_secs(60),
+        || {
+            let seen = ids_in(&d.records());
+            fresh.iter().all(|id| seen.contains_key(id))
+        },
+    );
     daemon.term();
     assert!(daemon.wait_timeout(Duration::from_secs(30)).is_some());
 
@@ -360,17 +445,12 @@ fn amqp_reports_events_lost_to_retention_and_headroom() {
     let forty_min_ago = SystemTime::now() - Duration::from_secs(2400);
     let stuck_dir = dir.path().join("stuck");
     std::fs::write(&stuck_dir, b"not a directory").unwrap();
-    let stalled = AmqpDaemon {
-        name: "ret2",
-        ..d
-    };
+    let stalled = AmqpDaemon { name: "ret2", ..d };
     let cfg2 = stalled.write();
-    let text = std::fs::read_to_string(&cfg2)
-        .unwrap()
-        .replace(
-            &stalled.records().display().to_string(),
-            &stuck_dir.join("records.ndjson").display().to_string(),
-        );
+    let text = std::fs::read_to_string(&cfg2).unwrap().replace(
+        &stalled.records().display().to_string(),
+        &stuck_dir.join("records.ndjson").display().to_string(),
+    );
     std::fs::write(&cfg2, text).unwrap();
     hub.produce_at(&mut traffic, 100, 34, Some(forty_min_ago));
     let mut daemon = Daemon::start_with_env(&cfg2, &stalled.env());
@@ -399,8 +479,14 @@ fn amqp_reports_events_lost_to_retention_and_headroom() {
     std::thread::sleep(Duration::from_secs(4));
     let second = read("entrastream_retention_headroom_seconds");
     let lag_after = read("entrastream_consumer_lag_messages");
-    assert!(second < first, "headroom must fall while the sink is stuck: {first} then {second}");
-    assert!(lag_after > lag_before, "lag must grow: {lag_before} then {lag_after}");
+    assert!(
+        second < first,
+        "headroom must fall while the sink is stuck: {first} then {second}"
+    );
+    assert!(
+        lag_after > lag_before,
+        "lag must grow: {lag_before} then {lag_after}"
+    );
     daemon.kill9();
 }
 
@@ -445,7 +531,12 @@ fn amqp_bad_credentials_unknown_hub_or_group_fail_clearly() {
             "$Default",
             "not found",
         ),
-        ("unknown-group", good.clone(), "nosuchgroup", "consumer group 'nosuchgroup'"),
+        (
+            "unknown-group",
+            good.clone(),
+            "nosuchgroup",
+            "consumer group 'nosuchgroup'",
+        ),
     ];
     for (name, cs, group, expect) in cases {
         let d = AmqpDaemon {
@@ -467,7 +558,10 @@ fn amqp_bad_credentials_unknown_hub_or_group_fail_clearly() {
             status.is_some_and(|s| s.code() == Some(1)),
             "{name}: expected exit 1, got {status:?}\n{log}"
         );
-        assert!(log.contains(expect), "{name}: expected {expect:?} in\n{log}");
+        assert!(
+            log.contains(expect),
+            "{name}: expected {expect:?} in\n{log}"
+        );
         let key = cs
             .split(';')
             .find_map(|p| p.strip_prefix("SharedAccessKey="))
@@ -484,5 +578,18 @@ fn amqp_overlay_config_validates() {
         .join("../deploy/overlays/amqp/entrastream.toml");
     let env = Env::from_pairs([("AZURE_CLIENT_ID", "x")]);
     let config = Config::load(&path, &env).expect("the amqp overlay config loads");
+    entrastream_app::validate_for_run(&config, &env).expect("and validates for run");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/amqp.toml");
+    let env = Env::from_pairs([
+        (
+            "EVENTHUB_CONNECTION_STRING",
+            "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=l;SharedAccessKey=k;EntityPath=entra-logs",
+        ),
+        (
+            "CHECKPOINT_STORAGE_CONNECTION_STRING",
+            "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k;EndpointSuffix=core.windows.net",
+        ),
+    ]);
+    let config = Config::load(&path, &env).expect("config/amqp.toml loads");
     entrastream_app::validate_for_run(&config, &env).expect("and validates for run");
 }

@@ -147,10 +147,11 @@ impl Store {
 
     fn section(&self) -> String {
         match self {
-            Store::File(p) => format!("[checkpoint]\ntype = \"file\"\npath = {:?}\n", p.display().to_string()),
-            Store::Blob {
-                container, ..
-            } => format!(
+            Store::File(p) => format!(
+                "[checkpoint]\ntype = \"file\"\npath = {:?}\n",
+                p.display().to_string()
+            ),
+            Store::Blob { container, .. } => format!(
                 "[checkpoint]\ntype = \"blob\"\ncontainer = \"{container}\"\nconnection_string_env = \"E2E_STORAGE_CONNECTION_STRING\"\n"
             ),
         }
@@ -273,7 +274,10 @@ rotate_bytes = 0
             source_extra = self.source_extra,
             pipeline_extra = self.pipeline_extra,
             records = self.records().display(),
-            dl = self.dir.join(format!("{}-dead-letter.ndjson", self.name)).display(),
+            dl = self
+                .dir
+                .join(format!("{}-dead-letter.ndjson", self.name))
+                .display(),
             store = self.store.section(),
         );
         let path = self.dir.join(format!("{}.toml", self.name));

@@ -240,11 +240,14 @@ fn produce_amqp(
     Ok(produced)
 }
 
+/// Hands one message body to the embedded hub: (body, partition, running totals).
+type SendFn<'a> = dyn FnMut(&[u8], i32, &mut Produced) -> Result<(), AppError> + 'a;
+
 /// Generates the demo traffic (records in envelopes, poison spread evenly) into `send`.
 fn generate(
     opts: &DemoOptions,
     produced: &mut Produced,
-    send: &mut dyn FnMut(&[u8], i32, &mut Produced) -> Result<(), AppError>,
+    send: &mut SendFn<'_>,
 ) -> Result<(), AppError> {
     let mut generator = Generator::new(GeneratorConfig {
         seed: opts.seed,
@@ -311,38 +314,39 @@ fn produce(
         records: 0,
         bytes: 0,
     };
-    let mut send = |payload: &[u8], partition: i32, produced: &mut Produced| -> Result<(), AppError> {
-        loop {
-            match producer.send(
-                BaseRecord::<(), [u8]>::to(topic)
-                    .partition(partition)
-                    .payload(payload),
-            ) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    _,
-                )) => {
-                    producer.poll(Duration::from_millis(10));
+    let mut send =
+        |payload: &[u8], partition: i32, produced: &mut Produced| -> Result<(), AppError> {
+            loop {
+                match producer.send(
+                    BaseRecord::<(), [u8]>::to(topic)
+                        .partition(partition)
+                        .payload(payload),
+                ) {
+                    Ok(()) => break,
+                    Err((
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull,
+                        ),
+                        _,
+                    )) => {
+                        producer.poll(Duration::from_millis(10));
+                    }
+                    Err((e, _)) => return Err(AppError::Demo(format!("produce: {e}"))),
                 }
-                Err((e, _)) => return Err(AppError::Demo(format!("produce: {e}"))),
             }
-        }
-        produced.messages += 1;
-        let limit = MAX_BACKLOG_PER_PARTITION * parts as u64;
-        while produced
-            .bytes
-            .saturating_sub(consumed.bytes_in.load(Ordering::Relaxed))
-            > limit
-        {
-            producer.poll(Duration::from_millis(1));
-        }
-        produced.bytes += payload.len() as u64;
-        producer.poll(Duration::ZERO);
-        Ok(())
-    };
+            produced.messages += 1;
+            let limit = MAX_BACKLOG_PER_PARTITION * parts as u64;
+            while produced
+                .bytes
+                .saturating_sub(consumed.bytes_in.load(Ordering::Relaxed))
+                > limit
+            {
+                producer.poll(Duration::from_millis(1));
+            }
+            produced.bytes += payload.len() as u64;
+            producer.poll(Duration::ZERO);
+            Ok(())
+        };
     generate(opts, &mut produced, &mut send)?;
     producer
         .flush(Duration::from_secs(60))

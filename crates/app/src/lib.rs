@@ -263,9 +263,9 @@ pub async fn start(config: &Config, env: &Env, hooks: Hooks) -> Result<Running, 
             .set(lag);
     });
     let source: Box<dyn Source> = match config.source.as_ref().map(|s| s.kind) {
-        Some(SourceType::Amqp) => Box::new(
-            amqp::start_amqp_source(config, env, metrics.registry(), Some(lag)).await?,
-        ),
+        Some(SourceType::Amqp) => {
+            Box::new(amqp::start_amqp_source(config, env, metrics.registry(), Some(lag)).await?)
+        }
         _ => {
             let kafka = kafka_config(config, env)?;
             Box::new(

@@ -70,8 +70,8 @@ impl StartSetting {
             let ts = entrastream_entra::Timestamp::parse(t).ok_or_else(|| {
                 format!("{t:?} is not an RFC 3339 time such as 2026-11-01T00:00:00Z")
             })?;
-            let secs = u64::try_from(ts.unix_seconds())
-                .map_err(|_| format!("{t:?} is before 1970"))?;
+            let secs =
+                u64::try_from(ts.unix_seconds()).map_err(|_| format!("{t:?} is before 1970"))?;
             return Ok(StartSetting::EnqueuedTime(
                 SystemTime::UNIX_EPOCH + Duration::new(secs, ts.subsec_nanos()),
             ));
@@ -256,7 +256,10 @@ fn reject_foreign_keys(src: &SourceSection) -> Result<(), ConfigError> {
         ("properties_interval", src.properties_interval.is_some()),
         ("load_balancing", src.load_balancing.is_some()),
         ("update_interval", src.update_interval.is_some()),
-        ("ownership_expiry", src.ownership_expiry.is_some() || src.owner_id.is_some()),
+        (
+            "ownership_expiry",
+            src.ownership_expiry.is_some() || src.owner_id.is_some(),
+        ),
     ];
     let (foreign, this, other): (&[(&str, bool)], &str, &str) = match src.kind {
         SourceType::Kafka => (&amqp_only, "kafka", "amqp"),
@@ -265,7 +268,9 @@ fn reject_foreign_keys(src: &SourceSection) -> Result<(), ConfigError> {
     if let Some((key, _)) = foreign.iter().find(|(_, set)| *set) {
         return Err(err(
             &format!("source.{key}"),
-            format!("only read by type = \"{other}\"; remove it (this source is type = \"{this}\")"),
+            format!(
+                "only read by type = \"{other}\"; remove it (this source is type = \"{this}\")"
+            ),
         ));
     }
     Ok(())
@@ -346,7 +351,10 @@ pub fn validate_amqp(
             if !CREDENTIALS.contains(&cred.as_str()) {
                 return Err(err(
                     "source.credential",
-                    format!("unknown credential {cred:?}; use one of {}", CREDENTIALS.join(", ")),
+                    format!(
+                        "unknown credential {cred:?}; use one of {}",
+                        CREDENTIALS.join(", ")
+                    ),
                 ));
             }
             let ns = src.namespace.as_deref().unwrap_or_default();
@@ -359,7 +367,9 @@ pub fn validate_amqp(
             if ns.contains("://") || ns.contains('/') {
                 return Err(err(
                     "source.namespace",
-                    format!("{ns:?} must be a host name such as contoso-ns.servicebus.windows.net, without sb:// or a path"),
+                    format!(
+                        "{ns:?} must be a host name such as contoso-ns.servicebus.windows.net, without sb:// or a path"
+                    ),
                 ));
             }
             if src.event_hub.as_deref().unwrap_or_default().is_empty() {
@@ -367,10 +377,16 @@ pub fn validate_amqp(
             }
             let needs_principal = matches!(cred.as_str(), "client_secret" | "client_certificate");
             if needs_principal && src.tenant_id.is_none() {
-                return Err(err("source.tenant_id", format!("required by credential = \"{cred}\"")));
+                return Err(err(
+                    "source.tenant_id",
+                    format!("required by credential = \"{cred}\""),
+                ));
             }
             if needs_principal && src.client_id.is_none() {
-                return Err(err("source.client_id", format!("required by credential = \"{cred}\"")));
+                return Err(err(
+                    "source.client_id",
+                    format!("required by credential = \"{cred}\""),
+                ));
             }
             if cred == "client_secret" && secrets.client_secret.is_none() {
                 return Err(err(
@@ -407,7 +423,9 @@ pub fn validate_amqp(
         ));
     }
     let update = src.update_interval.map_or(Duration::from_secs(10), |d| d.0);
-    let expiry = src.ownership_expiry.map_or(Duration::from_secs(60), |d| d.0);
+    let expiry = src
+        .ownership_expiry
+        .map_or(Duration::from_secs(60), |d| d.0);
     if update.is_zero() {
         return Err(err("source.update_interval", "must be greater than zero"));
     }
@@ -456,16 +474,24 @@ pub fn validate_amqp(
                         "container alone needs a connection_string; with an Entra credential set container_url",
                     ));
                 }
-                (Some(url), _, _) if !url.starts_with("https://") && !url.starts_with("http://") => {
+                (Some(url), _, _)
+                    if !url.starts_with("https://") && !url.starts_with("http://") =>
+                {
                     return Err(err(
                         "checkpoint.container_url",
-                        format!("must be an http(s) URL such as https://ACCOUNT.blob.core.windows.net/CONTAINER, not {:?}", url.split('?').next().unwrap_or_default()),
+                        format!(
+                            "must be an http(s) URL such as https://ACCOUNT.blob.core.windows.net/CONTAINER, not {:?}",
+                            url.split('?').next().unwrap_or_default()
+                        ),
                     ));
                 }
                 _ => {}
             }
             if cs.is_none()
-                && cp.container_url.as_deref().is_some_and(|u| !u.contains('?'))
+                && cp
+                    .container_url
+                    .as_deref()
+                    .is_some_and(|u| !u.contains('?'))
                 && src.credential.is_none()
             {
                 return Err(err(
@@ -538,7 +564,10 @@ path = "/tmp/dl.ndjson"
         assert_eq!(src.kind, SourceType::Amqp);
         assert_eq!(src.consumer_group(), "$Default");
         let shown = c.to_toml();
-        assert!(!shown.contains("SECRETKEY") && !shown.contains("STORAGEKEY"), "{shown}");
+        assert!(
+            !shown.contains("SECRETKEY") && !shown.contains("STORAGEKEY"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -556,7 +585,11 @@ path = "/tmp/dl.ndjson"
             let e = load(&text).unwrap_err();
             assert_eq!(e.path, key, "{e}");
         }
-        let no_store = ISSUE_EXAMPLE.split("[checkpoint]").next().unwrap().to_string()
+        let no_store = ISSUE_EXAMPLE
+            .split("[checkpoint]")
+            .next()
+            .unwrap()
+            .to_string()
             + "[[sinks]]\nname = \"out\"\ntype = \"stdout\"\n[dead_letter]\npath = \"/tmp/dl\"\n";
         assert_eq!(load(&no_store).unwrap_err().path, "checkpoint");
     }
@@ -567,10 +600,23 @@ path = "/tmp/dl.ndjson"
         let tail = "[[sinks]]\nname = \"o\"\ntype = \"stdout\"\n[dead_letter]\npath = \"/tmp/d\"\n";
         let e = load(&format!("{k}prefetch = 10\n{tail}")).unwrap_err();
         assert_eq!(e.path, "source.prefetch");
-        let e = load(&format!("{k}start_position = \"2026-01-01T00:00:00Z\"\n{tail}")).unwrap_err();
+        let e = load(&format!(
+            "{k}start_position = \"2026-01-01T00:00:00Z\"\n{tail}"
+        ))
+        .unwrap_err();
         assert_eq!(e.path, "source.start_position");
-        let e = load(&format!("{k}{tail}[checkpoint]\ntype = \"file\"\npath = \"/x\"\n")).unwrap_err();
+        let e = load(&format!(
+            "{k}{tail}[checkpoint]\ntype = \"file\"\npath = \"/x\"\n"
+        ))
+        .unwrap_err();
         assert_eq!(e.path, "checkpoint");
-        assert_eq!(load(&format!("{k}{tail}")).unwrap().source.unwrap().consumer_group(), "entrastream");
+        assert_eq!(
+            load(&format!("{k}{tail}"))
+                .unwrap()
+                .source
+                .unwrap()
+                .consumer_group(),
+            "entrastream"
+        );
     }
 }

@@ -265,10 +265,12 @@ impl SourceSection {
     /// The consumer group: as configured, else `entrastream` (Kafka: groups are created on
     /// first use) or `$Default` (AMQP: the only group every hub has).
     pub fn consumer_group(&self) -> String {
-        self.consumer_group.clone().unwrap_or_else(|| match self.kind {
-            SourceType::Kafka => "entrastream".into(),
-            SourceType::Amqp => "$Default".into(),
-        })
+        self.consumer_group
+            .clone()
+            .unwrap_or_else(|| match self.kind {
+                SourceType::Kafka => "entrastream".into(),
+                SourceType::Amqp => "$Default".into(),
+            })
     }
 }
 

@@ -229,11 +229,7 @@ pub(crate) async fn run(
 }
 
 fn update_owned_gauge(shared: &Shared, topic: &str) {
-    let n = shared
-        .owned
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .len();
+    let n = shared.owned.lock().unwrap_or_else(|p| p.into_inner()).len();
     shared
         .metrics
         .owned_partitions
@@ -478,7 +474,11 @@ async fn report_partitions(shared: &Shared) {
         .collect();
     let topic = shared.hub.event_hub.as_str();
     for o in owned {
-        let props = match shared.client.get_partition_properties(&o.partition_id).await {
+        let props = match shared
+            .client
+            .get_partition_properties(&o.partition_id)
+            .await
+        {
             Ok(p) => p,
             Err(e) => {
                 tracing::debug!(partition = %o.partition_id, error = %e, "partition properties unavailable");
@@ -554,15 +554,16 @@ async fn shutdown(shared: &Shared, tasks: HashMap<String, tokio::task::JoinHandl
         o.lost.store(true, Ordering::Release);
         let _ = o.stop.send(true);
     }
-    for (_, t) in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
-    }
+    let all = futures::future::join_all(tasks.into_values());
+    let _ = tokio::time::timeout(Duration::from_secs(5), all).await;
     let ids: Vec<String> = owned.iter().map(|o| o.partition_id.clone()).collect();
     if !ids.is_empty() {
         let mut balancer = shared.balancer.lock().await;
         match balancer.relinquish(&ids).await {
             Ok(()) => tracing::info!(partitions = ?ids, "ownership relinquished"),
-            Err(e) => tracing::warn!(error = %e, "could not relinquish ownership; other replicas take over after the expiry"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not relinquish ownership; other replicas take over after the expiry")
+            }
         }
     }
 }

@@ -17,7 +17,9 @@ pub enum AmqpSourceError {
     #[error("{0}")]
     NotFound(String),
     /// Another receiver with the same or a higher owner level took the partition.
-    #[error("partition {partition} was taken over by another receiver (owner level); another replica owns it now")]
+    #[error(
+        "partition {partition} was taken over by another receiver (owner level); another replica owns it now"
+    )]
     Stolen {
         /// The partition.
         partition: String,
@@ -103,7 +105,9 @@ pub fn classify(e: &EventHubsError, partition: Option<&str>, ctx: &Context<'_>) 
         "Event Hubs {}/{}{}: {text}",
         ctx.namespace,
         ctx.event_hub,
-        partition.map(|p| format!(" partition {p}")).unwrap_or_default()
+        partition
+            .map(|p| format!(" partition {p}"))
+            .unwrap_or_default()
     ))
 }
 

@@ -208,7 +208,7 @@ impl AmqpSource {
                 owner_id: config.balancing.owner_id.clone(),
                 update_interval: config.balancing.update_interval,
                 ownership_expiry: config.balancing.ownership_expiry,
-                strategy: config.balancing.strategy.clone(),
+                strategy: config.balancing.strategy,
             },
         )?;
         let description = serde_json::json!({

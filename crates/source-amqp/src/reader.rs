@@ -50,7 +50,9 @@ impl PartitionTrack {
                 break;
             }
             let d = queue.pop_front();
-            if d.as_ref().is_some_and(|d| d.sequence_number == sequence_number) {
+            if d.as_ref()
+                .is_some_and(|d| d.sequence_number == sequence_number)
+            {
                 found = d;
             }
         }
@@ -131,8 +133,9 @@ impl Reader {
                 },
             };
             let exit = self.pump(&receiver, &mut backoff).await;
-            // Detach before reopening or leaving, so the hub does not count a stale receiver.
-            let _ = receiver.close().await;
+            // Detach before reopening or leaving, so the hub does not count a stale receiver;
+            // bounded, because a detach the peer never answers must not hold up a shutdown.
+            let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close()).await;
             match exit {
                 Some(exit) => return exit,
                 None => {
@@ -209,7 +212,12 @@ impl Reader {
             };
             // Sent whatever `stop` says: the event is registered above, and its permits are
             // only returned when the pipeline takes it.
-            if self.events.send(SourceEvent::Message(message)).await.is_err() {
+            if self
+                .events
+                .send(SourceEvent::Message(message))
+                .await
+                .is_err()
+            {
                 return Some(ReaderExit::Stopped);
             }
             // A reconnect resumes right after what was handed over.

@@ -12,7 +12,7 @@ fn sdk_binary() -> Option<PathBuf> {
     let p = match std::env::var_os("ENTRASTREAM_SDK_COMPAT_BIN") {
         Some(p) => PathBuf::from(p),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/sdk-compat/target/release/sdk-compat"),
+            .join("../../tests/sdk-compat/target/debug/sdk-compat"),
     };
     p.is_file().then_some(p)
 }
@@ -65,7 +65,7 @@ fn by_partition(v: &Value) -> std::collections::BTreeMap<String, Value> {
 async fn official_store_and_ours_read_each_others_blobs() {
     let Some(bin) = sdk_binary() else {
         peer_missing(
-            "tests/sdk-compat binary (cargo build --release --manifest-path tests/sdk-compat/Cargo.toml, or ENTRASTREAM_SDK_COMPAT_BIN)",
+            "tests/sdk-compat binary (cargo build --manifest-path tests/sdk-compat/Cargo.toml, or ENTRASTREAM_SDK_COMPAT_BIN)",
         );
         return;
     };

@@ -1,6 +1,6 @@
 use entrastream_partition_store::{BlobStore, HubKey};
 
-pub use entrastream_testkit::{AZURITE_DEV_KEY as DEV_KEY, Azurite, find_tool, peer_missing};
+pub use entrastream_testkit::{AZURITE_DEV_KEY as DEV_KEY, Azurite, peer_missing};
 
 /// Azurite starts node and takes ~1 s of CPU: run one at a time on shared 2-core machines.
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
