@@ -341,3 +341,34 @@ pub fn merge(into: &mut Traffic, from: Traffic) {
     into.records += from.records;
     into.max_message = into.max_message.max(from.max_message);
 }
+
+/// Ids in the part of an NDJSON file after byte `offset` (what was written since then).
+pub fn ids_after(path: &Path, offset: u64) -> HashMap<String, usize> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut out = HashMap::new();
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return out;
+    };
+    if f.seek(SeekFrom::Start(offset)).is_err() {
+        return out;
+    }
+    let mut text = String::new();
+    if f.read_to_string(&mut text).is_err() {
+        return out;
+    }
+    for line in text.lines() {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
+            && let Some(id) = v["properties"]["id"]
+                .as_str()
+                .or(v["properties"]["requestId"].as_str())
+        {
+            *out.entry(id.to_string()).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// Size of a file (0 when missing).
+pub fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}

@@ -5,6 +5,11 @@
 //! sink classifies as retryable, so nothing is ever acknowledged) against a ~1 GB backlog, to
 //! check that peak RSS stays within the byte budget + 64 MiB.
 //!
+//! With AMQP (default on; `--no-amqp` skips it): the same bodies preloaded into the in-repo
+//! Event Hubs peer, read through the AMQP source (official SDK client) into a blackhole sink,
+//! next to the Kafka figure of the same run; then the checkpoint-store traffic of one replica
+//! owning 32 partitions with the default intervals, counted over `--idle-secs` (default 60).
+//!
 //! Each pipeline run is a child process (this binary with `--child MODE`) so that its peak RSS
 //! (`VmHWM`) is the pipeline's alone: no input copy, no producer, no broker in that process.
 //!
@@ -50,6 +55,12 @@ struct Args {
     /// Peer address for a SIEM child (`--peer-url`), and the HEC token (`--peer-token`).
     peer_url: String,
     peer_token: String,
+    /// Also run the AMQP rows.
+    amqp: bool,
+    /// Connection string of the Event Hubs peer for an AMQP child.
+    amqp_cs: String,
+    /// Seconds of the 32-partition store-traffic run.
+    idle_secs: u64,
 }
 
 fn parse_args() -> Args {
@@ -69,6 +80,9 @@ fn parse_args() -> Args {
         siem: true,
         peer_url: String::new(),
         peer_token: String::new(),
+        amqp: true,
+        amqp_cs: String::new(),
+        idle_secs: 60,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -92,6 +106,13 @@ fn parse_args() -> Args {
             "--linger-ms" => a.linger_ms = val(i).parse().expect("--linger-ms MS"),
             "--peer-url" => a.peer_url = val(i),
             "--peer-token" => a.peer_token = val(i),
+            "--amqp-cs" => a.amqp_cs = val(i),
+            "--idle-secs" => a.idle_secs = val(i).parse().expect("--idle-secs S"),
+            "--no-amqp" => {
+                a.amqp = false;
+                i += 1;
+                continue;
+            }
             "--no-fsync" => {
                 a.fsync = false;
                 i += 1;
@@ -309,6 +330,10 @@ fn child_config(args: &Args, mode: &str, dir: &Path) -> Config {
                 args.peer_url
             ),
         ),
+        "amqp-blackhole" | "amqp-idle32" => (
+            "256MiB".to_string(),
+            "type = \"blackhole\"\nschema = \"native\"".to_string(),
+        ),
         "stalled" => (
             format!("{}MiB", args.budget_mib),
             "type = \"file\"\nschema = \"native\"\nrotate_bytes = 0\npath = \"/dev/full\""
@@ -316,6 +341,9 @@ fn child_config(args: &Args, mode: &str, dir: &Path) -> Config {
         ),
         other => panic!("unknown child mode {other}"),
     };
+    if mode.starts_with("amqp") {
+        return amqp_child_config(args, mode, dir, &sink, &budget);
+    }
     let text = format!(
         r#"
 [source]
@@ -364,6 +392,71 @@ enabled = false
             .collect::<String>(),
     );
     Config::from_str(&text, false, &Env::default()).expect("bench config is valid")
+}
+
+/// The AMQP source on the Event Hubs peer (`--amqp-endpoint` is in the connection string's
+/// companion `custom_endpoint`), file checkpoints in `dir`. `amqp-idle32` keeps the defaults
+/// (10 s ownership cycle, 5 s checkpoints) to count the store traffic they cause.
+fn amqp_child_config(args: &Args, mode: &str, dir: &Path, sink: &str, budget: &str) -> Config {
+    let (endpoint, cs) = args
+        .amqp_cs
+        .split_once('|')
+        .expect("--amqp-cs ENDPOINT|CONNECTION_STRING");
+    let (checkpoint, linger) = if mode == "amqp-idle32" {
+        ("5s", 50)
+    } else {
+        ("1s", args.linger_ms)
+    };
+    let text = format!(
+        r#"
+[source]
+type = "amqp"
+connection_string = {cs:?}
+custom_endpoint = {endpoint:?}
+start_position = "earliest"
+
+[pipeline]
+checkpoint_interval = "{checkpoint}"
+drain_timeout = "3s"
+shutdown_timeout = "3s"
+max_in_flight_bytes = "{budget}"
+batch_max_bytes = "1MiB"
+batch_linger = "{linger}ms"
+
+[[sinks]]
+name = "out"
+{sink}
+
+[dead_letter]
+path = {dl:?}
+rotate_bytes = 0
+
+[checkpoint]
+type = "file"
+path = {store:?}
+
+[admin]
+enabled = false
+"#,
+        dl = dir.join("dead-letter.ndjson").display().to_string(),
+        store = dir.join("checkpoints").display().to_string(),
+    );
+    Config::from_str(&text, false, &Env::default()).expect("AMQP bench config is valid")
+}
+
+/// Store requests per operation, from the child's /metrics text.
+fn store_requests(metrics: &str) -> String {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("entrastream_checkpoint_store_requests_total{"))
+        .filter_map(|l| {
+            let op = l.split("operation=\"").nth(1)?.split('"').next()?;
+            let outcome = l.split("outcome=\"").nth(1)?.split('"').next()?;
+            let v = l.rsplit(' ').next()?;
+            Some(format!("store_{op}_{outcome}={v}"))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The broker's read ceiling: a bare rdkafka consumer (same fetch settings as the pipeline's
@@ -448,7 +541,10 @@ fn run_child(args: &Args, mode: &str) {
         let mut first: Option<Instant> = None;
         let mut cpu_at_first = (0.0, 0.0, 0);
         let mut peak_rss_kib = 0u64;
-        let deadline = if mode == "stalled" {
+        let idle = mode == "amqp-idle32";
+        let deadline = if idle {
+            Duration::from_secs(args.idle_secs)
+        } else if mode == "stalled" {
             Duration::from_secs(args.stall_secs)
         } else {
             Duration::from_secs(600)
@@ -459,7 +555,9 @@ fn run_child(args: &Args, mode: &str) {
                 first = Some(Instant::now());
                 cpu_at_first = rusage_self();
             }
-            if mode != "stalled" && progress.messages_done.load(Ordering::Relaxed) >= args.messages
+            if mode != "stalled"
+                && !idle
+                && progress.messages_done.load(Ordering::Relaxed) >= args.messages
             {
                 break;
             }
@@ -467,8 +565,8 @@ fn run_child(args: &Args, mode: &str) {
                 let r = running.wait().await;
                 panic!("pipeline ended early: {r:?}");
             }
-            if t0.elapsed() > deadline + Duration::from_secs(if mode == "stalled" { 0 } else { 1 })
-            {
+            let grace = if mode == "stalled" || idle { 0 } else { 1 };
+            if t0.elapsed() > deadline + Duration::from_secs(grace) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -496,6 +594,13 @@ fn run_child(args: &Args, mode: &str) {
             peak_rss_kib.max(status_kib("VmRSS:")),
             file_bytes,
         );
+        if idle {
+            out.push_str(&format!(
+                " idle_secs={:.3} {}",
+                t0.elapsed().as_secs_f64(),
+                store_requests(&running.metrics.render())
+            ));
+        }
         println!("{out}");
         let _ = std::io::stdout().flush();
         if mode == "stalled" {
@@ -543,6 +648,10 @@ fn spawn_child(
     }
     if !args.peer_token.is_empty() {
         cmd.args(["--peer-token", &args.peer_token]);
+    }
+    if !args.amqp_cs.is_empty() {
+        cmd.args(["--amqp-cs", &args.amqp_cs]);
+        cmd.args(["--idle-secs", &args.idle_secs.to_string()]);
     }
     for p in &args.props {
         cmd.args(["--prop", p]);
@@ -627,6 +736,29 @@ fn main() {
         produced as f64 / 1e6,
         t.elapsed().as_secs_f64()
     );
+    // 3b. the same bodies in the Event Hubs peer (same partition spread), for the AMQP row
+    let amqp_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("peer runtime");
+    let amqp_peer = if args.amqp {
+        let peer = amqp_rt
+            .block_on(entrastream_eventhubs_peer::EventHubsPeer::start(
+                entrastream_eventhubs_peer::PeerConfig::single_hub("e2e", args.partitions as u32),
+            ))
+            .expect("Event Hubs peer");
+        for (i, b) in bodies.iter().enumerate() {
+            peer.append(
+                "e2e",
+                &(i % args.partitions as usize).to_string(),
+                b.clone(),
+            );
+        }
+        Some(peer)
+    } else {
+        None
+    };
     drop(bodies);
 
     // 4. end to end, one child per sink
@@ -704,6 +836,63 @@ fn main() {
         drop(rt);
     }
 
+    // 4c. AMQP: the preloaded peer → AMQP source → blackhole; then store traffic at 32
+    // partitions with a trickle of events so that checkpoints keep moving.
+    let mut amqp_row = None;
+    let mut idle_row = None;
+    if let Some(peer) = &amqp_peer {
+        let mut a = args.clone();
+        a.amqp_cs = format!("{}|{}", peer.endpoint(), peer.connection_string("e2e"));
+        let before = rusage_self();
+        let mut r = spawn_child(&a, "amqp-blackhole", "", "", messages);
+        let after = rusage_self();
+        r.kv.insert("peer_cpu_s".into(), after.0 - before.0 + after.1 - before.1);
+        assert!(
+            r.get("records_done") >= args.records as f64,
+            "amqp: {} of {} records done",
+            r.get("records_done"),
+            args.records
+        );
+        let secs = r.get("secs");
+        eprintln!(
+            "amqp-blackhole: {secs:.2}s, {:.0} records/s, {:.1} MB/s, {:.2} user + {:.2} sys CPU-s, VmHWM {:.0} MiB, peer {:.2} CPU-s",
+            r.get("records_done") / secs,
+            r.get("bytes_in") / 1e6 / secs,
+            r.get("user_s"),
+            r.get("sys_s"),
+            r.get("vmhwm_kib") / 1024.0,
+            r.get("peer_cpu_s")
+        );
+        amqp_row = Some(r);
+        let peer32 = amqp_rt
+            .block_on(entrastream_eventhubs_peer::EventHubsPeer::start(
+                entrastream_eventhubs_peer::PeerConfig::single_hub("idle", 32),
+            ))
+            .expect("Event Hubs peer");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let trickle = {
+            let (peer32, stop) = (peer32.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut body = Vec::new();
+                generate(1, |b| body = b.to_vec());
+                while !stop.load(Ordering::Relaxed) {
+                    for p in 0..32 {
+                        peer32.append("idle", &p.to_string(), body.clone());
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            })
+        };
+        let mut a = args.clone();
+        a.amqp_cs = format!("{}|{}", peer32.endpoint(), peer32.connection_string("idle"));
+        let r = spawn_child(&a, "amqp-idle32", "", "", u64::MAX);
+        stop.store(true, Ordering::Relaxed);
+        let _ = trickle.join();
+        idle_row = Some(r);
+    }
+    drop(amqp_peer);
+    drop(amqp_rt);
+
     // 5. stalled sink over a >= backlog-mib backlog
     let backlog_target = args.backlog_mib * MIB;
     let (stall_topic, stall_bytes) = if produced >= backlog_target {
@@ -773,6 +962,55 @@ fn main() {
         (raw.get("user_s") + raw.get("sys_s")) / (raw.get("bytes_in") / 1e6),
         raw.get("vmhwm_kib") / 1024.0
     ));
+    if let (Some(r), Some((_, _, bh_rps, _, _))) =
+        (&amqp_row, rows.iter().find(|r| r.0 == "blackhole"))
+    {
+        let rps = r.get("records_done") / r.get("secs");
+        let cpu = r.get("user_s") + r.get("sys_s");
+        let mb = r.get("bytes_in") / 1e6;
+        s.push_str(&format!(
+            "| Event Hubs peer → AMQP source (official SDK) → blackhole | {rps:.0} | {:.1} | {:.0}% | {:.4} | {:.0} MiB |\n",
+            mb / r.get("secs"),
+            rps / pe_rps * 100.0,
+            cpu / mb,
+            r.get("vmhwm_kib") / 1024.0
+        ));
+        s.push_str(&format!(
+            "AMQP vs Kafka endpoint, blackhole, same run: {:.0}% of the Kafka records/s; per core: AMQP {:.1} MB per CPU-s, Kafka {:.1}; peer CPU during the AMQP run {:.2} s (in the parent process)\n",
+            rps / bh_rps * 100.0,
+            mb / cpu,
+            rows.iter()
+                .find(|r| r.0 == "blackhole")
+                .map_or(f64::NAN, |(_, _, _, _, k)| (k.get("bytes_in") / 1e6) / (k.get("user_s") + k.get("sys_s"))),
+            r.get("peer_cpu_s")
+        ));
+    }
+    if let Some(r) = &idle_row {
+        let minutes = r.get("idle_secs") / 60.0;
+        let mut per_min = Vec::new();
+        let mut total = 0.0;
+        for op in [
+            "list_ownership",
+            "claim_ownership",
+            "list_checkpoints",
+            "update_checkpoint",
+        ] {
+            let n = r.get(&format!("store_{op}_ok"))
+                + r.kv
+                    .get(&format!("store_{op}_error"))
+                    .copied()
+                    .unwrap_or(0.0);
+            let n = if n.is_nan() { 0.0 } else { n };
+            total += n;
+            per_min.push(format!("{op} {:.0}", n / minutes));
+        }
+        s.push_str(&format!(
+            "checkpoint store, one replica owning 32 partitions, defaults (10 s cycle, 5 s checkpoints), events on every partition each second, {:.0} s: {:.0} requests/min ({})\n",
+            r.get("idle_secs"),
+            total / minutes,
+            per_min.join(", ")
+        ));
+    }
     if let Some((_, _, bh_rps, bh_mbs, bh)) = rows.iter().find(|r| r.0 == "blackhole") {
         s.push_str(
             "\n| SIEM sink (gzip on, native schema, peer on loopback) | records/s | MB/s | % of blackhole | CPU-s per MB (entrastream) | peak RSS (VmHWM) | peer CPU-s |\n",

@@ -326,7 +326,7 @@ async fn life_cycle(
         _ = stop.changed() => return None,
     }
     let reader = Reader {
-        client: shared.client.clone(),
+        shared: shared.clone(),
         partition_id: owned.partition_id.clone(),
         id: owned.id.clone(),
         start,
@@ -428,11 +428,8 @@ async fn start_of(
 /// A checkpoint older than the hub's oldest retained event means events were lost while no
 /// replica read them. Say so loudly and count them; the reader starts at the oldest retained.
 async fn check_retention_at_start(shared: &Shared, owned: &Owned, checkpoint_seq: i64) {
-    let Ok(props) = shared
-        .client
-        .get_partition_properties(&owned.partition_id)
-        .await
-    else {
+    let (client, _) = shared.client().await;
+    let Ok(props) = client.get_partition_properties(&owned.partition_id).await else {
         return;
     };
     if props.is_empty {
@@ -474,11 +471,8 @@ async fn report_partitions(shared: &Shared) {
         .collect();
     let topic = shared.hub.event_hub.as_str();
     for o in owned {
-        let props = match shared
-            .client
-            .get_partition_properties(&o.partition_id)
-            .await
-        {
+        let (client, _) = shared.client().await;
+        let props = match client.get_partition_properties(&o.partition_id).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::debug!(partition = %o.partition_id, error = %e, "partition properties unavailable");

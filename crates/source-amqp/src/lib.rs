@@ -103,7 +103,11 @@ pub(crate) struct Owned {
 
 /// State shared by the source, its control task and its readers.
 pub(crate) struct Shared {
-    client: Arc<ConsumerClient>,
+    /// The SDK client; replaced when its connection dies (see [`Shared::reconnect`]).
+    client: tokio::sync::RwLock<Arc<ConsumerClient>>,
+    /// Bumped on every replacement, so concurrent readers reconnect once, not once each.
+    client_generation: std::sync::atomic::AtomicU64,
+    reconnecting: tokio::sync::Mutex<()>,
     hub: HubKey,
     context: OwnedContext,
     store: Arc<dyn PartitionStore>,
@@ -125,6 +129,31 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// The current client and its generation.
+    pub(crate) async fn client(&self) -> (Arc<ConsumerClient>, u64) {
+        let client = self.client.read().await.clone();
+        (client, self.client_generation.load(Ordering::Acquire))
+    }
+
+    /// Opens a new client if `seen` is still the current generation. fe2o3-amqp 0.16 can drop
+    /// a whole connection ("Connection dropped: Illegal session state") and the SDK's
+    /// recoverable connection does not always come back from that; every attach on the old
+    /// client then fails the same way, so a fresh client is the only way forward.
+    pub(crate) async fn reconnect(&self, seen: u64) {
+        let _one_at_a_time = self.reconnecting.lock().await;
+        if self.client_generation.load(Ordering::Acquire) != seen {
+            return;
+        }
+        match control::open_client(&self.config).await {
+            Ok((client, _)) => {
+                *self.client.write().await = Arc::new(client);
+                self.client_generation.fetch_add(1, Ordering::AcqRel);
+                tracing::info!("Event Hubs connection re-established with a new client");
+            }
+            Err(e) => tracing::warn!(error = %e, "reconnect failed; retrying with backoff"),
+        }
+    }
+
     fn owned_partition(&self, partition_id: &str) -> Option<Arc<Owned>> {
         self.owned
             .lock()
@@ -229,7 +258,9 @@ impl AmqpSource {
             "AMQP source connected"
         );
         let shared = Arc::new(Shared {
-            client,
+            client: tokio::sync::RwLock::new(client),
+            client_generation: std::sync::atomic::AtomicU64::new(0),
+            reconnecting: tokio::sync::Mutex::new(()),
             hub,
             context,
             store,

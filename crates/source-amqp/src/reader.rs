@@ -9,9 +9,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use azure_messaging_eventhubs::{
-    ConsumerClient, OpenReceiverOptions, StartLocation, StartPosition,
-};
+use azure_messaging_eventhubs::{OpenReceiverOptions, StartLocation, StartPosition};
 use entrastream_model::{PartitionId, SourceMessage};
 use entrastream_source::SourceEvent;
 use futures::StreamExt;
@@ -71,7 +69,7 @@ impl PartitionTrack {
 
 /// Everything a reader task needs.
 pub(crate) struct Reader {
-    pub client: Arc<ConsumerClient>,
+    pub shared: Arc<crate::Shared>,
     pub partition_id: String,
     pub id: PartitionId,
     pub start: StartPosition,
@@ -106,9 +104,16 @@ pub(crate) fn permits_for(len: usize, budget: usize) -> u32 {
 impl Reader {
     pub async fn run(mut self) -> ReaderExit {
         let mut backoff = Duration::from_millis(200);
+        let mut failures_on_this_client = 0u32;
+        let mut last_generation = u64::MAX;
         loop {
             if *self.stop.borrow() {
                 return ReaderExit::Stopped;
+            }
+            let (client, generation) = self.shared.client().await;
+            if generation != last_generation {
+                last_generation = generation;
+                failures_on_this_client = 0;
             }
             let options = OpenReceiverOptions {
                 owner_level: Some(0),
@@ -117,7 +122,7 @@ impl Reader {
                 receive_timeout: None,
             };
             let opened = tokio::select! {
-                r = self.client.open_receiver_on_partition(self.partition_id.clone(), Some(options)) => r,
+                r = client.open_receiver_on_partition(self.partition_id.clone(), Some(options)) => r,
                 _ = self.stop.changed() => return ReaderExit::Stopped,
             };
             let receiver = match opened {
@@ -125,6 +130,10 @@ impl Reader {
                 Err(e) => match self.judge(&e) {
                     Some(exit) => return exit,
                     None => {
+                        failures_on_this_client += 1;
+                        if failures_on_this_client >= 2 {
+                            self.shared.reconnect(generation).await;
+                        }
                         if self.sleep(&mut backoff).await {
                             return ReaderExit::Stopped;
                         }
@@ -132,7 +141,18 @@ impl Reader {
                     }
                 },
             };
+            let delivered_before = self.delivered_count();
             let exit = self.pump(&receiver, &mut backoff).await;
+            if self.delivered_count() > delivered_before {
+                failures_on_this_client = 0;
+            } else {
+                // Attached (lazily) but nothing came before the failure: the connection may
+                // be dead; after two such failures on one client, open a new one.
+                failures_on_this_client += 1;
+                if exit.is_none() && failures_on_this_client >= 2 {
+                    self.shared.reconnect(generation).await;
+                }
+            }
             // Detach before reopening or leaving, so the hub does not count a stale receiver;
             // bounded, because a detach the peer never answers must not hold up a shutdown.
             let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close()).await;
@@ -227,6 +247,16 @@ impl Reader {
             };
             *backoff = Duration::from_millis(200);
         }
+    }
+
+    /// Events handed over so far (by sequence number of the last one).
+    fn delivered_count(&self) -> Option<i64> {
+        self.track
+            .last_delivered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|d| d.sequence_number)
     }
 
     fn queued_bytes_budget(&self) -> usize {
