@@ -61,6 +61,8 @@ struct Args {
     amqp_cs: String,
     /// Seconds of the 32-partition store-traffic run.
     idle_secs: u64,
+    /// `[source] prefetch` of the AMQP rows (None: the default).
+    amqp_prefetch: Option<u32>,
 }
 
 fn parse_args() -> Args {
@@ -83,6 +85,7 @@ fn parse_args() -> Args {
         amqp: true,
         amqp_cs: String::new(),
         idle_secs: 60,
+        amqp_prefetch: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -108,6 +111,7 @@ fn parse_args() -> Args {
             "--peer-token" => a.peer_token = val(i),
             "--amqp-cs" => a.amqp_cs = val(i),
             "--idle-secs" => a.idle_secs = val(i).parse().expect("--idle-secs S"),
+            "--amqp-prefetch" => a.amqp_prefetch = Some(val(i).parse().expect("--amqp-prefetch N")),
             "--no-amqp" => {
                 a.amqp = false;
                 i += 1;
@@ -414,6 +418,7 @@ type = "amqp"
 connection_string = {cs:?}
 custom_endpoint = {endpoint:?}
 start_position = "earliest"
+{prefetch}
 
 [pipeline]
 checkpoint_interval = "{checkpoint}"
@@ -440,6 +445,10 @@ enabled = false
 "#,
         dl = dir.join("dead-letter.ndjson").display().to_string(),
         store = dir.join("checkpoints").display().to_string(),
+        prefetch = args
+            .amqp_prefetch
+            .map(|p| format!("prefetch = {p}"))
+            .unwrap_or_default(),
     );
     Config::from_str(&text, false, &Env::default()).expect("AMQP bench config is valid")
 }
@@ -652,6 +661,9 @@ fn spawn_child(
     if !args.amqp_cs.is_empty() {
         cmd.args(["--amqp-cs", &args.amqp_cs]);
         cmd.args(["--idle-secs", &args.idle_secs.to_string()]);
+        if let Some(p) = args.amqp_prefetch {
+            cmd.args(["--amqp-prefetch", &p.to_string()]);
+        }
     }
     for p in &args.props {
         cmd.args(["--prop", p]);
@@ -795,20 +807,29 @@ fn main() {
             .expect("peer runtime");
         for mode in ["hec-noack", "hec-ack", "sumo"] {
             let mut a = args.clone();
-            let _peer: Box<dyn std::any::Any> = if mode == "sumo" {
-                let peer = rt.block_on(entrastream_testkit::SumoPeer::start("BenchSumoSecret"));
+            // What the peer counted (events or lines), read after the child has finished.
+            let counted: Box<dyn Fn() -> usize> = if mode == "sumo" {
+                // Benchmark mode: the protocol as in the tests, lines counted, not kept.
+                let peer = rt.block_on(entrastream_testkit::SumoPeer::start_with(
+                    "BenchSumoSecret",
+                    entrastream_testkit::SumoPeerOptions { keep_lines: false },
+                ));
                 a.peer_url = peer.url();
-                Box::new(peer)
+                Box::new(move || peer.line_count())
             } else {
                 let peer = rt.block_on(entrastream_testkit::HecPeer::start(
+                    // Benchmark mode: token, channel, gzip, max content length, every
+                    // event's JSON and `event` field checked, ackIds and ack polls answered;
+                    // events counted instead of parsed into trees and kept.
                     entrastream_testkit::HecPeerOptions {
                         ack: mode == "hec-ack",
+                        keep_events: false,
                         ..Default::default()
                     },
                 ));
                 a.peer_url = peer.url();
                 a.peer_token = peer.token().to_string();
-                Box::new(peer)
+                Box::new(move || peer.event_count())
             };
             // The peer runs in this process: its CPU is this process's while the child runs.
             let before = rusage_self();
@@ -819,6 +840,12 @@ fn main() {
                 r.get("records_done") >= args.records as f64,
                 "{mode}: {} of {} records done",
                 r.get("records_done"),
+                args.records
+            );
+            assert!(
+                counted() >= args.records as usize,
+                "{mode}: the peer indexed {} of {} records",
+                counted(),
                 args.records
             );
             let secs = r.get("secs");

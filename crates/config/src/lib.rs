@@ -236,7 +236,7 @@ pub struct SourceSection {
     /// `amqp`: `amqp://host:port` of a local emulator or test peer (plain AMQP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_endpoint: Option<String>,
-    /// `amqp`: events prefetched per partition (default 300).
+    /// `amqp`: events prefetched per partition (default 50: see `DEFAULT_PREFETCH`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefetch: Option<u32>,
     /// `amqp`: the hub's message retention, for `entrastream_retention_headroom_seconds`
