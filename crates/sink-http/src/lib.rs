@@ -1,6 +1,12 @@
 //! What the HTTP sinks (Splunk HEC, Sumo Logic) share: gzip of request bodies, and transport
 //! errors turned into text that never carries the request URL (for Sumo the URL is the
 //! credential), so one rule covers every sink.
+//!
+//! Design decision: gzip is the largest CPU cost of an HTTP sink (more than parsing the
+//! records), so it uses flate2's `zlib-rs` backend (about twice miniz_oxide's speed at level 1
+//! on Entra records, with a slightly better ratio) and [`gzip_off_task`] runs it on tokio's
+//! blocking pool: the requests a sink sends concurrently are compressed in parallel, and the
+//! sink's task keeps driving the connections meanwhile.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -14,6 +20,14 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     // Writing into a Vec cannot fail.
     let _ = enc.write_all(data);
     enc.finish().unwrap_or_default()
+}
+
+/// [`gzip`] on tokio's blocking pool (so that concurrent requests compress in parallel, off
+/// the async worker). Must be called inside a tokio runtime.
+pub async fn gzip_off_task(data: Vec<u8>) -> Result<Vec<u8>, String> {
+    tokio::task::spawn_blocking(move || gzip(&data))
+        .await
+        .map_err(|e| format!("gzip task failed: {e}"))
 }
 
 /// `connection failed: …`, `timed out: …` or `request failed: …` with the whole cause chain,
@@ -40,6 +54,18 @@ pub fn transport_error(e: reqwest::Error) -> String {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[tokio::test]
+    async fn gzip_off_task_round_trips() {
+        let data = b"{\"a\":1}\n".repeat(10_000);
+        let z = gzip_off_task(data.clone()).await.unwrap();
+        assert!(z.len() < data.len() / 10);
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&z[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, data);
+    }
 
     #[test]
     fn gzip_round_trips() {

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use entrastream_sink::{
-    BatchProgress, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink, SinkError,
+    BatchProgress, Coalesce, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink,
+    SinkError,
 };
 use entrastream_telemetry::SinkStats;
 use futures_util::StreamExt;
@@ -287,6 +288,22 @@ impl Sink for HecSink {
 
     fn encoder(&self) -> Arc<dyn RecordEncoder> {
         self.encoder.clone()
+    }
+
+    /// Up to `concurrency` requests' worth of the batches already queued behind the next one
+    /// (no waiting) go into one `send`, so that its requests are sent (and gzipped) in
+    /// parallel and share one ack round trip; with 1 MiB pipeline batches a send would
+    /// otherwise be one request at a time. Every merged batch is still acknowledged only when
+    /// that send is `Delivered` (with indexer ack on: indexed).
+    fn coalesce(&self) -> Option<Coalesce> {
+        Some(Coalesce {
+            min_bytes: 0,
+            max_bytes: self
+                .cfg
+                .max_content_length
+                .saturating_mul(self.cfg.concurrency),
+            max_wait: Duration::ZERO,
+        })
     }
 
     async fn send(&mut self, batch: &EncodedBatch) -> Outcome {

@@ -26,7 +26,9 @@ impl Chunk {
 }
 
 /// Groups `todo` records into chunks whose body (records joined by `\n`) is at most `max`
-/// bytes. A record alone above `max` is rejected with a reason, never truncated.
+/// bytes: as few chunks as the limit allows, of even size (2.1 MB with a 1 MB limit becomes
+/// three of ~700 KB, not two full ones and a 100 KB tail, so concurrent requests finish
+/// together). A record alone above `max` is rejected with a reason, never truncated.
 pub fn plan(
     batch: &EncodedBatch,
     todo: impl IntoIterator<Item = usize>,
@@ -34,8 +36,7 @@ pub fn plan(
 ) -> (Vec<Chunk>, Vec<Rejection>) {
     let mut chunks = Vec::new();
     let mut rejections = Vec::new();
-    let mut cur = Vec::new();
-    let mut size = 0usize;
+    let mut fit = Vec::new();
     for i in todo {
         let len = batch.records[i].range.len() + 1;
         if len > max {
@@ -46,9 +47,17 @@ pub fn plan(
                     len - 1
                 ),
             });
-            continue;
+        } else {
+            fit.push(i);
         }
-        if size + len > max && !cur.is_empty() {
+    }
+    let total: usize = fit.iter().map(|&i| batch.records[i].range.len() + 1).sum();
+    let target = total.div_ceil(total.div_ceil(max).max(1));
+    let mut cur = Vec::new();
+    let mut size = 0usize;
+    for i in fit {
+        let len = batch.records[i].range.len() + 1;
+        if (size + len > max || size >= target) && !cur.is_empty() {
             chunks.push(Chunk {
                 indices: std::mem::take(&mut cur),
             });
@@ -120,6 +129,22 @@ mod tests {
         }
         let all: Vec<usize> = chunks.iter().flat_map(|c| c.indices.clone()).collect();
         assert_eq!(all, vec![0, 1, 3, 4, 5]);
+    }
+
+    #[test]
+    fn chunks_are_few_and_even() {
+        // 21 records of 99 + 1 bytes = 2,100 bytes with a 1,000-byte limit: three requests of
+        // 700, not 1,000 + 1,000 + 100.
+        let rec = "r".repeat(99);
+        let recs: Vec<&str> = (0..21).map(|_| rec.as_str()).collect();
+        let b = batch_of(&recs);
+        let (chunks, rej) = plan(&b, 0..21, 1_000);
+        assert!(rej.is_empty());
+        let sizes: Vec<usize> = chunks.iter().map(|c| body(&b, c).len()).collect();
+        assert_eq!(sizes, vec![700, 700, 700]);
+        // Exactly at the limit: one request.
+        let (chunks, _) = plan(&b, 0..10, 1_000);
+        assert_eq!(chunks.len(), 1);
     }
 
     #[test]

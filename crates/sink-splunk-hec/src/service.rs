@@ -199,7 +199,11 @@ impl HecService {
     /// and the number of bytes put on the wire.
     pub async fn post(&self, body: Vec<u8>) -> Result<(u16, String, usize), Transport> {
         let (payload, gz) = if self.gzip {
-            (crate::request::gzip(&body), true)
+            // On the blocking pool: the `concurrency` requests of a send compress in parallel.
+            let z = entrastream_sink_http::gzip_off_task(body)
+                .await
+                .map_err(Transport)?;
+            (z, true)
         } else {
             (body, false)
         };

@@ -416,3 +416,36 @@ async fn raw_endpoint_sends_lines_with_metadata_in_the_query_and_a_channel() {
     assert_eq!(peer.event_count(), 300);
     assert_eq!(peer.channels(), vec![sink.channel().to_string()]);
 }
+
+/// The sink asks the pipeline for up to `concurrency` requests' worth of queued batches per
+/// send, without waiting; and against the peer's benchmark mode (events counted, not kept) a
+/// merged send of several requests is indexed once, acknowledged, with no request above the
+/// limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_sends_fill_concurrent_requests_and_the_counting_peer_indexes_each_event_once() {
+    let peer = HecPeer::start(HecPeerOptions {
+        ack: true,
+        keep_events: false,
+        ..Default::default()
+    })
+    .await;
+    let cfg = config(&peer, true);
+    let mut sink = HecSink::new(cfg.clone()).unwrap();
+    let c = sink.coalesce().unwrap();
+    assert_eq!(c.min_bytes, 0);
+    assert_eq!(c.max_bytes, cfg.max_content_length * cfg.concurrency);
+    assert_eq!(c.max_wait, Duration::ZERO);
+    let merged = EncodedBatch::concat(vec![batch(0, 700), batch(700, 1_300)]);
+    assert!(merged.data.len() > 2 * cfg.max_content_length);
+    assert_eq!(sink.send(&merged).await, Outcome::Delivered);
+    assert_eq!(peer.event_count(), 1_300);
+    assert!(peer.events().is_empty(), "benchmark mode keeps no events");
+    let stats = peer.stats();
+    let requests = stats.by_status.get(&200).copied().unwrap_or(0);
+    assert!(requests >= 3, "{stats:?}");
+    assert!(
+        stats.max_decoded_body <= cfg.max_content_length,
+        "{stats:?}"
+    );
+    assert_eq!(stats.gzip_requests, requests);
+}

@@ -22,7 +22,7 @@ use entrastream_sink::{
     BatchProgress, Coalesce, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink,
     SinkError,
 };
-use entrastream_sink_http::{gzip, transport_error};
+use entrastream_sink_http::{gzip_off_task, transport_error};
 use entrastream_telemetry::SinkStats;
 use futures_util::StreamExt;
 
@@ -310,7 +310,12 @@ impl SumoSink {
         let m = &self.metrics;
         m.max_request.fetch_max(raw, Ordering::Relaxed);
         m.bytes_uncompressed.fetch_add(raw, Ordering::Relaxed);
-        let payload = if self.cfg.gzip { gzip(&body) } else { body };
+        let payload = if self.cfg.gzip {
+            // On the blocking pool: the `concurrency` requests of a send compress in parallel.
+            gzip_off_task(body).await?
+        } else {
+            body
+        };
         m.bytes_sent
             .fetch_add(payload.len() as u64, Ordering::Relaxed);
         self.stats.body(raw as usize, payload.len());
@@ -440,12 +445,16 @@ impl Sink for SumoSink {
 
     /// Requests between 100 KB and the 1 MB limit: small pipeline batches (a quiet tenant, a
     /// short linger) are merged until they reach [`SUMO_MIN_REQUEST`] or `batch_timeout`
-    /// passes; merging stops at `max_request_bytes`, and [`SumoSink::send`] cuts whatever it
-    /// gets into requests of at most that size.
+    /// passes; merging stops at `concurrency` × `max_request_bytes` (what is already queued
+    /// then fills the concurrent requests of one send), and [`SumoSink::send`] cuts whatever
+    /// it gets into as few requests of at most `max_request_bytes` as possible, of even size.
     fn coalesce(&self) -> Option<Coalesce> {
         Some(Coalesce {
             min_bytes: SUMO_MIN_REQUEST.min(self.cfg.max_request_bytes),
-            max_bytes: self.cfg.max_request_bytes,
+            max_bytes: self
+                .cfg
+                .max_request_bytes
+                .saturating_mul(self.cfg.concurrency),
             max_wait: self.cfg.batch_timeout,
         })
     }

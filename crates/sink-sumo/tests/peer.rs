@@ -193,7 +193,7 @@ async fn large_batches_become_even_requests_between_100kb_and_1mb() {
 }
 
 /// The sink asks the pipeline to merge batches up to 100 KB (waiting at most `batch_timeout`)
-/// and never past its request limit.
+/// and never past `concurrency` requests at its request limit (each request stays within it).
 #[test]
 fn the_sink_asks_for_batches_merged_between_100kb_and_its_limit() {
     let mut cfg = SumoConfig::new(
@@ -204,9 +204,10 @@ fn the_sink_asks_for_batches_merged_between_100kb_and_its_limit() {
     let sink = SumoSink::new(cfg.clone()).unwrap();
     let c = sink.coalesce().unwrap();
     assert_eq!(c.min_bytes, 100_000);
-    assert_eq!(c.max_bytes, 1_000_000);
+    assert_eq!(c.max_bytes, 2 * 1_000_000, "default concurrency 2");
     assert_eq!(c.max_wait, Duration::from_millis(1500));
     cfg.max_request_bytes = 50_000;
+    cfg.concurrency = 3;
     let c = SumoSink::new(cfg).unwrap().coalesce().unwrap();
-    assert_eq!((c.min_bytes, c.max_bytes), (50_000, 50_000));
+    assert_eq!((c.min_bytes, c.max_bytes), (50_000, 150_000));
 }

@@ -4,7 +4,9 @@
 //! Design decision: each peer is a small hyper server on a loopback port whose behaviour is
 //! switched at run time through a shared state (fail with a status for a while, refuse
 //! connections for a while, lose or delay acknowledgements). Every request body is decoded and
-//! stored, so a test compares what the peer accepted with what it sent.
+//! stored, so a test compares what the peer accepted with what it sent. Benchmarks start them
+//! with `keep_events: false` / `keep_lines: false`: the protocol is answered the same way, but
+//! events and lines are only validated and counted, not kept.
 #![forbid(unsafe_code)]
 
 mod azurite;
@@ -14,4 +16,4 @@ mod sumo;
 
 pub use azurite::{AZURITE_DEV_KEY, Azurite, find_tool, free_port, peer_missing};
 pub use hec::{HecPeer, HecPeerOptions, HecStats};
-pub use sumo::{SumoPeer, SumoRequest};
+pub use sumo::{SumoPeer, SumoPeerOptions, SumoRequest};

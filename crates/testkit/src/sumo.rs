@@ -20,10 +20,27 @@ pub struct SumoRequest {
     pub host: Option<String>,
     /// The `X-Sumo-Fields` header.
     pub fields: Option<String>,
-    /// The lines of the decoded body.
+    /// The lines of the decoded body (empty when the peer does not keep them).
     pub lines: Vec<String>,
+    /// Number of non-empty lines (in both modes).
+    pub line_count: usize,
     /// Decoded size.
     pub decoded_len: usize,
+}
+
+/// How the peer is set up.
+#[derive(Debug, Clone)]
+pub struct SumoPeerOptions {
+    /// Keep every accepted line for [`SumoPeer::lines`] (the default, for tests). `false` is
+    /// the benchmark mode: bodies are still decoded, the 1 MB limit, the path and UTF-8 are
+    /// still checked and lines counted, but no line is copied or kept.
+    pub keep_lines: bool,
+}
+
+impl Default for SumoPeerOptions {
+    fn default() -> Self {
+        SumoPeerOptions { keep_lines: true }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -46,11 +63,16 @@ pub struct SumoPeer {
 impl SumoPeer {
     /// Starts a peer; only `POST /receiver/v1/http/<secret>` is accepted (other paths: 401).
     pub async fn start(secret: &str) -> SumoPeer {
+        SumoPeer::start_with(secret, SumoPeerOptions::default()).await
+    }
+
+    /// [`SumoPeer::start`] with options (benchmark mode: `keep_lines: false`).
+    pub async fn start_with(secret: &str, opts: SumoPeerOptions) -> SumoPeer {
         let state = Arc::new(Mutex::new(State::default()));
         let control = Arc::new(Control::default());
         let path = format!("/receiver/v1/http/{secret}");
         let (s, p) = (state.clone(), path.clone());
-        let handler: Handler = Arc::new(move |req| answer(&s, &p, req));
+        let handler: Handler = Arc::new(move |req| answer(&s, &p, opts.keep_lines, req));
         let addr = serve(handler, control.clone()).await;
         SumoPeer {
             addr,
@@ -88,6 +110,11 @@ impl SumoPeer {
         self.lock().accepted.clone()
     }
 
+    /// Number of accepted lines (in both modes).
+    pub fn line_count(&self) -> usize {
+        self.lock().accepted.iter().map(|r| r.line_count).sum()
+    }
+
     /// All accepted lines, in order.
     pub fn lines(&self) -> Vec<String> {
         self.lock()
@@ -108,17 +135,20 @@ impl SumoPeer {
     }
 }
 
-fn answer(state: &Mutex<State>, path: &str, req: Req) -> (u16, String) {
+fn answer(state: &Mutex<State>, path: &str, keep_lines: bool, req: Req) -> (u16, String) {
+    // Decoding is the expensive part: done before the state lock is taken; used only when the
+    // checks before it pass.
+    let decoded = (req.path == path && req.method == "POST").then(|| decoded_body(&req));
     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(f) = Failure::active(&st.failure) {
         st.refused += 1;
         return f;
     }
-    if req.path != path || req.method != "POST" {
+    let Some(decoded) = decoded else {
         st.refused += 1;
         return (401, String::new());
-    }
-    let body = match decoded_body(&req) {
+    };
+    let body = match decoded {
         Ok(b) => b,
         Err(e) => return (400, e),
     };
@@ -126,7 +156,7 @@ fn answer(state: &Mutex<State>, path: &str, req: Req) -> (u16, String) {
         st.oversize += 1;
         return (413, "request above 1 MB".into());
     }
-    let Ok(text) = String::from_utf8(body) else {
+    let Ok(text) = std::str::from_utf8(&body) else {
         return (400, "not UTF-8".into());
     };
     let h = |n: &str| {
@@ -135,17 +165,21 @@ fn answer(state: &Mutex<State>, path: &str, req: Req) -> (u16, String) {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
+    let lines = text.lines().filter(|l| !l.is_empty());
+    let (line_count, lines) = if keep_lines {
+        let lines: Vec<String> = lines.map(str::to_string).collect();
+        (lines.len(), lines)
+    } else {
+        (lines.count(), Vec::new())
+    };
     st.accepted.push(SumoRequest {
         category: h("x-sumo-category"),
         name: h("x-sumo-name"),
         host: h("x-sumo-host"),
         fields: h("x-sumo-fields"),
         decoded_len: text.len(),
-        lines: text
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect(),
+        lines,
+        line_count,
     });
     (200, String::new())
 }
