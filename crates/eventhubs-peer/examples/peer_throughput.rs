@@ -33,6 +33,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed()
     );
 
+    // The SDK needs rustls' process default provider; a workspace build carries two.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let client = ConsumerClient::builder()
         .with_custom_endpoint(peer.endpoint())
         .open_with_connection_string(&peer.connection_string("bench"), None)

@@ -17,6 +17,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const TEST_TIMEOUT: Duration = Duration::from_secs(60);
 const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The SDK builds its TLS config from rustls' process default, which rustls cannot pick when
+/// the workspace build carries two providers (aws-lc-rs from the SDK, ring from reqwest).
+fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 fn retry() -> RetryOptions {
     // Fail fast on errors the tests provoke on purpose; the defaults retry for up to a minute.
     RetryOptions {
@@ -146,6 +152,7 @@ macro_rules! bounded {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn management_properties_match_the_peer() {
+    install_crypto_provider();
     bounded!(async {
         let peer = EventHubsPeer::start(PeerConfig::single_hub("hub", 3))
             .await
@@ -192,6 +199,7 @@ async fn management_properties_match_the_peer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_positions_select_exactly_the_expected_events() {
+    install_crypto_provider();
     bounded!(async {
         let peer = EventHubsPeer::start(PeerConfig::single_hub("hub", 2))
             .await
@@ -271,6 +279,7 @@ async fn start_positions_select_exactly_the_expected_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn earliest_delivers_everything_and_then_new_events() {
+    install_crypto_provider();
     bounded!(async {
         let peer = EventHubsPeer::start(PeerConfig::single_hub("hub", 1))
             .await
@@ -294,6 +303,7 @@ async fn earliest_delivers_everything_and_then_new_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_key_is_refused_with_401() {
+    install_crypto_provider();
     bounded!(async {
         let peer = EventHubsPeer::start(PeerConfig::single_hub("hub", 1))
             .await
@@ -335,6 +345,7 @@ async fn bad_key_is_refused_with_401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_hub_is_404_and_unknown_consumer_group_not_found() {
+    install_crypto_provider();
     bounded!(async {
         let peer = EventHubsPeer::start(PeerConfig::single_hub("hub", 1))
             .await
@@ -387,6 +398,7 @@ async fn unknown_hub_is_404_and_unknown_consumer_group_not_found() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn epoch_receivers_steal_and_refuse() {
+    install_crypto_provider();
     bounded!(async {
         let mut config = PeerConfig::single_hub("hub", 1);
         config.hubs[0].consumer_groups.push("other".into());
@@ -494,6 +506,7 @@ async fn epoch_receivers_steal_and_refuse() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_drops_expired_events() {
+    install_crypto_provider();
     bounded!(async {
         let peer = EventHubsPeer::start(PeerConfig::single_hub("hub", 1))
             .await
@@ -525,6 +538,7 @@ async fn retention_drops_expired_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequence_number_past_the_end_is_out_of_range() {
+    install_crypto_provider();
     bounded!(async {
         let peer = EventHubsPeer::start(PeerConfig::single_hub("hub", 1))
             .await
@@ -554,6 +568,7 @@ async fn sequence_number_past_the_end_is_out_of_range() {
 /// that the peer never sends beyond what was granted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_credit_is_honoured() {
+    install_crypto_provider();
     use fe2o3_amqp::link::receiver::CreditMode;
     use fe2o3_amqp::sasl_profile::SaslProfile;
     use fe2o3_amqp::types::messaging::{Body, Source};
@@ -611,6 +626,7 @@ async fn link_credit_is_honoured() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_sends_are_appended() {
+    install_crypto_provider();
     bounded!(async {
         let mut config = PeerConfig::single_hub("hub", 2);
         config.hubs.push(HubSpec::new("second", 1));
