@@ -166,36 +166,22 @@ fn amqp_replicas_share_partitions_and_take_over() {
     wait_for_daemon(&a, "a owns all six", Duration::from_secs(60), || {
         shares(&owners(&hub, &store, group, expiry)).get("a") == Some(&6)
     });
-    let mut b = Daemon::start_with_env(&db.write(), &db.env());
-    wait_for_daemon(&b, "b connected", Duration::from_secs(60), || {
-        b.log_text().contains("AMQP source connected")
-    });
-    let joined = Instant::now();
-    wait_for_daemon(
-        &b,
-        "an even split over two",
-        Duration::from_secs(30),
-        || {
+    // A replica joins; returns it and how long after it connected the split was even.
+    let join = |d: &AmqpDaemon, owners_now: &[&str]| {
+        let daemon = Daemon::start_with_env(&d.write(), &d.env());
+        wait_for_daemon(&daemon, "connected", Duration::from_secs(60), || {
+            daemon.log_text().contains("AMQP source connected")
+        });
+        let joined = Instant::now();
+        let share = hub.partitions / owners_now.len();
+        wait_for_daemon(&daemon, "an even split", Duration::from_secs(30), || {
             let s = shares(&owners(&hub, &store, group, expiry));
-            s.get("a") == Some(&3) && s.get("b") == Some(&3)
-        },
-    );
-    let two_way = joined.elapsed();
-    let mut c = Daemon::start_with_env(&dc.write(), &dc.env());
-    wait_for_daemon(&c, "c connected", Duration::from_secs(60), || {
-        c.log_text().contains("AMQP source connected")
-    });
-    let joined = Instant::now();
-    wait_for_daemon(
-        &c,
-        "an even split over three",
-        Duration::from_secs(30),
-        || {
-            let s = shares(&owners(&hub, &store, group, expiry));
-            ["a", "b", "c"].iter().all(|o| s.get(*o) == Some(&2))
-        },
-    );
-    let three_way = joined.elapsed();
+            owners_now.iter().all(|o| s.get(*o) == Some(&share))
+        });
+        (daemon, joined.elapsed())
+    };
+    let (mut b, two_way) = join(&db, &["a", "b"]);
+    let (mut c, three_way) = join(&dc, &["a", "b", "c"]);
     eprintln!(
         "split: two replicas in {two_way:?}, three in {three_way:?} (update interval {update:?})"
     );
@@ -211,12 +197,9 @@ fn amqp_replicas_share_partitions_and_take_over() {
         let peer = hub.peer.clone();
         let name = hub.name.clone();
         std::thread::spawn(move || {
-            let helper = ProducerOnly {
-                peer,
-                name,
-                partitions: 6,
-            };
-            helper.produce(total_target - 40_000, 22)
+            let mut t = Traffic::default();
+            append_generated(&peer, &name, 6, &mut t, total_target - 40_000, 22, None);
+            t
         })
     };
     std::thread::sleep(Duration::from_secs(3));
@@ -347,45 +330,6 @@ fn amqp_replicas_share_partitions_and_take_over() {
         "replicas: {total} records, {dups} delivered more than once (kill -9 and hand-overs)"
     );
     assert!(total >= 200_000);
-}
-
-/// Appends from a plain thread (the peer handle is Send + Sync).
-struct ProducerOnly {
-    peer: entrastream_eventhubs_peer::EventHubsPeer,
-    name: String,
-    partitions: usize,
-}
-
-impl ProducerOnly {
-    fn produce(&self, records: usize, seed: u64) -> Traffic {
-        let mut t = Traffic {
-            messages: vec![Vec::new(); self.partitions],
-            ..Default::default()
-        };
-        let mut generator =
-            entrastream_generator::Generator::new(entrastream_generator::GeneratorConfig {
-                seed,
-                ..Default::default()
-            })
-            .unwrap();
-        let mut buf = Vec::new();
-        let mut i = 0;
-        while t.records < records {
-            buf.clear();
-            generator.next_envelope_with(25.min(records - t.records), &mut buf);
-            let ids = record_ids(&buf);
-            t.records += ids.len();
-            let p = i % self.partitions;
-            let a = self.peer.append(&self.name, &p.to_string(), buf.clone());
-            let seq = a.sequence_number as usize;
-            if t.messages[p].len() <= seq {
-                t.messages[p].resize(seq + 1, Vec::new());
-            }
-            t.messages[p][seq] = ids;
-            i += 1;
-        }
-        t
-    }
 }
 
 /// Issue 4, test 5: events that left retention while no replica ran are reported (warning and

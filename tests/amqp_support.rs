@@ -72,38 +72,15 @@ impl Hub {
         seed: u64,
         enqueued: Option<SystemTime>,
     ) {
-        if traffic.messages.len() < self.partitions {
-            traffic.messages.resize(self.partitions, Vec::new());
-        }
-        let mut generator = Generator::new(GeneratorConfig {
+        append_generated(
+            &self.peer,
+            &self.name,
+            self.partitions,
+            traffic,
+            records,
             seed,
-            ..Default::default()
-        })
-        .expect("generator");
-        let mut buf = Vec::new();
-        let mut made = 0;
-        let mut i = traffic.messages.iter().map(Vec::len).sum::<usize>();
-        while made < records {
-            buf.clear();
-            generator.next_envelope_with(25.min(records - made), &mut buf);
-            let ids = crate::support::record_ids(&buf);
-            made += ids.len();
-            let p = i % self.partitions;
-            let appended = match enqueued {
-                Some(t) => self
-                    .peer
-                    .append_at(&self.name, &p.to_string(), buf.clone(), t),
-                None => self.peer.append(&self.name, &p.to_string(), buf.clone()),
-            };
-            let seq = usize::try_from(appended.sequence_number).expect("sequence number");
-            if traffic.messages[p].len() <= seq {
-                traffic.messages[p].resize(seq + 1, Vec::new());
-            }
-            traffic.messages[p][seq] = ids;
-            traffic.max_message = traffic.max_message.max(buf.len());
-            i += 1;
-        }
-        traffic.records += made;
+            enqueued,
+        );
     }
 
     /// The key of the hub in a store (the daemon uses the connection string's host).
@@ -353,17 +330,8 @@ pub fn ids_after(path: &Path, offset: u64) -> HashMap<String, usize> {
         return out;
     }
     let mut text = String::new();
-    if f.read_to_string(&mut text).is_err() {
-        return out;
-    }
-    for line in text.lines() {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
-            && let Some(id) = v["properties"]["id"]
-                .as_str()
-                .or(v["properties"]["requestId"].as_str())
-        {
-            *out.entry(id.to_string()).or_insert(0) += 1;
-        }
+    if f.read_to_string(&mut text).is_ok() {
+        crate::support::count_ids(&text, &mut out);
     }
     out
 }
@@ -371,4 +339,48 @@ pub fn ids_after(path: &Path, offset: u64) -> HashMap<String, usize> {
 /// Size of a file (0 when missing).
 pub fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Appends `records` generated records in envelopes of up to 25 to `hub`, envelope `i` to
+/// partition `i % partitions`, recording in `traffic` which ids each sequence number carries.
+/// Callable from any thread (the peer handle is Send + Sync).
+pub fn append_generated(
+    peer: &EventHubsPeer,
+    hub: &str,
+    partitions: usize,
+    traffic: &mut Traffic,
+    records: usize,
+    seed: u64,
+    enqueued: Option<SystemTime>,
+) {
+    if traffic.messages.len() < partitions {
+        traffic.messages.resize(partitions, Vec::new());
+    }
+    let mut generator = Generator::new(GeneratorConfig {
+        seed,
+        ..Default::default()
+    })
+    .expect("generator");
+    let mut buf = Vec::new();
+    let mut made = 0;
+    let mut i = traffic.messages.iter().map(Vec::len).sum::<usize>();
+    while made < records {
+        buf.clear();
+        generator.next_envelope_with(25.min(records - made), &mut buf);
+        let ids = crate::support::record_ids(&buf);
+        made += ids.len();
+        let p = i % partitions;
+        let appended = match enqueued {
+            Some(t) => peer.append_at(hub, &p.to_string(), buf.clone(), t),
+            None => peer.append(hub, &p.to_string(), buf.clone()),
+        };
+        let seq = usize::try_from(appended.sequence_number).expect("sequence number");
+        if traffic.messages[p].len() <= seq {
+            traffic.messages[p].resize(seq + 1, Vec::new());
+        }
+        traffic.messages[p][seq] = ids;
+        traffic.max_message = traffic.max_message.max(buf.len());
+        i += 1;
+    }
+    traffic.records += made;
 }

@@ -324,16 +324,23 @@ pub fn ids_in(path: &Path) -> HashMap<String, usize> {
         if !fname.starts_with(&name) {
             continue;
         }
-        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-        for line in text.lines() {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
-                && let Some(id) = record_id(&v)
-            {
-                *out.entry(id).or_insert(0) += 1;
-            }
-        }
+        count_ids(
+            &std::fs::read_to_string(e.path()).unwrap_or_default(),
+            &mut out,
+        );
     }
     out
+}
+
+/// Adds the record ids of NDJSON `text` to `out`; torn or foreign lines are skipped.
+pub fn count_ids(text: &str, out: &mut HashMap<String, usize>) {
+    for line in text.lines() {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
+            && let Some(id) = record_id(&v)
+        {
+            *out.entry(id).or_insert(0) += 1;
+        }
+    }
 }
 
 /// Lines in a file (cheap progress probe).

@@ -570,10 +570,13 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, AppError> {
 mod tests {
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn small_demo_delivers_everything() {
+    /// Runs a 3,000-record demo through `source` and checks what the issue promises: every
+    /// record in records.ndjson, the poison in dead-letter.ndjson, all partitions committed,
+    /// and the exact last line. Returns the output directory for source-specific checks.
+    async fn small_demo(source: DemoSource) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let opts = DemoOptions {
+            source,
             events: 3000,
             partitions: 3,
             poison: 8,
@@ -597,38 +600,21 @@ mod tests {
                 report.delivered, report.dead_lettered
             )
         );
+        dir
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn small_demo_delivers_everything() {
+        small_demo(DemoSource::Kafka).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn small_amqp_demo_delivers_everything() {
-        let dir = tempfile::tempdir().unwrap();
-        let opts = DemoOptions {
-            source: DemoSource::Amqp,
-            events: 3000,
-            partitions: 3,
-            poison: 8,
-            out: dir.path().to_path_buf(),
-            progress_bar: false,
-            ..Default::default()
-        };
-        let report = run(opts).await.unwrap();
-        let records = std::fs::read_to_string(dir.path().join("records.ndjson")).unwrap();
-        assert_eq!(records.lines().count() as u64, report.delivered);
-        assert!(report.delivered >= 3000);
-        let dl = std::fs::read_to_string(dir.path().join("dead-letter.ndjson")).unwrap();
-        assert_eq!(dl.lines().count() as u64, report.dead_lettered);
-        assert!(report.dead_lettered >= 8, "{dl}");
-        assert_eq!(report.committed_partitions, 3);
+        let dir = small_demo(DemoSource::Amqp).await;
         // The checkpoints are in the Azure SDK layout, one per partition.
-        let cps = dir.path().join("checkpoints");
-        assert!(cps.exists(), "no checkpoint directory");
-        let last = report.text.lines().last().unwrap();
-        assert_eq!(
-            last,
-            format!(
-                "delivered {} records, dead-lettered {} messages, committed 3 partitions",
-                report.delivered, report.dead_lettered
-            )
+        assert!(
+            dir.path().join("checkpoints").exists(),
+            "no checkpoint directory"
         );
     }
 }

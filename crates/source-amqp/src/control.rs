@@ -397,12 +397,8 @@ async fn start_of(
                 .track
                 .processed
                 .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some(d.clone());
-            *owned
-                .track
-                .last_delivered
-                .lock()
                 .unwrap_or_else(|p| p.into_inner()) = Some(d);
+            owned.track.set_last_handed_over(Some(seq));
             check_retention_at_start(shared, owned, seq).await;
         }
         return (start, position);
@@ -451,11 +447,7 @@ async fn check_retention_at_start(shared: &Shared, owned: &Owned, checkpoint_seq
             "events left the hub's retention before any replica read them; they are lost. Keep entrastream running, add replicas, or raise the hub's retention"
         );
         // The gap is counted once here, not again by the reader.
-        *owned
-            .track
-            .last_delivered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = None;
+        owned.track.set_last_handed_over(None);
     }
 }
 

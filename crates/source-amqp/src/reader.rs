@@ -26,32 +26,67 @@ pub(crate) struct Delivered {
     pub enqueued_time: Option<SystemTime>,
 }
 
+/// Events handed over and not yet covered by a written checkpoint, plus the last sequence
+/// number handed over; one lock, taken once per event.
+#[derive(Debug, Default)]
+pub(crate) struct HandedOver {
+    queue: VecDeque<Delivered>,
+    last: Option<i64>,
+}
+
 /// What the source knows about a partition it owns, shared by its reader and `commit`.
 #[derive(Debug, Default)]
 pub(crate) struct PartitionTrack {
-    /// Handed-over events above the last written checkpoint, in order.
-    pub delivered: Mutex<VecDeque<Delivered>>,
+    handed_over: Mutex<HandedOver>,
     /// Highest sequence number every sink accepted (the last committed watermark).
     pub processed: Mutex<Option<Delivered>>,
-    /// Last event handed over (for gap detection and reconnects).
-    pub last_delivered: Mutex<Option<Delivered>>,
 }
 
 impl PartitionTrack {
+    fn handed_over(&self) -> std::sync::MutexGuard<'_, HandedOver> {
+        self.handed_over.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records an event handed to the pipeline. Returns how many sequence numbers were
+    /// skipped since the previous one: they are contiguous in a partition, so a jump means
+    /// the hub dropped events (retention) before they were read.
+    pub fn hand_over(&self, d: Delivered) -> i64 {
+        let mut h = self.handed_over();
+        let skipped = h
+            .last
+            .map_or(0, |last| (d.sequence_number - last - 1).max(0));
+        h.last = Some(d.sequence_number);
+        h.queue.push_back(d);
+        skipped
+    }
+
+    /// The last sequence number handed over (or the checkpoint it starts after).
+    pub fn last_handed_over(&self) -> Option<i64> {
+        self.handed_over().last
+    }
+
+    /// Sets where gap detection starts: the checkpoint, or `None` once a gap is counted.
+    pub fn set_last_handed_over(&self, sequence_number: Option<i64>) {
+        self.handed_over().last = sequence_number;
+    }
+
     /// Marks everything up to `sequence_number` as processed and returns its offset and
     /// enqueue time, or `None` if that event was never handed over by this replica.
     pub fn mark_processed(&self, sequence_number: i64) -> Option<Delivered> {
-        let mut queue = self.delivered.lock().unwrap_or_else(|p| p.into_inner());
         let mut found = None;
-        while let Some(front) = queue.front() {
-            if front.sequence_number > sequence_number {
-                break;
-            }
-            let d = queue.pop_front();
-            if d.as_ref()
-                .is_some_and(|d| d.sequence_number == sequence_number)
+        {
+            let mut h = self.handed_over();
+            while h
+                .queue
+                .front()
+                .is_some_and(|d| d.sequence_number <= sequence_number)
             {
-                found = d;
+                let d = h.queue.pop_front();
+                if d.as_ref()
+                    .is_some_and(|d| d.sequence_number == sequence_number)
+                {
+                    found = d;
+                }
             }
         }
         if let Some(d) = &found {
@@ -62,8 +97,10 @@ impl PartitionTrack {
 
     /// The enqueue time of the oldest event not yet processed, if it is known.
     pub fn oldest_unprocessed(&self) -> Option<SystemTime> {
-        let queue = self.delivered.lock().unwrap_or_else(|p| p.into_inner());
-        queue.front().and_then(|d| d.enqueued_time)
+        self.handed_over()
+            .queue
+            .front()
+            .and_then(|d| d.enqueued_time)
     }
 }
 
@@ -141,9 +178,9 @@ impl Reader {
                     }
                 },
             };
-            let delivered_before = self.delivered_count();
+            let delivered_before = self.track.last_handed_over();
             let exit = self.pump(&receiver, &mut backoff).await;
-            if self.delivered_count() > delivered_before {
+            if self.track.last_handed_over() > delivered_before {
                 failures_on_this_client = 0;
             } else {
                 // Attached (lazily) but nothing came before the failure: the connection may
@@ -175,7 +212,6 @@ impl Reader {
     ) -> Option<ReaderExit> {
         let stream = receiver.stream_events();
         futures::pin_mut!(stream);
-        let budget = self.queued_bytes_budget();
         loop {
             while *self.paused.borrow() {
                 tokio::select! {
@@ -198,13 +234,8 @@ impl Reader {
                 continue;
             };
             let body = bytes::Bytes::copy_from_slice(event.event_data().body().unwrap_or_default());
-            let delivered = Delivered {
-                sequence_number,
-                offset: event.offset().clone(),
-                enqueued_time: event.enqueued_time(),
-            };
-            self.note_gap(sequence_number);
-            let permits = permits_for(body.len(), budget);
+            let enqueued_time = event.enqueued_time();
+            let permits = permits_for(body.len(), crate::QUEUED_BYTES_BUDGET);
             let acquired = tokio::select! {
                 p = self.queued_bytes.acquire_many(permits) => p,
                 _ = self.stop.changed() => return Some(ReaderExit::Stopped),
@@ -213,21 +244,19 @@ impl Reader {
                 Ok(p) => p.forget(),
                 Err(_) => return Some(ReaderExit::Stopped),
             }
-            self.track
-                .delivered
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push_back(delivered.clone());
-            *self
-                .track
-                .last_delivered
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some(delivered.clone());
+            let skipped = self.track.hand_over(Delivered {
+                sequence_number,
+                offset: event.offset().clone(),
+                enqueued_time,
+            });
+            if skipped > 0 {
+                self.report_gap(sequence_number, skipped);
+            }
             let message = SourceMessage {
                 partition: self.id.clone(),
                 offset: sequence_number,
                 sequence_number: Some(sequence_number),
-                enqueued_time: delivered.enqueued_time,
+                enqueued_time,
                 body,
             };
             // Sent whatever `stop` says: the event is registered above, and its permits are
@@ -249,45 +278,18 @@ impl Reader {
         }
     }
 
-    /// Events handed over so far (by sequence number of the last one).
-    fn delivered_count(&self) -> Option<i64> {
-        self.track
-            .last_delivered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|d| d.sequence_number)
-    }
-
-    fn queued_bytes_budget(&self) -> usize {
-        crate::QUEUED_BYTES_BUDGET
-    }
-
-    /// Sequence numbers are contiguous in a partition: a jump means the hub dropped events
-    /// (retention) before we read them.
-    fn note_gap(&self, sequence_number: i64) {
-        let last = self
-            .track
-            .last_delivered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|d| d.sequence_number);
-        if let Some(last) = last
-            && sequence_number > last + 1
-        {
-            let lost = sequence_number - last - 1;
-            self.metrics
-                .lost_to_retention
-                .with_label_values(&[self.id.topic.as_str(), self.partition_id.as_str()])
-                .inc_by(u64::try_from(lost).unwrap_or_default());
-            tracing::warn!(
-                partition = %self.partition_id,
-                lost,
-                after_sequence_number = last,
-                "events left the hub's retention before they were read; they are lost. Add replicas or sink capacity, or raise the hub's retention"
-            );
-        }
+    /// Events the hub dropped (retention) between two that were read: counted and logged.
+    fn report_gap(&self, sequence_number: i64, lost: i64) {
+        self.metrics
+            .lost_to_retention
+            .with_label_values(&[self.id.topic.as_str(), self.partition_id.as_str()])
+            .inc_by(u64::try_from(lost).unwrap_or_default());
+        tracing::warn!(
+            partition = %self.partition_id,
+            lost,
+            after_sequence_number = sequence_number - lost - 1,
+            "events left the hub's retention before they were read; they are lost. Add replicas or sink capacity, or raise the hub's retention"
+        );
     }
 
     /// `Some(exit)` when the error ends the reader, `None` to retry.
@@ -333,12 +335,14 @@ mod tests {
     #[test]
     fn mark_processed_pops_up_to_the_watermark() {
         let t = PartitionTrack::default();
-        t.delivered.lock().unwrap().extend([d(3), d(4), d(5), d(7)]);
+        for x in [3, 4, 5, 7] {
+            t.hand_over(d(x));
+        }
         let got = t.mark_processed(5).unwrap();
         assert_eq!(got.offset.as_deref(), Some("500"));
-        assert_eq!(t.delivered.lock().unwrap().len(), 1);
+        assert_eq!(t.handed_over().queue.len(), 1);
         assert!(t.mark_processed(6).is_none(), "6 was never handed over");
-        assert_eq!(t.delivered.lock().unwrap().len(), 1);
+        assert_eq!(t.handed_over().queue.len(), 1);
     }
 
     #[test]
