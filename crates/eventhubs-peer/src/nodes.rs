@@ -11,7 +11,7 @@ use fe2o3_amqp::types::messaging::{AmqpValue, ApplicationProperties, Body, Messa
 use fe2o3_amqp::types::primitives::{Array, OrderedMap, SimpleValue, Timestamp, Value};
 use fe2o3_amqp::{Receiver, Sender};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
 use crate::Namespace;
@@ -80,7 +80,7 @@ pub(crate) async fn serve_replies(mut sender: Sender, kind: NodeKind, ctx: Arc<C
             replies.remove(address);
         }
     }
-    close_delay(kind, &ctx).await;
+    close_delay(kind).await;
     let _ = sender.close().await;
 }
 
@@ -156,18 +156,26 @@ pub(crate) async fn serve_requests(mut receiver: Receiver, kind: NodeKind, ctx: 
             let _ = link.send(reply);
         }
     }
-    close_delay(kind, &ctx).await;
+    close_delay(kind).await;
     let _ = receiver.close().await;
 }
 
-/// fe2o3-amqp 0.16.2 clients detach their `$cbs` link pair right after each put-token and can
-/// lose the whole connection (`unattached-handle`) when the answering detach arrives within
-/// microseconds; the same few milliseconds as [`PeerConfig::cbs_reply_delay`] avoid it.
+/// How long a `$cbs` link waits before answering the client's detach.
 ///
-/// [`PeerConfig::cbs_reply_delay`]: crate::PeerConfig::cbs_reply_delay
-async fn close_delay(kind: NodeKind, ctx: &Connection) {
+/// The SDK (0.16.0) drops its `$cbs` link pair and their session together right after each
+/// put-token: detach, detach, end, all within microseconds. A detach answer that reaches
+/// fe2o3-amqp 0.16.2 after it has sent that `end` is a frame for a link it already dropped
+/// (`unattached-handle`); a second such frame while it waits for our `end` stops its session
+/// early, our `end` then names an unknown channel, and the client closes the whole connection
+/// with every receiver on it (CI saw this as "Connection dropped: Illegal session state").
+/// Waiting lets the client's `end` arrive first; the session is then gone and no answer is sent,
+/// as when the service reads the detach and the end together. A client that closes the link
+/// and keeps its session still gets its answer, this much later.
+const CBS_DETACH_ANSWER_DELAY: Duration = Duration::from_millis(200);
+
+async fn close_delay(kind: NodeKind) {
     if kind == NodeKind::Cbs {
-        tokio::time::sleep(ctx.ns.cbs_reply_delay).await;
+        tokio::time::sleep(CBS_DETACH_ANSWER_DELAY).await;
     }
 }
 
