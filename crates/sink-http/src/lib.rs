@@ -24,8 +24,11 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// [`gzip`] on tokio's blocking pool (so that concurrent requests compress in parallel, off
 /// the async worker). Must be called inside a tokio runtime.
-pub async fn gzip_off_task(data: Vec<u8>) -> Result<Vec<u8>, String> {
-    tokio::task::spawn_blocking(move || gzip(&data))
+pub async fn gzip_off_task<B>(data: B) -> Result<Vec<u8>, String>
+where
+    B: AsRef<[u8]> + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || gzip(data.as_ref()))
         .await
         .map_err(|e| format!("gzip task failed: {e}"))
 }

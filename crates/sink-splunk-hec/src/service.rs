@@ -1,6 +1,7 @@
 //! HTTP to the collector: posting a body, polling acks, the health endpoint, and the table that
 //! turns an HTTP status plus HEC code into what the sink does next.
 
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -197,13 +198,13 @@ impl HecService {
 
     /// Posts one body (uncompressed; gzipped here when configured). Returns status and text,
     /// and the number of bytes put on the wire.
-    pub async fn post(&self, body: Vec<u8>) -> Result<(u16, String, usize), Transport> {
+    pub async fn post(&self, body: Bytes) -> Result<(u16, String, usize), Transport> {
         let (payload, gz) = if self.gzip {
             // On the blocking pool: the `concurrency` requests of a send compress in parallel.
             let z = entrastream_sink_http::gzip_off_task(body)
                 .await
                 .map_err(Transport)?;
-            (z, true)
+            (Bytes::from(z), true)
         } else {
             (body, false)
         };
