@@ -75,6 +75,21 @@ struct Args {
     group: String,
 }
 
+/// Seconds, records/s and MB/s of a child that must have delivered all `records`.
+fn rates(r: &ChildResult, mode: &str, records: u64) -> (f64, f64, f64) {
+    assert!(
+        r.get("records_done") >= records as f64,
+        "{mode}: {} of {records} records done",
+        r.get("records_done"),
+    );
+    let secs = r.get("secs");
+    (
+        secs,
+        r.get("records_done") / secs,
+        r.get("bytes_in") / 1e6 / secs,
+    )
+}
+
 /// One SIEM child run and the blackhole baseline of its round.
 struct SiemRun {
     round: usize,
@@ -809,15 +824,7 @@ fn main() {
     let mut rows = Vec::new();
     for mode in ["blackhole", "file"] {
         let r = spawn_child(&args, mode, &broker.bootstrap, "e2e", messages);
-        assert!(
-            r.get("records_done") >= args.records as f64,
-            "{mode}: {} of {} records done",
-            r.get("records_done"),
-            args.records
-        );
-        let secs = r.get("secs");
-        let rps = r.get("records_done") / secs;
-        let mbs = r.get("bytes_in") / 1e6 / secs;
+        let (secs, rps, mbs) = rates(&r, mode, args.records);
         eprintln!(
             "{mode}: {secs:.2}s after {:.2}s group join, {rps:.0} records/s, {mbs:.1} MB/s, {:.2} user + {:.2} sys CPU-s, VmHWM {:.0} MiB, {:.1} MB written",
             r.get("startup_s"),
@@ -845,10 +852,9 @@ fn main() {
             let mut base_args = args.clone();
             base_args.group = format!("e2e-blackhole-round{round}");
             let b = spawn_child(&base_args, "blackhole", &broker.bootstrap, "e2e", messages);
-            let baseline_rps = b.get("records_done") / b.get("secs");
+            let (_, baseline_rps, baseline_mbs) = rates(&b, "blackhole", args.records);
             eprintln!(
-                "round {round}: blackhole {baseline_rps:.0} records/s, {:.1} MB/s",
-                b.get("bytes_in") / 1e6 / b.get("secs")
+                "round {round}: blackhole {baseline_rps:.0} records/s, {baseline_mbs:.1} MB/s"
             );
             siem_baselines.push((baseline_rps, b));
             for mode in ["hec-noack", "hec-ack", "sumo"] {
@@ -884,20 +890,12 @@ fn main() {
                 let after = rusage_self();
                 r.kv.insert("peer_cpu_s".into(), after.0 - before.0 + after.1 - before.1);
                 assert!(
-                    r.get("records_done") >= args.records as f64,
-                    "{mode}: {} of {} records done",
-                    r.get("records_done"),
-                    args.records
-                );
-                assert!(
                     counted() >= args.records as usize,
                     "{mode}: the peer indexed {} of {} records",
                     counted(),
                     args.records
                 );
-                let secs = r.get("secs");
-                let rps = r.get("records_done") / secs;
-                let mbs = r.get("bytes_in") / 1e6 / secs;
+                let (secs, rps, mbs) = rates(&r, mode, args.records);
                 eprintln!(
                     "{mode}: {secs:.2}s, {rps:.0} records/s, {mbs:.1} MB/s, {:.2} user + {:.2} sys CPU-s, VmHWM {:.0} MiB, peer {:.2} CPU-s",
                     r.get("user_s"),

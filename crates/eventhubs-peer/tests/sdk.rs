@@ -125,6 +125,24 @@ fn seqs(events: &[ReceivedEventData]) -> Vec<i64> {
         .collect()
 }
 
+/// Opens a receiver on `partition` and returns the error its first receive ends with.
+async fn first_receive_error(
+    client: &ConsumerClient,
+    partition: &str,
+    options: Option<OpenReceiverOptions>,
+) -> EventHubsError {
+    let receiver = client
+        .open_receiver_on_partition(partition.to_owned(), options)
+        .await
+        .unwrap();
+    let mut stream = receiver.stream_events();
+    tokio::time::timeout(EVENT_TIMEOUT, stream.next())
+        .await
+        .expect("no answer to the first receive")
+        .expect("stream ended without an error")
+        .expect_err("the first receive was meant to fail")
+}
+
 async fn wait_for_receivers(peer: &EventHubsPeer, hub: &str, partition: &str, n: usize) {
     for _ in 0..500 {
         if peer.receivers(hub, partition).len() == n {
@@ -328,16 +346,7 @@ async fn bad_key_is_refused_with_401() {
 
         // A receiver with the wrong key fails at its own put-token the same way.
         let client = consumer_with(&peer, &wrong, None).await.unwrap();
-        let receiver = client
-            .open_receiver_on_partition("0".into(), None)
-            .await
-            .unwrap();
-        let mut stream = receiver.stream_events();
-        let err = tokio::time::timeout(EVENT_TIMEOUT, stream.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap_err();
+        let err = first_receive_error(&client, "0", None).await;
         eprintln!("bad key receiver: {err:?}");
         assert_eq!(status_code(&err), Some(401), "{err:?}");
     });
@@ -358,16 +367,7 @@ async fn unknown_hub_is_404_and_unknown_consumer_group_not_found() {
         let client = consumer_with(&peer, &peer.connection_string("hub"), Some("nogroup"))
             .await
             .unwrap();
-        let receiver = client
-            .open_receiver_on_partition("0".into(), None)
-            .await
-            .unwrap();
-        let mut stream = receiver.stream_events();
-        let err = tokio::time::timeout(EVENT_TIMEOUT, stream.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap_err();
+        let err = first_receive_error(&client, "0", None).await;
         eprintln!("unknown consumer group: {err:?}");
         assert_eq!(
             condition(&err),
@@ -377,16 +377,7 @@ async fn unknown_hub_is_404_and_unknown_consumer_group_not_found() {
         assert!(format!("{err:?}").contains("nogroup"));
 
         let client = consumer(&peer, "hub").await;
-        let receiver = client
-            .open_receiver_on_partition("9".into(), None)
-            .await
-            .unwrap();
-        let mut stream = receiver.stream_events();
-        let err = tokio::time::timeout(EVENT_TIMEOUT, stream.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap_err();
+        let err = first_receive_error(&client, "9", None).await;
         assert_eq!(
             condition(&err),
             Some(AmqpErrorCondition::NotFound),
@@ -450,16 +441,7 @@ async fn epoch_receivers_steal_and_refuse() {
 
         // A lower epoch is refused while epoch 0 owns the partition.
         let low_client = consumer(&peer, "hub").await;
-        let low = low_client
-            .open_receiver_on_partition("0".into(), epoch(-1))
-            .await
-            .unwrap();
-        let mut low_stream = low.stream_events();
-        let err = tokio::time::timeout(EVENT_TIMEOUT, low_stream.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap_err();
+        let err = first_receive_error(&low_client, "0", epoch(-1)).await;
         eprintln!("lower epoch: {err:?}");
         assert!(
             matches!(err.kind, ErrorKind::ConsumerDisconnected(Some(_))),
@@ -468,16 +450,7 @@ async fn epoch_receivers_steal_and_refuse() {
 
         // So is a receiver without epoch.
         let plain_client = consumer(&peer, "hub").await;
-        let plain = plain_client
-            .open_receiver_on_partition("0".into(), None)
-            .await
-            .unwrap();
-        let mut plain_stream = plain.stream_events();
-        let err = tokio::time::timeout(EVENT_TIMEOUT, plain_stream.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap_err();
+        let err = first_receive_error(&plain_client, "0", None).await;
         assert!(
             matches!(err.kind, ErrorKind::ConsumerDisconnected(Some(_))),
             "{err:?}"
@@ -545,16 +518,8 @@ async fn sequence_number_past_the_end_is_out_of_range() {
             .unwrap();
         peer.append("hub", "0", "only");
         let client = consumer(&peer, "hub").await;
-        let receiver = client
-            .open_receiver_on_partition("0".into(), start(StartLocation::SequenceNumber(5), false))
-            .await
-            .unwrap();
-        let mut stream = receiver.stream_events();
-        let err = tokio::time::timeout(EVENT_TIMEOUT, stream.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap_err();
+        let err =
+            first_receive_error(&client, "0", start(StartLocation::SequenceNumber(5), false)).await;
         eprintln!("out of range: {err:?}");
         assert_eq!(
             condition(&err),
