@@ -407,29 +407,11 @@ start_position = "earliest"
 "heartbeat.interval.ms" = "500"
 {props}
 
-[pipeline]
-checkpoint_interval = "1s"
-drain_timeout = "3s"
-shutdown_timeout = "3s"
-max_in_flight_bytes = "{budget}"
-batch_max_bytes = "1MiB"
-batch_linger = "{linger}ms"
-
-[[sinks]]
-name = "out"
-{sink}
-
-[dead_letter]
-path = {dl:?}
-rotate_bytes = 0
-
-[admin]
-enabled = false
+{tail}
 "#,
         bootstrap = args.bootstrap,
         topic = args.topic,
-        dl = dir.join("dead-letter.ndjson").display().to_string(),
-        linger = args.linger_ms,
+        tail = pipeline_and_sink("1s", &budget, args.linger_ms, &sink, dir),
         props = args
             .props
             .iter()
@@ -464,13 +446,39 @@ custom_endpoint = {endpoint:?}
 start_position = "earliest"
 {prefetch}
 
+{tail}
+
+[checkpoint]
+type = "file"
+path = {store:?}
+"#,
+        tail = pipeline_and_sink(checkpoint, budget, linger, sink, dir),
+        store = dir.join("checkpoints").display().to_string(),
+        prefetch = args
+            .amqp_prefetch
+            .map(|p| format!("prefetch = {p}"))
+            .unwrap_or_default(),
+    );
+    Config::from_str(&text, false, &Env::default()).expect("AMQP bench config is valid")
+}
+
+/// The `[pipeline]`, `[[sinks]]`, `[dead_letter]` and `[admin]` sections every child shares.
+fn pipeline_and_sink(
+    checkpoint: &str,
+    budget: &str,
+    linger_ms: u64,
+    sink: &str,
+    dir: &Path,
+) -> String {
+    format!(
+        r#"
 [pipeline]
 checkpoint_interval = "{checkpoint}"
 drain_timeout = "3s"
 shutdown_timeout = "3s"
 max_in_flight_bytes = "{budget}"
 batch_max_bytes = "1MiB"
-batch_linger = "{linger}ms"
+batch_linger = "{linger_ms}ms"
 
 [[sinks]]
 name = "out"
@@ -480,21 +488,11 @@ name = "out"
 path = {dl:?}
 rotate_bytes = 0
 
-[checkpoint]
-type = "file"
-path = {store:?}
-
 [admin]
 enabled = false
 "#,
         dl = dir.join("dead-letter.ndjson").display().to_string(),
-        store = dir.join("checkpoints").display().to_string(),
-        prefetch = args
-            .amqp_prefetch
-            .map(|p| format!("prefetch = {p}"))
-            .unwrap_or_default(),
-    );
-    Config::from_str(&text, false, &Env::default()).expect("AMQP bench config is valid")
+    )
 }
 
 /// Store requests per operation, from the child's /metrics text.

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use entrastream_sink::{EncodedBatch, Rejection};
-use std::ops::Range;
+use entrastream_sink_http::{even_requests, ndjson_body};
 
 /// Records (indices into the batch) sent in one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,92 +28,35 @@ impl Chunk {
 }
 
 /// Groups `todo` records into chunks whose body (records joined by `\n`) is at most `max`
-/// bytes: as few chunks as the limit allows, of even size (2.1 MB with a 1 MB limit becomes
-/// three of ~700 KB, not two full ones and a 100 KB tail, so concurrent requests finish
-/// together). A record alone above `max` is rejected with a reason, never truncated.
+/// bytes, as few and as even as [`even_requests`] makes them. A record alone above `max` is
+/// rejected with a reason, never truncated.
 pub fn plan(
     batch: &EncodedBatch,
     todo: impl IntoIterator<Item = usize>,
     max: usize,
 ) -> (Vec<Chunk>, Vec<Rejection>) {
-    let mut chunks = Vec::new();
-    let mut rejections = Vec::new();
-    let mut fit = Vec::new();
-    for i in todo {
-        let len = batch.records[i].range.len() + 1;
-        if len > max {
-            rejections.push(Rejection {
-                index: i,
-                reason: format!(
-                    "record of {} bytes is larger than max_content_length ({max} bytes); not truncated",
-                    len - 1
-                ),
-            });
-        } else {
-            fit.push(i);
-        }
-    }
-    let total: usize = fit.iter().map(|&i| batch.records[i].range.len() + 1).sum();
-    let target = total.div_ceil(total.div_ceil(max).max(1));
-    let mut cur = Vec::new();
-    let mut size = 0usize;
-    for i in fit {
-        let len = batch.records[i].range.len() + 1;
-        if (size + len > max || size >= target) && !cur.is_empty() {
-            chunks.push(Chunk {
-                indices: std::mem::take(&mut cur),
-            });
-            size = 0;
-        }
-        cur.push(i);
-        size += len;
-    }
-    if !cur.is_empty() {
-        chunks.push(Chunk { indices: cur });
-    }
+    let (requests, oversize) = even_requests(batch, todo, max);
+    let rejections = oversize
+        .into_iter()
+        .map(|i| Rejection {
+            index: i,
+            reason: format!(
+                "record of {} bytes is larger than max_content_length ({max} bytes); not truncated",
+                batch.records[i].range.len()
+            ),
+        })
+        .collect();
+    let chunks = requests
+        .into_iter()
+        .map(|indices| Chunk { indices })
+        .collect();
     (chunks, rejections)
 }
 
-/// The request body of a chunk: its records, each followed by `\n`.
-///
-/// When the chunk's records lie back to back in the batch, each followed by its `\n`
-/// separator (the usual case: a plan over consecutive pending records), the body is a slice of
-/// the batch's buffer and nothing is copied; a copy would cost as much CPU per MB as a tenth
-/// of gzip. Otherwise (after a split or a rejection) the records are copied together.
+/// The request body of a chunk: its records, each followed by `\n` (a slice of the batch when
+/// they are contiguous, see [`ndjson_body`]).
 pub fn body(batch: &EncodedBatch, chunk: &Chunk) -> Bytes {
-    if let Some(range) = contiguous(batch, chunk) {
-        return batch.data.slice(range);
-    }
-    let len: usize = chunk
-        .indices
-        .iter()
-        .map(|&i| batch.records[i].range.len() + 1)
-        .sum();
-    let mut out = Vec::with_capacity(len);
-    for &i in &chunk.indices {
-        out.extend_from_slice(batch.record(i).unwrap_or_default());
-        out.push(b'\n');
-    }
-    Bytes::from(out)
-}
-
-/// The byte range of `chunk` in the batch's buffer, if its records and their `\n` separators
-/// are exactly that range.
-fn contiguous(batch: &EncodedBatch, chunk: &Chunk) -> Option<Range<usize>> {
-    let first = *chunk.indices.first()?;
-    let start = batch.records.get(first)?.range.start;
-    let mut end = start;
-    for (k, &i) in chunk.indices.iter().enumerate() {
-        if i != first + k {
-            return None;
-        }
-        let range = &batch.records.get(i)?.range;
-        if range.start != end || batch.data.get(range.end) != Some(&b'\n') {
-            return None;
-        }
-        end = range.end + 1;
-    }
-    Some(start..end)
+    ndjson_body(batch, &chunk.indices)
 }
 
 pub use entrastream_sink_http::gzip;

@@ -16,13 +16,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use entrastream_entra::Schema;
 use entrastream_secret::Secret;
 use entrastream_sink::{
     BatchProgress, Coalesce, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink,
     SinkError,
 };
-use entrastream_sink_http::{gzip_off_task, transport_error};
+use entrastream_sink_http::{even_requests, gzip_off_task, ndjson_body, transport_error};
 use entrastream_telemetry::SinkStats;
 use futures_util::StreamExt;
 
@@ -203,7 +204,7 @@ impl SumoSink {
             "{{\"entrastream_test_event\":true,\"message\":\"connectivity test from entrastream check-sinks; safe to ignore\",\"sink\":{}}}\n",
             serde_escape(&self.cfg.name)
         );
-        match self.post("entrastream/check", line.into_bytes()).await {
+        match self.post("entrastream/check", Bytes::from(line)).await {
             Ok(200..=299) => (true, Some(true), None),
             Ok(s @ (401 | 403 | 404)) => (
                 true,
@@ -252,44 +253,19 @@ impl SumoSink {
         }
         let mut chunks = Vec::new();
         let mut rejections = Vec::new();
-        for (category, mut idx) in by_cat {
-            idx.retain(|&i| {
-                let len = batch.records[i].range.len() + 1;
-                if len > max {
-                    rejections.push(Rejection {
-                        index: i,
-                        reason: format!(
-                            "record of {} bytes is above the Sumo Logic request limit ({max} bytes); not truncated",
-                            len - 1
-                        ),
-                    });
-                }
-                len <= max
-            });
-            // As few requests as the limit allows, of even size: 1.1 MB becomes two requests
-            // of ~550 KB rather than 1 MB plus a 100 KB tail below Sumo's recommended minimum.
-            let total: usize = idx.iter().map(|&i| batch.records[i].range.len() + 1).sum();
-            let target = total.div_ceil(total.div_ceil(max).max(1));
-            let mut cur = Vec::new();
-            let mut size = 0;
-            for i in idx {
-                let len = batch.records[i].range.len() + 1;
-                if (size + len > max || size >= target) && !cur.is_empty() {
-                    chunks.push(Chunk {
-                        category: category.clone(),
-                        indices: std::mem::take(&mut cur),
-                    });
-                    size = 0;
-                }
-                cur.push(i);
-                size += len;
-            }
-            if !cur.is_empty() {
-                chunks.push(Chunk {
-                    category,
-                    indices: cur,
-                });
-            }
+        for (category, idx) in by_cat {
+            let (requests, oversize) = even_requests(batch, idx, max);
+            rejections.extend(oversize.into_iter().map(|i| Rejection {
+                index: i,
+                reason: format!(
+                    "record of {} bytes is above the Sumo Logic request limit ({max} bytes); not truncated",
+                    batch.records[i].range.len()
+                ),
+            }));
+            chunks.extend(requests.into_iter().map(|indices| Chunk {
+                category: category.clone(),
+                indices,
+            }));
         }
         (chunks, rejections)
     }
@@ -305,14 +281,14 @@ impl SumoSink {
         })
     }
 
-    async fn post(&self, category: &str, body: Vec<u8>) -> Result<u16, String> {
+    async fn post(&self, category: &str, body: Bytes) -> Result<u16, String> {
         let raw = body.len() as u64;
         let m = &self.metrics;
         m.max_request.fetch_max(raw, Ordering::Relaxed);
         m.bytes_uncompressed.fetch_add(raw, Ordering::Relaxed);
         let payload = if self.cfg.gzip {
             // On the blocking pool: the `concurrency` requests of a send compress in parallel.
-            gzip_off_task(body).await?
+            Bytes::from(gzip_off_task(body).await?)
         } else {
             body
         };
@@ -353,11 +329,7 @@ impl SumoSink {
     }
 
     async fn one_request(&self, batch: &EncodedBatch, chunk: Chunk) -> Step {
-        let mut body = Vec::new();
-        for &i in &chunk.indices {
-            body.extend_from_slice(batch.record(i).unwrap_or_default());
-            body.push(b'\n');
-        }
+        let body = ndjson_body(batch, &chunk.indices);
         let m = &self.metrics;
         let status = match self.post(&chunk.category, body).await {
             Ok(s) => s,
