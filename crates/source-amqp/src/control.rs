@@ -436,9 +436,7 @@ async fn check_retention_at_start(shared: &Shared, owned: &Owned, checkpoint_seq
         let lost = first_retained - checkpoint_seq - 1;
         shared
             .metrics
-            .lost_to_retention
-            .with_label_values(&[shared.hub.event_hub.as_str(), owned.partition_id.as_str()])
-            .inc_by(u64::try_from(lost).unwrap_or_default());
+            .count_lost_to_retention(&shared.hub.event_hub, &owned.partition_id, lost);
         tracing::warn!(
             partition = %owned.partition_id,
             lost,

@@ -29,6 +29,13 @@ pub struct AmqpMetrics {
 }
 
 impl AmqpMetrics {
+    /// Counts `lost` events of `partition` that left the hub's retention unread.
+    pub fn count_lost_to_retention(&self, hub: &str, partition: &str, lost: i64) {
+        self.lost_to_retention
+            .with_label_values(&[hub, partition])
+            .inc_by(u64::try_from(lost).unwrap_or_default());
+    }
+
     /// Registers the metrics. A name already registered (two sources in one registry, tests)
     /// is not an error: the second copy simply is not exported.
     pub fn register(registry: &Registry) -> Self {

@@ -281,9 +281,7 @@ impl Reader {
     /// Events the hub dropped (retention) between two that were read: counted and logged.
     fn report_gap(&self, sequence_number: i64, lost: i64) {
         self.metrics
-            .lost_to_retention
-            .with_label_values(&[self.id.topic.as_str(), self.partition_id.as_str()])
-            .inc_by(u64::try_from(lost).unwrap_or_default());
+            .count_lost_to_retention(&self.id.topic, &self.partition_id, lost);
         tracing::warn!(
             partition = %self.partition_id,
             lost,
