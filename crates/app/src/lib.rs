@@ -374,7 +374,12 @@ pub async fn wait_for_signal() {
 /// the summary. Fatal source errors end the run with an error.
 pub async fn run_until_signal(config: &Config, env: &Env) -> Result<RunSummary, AppError> {
     let running = start(config, env, Hooks::default()).await?;
-    tracing::info!("entrastream running");
+    // Which gzip the HTTP sinks use is a build choice (feature `isal`); say it once, since it
+    // decides their CPU per MB.
+    tracing::info!(
+        http_sink_gzip = entrastream_sink_http::GzipBackend::DEFAULT.name(),
+        "entrastream running"
+    );
     let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
     let stopper = running.shutdown.clone();
     tokio::spawn(async move {

@@ -18,6 +18,23 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
+/// `millis` as epoch seconds with three decimals (`1714557600.123`, `-0.500`), without the
+/// allocation `format!` costs: this runs once per record on the pipeline's parse thread.
+fn push_seconds_with_millis(out: &mut Vec<u8>, millis: i64) {
+    if millis < 0 {
+        out.push(b'-');
+    }
+    let abs = millis.unsigned_abs();
+    out.extend_from_slice(itoa::Buffer::new().format(abs / 1000).as_bytes());
+    let frac = abs % 1000;
+    out.extend_from_slice(&[
+        b'.',
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ]);
+}
+
 impl HecEventEncoder {
     /// An encoder with these envelope fields (`None` = let the token's defaults apply).
     pub fn new(
@@ -55,9 +72,7 @@ impl RecordEncoder for HecEventEncoder {
         let t = record.event_time().unwrap_or(ctx.ingest_time);
         let millis = t.unix_millis();
         out.extend_from_slice(b"{\"time\":");
-        let sign = if millis < 0 { "-" } else { "" };
-        let abs = millis.unsigned_abs();
-        out.extend_from_slice(format!("{sign}{}.{:03}", abs / 1000, abs % 1000).as_bytes());
+        push_seconds_with_millis(out, millis);
         out.extend_from_slice(&self.metadata);
         out.extend_from_slice(b",\"fields\":{\"category\":");
         push_str(out, record.category());
@@ -78,6 +93,21 @@ mod tests {
     use entrastream_entra::{ParseOptions, RecordSlice, parse_record};
 
     const SIGNIN: &str = r#"{"time":"2024-05-01T10:00:00.1234567Z","resourceId":"/tenants/aaaa-1/providers/Microsoft.aadiam","operationName":"Sign-in activity","category":"SignInLogs","tenantId":"aaaa-1","resultType":"0","properties":{"id":"x1","createdDateTime":"2024-05-01T10:00:00.123Z","userPrincipalName":"a@b.c","status":{"errorCode":0}}}"#;
+
+    #[test]
+    fn time_is_seconds_with_three_decimals() {
+        for (millis, text) in [
+            (1_714_557_600_123, "1714557600.123"),
+            (1_714_557_600_005, "1714557600.005"),
+            (0, "0.000"),
+            (-500, "-0.500"),
+            (-1_001, "-1.001"),
+        ] {
+            let mut out = Vec::new();
+            push_seconds_with_millis(&mut out, millis);
+            assert_eq!(String::from_utf8(out).unwrap(), text);
+        }
+    }
 
     #[test]
     fn envelope_has_time_with_millis_fields_and_raw_event() {

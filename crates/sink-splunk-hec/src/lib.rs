@@ -216,10 +216,7 @@ impl HecSink {
         m.bytes_uncompressed.fetch_add(raw_len, Ordering::Relaxed);
         m.bytes_sent.fetch_add(wire as u64, Ordering::Relaxed);
         self.stats.body(raw_len as usize, wire);
-        let class = service::classify(status, &text);
-        let code = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v.get("code").and_then(|c| c.as_u64()));
+        let (class, code) = service::classify_with_code(status, &text);
         self.stats
             .request(&status.to_string(), code, elapsed.as_secs_f64());
         m.count(match code {

@@ -35,8 +35,18 @@ pub enum Class {
 
 /// Classifies an answer by HTTP status and HEC `code`.
 pub fn classify(status: u16, body: &str) -> Class {
+    classify_with_code(status, body).0
+}
+
+/// [`classify`], plus the HEC `code` of the body (for the per-code request metrics), from one
+/// parse of the body.
+pub fn classify_with_code(status: u16, body: &str) -> (Class, Option<u64>) {
     let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     let code = v.get("code").and_then(Value::as_u64);
+    (classify_answer(status, code, &v), code)
+}
+
+fn classify_answer(status: u16, code: Option<u64>, v: &Value) -> Class {
     let text = v
         .get("text")
         .and_then(Value::as_str)
