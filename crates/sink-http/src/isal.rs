@@ -19,10 +19,16 @@ thread_local! {
     static LEVEL_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; LEVEL_BUF_BYTES]);
 }
 
+/// An output size that always fits `len` input bytes: when the compressed stream does not fit,
+/// ISA-L writes stored blocks instead, which take the input plus 5 bytes per block of up to
+/// 65,535 and the gzip header and trailer (18); 64 leaves room to spare.
+pub(crate) fn stored_bound(len: usize) -> usize {
+    len + 5 * len.div_ceil(65_535) + 64
+}
+
 /// `data` as one gzip member written to the start of `out`: the number of bytes written, or
-/// None when it does not fit in `out` (ISA-L's `STATELESS_OVERFLOW`) or ISA-L refuses. A buffer
-/// of `data.len()` plus 5 bytes per 64 KiB plus 18 always fits: ISA-L then falls back to
-/// stored blocks.
+/// None when it does not fit in `out` (ISA-L's `STATELESS_OVERFLOW`) or ISA-L refuses. An `out`
+/// of [`stored_bound`] always fits.
 pub(crate) fn gzip_level1_into(data: &[u8], out: &mut [u8]) -> Option<usize> {
     let avail_in = u32::try_from(data.len()).ok()?;
     let avail_out = u32::try_from(out.len()).ok()?;
@@ -61,7 +67,7 @@ mod tests {
     fn too_small_an_output_is_none_and_the_stored_bound_always_fits() {
         let data = b"0123456789abcdef".repeat(10_000);
         assert_eq!(gzip_level1_into(&data, &mut [0u8; 16]), None);
-        let mut out = vec![0u8; data.len() + 5 * data.len().div_ceil(65_535) + 64];
+        let mut out = vec![0u8; stored_bound(data.len())];
         let n = gzip_level1_into(&data, &mut out).expect("fits");
         assert!(n < data.len() / 10, "{n}");
         // The same thread's level buffer, reused: the second member is identical.

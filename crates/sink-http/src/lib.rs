@@ -4,8 +4,9 @@
 //! so one rule covers every sink.
 //!
 //! Design decision: gzip is the largest CPU cost of an HTTP sink (more than parsing the
-//! records). Built with the `isal` feature it uses Intel's ISA-L (igzip level 1: about 1.8×
-//! zlib-rs's level-1 speed on Entra records, with a better ratio: 8.9 against 6.9); the
+//! records). Built with the `isal` feature it uses Intel's ISA-L (igzip level 1: about 1.75×
+//! zlib-rs's level-1 speed on request bodies of Entra records, with a better ratio: 8.55
+//! against 6.63; `benches/benches/gzip.rs`); the
 //! container image is built that way. Without it (the default, because ISA-L's build needs
 //! nasm and autotools) it uses flate2's `zlib-rs` backend (about twice miniz_oxide's speed).
 //! Either way [`gzip_off_task`] runs it on tokio's blocking pool: the requests a sink sends
@@ -170,8 +171,7 @@ fn gzip_isal(data: &[u8]) -> Option<Vec<u8>> {
         out.truncate(n);
         Some(out)
     };
-    let stored = data.len() + 5 * data.len().div_ceil(65_535) + 64;
-    attempt(data.len() / 4 + 1024).or_else(|| attempt(stored))
+    attempt(data.len() / 4 + 1024).or_else(|| attempt(isal::stored_bound(data.len())))
 }
 
 /// [`gzip`] on tokio's blocking pool (so that concurrent requests compress in parallel, off
