@@ -76,6 +76,9 @@ pub struct DemoReport {
     pub delivered: u64,
     /// Dead-letter entries.
     pub dead_lettered: u64,
+    /// Messages with at least one dead-letter entry (distinct partition and offset): the
+    /// count the last line prints, since one message may yield several entries.
+    pub dead_lettered_messages: u64,
     /// Partitions with a committed offset.
     pub committed_partitions: usize,
     /// The full text printed (summary + last line).
@@ -524,6 +527,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, AppError> {
     drop(hub);
     let delivered = progress.records_done.load(Ordering::Relaxed);
     let dead_lettered = progress.dead_lettered.load(Ordering::Relaxed);
+    let dead_lettered_messages = progress.dead_lettered_messages.load(Ordering::Relaxed);
     let secs = elapsed.as_secs_f64().max(1e-9);
     let mut text = String::new();
     text.push_str(&tally.encoder.render());
@@ -554,13 +558,14 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, AppError> {
     }
     let committed_partitions = summary.committed.len();
     text.push_str(&format!(
-        "delivered {delivered} records, dead-lettered {dead_lettered} messages, committed {committed_partitions} partitions"
+        "delivered {delivered} records, dead-lettered {dead_lettered_messages} messages, committed {committed_partitions} partitions"
     ));
     let _ = writeln!(stdout, "{text}");
     let _ = stdout.flush();
     Ok(DemoReport {
         delivered,
         dead_lettered,
+        dead_lettered_messages,
         committed_partitions,
         text,
     })
@@ -592,12 +597,25 @@ mod tests {
         assert_eq!(dl.lines().count() as u64, report.dead_lettered);
         assert!(report.dead_lettered >= 8, "{dl}");
         assert_eq!(report.committed_partitions, 3);
+        // The last line counts messages, not entries: one poison message can yield two.
+        let distinct: std::collections::HashSet<(i64, i64)> = dl
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    v["partition"].as_i64().unwrap(),
+                    v["offset"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(distinct.len(), 8, "{dl}");
+        assert_eq!(report.dead_lettered_messages, 8);
         let last = report.text.lines().last().unwrap();
         assert_eq!(
             last,
             format!(
                 "delivered {} records, dead-lettered {} messages, committed 3 partitions",
-                report.delivered, report.dead_lettered
+                report.delivered, report.dead_lettered_messages
             )
         );
         dir

@@ -121,10 +121,7 @@ impl BatchBuilder {
                 Some((c, n)) if c == category => *n += 1,
                 _ => {
                     if let Some((c, n)) = last_cat.take() {
-                        metrics
-                            .records_in
-                            .with_label_values(&[c.as_str()])
-                            .inc_by(n);
+                        metrics.count_records_in(&c, n);
                     }
                     last_cat = Some((category.to_string(), 1));
                 }
@@ -170,10 +167,7 @@ impl BatchBuilder {
             }
         }
         if let Some((c, n)) = last_cat {
-            metrics
-                .records_in
-                .with_label_values(&[c.as_str()])
-                .inc_by(n);
+            metrics.count_records_in(&c, n);
         }
         self.batch
             .messages

@@ -120,6 +120,10 @@ pub struct Progress {
     pub records_done: AtomicU64,
     /// Dead-letter entries written by the parse stage (parse or encode failures).
     pub dead_lettered: AtomicU64,
+    /// Messages with at least one such entry: one message may yield several entries (a bad
+    /// record among good ones, a record no sink's encoder takes), so this counts distinct
+    /// (partition, offset) pairs, each message being read once per run.
+    pub dead_lettered_messages: AtomicU64,
     /// Checkpoint commits that succeeded.
     pub commits: AtomicU64,
 }
@@ -139,6 +143,19 @@ pub enum PipelineError {
     /// The source failed for good.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// A sink's (or the dead-letter sink's) worker task panicked or ended while the pipeline
+    /// still had batches for it. Nothing past its work was committed; restarting redelivers it.
+    #[error(
+        "sink `{sink}` stopped working ({what}); the run ends so that no offset is committed \
+         without it. Nothing it had not written was committed: fix the cause (see the log above) \
+         and restart, the uncommitted messages are redelivered"
+    )]
+    SinkWorker {
+        /// The sink's configured name (`dead_letter` for the dead-letter sink).
+        sink: String,
+        /// What happened to the task (`panicked: …` or `ended unexpectedly`).
+        what: String,
+    },
 }
 
 struct PendingRevoke {
@@ -164,7 +181,7 @@ pub async fn run(
 ) -> Result<RunSummary, PipelineError> {
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let (dl_tx, dl_rx) = mpsc::unbounded_channel();
-    let mut workers = Vec::new();
+    let mut workers = Workers::default();
     let mut sink_txs = Vec::new();
     let mut encoders: Vec<(Arc<dyn RecordEncoder>, CategoryFilter, String)> = Vec::new();
     for slot in sinks {
@@ -175,24 +192,32 @@ pub async fn run(
             slot.sink.name().to_string(),
         ));
         sink_txs.push(tx);
-        workers.push(tokio::spawn(worker::sink_worker(
-            slot.sink,
-            rx,
-            dl_tx.clone(),
+        let name = slot.sink.name().to_string();
+        workers.spawn(
+            name,
+            worker::sink_worker(
+                slot.sink,
+                rx,
+                dl_tx.clone(),
+                done_tx.clone(),
+                RetryPolicy::new(config.retry_initial, config.retry_max),
+                metrics.clone(),
+                health.clone(),
+            ),
+        );
+    }
+    let dl_name = dead_letter.name().to_string();
+    workers.spawn_dead_letter(
+        dl_name,
+        worker::dead_letter_worker(
+            dead_letter,
+            dl_rx,
             done_tx.clone(),
             RetryPolicy::new(config.retry_initial, config.retry_max),
             metrics.clone(),
             health.clone(),
-        )));
-    }
-    workers.push(tokio::spawn(worker::dead_letter_worker(
-        dead_letter,
-        dl_rx,
-        done_tx.clone(),
-        RetryPolicy::new(config.retry_initial, config.retry_max),
-        metrics.clone(),
-        health.clone(),
-    )));
+        ),
+    );
     drop(done_tx);
     let mut p = Pipeline {
         source,
@@ -201,6 +226,8 @@ pub async fn run(
         sink_txs,
         dl_tx,
         done_rx,
+        workers,
+        failed: None,
         tracker: AckTracker::new(),
         in_flight: HashMap::new(),
         in_flight_bytes: 0,
@@ -217,10 +244,18 @@ pub async fn run(
         progress,
     };
     let result = p.main_loop(shutdown).await;
-    p.finish().await;
-    for w in &workers {
-        w.abort();
+    if p.failed.is_none() {
+        p.finish().await;
     }
+    // A worker found dead, in the loop or while draining, fails the run.
+    let result = match p.failed.take() {
+        Some(e) => {
+            p.finish_failed().await;
+            Err(e)
+        }
+        None => result,
+    };
+    p.workers.set.abort_all();
     result.map(|()| RunSummary {
         committed: p.committed.clone(),
         abandoned_messages: p.tracker.total_in_flight(),
@@ -234,6 +269,10 @@ struct Pipeline {
     sink_txs: Vec<mpsc::UnboundedSender<Job>>,
     dl_tx: mpsc::UnboundedSender<Job>,
     done_rx: mpsc::UnboundedReceiver<Completion>,
+    /// The sink and dead-letter worker tasks, supervised: one that ends early fails the run.
+    workers: Workers,
+    /// Set when a worker is found dead (on its exit, or when its queue refuses a job).
+    failed: Option<PipelineError>,
     tracker: AckTracker,
     in_flight: HashMap<u64, InFlightBatch>,
     in_flight_bytes: usize,
@@ -262,6 +301,9 @@ impl Pipeline {
         let mut last_commit = Instant::now();
         let mut eof = false;
         loop {
+            if self.failed.is_some() {
+                return Ok(()); // `run` reports the failure and commits only what is done
+            }
             if *shutdown.borrow() {
                 return Ok(());
             }
@@ -282,6 +324,9 @@ impl Pipeline {
                         self.complete(c.batch_id);
                     }
                     self.check_revokes();
+                }
+                Some(ended) = self.workers.set.join_next_with_id() => {
+                    self.on_worker_end(ended);
                 }
                 _ = shutdown.changed() => {}
                 ev = self.source.next_event(), if can_read => {
@@ -333,11 +378,15 @@ impl Pipeline {
         self.flush_batch();
         self.close_sink_queues();
         let deadline = tokio::time::Instant::now() + self.config.shutdown_timeout;
-        while !self.in_flight.is_empty() {
-            match tokio::time::timeout_at(deadline, self.done_rx.recv()).await {
-                Ok(Some(c)) => self.complete(c.batch_id),
-                Ok(None) => break,
-                Err(_) => {
+        while !self.in_flight.is_empty() && self.failed.is_none() {
+            tokio::select! {
+                biased;
+                c = self.done_rx.recv() => match c {
+                    Some(c) => self.complete(c.batch_id),
+                    None => break,
+                },
+                Some(ended) = self.workers.set.join_next_with_id() => self.on_worker_end(ended),
+                _ = tokio::time::sleep_until(deadline) => {
                     tracing::warn!(
                         batches = self.in_flight.len(),
                         "shutdown timeout: in-flight batches left uncommitted"
@@ -346,6 +395,24 @@ impl Pipeline {
                 }
             }
         }
+        if self.failed.is_some() {
+            return; // finish_failed commits and closes
+        }
+        self.answer_revokes_and_close().await;
+    }
+
+    /// After a failure: takes what other workers already reported done (their completions
+    /// only ever make done messages of healthy sinks), commits the contiguous watermark (which
+    /// a dead worker's unfinished batches hold back), answers revokes, closes the source.
+    /// Nothing waits for the dead worker, so the run ends promptly.
+    async fn finish_failed(&mut self) {
+        while let Ok(c) = self.done_rx.try_recv() {
+            self.complete(c.batch_id);
+        }
+        self.answer_revokes_and_close().await;
+    }
+
+    async fn answer_revokes_and_close(&mut self) {
         // Answer any pending revoke with what is done so far.
         let revokes = std::mem::take(&mut self.revokes);
         for r in revokes {
@@ -435,6 +502,11 @@ impl Pipeline {
         self.progress
             .dead_lettered
             .fetch_add(stats.dead_lettered, Ordering::Relaxed);
+        if stats.dead_lettered > 0 {
+            self.progress
+                .dead_lettered_messages
+                .fetch_add(1, Ordering::Relaxed);
+        }
         if self.builder.input_bytes() >= self.config.batch_max_bytes {
             self.flush_batch();
         }
@@ -460,28 +532,36 @@ impl Pipeline {
         }
         self.in_flight_bytes += inflight.encoded_bytes;
         for (i, batch) in jobs.into_iter().enumerate() {
-            if let Some(batch) = batch
-                && let Some(tx) = self.sink_txs.get(i)
-                && tx
-                    .send(Job {
-                        batch_id: id,
-                        batch,
-                    })
-                    .is_ok()
+            let (Some(batch), Some(tx)) = (batch, self.sink_txs.get(i)) else {
+                continue;
+            };
+            // Counted either way: a job whose worker is gone never completes, so the batch
+            // (and every later message of its partitions) is never acknowledged.
+            inflight.remaining += 1;
+            if tx
+                .send(Job {
+                    batch_id: id,
+                    batch,
+                })
+                .is_err()
             {
-                inflight.remaining += 1;
+                let sink = self.encoders[i].2.clone();
+                self.worker_gone(sink, "its queue is closed: the task ended".into());
             }
         }
-        if let Some(batch) = dl
-            && self
+        if let Some(batch) = dl {
+            inflight.remaining += 1;
+            if self
                 .dl_tx
                 .send(Job {
                     batch_id: id,
                     batch,
                 })
-                .is_ok()
-        {
-            inflight.remaining += 1;
+                .is_err()
+            {
+                let sink = self.workers.dead_letter_name();
+                self.worker_gone(sink, "its queue is closed: the task ended".into());
+            }
         }
         if inflight.remaining == 0 {
             self.finish_batch(inflight);
@@ -489,6 +569,51 @@ impl Pipeline {
             self.in_flight.insert(id, inflight);
         }
         self.apply_budget();
+    }
+
+    /// A worker task ended. Sink workers end normally once their queue is closed and drained,
+    /// and the dead-letter worker once every sender is gone; any other end, and any panic, is
+    /// a failure of the run.
+    fn on_worker_end(&mut self, ended: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        let (id, what) = match ended {
+            Ok((id, ())) => (id, None),
+            Err(e) if e.is_panic() => {
+                let id = e.id();
+                (
+                    id,
+                    Some(format!("panicked: {}", panic_text(e.into_panic()))),
+                )
+            }
+            Err(e) => (e.id(), Some("was cancelled".to_string())),
+        };
+        let Some(kind) = self.workers.names.remove(&id) else {
+            return;
+        };
+        let queue_open = match &kind {
+            WorkerName::Sink(_) => !self.sink_txs.is_empty(),
+            // The pipeline holds a dead-letter sender until the run ends.
+            WorkerName::DeadLetter(_) => true,
+        };
+        let what = match what {
+            Some(w) => w,
+            None if queue_open => "ended unexpectedly".to_string(),
+            None => return, // queue closed and drained: a normal end
+        };
+        self.worker_gone(kind.name().to_string(), what);
+    }
+
+    fn worker_gone(&mut self, sink: String, what: String) {
+        if self.failed.is_some() {
+            return;
+        }
+        tracing::error!(
+            sink = %sink,
+            what = %what,
+            "sink worker stopped; ending the run without committing past its work (restart to redeliver)"
+        );
+        self.health
+            .set(&format!("sink:{sink}"), Err(format!("worker {what}")));
+        self.failed = Some(PipelineError::SinkWorker { sink, what });
     }
 
     fn complete(&mut self, batch_id: u64) {
@@ -654,6 +779,73 @@ impl Pipeline {
                 .with_label_values(&[p.topic.as_str(), &p.partition.to_string()])
                 .set(secs);
         }
+    }
+}
+
+/// Which sink a worker task serves.
+#[derive(Debug)]
+enum WorkerName {
+    Sink(String),
+    DeadLetter(String),
+}
+
+impl WorkerName {
+    fn name(&self) -> &str {
+        match self {
+            WorkerName::Sink(n) | WorkerName::DeadLetter(n) => n,
+        }
+    }
+}
+
+/// The worker tasks and, per task id, the sink each serves (a panic reports only the id).
+#[derive(Debug, Default)]
+struct Workers {
+    set: tokio::task::JoinSet<()>,
+    names: HashMap<tokio::task::Id, WorkerName>,
+}
+
+impl Workers {
+    fn spawn_named<F>(&mut self, name: WorkerName, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let handle = self.set.spawn(task);
+        self.names.insert(handle.id(), name);
+    }
+
+    fn spawn<F>(&mut self, sink: String, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.spawn_named(WorkerName::Sink(sink), task);
+    }
+
+    fn spawn_dead_letter<F>(&mut self, sink: String, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.spawn_named(WorkerName::DeadLetter(sink), task);
+    }
+
+    fn dead_letter_name(&self) -> String {
+        self.names
+            .values()
+            .find_map(|n| match n {
+                WorkerName::DeadLetter(n) => Some(n.clone()),
+                WorkerName::Sink(_) => None,
+            })
+            .unwrap_or_else(|| "dead_letter".to_string())
+    }
+}
+
+/// The message of a panic payload (`panic!` carries a `&str` or a `String`).
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-text panic payload".to_string()
     }
 }
 

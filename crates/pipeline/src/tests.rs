@@ -498,3 +498,275 @@ async fn a_sink_with_a_minimum_request_gets_batches_merged_up_to_it() {
         Some(Position::Offset(t.partitions[0].len() as i64 - 1))
     );
 }
+
+/// A sink that delegates to a [`ScriptSink`] but panics on its `panic_at`-th send (0-based):
+/// a bug in a sink, as the worker task sees it.
+#[derive(Debug, Clone)]
+struct PanicSink {
+    inner: ScriptSink,
+    sends: Arc<AtomicU64>,
+    panic_at: u64,
+}
+
+#[async_trait]
+impl Sink for PanicSink {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn encoder(&self) -> Arc<dyn RecordEncoder> {
+        self.inner.encoder()
+    }
+    async fn send(&mut self, batch: &EncodedBatch) -> Outcome {
+        if self.sends.fetch_add(1, Ordering::SeqCst) == self.panic_at {
+            panic!("scripted sink bug");
+        }
+        self.inner.send(batch).await
+    }
+    async fn healthcheck(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// Record ids of every message, per partition and offset.
+fn ids_by_offset(t: &Traffic) -> Vec<Vec<Vec<String>>> {
+    t.partitions
+        .iter()
+        .map(|msgs| {
+            msgs.iter()
+                .map(|m| {
+                    let v: serde_json::Value = serde_json::from_slice(m).unwrap_or_default();
+                    v["records"]
+                        .as_array()
+                        .map(|rs| {
+                            rs.iter()
+                                .map(|r| {
+                                    let p = &r["properties"];
+                                    p["id"]
+                                        .as_str()
+                                        .or(p["requestId"].as_str())
+                                        .unwrap_or_default()
+                                        .to_string()
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+async fn run_expecting_failure(
+    source: Shared,
+    sinks: Vec<Box<dyn Sink>>,
+    dl: Box<dyn Sink>,
+    config: PipelineConfig,
+) -> PipelineError {
+    let (_tx, rx) = watch::channel(false);
+    let slots = sinks
+        .into_iter()
+        .map(|sink| SinkSlot {
+            sink,
+            filter: CategoryFilter::new(None),
+        })
+        .collect();
+    let run = run(
+        Box::new(source),
+        slots,
+        dl,
+        config,
+        Metrics::new(),
+        Health::new(),
+        Arc::new(Progress::default()),
+        rx,
+    );
+    match tokio::time::timeout(Duration::from_secs(20), run).await {
+        Ok(Ok(summary)) => panic!("the run succeeded with a dead sink worker: {summary:?}"),
+        Ok(Err(e)) => e,
+        Err(_) => panic!("the run never ended after its sink worker died"),
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_sink_ends_the_run_and_nothing_commits_past_its_work() {
+    let t = traffic(240, 2, 0);
+    let src = Shared(Arc::new(Mutex::new(VecSource::new(
+        "hub",
+        t.partitions.clone(),
+    ))));
+    let panicky = PanicSink {
+        inner: ScriptSink::new("panicky"),
+        sends: Arc::default(),
+        panic_at: 3,
+    };
+    let good = ScriptSink::new("good");
+    let config = PipelineConfig {
+        batch_max_bytes: 8 * 1024,
+        ..fast_config()
+    };
+    let err = run_expecting_failure(
+        src.clone(),
+        vec![Box::new(panicky.clone()), Box::new(good.clone())],
+        Box::new(ScriptSink::new("dead_letter")),
+        config,
+    )
+    .await;
+    match &err {
+        PipelineError::SinkWorker { sink, what } => {
+            assert_eq!(sink, "panicky");
+            assert!(what.contains("scripted sink bug"), "{what}");
+        }
+        other => panic!("wrong error: {other}"),
+    }
+    // Every committed message reached the panicking sink.
+    let accepted: std::collections::HashSet<String> = panicky
+        .inner
+        .lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| {
+            let p = &v["properties"];
+            p["id"]
+                .as_str()
+                .or(p["requestId"].as_str())
+                .map(str::to_owned)
+        })
+        .collect();
+    let ids = ids_by_offset(&t);
+    let commits = src.0.lock().unwrap().commits.clone();
+    for c in &commits {
+        for (p, pos) in c.iter() {
+            let Position::Offset(last) = pos else {
+                continue;
+            };
+            for offset in 0..=*last {
+                for id in &ids[p.partition as usize][offset as usize] {
+                    assert!(
+                        accepted.contains(id),
+                        "{p:?} committed to {last}, but record {id} at {offset} never reached the sink"
+                    );
+                }
+            }
+        }
+    }
+    // The run did not get through the stream by skipping the sink.
+    let total: usize = t.partitions.iter().map(Vec::len).sum();
+    let committed_msgs: i64 = commits
+        .last()
+        .map(|c| {
+            c.iter()
+                .filter_map(|(_, pos)| match pos {
+                    Position::Offset(o) => Some(o + 1),
+                    _ => None,
+                })
+                .sum()
+        })
+        .unwrap_or(0);
+    assert!((committed_msgs as usize) < total);
+}
+
+#[tokio::test]
+async fn a_panicking_dead_letter_sink_ends_the_run_before_its_messages_commit() {
+    let t = traffic(40, 2, 6);
+    let src = Shared(Arc::new(Mutex::new(VecSource::new(
+        "hub",
+        t.partitions.clone(),
+    ))));
+    let dl = PanicSink {
+        inner: ScriptSink::new("dead_letter"),
+        sends: Arc::default(),
+        panic_at: 0,
+    };
+    let err = run_expecting_failure(
+        src.clone(),
+        vec![Box::new(ScriptSink::new("good"))],
+        Box::new(dl),
+        fast_config(),
+    )
+    .await;
+    assert!(
+        matches!(&err, PipelineError::SinkWorker { sink, .. } if sink == "dead_letter"),
+        "{err}"
+    );
+    // Poison messages follow the 20 envelopes of each partition: none of them is committed.
+    for c in src.0.lock().unwrap().commits.iter() {
+        for (p, pos) in c.iter() {
+            assert!(
+                *pos < Position::Offset(20),
+                "{p:?} committed to {pos:?}, past poison the dead-letter sink never wrote"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn dead_lettered_messages_are_counted_once_however_many_entries_they_yield() {
+    let t = traffic(20, 2, 8);
+    let src = Shared(Arc::new(Mutex::new(VecSource::new(
+        "hub",
+        t.partitions.clone(),
+    ))));
+    let dl = ScriptSink::new("dead_letter");
+    let (_, progress, _) = run_with(
+        src,
+        vec![ScriptSink::new("file")],
+        dl.clone(),
+        fast_config(),
+    )
+    .await;
+    let distinct: std::collections::HashSet<(i64, i64)> = dl
+        .lines()
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["partition"].as_i64().unwrap(),
+                v["offset"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(distinct.len(), 8, "one per poison message");
+    assert!(dl.lines().len() > 8, "some poison yields several entries");
+    assert_eq!(progress.dead_lettered_messages.load(Ordering::SeqCst), 8);
+    assert_eq!(
+        progress.dead_lettered.load(Ordering::SeqCst) as usize,
+        dl.lines().len()
+    );
+}
+
+#[tokio::test]
+async fn ten_thousand_made_up_categories_stay_below_the_series_ceiling() {
+    let messages: Vec<Bytes> = (0..10_000)
+        .map(|i| {
+            Bytes::from(format!(
+                r#"{{"records":[{{"time":"2025-01-06T08:00:00Z","category":"MadeUp{i}","operationName":"op","properties":{{"id":"r{i}"}}}}]}}"#
+            ))
+        })
+        .collect();
+    let src = Shared(Arc::new(Mutex::new(VecSource::new("hub", vec![messages]))));
+    let (_, progress, metrics) = run_with(
+        src,
+        vec![ScriptSink::new("a"), ScriptSink::new("b")],
+        ScriptSink::new("dead_letter"),
+        fast_config(),
+    )
+    .await;
+    assert_eq!(progress.records_in.load(Ordering::SeqCst), 10_000);
+    let text = metrics.render();
+    let series = |family: &str| {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{family}{{")))
+            .count()
+    };
+    let records_in = series("entrastream_records_in_total");
+    let records_out = series("entrastream_records_out_total");
+    assert!(
+        records_in <= entrastream_telemetry::RECORDS_IN_SERIES_MAX,
+        "{records_in} series of records_in"
+    );
+    assert!(
+        records_out <= 2 * entrastream_telemetry::RECORDS_OUT_SERIES_PER_SINK_MAX,
+        "{records_out} series of records_out"
+    );
+    assert!(text.contains("entrastream_records_in_total{category=\"other\"} 10000"));
+}

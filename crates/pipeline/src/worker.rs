@@ -198,20 +198,14 @@ fn count_out(metrics: &Metrics, name: &str, batch: &EncodedBatch, rejected: &[us
             Some((cat, n)) if *cat == meta.category.as_str() => *n += 1,
             _ => {
                 if let Some((cat, n)) = run.take() {
-                    metrics
-                        .records_out
-                        .with_label_values(&[name, cat])
-                        .inc_by(n);
+                    metrics.count_records_out(name, cat, n);
                 }
                 run = Some((meta.category.as_str(), 1));
             }
         }
     }
     if let Some((cat, n)) = run {
-        metrics
-            .records_out
-            .with_label_values(&[name, cat])
-            .inc_by(n);
+        metrics.count_records_out(name, cat, n);
     }
     metrics.bytes_out.with_label_values(&[name]).inc_by(bytes);
 }

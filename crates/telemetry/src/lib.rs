@@ -5,6 +5,12 @@
 //! one process and compare scrapes. Label values are bounded sets only (category, sink name,
 //! reason code, partition) and never carry a secret or a record field. [`Health`] is the state
 //! behind `/readyz`, written by the pipeline and read by the admin server.
+//!
+//! Design decision: a label value that comes from the data or from a peer (a record's
+//! category, an HTTP status, Splunk's HEC `code`) goes through a function here that maps it
+//! onto a fixed set with an `other` bucket ([`category_label`], [`http_status_label`],
+//! [`hec_code_label`]), so no input can grow the number of series. The ceilings are the
+//! `*_SERIES_*` constants, documented in docs/operations.md.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
@@ -216,11 +222,13 @@ impl SinkStats {
     }
 
     /// One HTTP request: `status` is the HTTP status or `network`; `code` the vendor's code.
+    /// Both come from the peer, so both are mapped onto bounded label sets.
     pub fn request(&self, status: &str, code: Option<u64>, seconds: f64) {
-        let code = code.map_or_else(|| "none".to_string(), |c| c.to_string());
+        let status = http_status_label(status);
+        let code = hec_code_label(code);
         self.m
             .requests
-            .with_label_values(&[self.sink.as_str(), status, &code])
+            .with_label_values(&[self.sink.as_str(), &status, &code])
             .inc();
         self.request_duration.observe(seconds);
     }
@@ -258,6 +266,69 @@ impl SinkStats {
     /// The sink's health (1/0).
     pub fn healthy(&self, ok: bool) {
         self.healthy.set(i64::from(ok));
+    }
+}
+
+/// Label values of `category`: the named Entra categories plus `other`.
+pub const CATEGORY_LABELS: usize = entrastream_entra::Category::ALL.len() + 1;
+
+/// Series of `entrastream_records_in_total` at most.
+pub const RECORDS_IN_SERIES_MAX: usize = CATEGORY_LABELS;
+
+/// Series of `entrastream_records_out_total` per configured sink at most.
+pub const RECORDS_OUT_SERIES_PER_SINK_MAX: usize = CATEGORY_LABELS;
+
+/// HTTP statuses that keep their own `status` label; any other status counts under its class
+/// (`1xx` … `5xx`) or `other`.
+const KNOWN_HTTP_STATUSES: [u16; 25] = [
+    200, 201, 202, 204, 301, 302, 303, 307, 308, 400, 401, 403, 404, 405, 408, 409, 411, 413, 415,
+    429, 431, 500, 502, 503, 504,
+];
+
+/// HEC codes below this keep their number as `code` label (Splunk documents codes 0 to 24);
+/// any other code is `other`.
+const HEC_CODES_KEPT: u64 = 32;
+
+/// Values of the `status` label that are not HTTP statuses: failures without an answer. Only
+/// the sinks' own code chooses these, never a peer.
+const NON_HTTP_STATUSES: [&str; 1] = ["network"];
+
+/// Series of `entrastream_sink_http_requests_total` per network sink at most: every `status`
+/// (known statuses, five classes, `other`, `network`) times every `code` (kept codes,
+/// `other`, `none`).
+pub const HTTP_REQUESTS_SERIES_PER_SINK_MAX: usize =
+    (KNOWN_HTTP_STATUSES.len() + 5 + 1 + NON_HTTP_STATUSES.len()) * (HEC_CODES_KEPT as usize + 2);
+
+/// The `category` label of a record category taken from the data: the canonical name of a
+/// known Entra category (matched as [`entrastream_entra::Category::from_name`] does), else
+/// `other`. A tenant's new category or a made-up one never adds a series.
+pub fn category_label(category: &str) -> &'static str {
+    match entrastream_entra::Category::from_name(category) {
+        entrastream_entra::Category::Other => "other",
+        c => c.name(),
+    }
+}
+
+/// The `status` label of an HTTP answer (or a non-HTTP outcome such as `network`): known
+/// statuses as themselves, others by class, anything else `other`.
+pub fn http_status_label(status: &str) -> String {
+    if let Some(s) = NON_HTTP_STATUSES.iter().find(|s| **s == status) {
+        return (*s).to_string();
+    }
+    match status.parse::<u16>() {
+        Ok(code) if KNOWN_HTTP_STATUSES.contains(&code) => code.to_string(),
+        Ok(code @ 100..=599) => format!("{}xx", code / 100),
+        _ => "other".to_string(),
+    }
+}
+
+/// The `code` label of a Splunk HEC answer: the code when it is one Splunk documents (with a
+/// margin), `other` for anything else a server might send, `none` when there is none.
+pub fn hec_code_label(code: Option<u64>) -> String {
+    match code {
+        None => "none".to_string(),
+        Some(c) if c < HEC_CODES_KEPT => c.to_string(),
+        Some(_) => "other".to_string(),
     }
 }
 
@@ -413,6 +484,20 @@ impl Metrics {
         }
     }
 
+    /// Counts `n` records parsed of `category` (bounded by [`category_label`]).
+    pub fn count_records_in(&self, category: &str, n: u64) {
+        self.records_in
+            .with_label_values(&[category_label(category)])
+            .inc_by(n);
+    }
+
+    /// Counts `n` records of `category` accepted by `sink` (bounded by [`category_label`]).
+    pub fn count_records_out(&self, sink: &str, category: &str, n: u64) {
+        self.records_out
+            .with_label_values(&[sink, category_label(category)])
+            .inc_by(n);
+    }
+
     /// The network-sink metrics of the sink named `sink`, exported by this registry.
     pub fn sink_stats(&self, sink: &str) -> SinkStats {
         SinkStats::bound(sink, self.sinks.clone())
@@ -551,6 +636,63 @@ mod tests {
         assert!(!m.render().contains("other"));
         // no SIEM sink: the families export nothing
         assert!(!Metrics::new().render().contains("entrastream_sink_http"));
+    }
+
+    /// Series of one metric family in a scrape.
+    fn series(text: &str, family: &str) -> usize {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{family}{{")))
+            .count()
+    }
+
+    #[test]
+    fn made_up_categories_and_server_codes_keep_the_series_below_the_ceiling() {
+        let m = Metrics::new();
+        for i in 0..10_000 {
+            let made_up = format!("MadeUpCategory{i}\n\u{1}é");
+            m.count_records_in(&made_up, 1);
+            m.count_records_out("file", &made_up, 1);
+        }
+        m.count_records_in("SignInLogs", 1);
+        m.count_records_in("auditlogs", 1);
+        let hec = m.sink_stats("splunk");
+        for i in 0..10_000u64 {
+            hec.request(&(i % 1000).to_string(), Some(i), 0.001);
+        }
+        hec.request("network", None, 0.001);
+        hec.request("not a status\n", Some(u64::MAX), 0.001);
+        let text = m.render();
+        assert_eq!(series(&text, "entrastream_records_in_total"), 3);
+        assert!(series(&text, "entrastream_records_in_total") <= RECORDS_IN_SERIES_MAX);
+        assert!(series(&text, "entrastream_records_out_total") <= RECORDS_OUT_SERIES_PER_SINK_MAX);
+        assert!(text.contains("entrastream_records_in_total{category=\"other\"} 10000"));
+        assert!(text.contains("entrastream_records_in_total{category=\"AuditLogs\"} 1"));
+        let requests = series(&text, "entrastream_sink_http_requests_total");
+        assert!(
+            requests <= HTTP_REQUESTS_SERIES_PER_SINK_MAX,
+            "{requests} series"
+        );
+        assert!(!text.contains("MadeUp"));
+        for want in [
+            "code=\"7\",sink=\"splunk\",status=\"other\"",
+            "code=\"other\",sink=\"splunk\",status=\"5xx\"",
+            "code=\"none\",sink=\"splunk\",status=\"network\"",
+        ] {
+            assert!(text.contains(want), "{want} missing");
+        }
+    }
+
+    #[test]
+    fn labels_keep_known_values() {
+        assert_eq!(category_label("SignInLogs"), "SignInLogs");
+        assert_eq!(category_label("NetworkAccessTrafficLogs"), "other");
+        assert_eq!(http_status_label("503"), "503");
+        assert_eq!(http_status_label("418"), "4xx");
+        assert_eq!(http_status_label("network"), "network");
+        assert_eq!(http_status_label("999"), "other");
+        assert_eq!(hec_code_label(Some(9)), "9");
+        assert_eq!(hec_code_label(Some(1_000_000)), "other");
+        assert_eq!(hec_code_label(None), "none");
     }
 
     #[test]
