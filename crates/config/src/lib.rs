@@ -26,7 +26,7 @@ use entrastream_secret::Secret;
 use serde::{Deserialize, Serialize};
 
 pub use amqp::{CheckpointSection, CheckpointType, StartSetting};
-pub use sinks::{SinkConfig, SinkKind};
+pub use sinks::{FileMode, SinkConfig, SinkKind};
 pub use sinks_siem::{HecTls, SplunkHecSettings, SumoLogicSettings};
 use units::{Bytes, Dur};
 
@@ -353,6 +353,12 @@ pub struct DeadLetterSection {
     /// Rotate above this size (0 = never).
     #[serde(default = "d_rotate")]
     pub rotate_bytes: Bytes,
+    /// Permissions of the files (default `0640`).
+    #[serde(default)]
+    pub file_mode: sinks::FileMode,
+    /// Rotated files kept, oldest removed first (default 10; 0 keeps all).
+    #[serde(default = "sinks::d_max_files")]
+    pub max_files: u32,
 }
 
 fn d_rotate() -> Bytes {

@@ -47,6 +47,10 @@ pub enum SinkKind {
         rotate_bytes: Bytes,
         /// fsync each batch (default true; false only for benchmarks).
         fsync: bool,
+        /// Permissions of the files (default `0640`).
+        file_mode: FileMode,
+        /// Rotated files kept, oldest removed first (default 10; 0 keeps all).
+        max_files: u32,
     },
     /// NDJSON on standard output.
     Stdout,
@@ -58,6 +62,10 @@ pub enum SinkKind {
         path: PathBuf,
         /// Rotate above this size (0 = never).
         rotate_bytes: Bytes,
+        /// Permissions of the files (default `0640`).
+        file_mode: FileMode,
+        /// Rotated files kept, oldest removed first (default 10; 0 keeps all).
+        max_files: u32,
     },
     /// Splunk HTTP Event Collector (see `docs/sinks.md`).
     SplunkHec(Box<SplunkHecSettings>),
@@ -79,6 +87,10 @@ struct FileEntry {
     rotate_bytes: Bytes,
     #[serde(default, deserialize_with = "units::lenient_bool")]
     fsync: Option<bool>,
+    #[serde(default)]
+    file_mode: FileMode,
+    #[serde(default = "d_max_files")]
+    max_files: u32,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +113,67 @@ struct DeadLetterEntry {
     path: PathBuf,
     #[serde(default = "gib")]
     rotate_bytes: Bytes,
+    #[serde(default)]
+    file_mode: FileMode,
+    #[serde(default = "d_max_files")]
+    max_files: u32,
+}
+
+/// Rotated files kept by default: ten files of `rotate_bytes` (10 GiB at the default size)
+/// bound the disk a file sink can fill, however long it runs.
+pub(crate) fn d_max_files() -> u32 {
+    10
+}
+
+/// Unix permission bits of a file sink's files, written in octal (`"0640"`). Files of records
+/// and dead letters hold personal data: the default lets the owner write and the group read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMode(pub u32);
+
+impl Default for FileMode {
+    fn default() -> Self {
+        FileMode(0o640)
+    }
+}
+
+impl FromStr for FileMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let digits = s.strip_prefix("0o").unwrap_or(s);
+        let mode = u32::from_str_radix(digits, 8)
+            .ok()
+            .filter(|_| !digits.is_empty() && digits.len() <= 4)
+            .ok_or_else(|| format!("{s:?} is not an octal file mode; write it like \"0640\""))?;
+        if mode > 0o777 {
+            return Err(format!(
+                "{s:?} sets special bits (setuid, setgid, sticky); use permission bits only, like \"0640\""
+            ));
+        }
+        if mode & 0o600 != 0o600 {
+            return Err(format!(
+                "{s:?} does not let the owner read and write the file, which entrastream needs; use e.g. \"0640\""
+            ));
+        }
+        if mode & 0o002 != 0 {
+            return Err(format!(
+                "{s:?} lets every user write records and dead letters; use e.g. \"0640\""
+            ));
+        }
+        Ok(FileMode(mode))
+    }
+}
+
+impl<'de> Deserialize<'de> for FileMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for FileMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{:04o}", self.0))
+    }
 }
 
 fn native() -> String {
@@ -161,6 +234,8 @@ pub(crate) fn parse(i: usize, v: serde_json::Value, env: &Env) -> Result<SinkCon
                     path: e.path,
                     rotate_bytes: e.rotate_bytes,
                     fsync: e.fsync.unwrap_or(true),
+                    file_mode: e.file_mode,
+                    max_files: e.max_files,
                 },
             }
         }
@@ -186,6 +261,8 @@ pub(crate) fn parse(i: usize, v: serde_json::Value, env: &Env) -> Result<SinkCon
                 kind: SinkKind::DeadLetter {
                     path: e.path,
                     rotate_bytes: e.rotate_bytes,
+                    file_mode: e.file_mode,
+                    max_files: e.max_files,
                 },
             }
         }
@@ -202,4 +279,60 @@ pub(crate) fn parse(i: usize, v: serde_json::Value, env: &Env) -> Result<SinkCon
     };
     check_schema(i, &config.schema)?;
     Ok(config)
+}
+
+#[cfg(test)]
+mod file_mode_tests {
+    use crate::{Config, Env, SinkKind};
+
+    fn load(sink_keys: &str, dead_letter_keys: &str) -> Result<Config, crate::ConfigError> {
+        let text = format!(
+            "[source]\ntype = \"kafka\"\nbrokers = \"b:9092\"\ntopic = \"t\"\n\n[[sinks]]\ntype = \"file\"\npath = \"/tmp/r.ndjson\"\n{sink_keys}\n\n[dead_letter]\npath = \"/tmp/d.ndjson\"\n{dead_letter_keys}\n"
+        );
+        Config::from_str(&text, false, &Env::default())
+    }
+
+    #[test]
+    fn file_mode_and_max_files_have_production_defaults_and_are_validated() {
+        let c = load("", "").unwrap();
+        let SinkKind::File {
+            file_mode,
+            max_files,
+            ..
+        } = &c.sinks[0].kind
+        else {
+            panic!("not a file sink");
+        };
+        assert_eq!((file_mode.0, *max_files), (0o640, 10));
+        let dl = c.dead_letter.as_ref().unwrap();
+        assert_eq!((dl.file_mode.0, dl.max_files), (0o640, 10));
+        assert!(c.to_toml().contains("file_mode = \"0640\""));
+
+        let c = load(
+            "file_mode = \"0600\"\nmax_files = 3",
+            "file_mode = \"600\"\nmax_files = 0",
+        )
+        .unwrap();
+        assert!(matches!(
+            &c.sinks[0].kind,
+            SinkKind::File { file_mode, max_files: 3, .. } if file_mode.0 == 0o600
+        ));
+        assert_eq!(c.dead_letter.as_ref().unwrap().file_mode.0, 0o600);
+        assert_eq!(c.dead_letter.as_ref().unwrap().max_files, 0);
+
+        for (bad, why) in [
+            ("\"0648\"", "octal"),
+            ("\"rw-r-----\"", "octal"),
+            ("\"4640\"", "special bits"),
+            ("\"0440\"", "owner read and write"),
+            ("\"0666\"", "every user"),
+            ("640", "string"),
+        ] {
+            let e = load(&format!("file_mode = {bad}"), "").unwrap_err();
+            assert_eq!(e.path, "sinks[0].file_mode", "{bad}");
+            assert!(e.message.contains(why), "{bad}: {}", e.message);
+        }
+        let e = load("", "file_mode = \"0777\"").unwrap_err();
+        assert!(e.path.contains("file_mode"), "{}", e.path);
+    }
 }

@@ -32,6 +32,16 @@
 //! Design decision: one task owns all pipeline state (tracker, open batch, budget), and sink
 //! I/O runs in one task per sink. The state needs no locks, and the tasks talk through channels
 //! whose memory is bounded by the byte budget rather than by channel capacity.
+//!
+//! Design decision: the sink tasks are supervised. A sink or dead-letter worker that panics,
+//! or ends while batches are still owed to it, fails the run ([`PipelineError::SinkWorker`],
+//! exit code 1): its unfinished batches never complete, so no checkpoint moves past its work,
+//! and the run commits only what every sink finished, answers revokes and closes the source
+//! at once. The release profile keeps `panic = "unwind"` on purpose: with `abort` a sink bug
+//! would kill the process with no log line naming the sink, no commit of the work already
+//! done (more redelivery) and no clean leave from the consumer group (the group waits for the
+//! session timeout); and Cargo ignores `abort` for test targets, so tests would exercise a
+//! panic strategy production does not use.
 #![forbid(unsafe_code)]
 
 mod batch;

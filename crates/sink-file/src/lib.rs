@@ -5,6 +5,12 @@
 //! `sync_data` all succeeded, so "Delivered" means "on disk". Any I/O error is `Retryable`
 //! (a full disk or a missing directory may be fixed by an operator); a file sink never rejects
 //! a record, since any byte sequence can be written.
+//!
+//! Records and dead letters hold personal data (names, addresses, IPs): files are created with
+//! [`FileOptions::mode`] (`0640` by default, applied on every open so a umask or an older
+//! version cannot leave them wider), the directory is fsynced after a create and a rename so
+//! a crash cannot lose the file's name, and only [`FileOptions::max_files`] rotated files are
+//! kept (oldest removed first, counted by `entrastream_file_rotated_files_removed_total`).
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -17,6 +23,27 @@ use entrastream_sink::{
     Coalesce, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Sink, SinkError,
 };
 use tokio::io::AsyncWriteExt;
+
+/// Permissions and retention of a file sink's files.
+#[derive(Debug, Clone)]
+pub struct FileOptions {
+    /// Unix permission bits of the files (`0o640` by default).
+    pub mode: u32,
+    /// Rotated files kept (`path.N`); the oldest beyond this are removed. 0 keeps all.
+    pub max_files: u32,
+    /// Counts rotated files removed (the sink's `entrastream_file_rotated_files_removed_total`).
+    pub removed: Option<entrastream_telemetry::IntCounter>,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        FileOptions {
+            mode: 0o640,
+            max_files: 10,
+            removed: None,
+        }
+    }
+}
 
 /// Most bytes one group commit writes (queued batches merged into one write + fsync).
 const GROUP_COMMIT_MAX: usize = 8 << 20;
@@ -31,6 +58,7 @@ pub struct FileSink {
     written: u64,
     rotate_bytes: u64,
     fsync: bool,
+    options: FileOptions,
 }
 
 impl FileSink {
@@ -53,12 +81,27 @@ impl FileSink {
             written: 0,
             rotate_bytes,
             fsync,
+            options: FileOptions::default(),
         }
     }
 
     /// The dead-letter file sink (its batches arrive pre-encoded as dead-letter lines).
     pub fn dead_letter(path: impl Into<PathBuf>, rotate_bytes: u64) -> Self {
         Self::new("dead_letter", path, Schema::Raw, rotate_bytes, true)
+    }
+
+    /// Sets the files' permissions and how many rotated files are kept.
+    pub fn with_options(mut self, options: FileOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The directory holding the file (`.` for a bare file name).
+    fn dir(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
     }
 
     async fn open(&mut self) -> std::io::Result<()> {
@@ -68,11 +111,17 @@ impl FileSink {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(dir).await?;
         }
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .await?;
+        let existed = tokio::fs::try_exists(&self.path).await.unwrap_or(false);
+        let mut open = tokio::fs::OpenOptions::new();
+        open.create(true).append(true);
+        #[cfg(unix)]
+        open.mode(self.options.mode);
+        let mut file = open.open(&self.path).await?;
+        set_mode(&self.path, self.options.mode).await?;
+        if !existed {
+            // The new name must survive a crash along with the data fsynced into it.
+            sync_dir(&self.dir()).await?;
+        }
         self.written = file.metadata().await?.len();
         if self.written > 0 && !ends_with_newline(&self.path).await? {
             // A previous process died mid-write (kill -9, power loss): terminate the torn line
@@ -94,8 +143,38 @@ impl FileSink {
         let mut target = self.path.clone().into_os_string();
         target.push(format!(".{n}"));
         tokio::fs::rename(&self.path, PathBuf::from(target)).await?;
+        sync_dir(&self.dir()).await?;
         self.written = 0;
+        self.remove_oldest().await?;
         self.open().await
+    }
+
+    /// Keeps the newest `max_files` rotated files and removes the rest.
+    async fn remove_oldest(&mut self) -> std::io::Result<()> {
+        let keep = self.options.max_files as usize;
+        if keep == 0 {
+            return Ok(());
+        }
+        let mut rotated = rotation_indexes(&self.path).await;
+        if rotated.len() <= keep {
+            return Ok(());
+        }
+        rotated.sort_unstable();
+        let excess = rotated.len() - keep;
+        for n in &rotated[..excess] {
+            let mut old = self.path.clone().into_os_string();
+            old.push(format!(".{n}"));
+            match tokio::fs::remove_file(PathBuf::from(old)).await {
+                Ok(()) => {
+                    if let Some(c) = &self.options.removed {
+                        c.inc();
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        sync_dir(&self.dir()).await
     }
 
     async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
@@ -143,16 +222,46 @@ async fn ends_with_newline(path: &Path) -> std::io::Result<bool> {
     Ok(last[0] == b'\n')
 }
 
+/// Sets the permission bits (Unix; elsewhere a no-op).
+async fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let current = tokio::fs::metadata(path).await?.permissions().mode() & 0o7777;
+        if current != mode {
+            tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).await?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// fsyncs a directory so that a create, rename or remove in it is durable (Unix; elsewhere
+/// the file system offers no such call and this is a no-op).
+async fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    tokio::fs::File::open(dir).await?.sync_all().await?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
 async fn next_rotation_index(path: &Path) -> u64 {
+    rotation_indexes(path).await.into_iter().max().unwrap_or(0) + 1
+}
+
+/// The numbers N of the rotated files `path.N` that exist.
+async fn rotation_indexes(path: &Path) -> Vec<u64> {
+    let mut found = Vec::new();
     let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
-        return 1;
+        return found;
     };
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
         dir
     };
-    let mut max = 0;
     if let Ok(mut rd) = tokio::fs::read_dir(dir).await {
         while let Ok(Some(entry)) = rd.next_entry().await {
             if let Some(rest) = entry
@@ -161,11 +270,11 @@ async fn next_rotation_index(path: &Path) -> u64 {
                 .and_then(|f| f.strip_prefix(name).map(str::to_owned))
                 && let Some(n) = rest.strip_prefix('.').and_then(|n| n.parse::<u64>().ok())
             {
-                max = max.max(n);
+                found.push(n);
             }
         }
     }
-    max + 1
+    found
 }
 
 #[async_trait]
@@ -329,6 +438,67 @@ mod tests {
             std::fs::read_to_string(dir.path().join("sub/records.ndjson.2")).unwrap(),
             "{\"b\":2}\n"
         );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn files_are_created_with_the_configured_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.ndjson");
+        let mut sink = FileSink::new("f", &path, Schema::Native, 10, true);
+        assert_eq!(sink.send(&batch("{\"a\":1}\n")).await, Outcome::Delivered);
+        assert_eq!(sink.send(&batch("{\"b\":2}\n")).await, Outcome::Delivered);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o640, "default mode");
+        assert_eq!(mode(&dir.path().join("records.ndjson.1")), 0o640);
+        // An existing wider file is narrowed on open.
+        let other = dir.path().join("dead-letter.ndjson");
+        std::fs::write(&other, "").unwrap();
+        std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let mut dl = FileSink::dead_letter(&other, 0).with_options(FileOptions {
+            mode: 0o600,
+            ..FileOptions::default()
+        });
+        assert_eq!(dl.send(&batch("x\n")).await, Outcome::Delivered);
+        assert_eq!(mode(&other), 0o600);
+    }
+
+    #[tokio::test]
+    async fn only_max_files_rotated_files_are_kept_and_removals_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.ndjson");
+        let removed = entrastream_telemetry::Metrics::new().file_rotated_files_removed("f");
+        let mut sink =
+            FileSink::new("f", &path, Schema::Native, 10, true).with_options(FileOptions {
+                max_files: 3,
+                removed: Some(removed.clone()),
+                ..FileOptions::default()
+            });
+        for i in 0..8 {
+            let line = format!("{{\"n\":{i}}}\n");
+            assert_eq!(sink.send(&batch(&line)).await, Outcome::Delivered);
+        }
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "records.ndjson",
+                "records.ndjson.5",
+                "records.ndjson.6",
+                "records.ndjson.7"
+            ]
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"n\":7}\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("records.ndjson.7")).unwrap(),
+            "{\"n\":6}\n"
+        );
+        assert_eq!(removed.get(), 4);
     }
 
     #[tokio::test]

@@ -16,9 +16,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+pub use prometheus::IntCounter;
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// Every metric the daemon exports (prefix `entrastream_`).
@@ -61,6 +61,8 @@ pub struct Metrics {
     pub checkpoint_commit_failures: IntCounter,
     /// Parse + encode time per message.
     pub process_duration: Histogram,
+    /// Rotated files a file sink removed to keep its `max_files`, by sink.
+    pub file_rotated_files_removed: IntCounterVec,
     /// Protocol-level metrics of the network sinks (Splunk HEC, Sumo Logic), by sink.
     pub sinks: SinkMetrics,
 }
@@ -479,6 +481,12 @@ impl Metrics {
                 "Failed checkpoint commits",
             ),
             process_duration,
+            file_rotated_files_removed: counter_vec(
+                &r,
+                "entrastream_file_rotated_files_removed_total",
+                "Rotated files a file sink removed to keep at most max_files",
+                &["sink"],
+            ),
             sinks: SinkMetrics::new(Some(&r)),
             registry: r,
         }
@@ -496,6 +504,11 @@ impl Metrics {
         self.records_out
             .with_label_values(&[sink, category_label(category)])
             .inc_by(n);
+    }
+
+    /// The counter of rotated files the file sink `sink` removed.
+    pub fn file_rotated_files_removed(&self, sink: &str) -> IntCounter {
+        self.file_rotated_files_removed.with_label_values(&[sink])
     }
 
     /// The network-sink metrics of the sink named `sink`, exported by this registry.
