@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 pub use entrastream_testkit::kafka::{Broker, produce};
 pub use entrastream_testkit::{Traffic, count_ids, ids_in, line_count, record_ids};
 
-
 /// A secret the tests put into configs and then look for everywhere it must not appear.
 pub const SECRET: &str = "E2E-TOP-SECRET-9f3b1c";
 

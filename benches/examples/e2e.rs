@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 use entrastream_config::{Config, Env};
 use entrastream_entra::{EncodeContext, ParseOptions, Schema, encode, parse_record, split};
 use entrastream_generator::{Generator, GeneratorConfig};
-use rdkafka::ClientConfig;
 use entrastream_testkit::kafka::{Broker, Producing};
+use rdkafka::ClientConfig;
 
 const MIB: u64 = 1 << 20;
 

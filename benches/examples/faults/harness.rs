@@ -87,16 +87,13 @@ impl Daemon {
             .stderr(Stdio::from(stderr))
             .spawn()
             .expect("spawn entrastream run");
-        Daemon {
-            child,
-            peak_kib: 0,
-        }
+        Daemon { child, peak_kib: 0 }
     }
 
     /// Reads the peak RSS so far (call it now and then, and before a kill).
     pub fn sample_rss(&mut self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         let hwm = status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -316,9 +313,7 @@ impl Seen {
         if let Some((t, first)) = self.window.first() {
             let dt = now.duration_since(*t).as_secs_f64();
             if dt > 0.5 {
-                self.peak_rate = self
-                    .peak_rate
-                    .max((self.deliveries - first) as f64 / dt);
+                self.peak_rate = self.peak_rate.max((self.deliveries - first) as f64 / dt);
             }
         }
     }
@@ -328,7 +323,9 @@ impl Seen {
     }
 
     pub fn lost(&self, want: &HashSet<String>) -> usize {
-        want.iter().filter(|id| !self.counts.contains_key(*id)).count()
+        want.iter()
+            .filter(|id| !self.counts.contains_key(*id))
+            .count()
     }
 }
 

@@ -20,7 +20,10 @@ use crate::outage::{hec_ids, hec_sink};
 fn hostile_values() -> Vec<(&'static str, String)> {
     vec![
         ("newline", "SignInLogs\n".to_string()),
-        ("control characters", "Audit\u{0}Logs\r\u{1b}[31m\u{7f}\t".to_string()),
+        (
+            "control characters",
+            "Audit\u{0}Logs\r\u{1b}[31m\u{7f}\t".to_string(),
+        ),
         ("10 KB", "X".repeat(10 * 1024)),
         ("non-ASCII", "Connexions-Σ-登录-😀".to_string()),
         ("header injection", "a\r\nX-Injected: 1".to_string()),
@@ -84,7 +87,11 @@ fn fuzz_seeds(samples: &Path) -> Vec<(String, Vec<u8>)> {
             let Ok(bytes) = std::fs::read(&p) else {
                 continue;
             };
-            let name = p.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
             for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
                 if !line.is_empty() {
                     out.push((format!("seed {name} line {i}"), line.to_vec()));
@@ -103,9 +110,11 @@ fn dead_lettered(path: &Path) -> HashMap<(i64, i64), Vec<String>> {
         if let Ok(v) = serde_json::from_str::<Value>(line)
             && let (Some(p), Some(o)) = (v["partition"].as_i64(), v["offset"].as_i64())
         {
-            out.entry((p, o))
-                .or_default()
-                .push(format!("{}/{}", v["source"].as_str().unwrap_or("?"), v["reason"].as_str().unwrap_or("?")));
+            out.entry((p, o)).or_default().push(format!(
+                "{}/{}",
+                v["source"].as_str().unwrap_or("?"),
+                v["reason"].as_str().unwrap_or("?")
+            ));
         }
     }
     out
@@ -172,7 +181,10 @@ pub fn hostile(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
     let committed = broker.committed("faults", "hostile", partitions);
     let exit = daemon.stop(Duration::from_secs(20));
     let mut file_ids = HashMap::new();
-    count_ids(&std::fs::read_to_string(&records).unwrap_or_default(), &mut file_ids);
+    count_ids(
+        &std::fs::read_to_string(&records).unwrap_or_default(),
+        &mut file_ids,
+    );
     let hec_got = hec_ids(&hec);
     let mut sumo_got = HashMap::new();
     count_ids(&sumo.lines().join("\n"), &mut sumo_got);
@@ -199,11 +211,15 @@ pub fn hostile(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
             .collect();
         if !missing.is_empty() {
             lost_records += missing.len();
-            let sinks: Vec<&str> = [("file", &file_ids), ("splunk", &hec_got), ("sumo", &sumo_got)]
-                .iter()
-                .filter(|(_, m)| missing.iter().any(|id| !m.contains_key(*id)))
-                .map(|(n, _)| *n)
-                .collect();
+            let sinks: Vec<&str> = [
+                ("file", &file_ids),
+                ("splunk", &hec_got),
+                ("sumo", &sumo_got),
+            ]
+            .iter()
+            .filter(|(_, m)| missing.iter().any(|id| !m.contains_key(*id)))
+            .map(|(n, _)| *n)
+            .collect();
             unaccounted.push(format!("{what} (missing in {})", sinks.join(", ")));
         }
         ids_seen.extend(ids);

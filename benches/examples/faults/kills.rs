@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 use entrastream_testkit::kafka::{Broker, produce};
 
 use crate::Args;
-use crate::harness::{
-    Daemon, DaemonConfig, Row, Seen, SteadyProducer, Tail, file_sink, wait_for,
-};
+use crate::harness::{Daemon, DaemonConfig, Row, Seen, SteadyProducer, Tail, file_sink, wait_for};
 
 /// Two daemons in one consumer group, each with its own file sink.
 struct Replicas {
@@ -30,7 +28,10 @@ impl Replicas {
                 group: "faults",
                 properties: vec![
                     ("session.timeout.ms".into(), a.session_ms.to_string()),
-                    ("heartbeat.interval.ms".into(), (a.session_ms / 10).to_string()),
+                    (
+                        "heartbeat.interval.ms".into(),
+                        (a.session_ms / 10).to_string(),
+                    ),
                 ],
                 checkpoint_interval: &a.checkpoint,
                 budget_mib: a.budget_mib,
@@ -213,13 +214,8 @@ pub fn kills(a: &Args) -> Row {
 pub fn takeover(a: &Args) -> Row {
     let broker = Broker::start().expect("nisshi");
     broker.create_topic("takeover", a.partitions);
-    let producer = SteadyProducer::start(
-        &broker.bootstrap,
-        "takeover",
-        a.partitions,
-        a.rate,
-        a.seed,
-    );
+    let producer =
+        SteadyProducer::start(&broker.bootstrap, "takeover", a.partitions, a.rate, a.seed);
     let dir = tempfile::tempdir().expect("temp dir");
     let mut reps = Replicas::start(a, dir.path(), &broker.bootstrap, "takeover");
     let mut seen = Seen::default();
@@ -245,20 +241,26 @@ pub fn takeover(a: &Args) -> Row {
     let mut dups_per = Vec::new();
     for round in 0..a.rounds {
         let victim = round % 2;
-        // Both replicas delivering: the group is settled.
+        // Settled: both replicas delivering, from disjoint partitions (for 2 s, so records of
+        // the assignment before the last rebalance are out of the window).
+        let recent = |m: &HashMap<i32, Instant>, secs: u64| -> HashSet<i32> {
+            let t = Instant::now() - Duration::from_secs(secs);
+            m.iter()
+                .filter(|(_, at)| **at > t)
+                .map(|(p, _)| *p)
+                .collect()
+        };
         let settled = wait_for(Duration::from_secs(180), || {
             step(&mut reps, &mut seen, &mut last);
-            let t = Instant::now() - Duration::from_secs(2);
-            last.iter().all(|m| m.values().any(|at| *at > t))
+            let (x, y) = (recent(&last[0], 2), recent(&last[1], 2));
+            !x.is_empty() && !y.is_empty() && x.is_disjoint(&y)
         });
         assert!(settled, "takeover: replicas did not both deliver");
         std::thread::sleep(Duration::from_millis(1000 + round as u64 * 137 % 1000));
         step(&mut reps, &mut seen, &mut last);
-        let recent = Instant::now() - Duration::from_secs(3);
-        let owned: HashSet<i32> = last[victim]
-            .iter()
-            .filter(|(_, at)| **at > recent)
-            .map(|(p, _)| *p)
+        let owned: HashSet<i32> = recent(&last[victim], 2)
+            .difference(&recent(&last[1 - victim], 2))
+            .copied()
             .collect();
         let dups_before = seen.duplicates();
         reps.kill9(victim);
@@ -270,7 +272,10 @@ pub fn takeover(a: &Args) -> Row {
                 .any(|p| last[1 - victim].get(p).is_some_and(|at| *at > killed))
         });
         let takeover = killed.elapsed();
-        assert!(took, "takeover: survivor never delivered the killed replica's partitions");
+        assert!(
+            took,
+            "takeover: survivor never delivered the killed replica's partitions"
+        );
         // Let the redelivery of the uncommitted tail arrive before counting it.
         wait_for(Duration::from_secs(3), || {
             step(&mut reps, &mut seen, &mut last);
@@ -293,7 +298,9 @@ pub fn takeover(a: &Args) -> Row {
         seen.counts.len() >= want.len() && seen.lost(&want) == 0
     });
     // The last commits, then a clean stop.
-    std::thread::sleep(Duration::from_secs(2 * crate::parse_secs(&a.checkpoint) as u64));
+    std::thread::sleep(Duration::from_secs(
+        2 * crate::parse_secs(&a.checkpoint) as u64,
+    ));
     reps.stop();
     let new = reps.poll();
     merge(&mut seen, new, false);

@@ -149,7 +149,9 @@ fn main() {
             "network" => network::network(&a, &rt),
             "takeover" => kills::takeover(&a),
             "hostile" => hostile::hostile(&a, &rt),
-            other => panic!("unknown scenario {other}: kills | outage | network | takeover | hostile | all"),
+            other => panic!(
+                "unknown scenario {other}: kills | outage | network | takeover | hostile | all"
+            ),
         };
         eprintln!("{}", row.markdown());
         rows.push(row);

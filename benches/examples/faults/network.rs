@@ -61,7 +61,11 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
         ack: a.ack,
         ..Default::default()
     }));
-    let hec_addr: std::net::SocketAddr = peer.url().trim_start_matches("http://").parse().expect("peer address");
+    let hec_addr: std::net::SocketAddr = peer
+        .url()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("peer address");
     let hec_proxy = rt.block_on(FaultProxy::start(hec_addr)).expect("HEC proxy");
     // The broker proxy's port must be known before nisshi starts (it is what nisshi advertises);
     // its upstream, nisshi's listener, only after.
@@ -82,7 +86,10 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
         group: "faults",
         properties: vec![
             ("session.timeout.ms".into(), a.session_ms.to_string()),
-            ("heartbeat.interval.ms".into(), (a.session_ms / 10).to_string()),
+            (
+                "heartbeat.interval.ms".into(),
+                (a.session_ms / 10).to_string(),
+            ),
         ],
         checkpoint_interval: &a.checkpoint,
         budget_mib: a.budget_mib,
@@ -91,13 +98,8 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
     .write(dir.path(), "network");
     let log = dir.path().join("network.log");
     let mut daemon = Daemon::start(&config, &log);
-    let producer = SteadyProducer::start(
-        &broker.bootstrap,
-        "network",
-        a.partitions,
-        a.rate,
-        a.seed,
-    );
+    let producer =
+        SteadyProducer::start(&broker.bootstrap, "network", a.partitions, a.rate, a.seed);
     let spike = Duration::from_millis(a.latency_ms);
     let phases = [
         ("broker", FaultMode::Reset),
@@ -112,6 +114,7 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
     let mut stall_phase = String::new();
     let mut last_count = 0;
     let mut last_new = Instant::now();
+    let mut stall_from = String::new();
     let mut watch = |phase: &str, until: Instant, daemon: &mut Daemon| {
         while Instant::now() < until {
             daemon.sample_rss();
@@ -119,20 +122,33 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
             if n > last_count || producer.sent_count() <= n {
                 last_count = n;
                 last_new = Instant::now();
+                stall_from = phase.to_string();
             } else if last_new.elapsed() > max_stall {
                 max_stall = last_new.elapsed();
-                stall_phase = phase.to_string();
+                stall_phase = format!("from '{stall_from}' to '{phase}'");
             }
             std::thread::sleep(Duration::from_millis(100));
         }
     };
-    watch("warm-up", Instant::now() + Duration::from_secs(a.pass_secs), &mut daemon);
+    watch(
+        "warm-up",
+        Instant::now() + Duration::from_secs(a.pass_secs),
+        &mut daemon,
+    );
     for (target, mode) in phases {
-        let proxy = if target == "broker" { &kafka_proxy } else { &hec_proxy };
+        let proxy = if target == "broker" {
+            &kafka_proxy
+        } else {
+            &hec_proxy
+        };
         let name = format!("{target} {mode:?}");
         eprintln!("network: {name} for {}s", a.fault_secs);
         proxy.set_mode(mode);
-        watch(&name, Instant::now() + Duration::from_secs(a.fault_secs), &mut daemon);
+        watch(
+            &name,
+            Instant::now() + Duration::from_secs(a.fault_secs),
+            &mut daemon,
+        );
         proxy.set_mode(FaultMode::Pass);
         watch(
             &format!("after {name}"),
@@ -182,7 +198,7 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
             format!("FAIL ({})", problems.join("; "))
         },
         notes: format!(
-            "longest stall in phase '{stall_phase}'; timeouts: HEC request_timeout 30 s, librdkafka socket.timeout.ms 60 s, session.timeout.ms {}; resets broker {} / HEC {}, connections broker {} / HEC {}; {producer_copies} producer-side copies in the topic (not counted as duplicates)",
+            "longest stall {stall_phase}; timeouts: HEC request_timeout 30 s, librdkafka socket.timeout.ms 60 s, session.timeout.ms {}; resets broker {} / HEC {}, connections broker {} / HEC {}; {producer_copies} producer-side copies in the topic (not counted as duplicates)",
             a.session_ms, k.resets, h.resets, k.connections, h.connections
         ),
         command: format!(

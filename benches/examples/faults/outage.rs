@@ -43,7 +43,10 @@ pub fn outage(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
         // max.poll.interval.ms stays at librdkafka's default (300000): the point of the test.
         properties: vec![
             ("session.timeout.ms".into(), a.session_ms.to_string()),
-            ("heartbeat.interval.ms".into(), (a.session_ms / 10).to_string()),
+            (
+                "heartbeat.interval.ms".into(),
+                (a.session_ms / 10).to_string(),
+            ),
         ],
         checkpoint_interval: &a.checkpoint,
         budget_mib: a.budget_mib,
@@ -64,7 +67,10 @@ pub fn outage(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
     let delivered = wait_for(Duration::from_secs(120), || {
         peer.event_count() >= first.records
     });
-    assert!(delivered, "outage: first tenth not delivered before the outage");
+    assert!(
+        delivered,
+        "outage: first tenth not delivered before the outage"
+    );
     let outage = Duration::from_secs(a.outage_secs);
     peer.refuse_connections_for(outage);
     let down = Instant::now();
@@ -106,6 +112,11 @@ pub fn outage(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
     let lost = want.iter().filter(|id| !got.contains_key(*id)).count();
     let dups: usize = got.values().map(|n| n - 1).sum();
     let left_group = group_loss_lines(&log);
+    // Proof that the log was captured at all: the first assignment is always logged.
+    let assigned = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .matches("partition assigned")
+        .count();
     for l in left_group.iter().take(10) {
         eprintln!("outage: group line: {l}");
     }
@@ -125,7 +136,10 @@ pub fn outage(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
         problems.push(format!("{} group-loss log lines", left_group.len()));
     }
     Row {
-        scenario: format!("2. Splunk down {} s, default max.poll.interval.ms", a.outage_secs),
+        scenario: format!(
+            "2. Splunk down {} s, default max.poll.interval.ms",
+            a.outage_secs
+        ),
         records: total,
         lost,
         duplicates: dups,
@@ -137,7 +151,7 @@ pub fn outage(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
             format!("FAIL ({})", problems.join("; "))
         },
         notes: format!(
-            "~{produced_mb:.0} MB arrived during the outage, budget {} MiB (RSS limit {limit:.0} MiB); stall = first delivery after Splunk came back; group-loss log lines: {}",
+            "~{produced_mb:.0} MB arrived during the outage, budget {} MiB (RSS limit {limit:.0} MiB); stall = first delivery after Splunk came back; group-loss log lines: {} (partition-assigned lines: {assigned})",
             a.budget_mib,
             left_group.len()
         ),

@@ -300,7 +300,10 @@ mod tests {
 
     /// An upstream that echoes every byte and reports how many bytes each connection carried
     /// once it ends, and how it ended.
-    async fn echo_upstream() -> (SocketAddr, mpsc::UnboundedReceiver<(usize, std::io::ErrorKind)>) {
+    async fn echo_upstream() -> (
+        SocketAddr,
+        mpsc::UnboundedReceiver<(usize, std::io::ErrorKind)>,
+    ) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -329,7 +332,11 @@ mod tests {
         (addr, rx)
     }
 
-    async fn read_exact_timeout(s: &mut TcpStream, n: usize, d: Duration) -> std::io::Result<Vec<u8>> {
+    async fn read_exact_timeout(
+        s: &mut TcpStream,
+        n: usize,
+        d: Duration,
+    ) -> std::io::Result<Vec<u8>> {
         let mut out = vec![0u8; n];
         match tokio::time::timeout(d, s.read_exact(&mut out)).await {
             Ok(r) => r.map(|_| out),
@@ -343,7 +350,9 @@ mod tests {
         let proxy = FaultProxy::start(up).await.unwrap();
         let mut c = TcpStream::connect(proxy.addr()).await.unwrap();
         c.write_all(b"hello through the proxy").await.unwrap();
-        let back = read_exact_timeout(&mut c, 23, Duration::from_secs(5)).await.unwrap();
+        let back = read_exact_timeout(&mut c, 23, Duration::from_secs(5))
+            .await
+            .unwrap();
         assert_eq!(back, b"hello through the proxy");
         drop(c);
         let (n, kind) = ended.recv().await.unwrap();
@@ -358,7 +367,9 @@ mod tests {
         let mut c = TcpStream::connect(proxy.addr()).await.unwrap();
         // An open connection that worked before the fault.
         c.write_all(b"ping").await.unwrap();
-        read_exact_timeout(&mut c, 4, Duration::from_secs(5)).await.unwrap();
+        read_exact_timeout(&mut c, 4, Duration::from_secs(5))
+            .await
+            .unwrap();
         proxy.set_mode(FaultMode::Reset);
         c.write_all(&[7u8; 1000]).await.unwrap();
         let mut rest = Vec::new();
@@ -369,7 +380,11 @@ mod tests {
         assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
         let (n, kind) = ended.recv().await.unwrap();
         assert_eq!(n, 4 + 500, "the upstream got half of the request");
-        assert_ne!(kind, std::io::ErrorKind::UnexpectedEof, "a reset, not a clean close");
+        assert_ne!(
+            kind,
+            std::io::ErrorKind::UnexpectedEof,
+            "a reset, not a clean close"
+        );
         assert!(proxy.stats().resets >= 1);
     }
 
@@ -379,13 +394,19 @@ mod tests {
         let proxy = FaultProxy::start(up).await.unwrap();
         let mut open = TcpStream::connect(proxy.addr()).await.unwrap();
         open.write_all(b"ping").await.unwrap();
-        read_exact_timeout(&mut open, 4, Duration::from_secs(5)).await.unwrap();
+        read_exact_timeout(&mut open, 4, Duration::from_secs(5))
+            .await
+            .unwrap();
         proxy.set_mode(FaultMode::Blackhole);
         let mut new = TcpStream::connect(proxy.addr()).await.unwrap();
         for c in [&mut open, &mut new] {
             c.write_all(b"anyone there?").await.unwrap();
             let r = read_exact_timeout(c, 1, Duration::from_millis(400)).await;
-            assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::TimedOut, "no data, no FIN, no RST");
+            assert_eq!(
+                r.unwrap_err().kind(),
+                std::io::ErrorKind::TimedOut,
+                "no data, no FIN, no RST"
+            );
         }
         // The hole stays: back in pass mode the blackholed connection carries nothing either.
         proxy.set_mode(FaultMode::Pass);
@@ -393,11 +414,16 @@ mod tests {
         let r = read_exact_timeout(&mut open, 1, Duration::from_millis(400)).await;
         assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
         assert_eq!(proxy.stats().blackholed_bytes, 13 + 13 + 4);
-        assert!(ended.try_recv().is_err(), "the upstream connection was not closed");
+        assert!(
+            ended.try_recv().is_err(),
+            "the upstream connection was not closed"
+        );
         // A new connection works again.
         let mut fresh = TcpStream::connect(proxy.addr()).await.unwrap();
         fresh.write_all(b"ok").await.unwrap();
-        read_exact_timeout(&mut fresh, 2, Duration::from_secs(5)).await.unwrap();
+        read_exact_timeout(&mut fresh, 2, Duration::from_secs(5))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -411,7 +437,9 @@ mod tests {
             c.write_all(b"x").await.unwrap();
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        read_exact_timeout(&mut c, 5, Duration::from_secs(5)).await.unwrap();
+        read_exact_timeout(&mut c, 5, Duration::from_secs(5))
+            .await
+            .unwrap();
         let took = t0.elapsed();
         // Each byte waits 300 ms each way; pipelined, five of them take about as long as one.
         assert!(took >= Duration::from_millis(600), "{took:?}");
@@ -419,7 +447,9 @@ mod tests {
         proxy.set_mode(FaultMode::Pass);
         let t1 = Instant::now();
         c.write_all(b"y").await.unwrap();
-        read_exact_timeout(&mut c, 1, Duration::from_secs(5)).await.unwrap();
+        read_exact_timeout(&mut c, 1, Duration::from_secs(5))
+            .await
+            .unwrap();
         assert!(t1.elapsed() < Duration::from_millis(200));
     }
 }

@@ -1,8 +1,8 @@
 //! The nisshi Kafka-protocol broker as a child process, and producing generated traffic to it
 //! (feature `kafka`): shared by the end-to-end tests and the benchmarks.
 
-use std::process::{Child, Command, Stdio};
 use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use entrastream_generator::{Generator, GeneratorConfig, poison_message};
@@ -272,4 +272,3 @@ pub fn produce(
     producer.finish();
     t
 }
-

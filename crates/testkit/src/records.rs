@@ -114,4 +114,3 @@ pub fn line_count(path: &Path) -> usize {
         .map(|b| b.iter().filter(|c| **c == b'\n').count())
         .unwrap_or(0)
 }
-
