@@ -182,6 +182,16 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
     if !done {
         problems.push("not all delivered and committed in 300 s after the faults".into());
     }
+    // The longest configured wait: librdkafka's socket.timeout.ms (60 s, a blackholed broker
+    // connection), above the HEC request_timeout (30 s); plus one latency spike.
+    let allowed = Duration::from_secs(60) + spike;
+    if max_stall > allowed {
+        problems.push(format!(
+            "stall {:.1} s > {:.0} s of configured timeouts",
+            max_stall.as_secs_f64(),
+            allowed.as_secs_f64()
+        ));
+    }
     Row {
         scenario: format!(
             "3. proxy faults: reset, blackhole, {} ms latency × broker, HEC ({} s each)",
