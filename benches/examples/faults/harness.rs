@@ -45,6 +45,15 @@ impl Row {
     }
 }
 
+/// "pass", or "FAIL (what went wrong; …)".
+pub fn verdict(problems: &[String]) -> String {
+    if problems.is_empty() {
+        "pass".into()
+    } else {
+        format!("FAIL ({})", problems.join("; "))
+    }
+}
+
 /// The `entrastream` binary: `$ENTRASTREAM_BIN`, else beside this example's directory
 /// (`target/release/examples/faults` → `target/release/entrastream`).
 pub fn entrastream_bin() -> PathBuf {
@@ -175,7 +184,32 @@ pub struct DaemonConfig<'a> {
     pub sinks: String,
 }
 
-impl DaemonConfig<'_> {
+impl<'a> DaemonConfig<'a> {
+    /// The suite's settings from the command line: `--session-ms` (heartbeat a tenth of it;
+    /// `max.poll.interval.ms` stays at librdkafka's default), `--checkpoint`, `--budget-mib`.
+    pub fn from_args(
+        a: &'a crate::Args,
+        brokers: &'a str,
+        topic: &'a str,
+        sinks: String,
+    ) -> DaemonConfig<'a> {
+        DaemonConfig {
+            brokers,
+            topic,
+            group: "faults",
+            properties: vec![
+                ("session.timeout.ms".into(), a.session_ms.to_string()),
+                (
+                    "heartbeat.interval.ms".into(),
+                    (a.session_ms / 10).to_string(),
+                ),
+            ],
+            checkpoint_interval: &a.checkpoint,
+            budget_mib: a.budget_mib,
+            sinks,
+        }
+    }
+
     pub fn write(&self, dir: &Path, name: &str) -> PathBuf {
         let props: String = self
             .properties

@@ -13,7 +13,7 @@ use entrastream_testkit::{HecPeer, HecPeerOptions, SumoPeer, count_ids, record_i
 use serde_json::Value;
 
 use crate::Args;
-use crate::harness::{Daemon, DaemonConfig, Row, file_sink, wait_for};
+use crate::harness::{Daemon, DaemonConfig, Row, file_sink, verdict, wait_for};
 use crate::outage::{hec_ids, hec_sink};
 
 /// Values no sink may choke on.
@@ -257,11 +257,7 @@ pub fn hostile(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
         duplicates: dups,
         max_stall: took,
         peak_rss_mib: daemon.peak_rss_mib(),
-        verdict: if problems.is_empty() {
-            "pass".into()
-        } else {
-            format!("FAIL ({})", problems.join("; "))
-        },
+        verdict: verdict(&problems),
         notes: format!(
             "{} messages: {hostile_count} hostile one-record envelopes, 7 poison, {seed_count} fuzz seeds (duplicates: summed over the 3 sinks; a seed file and its lines carry the same ids); {} messages dead-lettered ({}); stall = time to commit everything; unaccounted: {}",
             corpus.len(),

@@ -22,21 +22,12 @@ struct Replicas {
 impl Replicas {
     fn start(a: &Args, dir: &Path, brokers: &str, topic: &str) -> Replicas {
         let config = |name: &str| {
-            DaemonConfig {
+            DaemonConfig::from_args(
+                a,
                 brokers,
                 topic,
-                group: "faults",
-                properties: vec![
-                    ("session.timeout.ms".into(), a.session_ms.to_string()),
-                    (
-                        "heartbeat.interval.ms".into(),
-                        (a.session_ms / 10).to_string(),
-                    ),
-                ],
-                checkpoint_interval: &a.checkpoint,
-                budget_mib: a.budget_mib,
-                sinks: file_sink(&dir.join(format!("{name}-records.ndjson"))),
-            }
+                file_sink(&dir.join(format!("{name}-records.ndjson"))),
+            )
             .write(dir, name)
         };
         let configs = [config("a"), config("b")];

@@ -18,7 +18,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::Args;
-use crate::harness::{Daemon, DaemonConfig, Row, SteadyProducer, wait_for};
+use crate::harness::{Daemon, DaemonConfig, Row, SteadyProducer, verdict, wait_for};
 use crate::outage::{hec_ids, hec_sink};
 
 /// Every record id in the topic, with its number of copies, and the end offsets.
@@ -80,21 +80,12 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
         .expect("broker proxy");
     broker.create_topic("network", a.partitions);
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = DaemonConfig {
-        brokers: &advertised,
-        topic: "network",
-        group: "faults",
-        properties: vec![
-            ("session.timeout.ms".into(), a.session_ms.to_string()),
-            (
-                "heartbeat.interval.ms".into(),
-                (a.session_ms / 10).to_string(),
-            ),
-        ],
-        checkpoint_interval: &a.checkpoint,
-        budget_mib: a.budget_mib,
-        sinks: hec_sink(&format!("http://{}", hec_proxy.addr()), peer.token(), a.ack),
-    }
+    let config = DaemonConfig::from_args(
+        a,
+        &advertised,
+        "network",
+        hec_sink(&format!("http://{}", hec_proxy.addr()), peer.token(), a.ack),
+    )
     .write(dir.path(), "network");
     let log = dir.path().join("network.log");
     let mut daemon = Daemon::start(&config, &log);
@@ -202,11 +193,7 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
         duplicates: dups,
         max_stall,
         peak_rss_mib: daemon.peak_rss_mib(),
-        verdict: if problems.is_empty() {
-            "pass".into()
-        } else {
-            format!("FAIL ({})", problems.join("; "))
-        },
+        verdict: verdict(&problems),
         notes: format!(
             "longest stall {stall_phase}; timeouts: HEC request_timeout 30 s, librdkafka socket.timeout.ms 60 s, session.timeout.ms {}; resets broker {} / HEC {}, connections broker {} / HEC {}; {producer_copies} producer-side copies in the topic (not counted as duplicates)",
             a.session_ms, k.resets, h.resets, k.connections, h.connections

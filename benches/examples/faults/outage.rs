@@ -8,7 +8,7 @@ use entrastream_testkit::kafka::{Broker, produce};
 use entrastream_testkit::{HecPeer, HecPeerOptions, record_id};
 
 use crate::Args;
-use crate::harness::{Daemon, DaemonConfig, Row, group_loss_lines, wait_for};
+use crate::harness::{Daemon, DaemonConfig, Row, group_loss_lines, verdict, wait_for};
 
 /// A Splunk HEC sink block (native schema) for `endpoint`.
 pub fn hec_sink(endpoint: &str, token: &str, ack: bool) -> String {
@@ -36,22 +36,13 @@ pub fn outage(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
     let broker = Broker::start().expect("nisshi");
     broker.create_topic("outage", a.partitions);
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = DaemonConfig {
-        brokers: &broker.bootstrap,
-        topic: "outage",
-        group: "faults",
-        // max.poll.interval.ms stays at librdkafka's default (300000): the point of the test.
-        properties: vec![
-            ("session.timeout.ms".into(), a.session_ms.to_string()),
-            (
-                "heartbeat.interval.ms".into(),
-                (a.session_ms / 10).to_string(),
-            ),
-        ],
-        checkpoint_interval: &a.checkpoint,
-        budget_mib: a.budget_mib,
-        sinks: hec_sink(&peer.url(), peer.token(), a.ack),
-    }
+    // max.poll.interval.ms stays at librdkafka's default (300000): the point of the test.
+    let config = DaemonConfig::from_args(
+        a,
+        &broker.bootstrap,
+        "outage",
+        hec_sink(&peer.url(), peer.token(), a.ack),
+    )
     .write(dir.path(), "outage");
     let log = dir.path().join("outage.log");
     let mut daemon = Daemon::start(&config, &log);
@@ -145,11 +136,7 @@ pub fn outage(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
         duplicates: dups,
         max_stall: recovery.unwrap_or(back.elapsed()),
         peak_rss_mib: rss,
-        verdict: if problems.is_empty() {
-            "pass".into()
-        } else {
-            format!("FAIL ({})", problems.join("; "))
-        },
+        verdict: verdict(&problems),
         notes: format!(
             "~{produced_mb:.0} MB arrived during the outage, budget {} MiB (RSS limit {limit:.0} MiB); stall = first delivery after Splunk came back; group-loss log lines: {} (partition-assigned lines: {assigned})",
             a.budget_mib,
