@@ -26,19 +26,16 @@
 //!          [--no-siem] [--siem-rounds N] [--no-amqp] [--idle-secs S] [--amqp-prefetch N]
 
 use std::io::Write as _;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use entrastream_config::{Config, Env};
 use entrastream_entra::{EncodeContext, ParseOptions, Schema, encode, parse_record, split};
 use entrastream_generator::{Generator, GeneratorConfig};
+use entrastream_testkit::kafka::{Broker, Producing};
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 const MIB: u64 = 1 << 20;
 
@@ -203,143 +200,6 @@ fn generate(records: u64, mut each: impl FnMut(&[u8])) {
         };
         n += info.records as u64;
         each(&buf);
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// broker
-
-struct Nisshi {
-    child: Child,
-    bootstrap: String,
-}
-
-impl Drop for Nisshi {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn nisshi_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("NISSHI") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var("HOME").unwrap_or_default();
-    let p = Path::new(&home).join(".cargo/bin/nisshi");
-    if p.exists() {
-        p
-    } else {
-        PathBuf::from("nisshi")
-    }
-}
-
-fn start_nisshi() -> Nisshi {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = Command::new(nisshi_bin())
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .args(["--storage-engine", "memory://nisshi/"])
-        .args(["--group-initial-rebalance-delay", "0s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start nisshi (install it or set NISSHI=path)");
-    let bootstrap = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(&bootstrap).is_err() {
-        assert!(Instant::now() < deadline, "nisshi did not start listening");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Nisshi { child, bootstrap }
-}
-
-fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("admin client");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let res = rt
-        .block_on(admin.create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        ))
-        .expect("create topic");
-    for r in res {
-        r.expect("topic created");
-    }
-}
-
-struct Producing {
-    producer: BaseProducer,
-    topic: String,
-    partitions: i32,
-    messages: u64,
-    bytes: u64,
-}
-
-impl Producing {
-    fn new(bootstrap: &str, topic: &str, partitions: i32) -> Self {
-        create_topic(bootstrap, topic, partitions);
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set("linger.ms", "5")
-            .set("queue.buffering.max.kbytes", "262144")
-            .set("queue.buffering.max.messages", "1000000")
-            .create()
-            .expect("producer");
-        Producing {
-            producer,
-            topic: topic.to_string(),
-            partitions,
-            messages: 0,
-            bytes: 0,
-        }
-    }
-
-    fn send(&mut self, body: &[u8]) {
-        let p = (self.messages % self.partitions as u64) as i32;
-        loop {
-            match self.producer.send(
-                BaseRecord::<(), [u8]>::to(&self.topic)
-                    .partition(p)
-                    .payload(body),
-            ) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    _,
-                )) => {
-                    self.producer.poll(Duration::from_millis(5));
-                }
-                Err((e, _)) => panic!("produce: {e}"),
-            }
-        }
-        self.producer.poll(Duration::ZERO);
-        self.messages += 1;
-        self.bytes += body.len() as u64;
-    }
-
-    fn finish(self) -> (u64, u64) {
-        self.producer
-            .flush(Duration::from_secs(300))
-            .expect("producer flush");
-        (self.messages, self.bytes)
     }
 }
 
@@ -784,8 +644,9 @@ fn main() {
     eprintln!("parse+encode: {pe_secs:.2}s, {pe_rps:.0} records/s, {pe_mbs:.1} MB/s");
 
     // 3. backlog in nisshi
-    let broker = start_nisshi();
+    let broker = Broker::start().expect("nisshi is installed (scripts/test installs it)");
     let t = Instant::now();
+    broker.create_topic("e2e", args.partitions);
     let mut p = Producing::new(&broker.bootstrap, "e2e", args.partitions);
     for b in &bodies {
         p.send(b);
@@ -980,6 +841,7 @@ fn main() {
         ("e2e".to_string(), produced)
     } else {
         let t = Instant::now();
+        broker.create_topic("backlog", args.partitions);
         let mut p = Producing::new(&broker.bootstrap, "backlog", args.partitions);
         let mut generator = Generator::new(GeneratorConfig {
             seed: 7,

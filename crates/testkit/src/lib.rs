@@ -7,13 +7,23 @@
 //! stored, so a test compares what the peer accepted with what it sent. Benchmarks start them
 //! with `keep_events: false` / `keep_lines: false`: the protocol is answered the same way, but
 //! events and lines are only validated and counted, not kept.
+//!
+//! Also for the end-to-end tests and the fault suite: a TCP proxy that injects connection
+//! faults ([`FaultProxy`]), counting delivered records by id ([`Traffic`], [`count_ids`]), and,
+//! with feature `kafka`, the nisshi broker and generated traffic ([`kafka`]).
 #![forbid(unsafe_code)]
 
 mod azurite;
+mod fault_proxy;
 mod hec;
 mod http;
+#[cfg(feature = "kafka")]
+pub mod kafka;
+mod records;
 mod sumo;
 
 pub use azurite::{AZURITE_DEV_KEY, Azurite, find_tool, free_port, peer_missing};
+pub use fault_proxy::{FaultMode, FaultProxy, FaultStats};
 pub use hec::{HecPeer, HecPeerOptions, HecStats};
+pub use records::{Traffic, count_ids, ids_in, line_count, record_id, record_ids};
 pub use sumo::{SumoPeer, SumoPeerOptions, SumoRequest};

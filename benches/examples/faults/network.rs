@@ -1,0 +1,206 @@
+//! Scenario 3: connection faults from the fault proxy between the daemon and the broker and
+//! between the daemon and the HEC peer, while traffic flows.
+//!
+//! nisshi advertises one listener, so the broker proxy must be the advertised address, and every
+//! Kafka client goes through it after bootstrap, the bench's producer included. So what was
+//! produced is read back from the topic at the end (in pass mode), and loss and duplicates are
+//! counted against what the topic holds: a producer retry that wrote a message twice is not the
+//! daemon's duplicate.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use entrastream_testkit::kafka::Broker;
+use entrastream_testkit::{FaultMode, FaultProxy, HecPeer, HecPeerOptions, free_port, record_ids};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::Args;
+use crate::harness::{Daemon, DaemonConfig, Row, SteadyProducer, verdict, wait_for};
+use crate::outage::{hec_ids, hec_sink};
+
+/// Every record id in the topic, with its number of copies, and the end offsets.
+fn read_back(bootstrap: &str, topic: &str, partitions: i32) -> (HashMap<String, usize>, Vec<i64>) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "faults-read-back")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut ends = Vec::new();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(30))
+            .expect("watermarks");
+        ends.push(high);
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let total: i64 = ends.iter().sum();
+    let mut ids = HashMap::new();
+    let mut n = 0;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while n < total && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            n += 1;
+            for id in record_ids(m.payload().unwrap_or_default()) {
+                *ids.entry(id).or_insert(0) += 1;
+            }
+        }
+    }
+    assert_eq!(n, total, "read back the whole topic");
+    (ids, ends)
+}
+
+pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
+    let peer = rt.block_on(HecPeer::start(HecPeerOptions {
+        ack: a.ack,
+        ..Default::default()
+    }));
+    let hec_addr: std::net::SocketAddr = peer
+        .url()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("peer address");
+    let hec_proxy = rt.block_on(FaultProxy::start(hec_addr)).expect("HEC proxy");
+    // The broker proxy's port must be known before nisshi starts (it is what nisshi advertises);
+    // its upstream, nisshi's listener, only after.
+    let proxy_port = free_port();
+    let advertised = format!("127.0.0.1:{proxy_port}");
+    let broker = Broker::start_advertising(Some(&advertised)).expect("nisshi");
+    let kafka_proxy = rt
+        .block_on(FaultProxy::start_on(
+            advertised.parse().expect("address"),
+            broker.bootstrap.parse().expect("address"),
+        ))
+        .expect("broker proxy");
+    broker.create_topic("network", a.partitions);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = DaemonConfig::from_args(
+        a,
+        &advertised,
+        "network",
+        hec_sink(&format!("http://{}", hec_proxy.addr()), peer.token(), a.ack),
+    )
+    .write(dir.path(), "network");
+    let log = dir.path().join("network.log");
+    let mut daemon = Daemon::start(&config, &log);
+    let producer =
+        SteadyProducer::start(&broker.bootstrap, "network", a.partitions, a.rate, a.seed);
+    let spike = Duration::from_millis(a.latency_ms);
+    let phases = [
+        ("broker", FaultMode::Reset),
+        ("broker", FaultMode::Blackhole),
+        ("broker", FaultMode::Latency(spike)),
+        ("hec", FaultMode::Reset),
+        ("hec", FaultMode::Blackhole),
+        ("hec", FaultMode::Latency(spike)),
+    ];
+    // Longest time without a new delivery while more was sent than delivered.
+    let mut max_stall = Duration::ZERO;
+    let mut stall_phase = String::new();
+    let mut last_count = 0;
+    let mut last_new = Instant::now();
+    let mut stall_from = String::new();
+    let mut watch = |phase: &str, until: Instant, daemon: &mut Daemon| {
+        while Instant::now() < until {
+            daemon.sample_rss();
+            let n = peer.event_count();
+            if n > last_count || producer.sent_count() <= n {
+                last_count = n;
+                last_new = Instant::now();
+                stall_from = phase.to_string();
+            } else if last_new.elapsed() > max_stall {
+                max_stall = last_new.elapsed();
+                stall_phase = format!("from '{stall_from}' to '{phase}'");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    watch(
+        "warm-up",
+        Instant::now() + Duration::from_secs(a.pass_secs),
+        &mut daemon,
+    );
+    for (target, mode) in phases {
+        let proxy = if target == "broker" {
+            &kafka_proxy
+        } else {
+            &hec_proxy
+        };
+        let name = format!("{target} {mode:?}");
+        eprintln!("network: {name} for {}s", a.fault_secs);
+        proxy.set_mode(mode);
+        watch(
+            &name,
+            Instant::now() + Duration::from_secs(a.fault_secs),
+            &mut daemon,
+        );
+        proxy.set_mode(FaultMode::Pass);
+        watch(
+            &format!("after {name}"),
+            Instant::now() + Duration::from_secs(a.pass_secs),
+            &mut daemon,
+        );
+    }
+    let alive = daemon.alive();
+    producer.finish();
+    let (in_topic, end) = read_back(&broker.bootstrap, "network", a.partitions);
+    let done = wait_for(Duration::from_secs(300), || {
+        peer.event_count() >= in_topic.values().sum::<usize>()
+            && broker.committed("faults", "network", a.partitions) == end
+    });
+    daemon.stop(Duration::from_secs(20));
+    let got = hec_ids(&peer);
+    let lost = in_topic.keys().filter(|id| !got.contains_key(*id)).count();
+    let dups: usize = got
+        .iter()
+        .map(|(id, n)| n.saturating_sub(in_topic.get(id).copied().unwrap_or(1)))
+        .sum();
+    let producer_copies: usize = in_topic.values().map(|n| n - 1).sum();
+    let (k, h) = (kafka_proxy.stats(), hec_proxy.stats());
+    let mut problems = Vec::new();
+    if lost > 0 {
+        problems.push(format!("{lost} lost"));
+    }
+    if !alive {
+        problems.push("daemon exited".into());
+    }
+    if !done {
+        problems.push("not all delivered and committed in 300 s after the faults".into());
+    }
+    // The longest configured wait: librdkafka's socket.timeout.ms (60 s, a blackholed broker
+    // connection), above the HEC request_timeout (30 s); plus one latency spike.
+    let allowed = Duration::from_secs(60) + spike;
+    if max_stall > allowed {
+        problems.push(format!(
+            "stall {:.1} s > {:.0} s of configured timeouts",
+            max_stall.as_secs_f64(),
+            allowed.as_secs_f64()
+        ));
+    }
+    Row {
+        scenario: format!(
+            "3. proxy faults: reset, blackhole, {} ms latency × broker, HEC ({} s each)",
+            a.latency_ms, a.fault_secs
+        ),
+        records: in_topic.len(),
+        lost,
+        duplicates: dups,
+        max_stall,
+        peak_rss_mib: daemon.peak_rss_mib(),
+        verdict: verdict(&problems),
+        notes: format!(
+            "longest stall {stall_phase}; timeouts: HEC request_timeout 30 s, librdkafka socket.timeout.ms 60 s, session.timeout.ms {}; resets broker {} / HEC {}, connections broker {} / HEC {}; {producer_copies} producer-side copies in the topic (not counted as duplicates)",
+            a.session_ms, k.resets, h.resets, k.connections, h.connections
+        ),
+        command: format!(
+            "faults network --rate {} --fault-secs {} --pass-secs {} --latency-ms {}",
+            a.rate, a.fault_secs, a.pass_secs, a.latency_ms
+        ),
+    }
+}
