@@ -21,5 +21,7 @@ mod rebalance;
 mod shutdown;
 // A sink that refuses writes for a while: nothing lost, paused, memory bounded.
 mod sink_outage;
+// A Splunk outage past max.poll.interval.ms: the consumer keeps its group; retention headroom.
+mod poll_outage;
 // Splunk HEC and Sumo Logic sinks against their peers, one down: nothing lost.
 mod siem;

@@ -94,9 +94,7 @@ pub fn amqp_settings(config: &Config, env: &Env) -> Result<AmqpSourceConfig, Con
         start,
         custom_endpoint: src.custom_endpoint.clone(),
         prefetch: src.prefetch.unwrap_or(DEFAULT_PREFETCH),
-        retention: src
-            .retention
-            .map_or(Duration::from_secs(24 * 3600), |d| d.0),
+        retention: src.retention.map_or(crate::DEFAULT_RETENTION, |d| d.0),
         properties_interval: src
             .properties_interval
             .map_or(Duration::from_secs(30), |d| d.0),

@@ -14,6 +14,7 @@ pub mod siem;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use entrastream_config::{Config, ConfigError, Env, FileMode, SinkKind, SourceType};
 use entrastream_pipeline::{PipelineConfig, PipelineError, Progress, RunSummary, SinkSlot};
@@ -21,7 +22,7 @@ use entrastream_report::IamMetrics;
 use entrastream_sink::{CategoryFilter, RecordObserver, Sink};
 use entrastream_sink_file::{BlackholeSink, FileOptions, FileSink, StdoutSink};
 use entrastream_source::Source;
-use entrastream_source_kafka::{KafkaSource, KafkaSourceConfig};
+use entrastream_source_kafka::{KafkaSource, KafkaSourceConfig, RetentionReport};
 use entrastream_telemetry::{Health, Metrics};
 use tokio::sync::watch;
 
@@ -273,6 +274,37 @@ impl RecordObserver for IamObserver {
     }
 }
 
+/// The hub retention assumed when `[source] retention` is not set (Event Hubs' default).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// `entrastream_retention_headroom_seconds` for the Kafka source: the same name, help and
+/// labels as the AMQP source's (only one source runs per daemon, so one registers it).
+fn kafka_retention_report(registry: &prometheus::Registry, retention: Duration) -> RetentionReport {
+    let gauge = prometheus::GaugeVec::new(
+        prometheus::Opts::new(
+            "entrastream_retention_headroom_seconds",
+            "Seconds until the oldest unprocessed event leaves the hub's retention (then events are lost)",
+        ),
+        &["topic", "partition"],
+    )
+    .unwrap_or_else(|e| panic!("metric: {e}"));
+    if let Err(e) = registry.register(Box::new(gauge.clone())) {
+        tracing::warn!(error = %e, "entrastream_retention_headroom_seconds not exported");
+    }
+    RetentionReport {
+        retention,
+        report: Arc::new(move |topic: &str, partition: i32, headroom: Option<f64>| {
+            let labels = [topic, &partition.to_string()];
+            match headroom {
+                Some(h) => gauge.with_label_values(&labels).set(h),
+                None => {
+                    let _ = gauge.remove_label_values(&labels);
+                }
+            }
+        }),
+    }
+}
+
 /// Starts the daemon described by `config`: admin server, Kafka source, sinks, pipeline.
 /// Must be called inside a tokio runtime.
 pub async fn start(config: &Config, env: &Env, hooks: Hooks) -> Result<Running, AppError> {
@@ -289,9 +321,18 @@ pub async fn start(config: &Config, env: &Env, hooks: Hooks) -> Result<Running, 
         }
         _ => {
             let kafka = kafka_config(config, env)?;
+            let retention = config
+                .source
+                .as_ref()
+                .and_then(|s| s.retention)
+                .map_or(DEFAULT_RETENTION, |d| d.0);
             Box::new(
-                KafkaSource::start(&kafka, Some(lag))
-                    .map_err(|e| AppError::Source(e.to_string()))?,
+                KafkaSource::start_with(
+                    &kafka,
+                    Some(lag),
+                    Some(kafka_retention_report(metrics.registry(), retention)),
+                )
+                .map_err(|e| AppError::Source(e.to_string()))?,
             )
         }
     };

@@ -231,7 +231,7 @@ fn reject_foreign_keys(src: &SourceSection) -> Result<(), ConfigError> {
         ("event_hubs_defaults", src.event_hubs_defaults.is_some()),
         ("properties", !src.properties.is_empty()),
     ];
-    let amqp_only: [(&str, bool); 15] = [
+    let amqp_only: [(&str, bool); 14] = [
         ("namespace", src.namespace.is_some()),
         ("event_hub", src.event_hub.is_some()),
         ("credential", src.credential.is_some()),
@@ -252,7 +252,6 @@ fn reject_foreign_keys(src: &SourceSection) -> Result<(), ConfigError> {
         ),
         ("custom_endpoint", src.custom_endpoint.is_some()),
         ("prefetch", src.prefetch.is_some()),
-        ("retention", src.retention.is_some()),
         ("properties_interval", src.properties_interval.is_some()),
         ("load_balancing", src.load_balancing.is_some()),
         ("update_interval", src.update_interval.is_some()),

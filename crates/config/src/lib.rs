@@ -239,8 +239,8 @@ pub struct SourceSection {
     /// `amqp`: events prefetched per partition (default 50: see `DEFAULT_PREFETCH`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefetch: Option<u32>,
-    /// `amqp`: the hub's message retention, for `entrastream_retention_headroom_seconds`
-    /// (default 24h; set it to your hub's).
+    /// The hub's message retention, for `entrastream_retention_headroom_seconds` (default
+    /// 24h; set it to your hub's). Both source types.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<Dur>,
     /// `amqp`: how often partition properties are read for lag metrics (default 30s).

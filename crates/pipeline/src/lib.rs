@@ -17,6 +17,8 @@
 //!    in-flight bytes stay within the budget plus one message (and one batch's encodings), the
 //!    source's hand-off channel holds at most 64 more messages, and librdkafka's prefetch is
 //!    capped by `queued.max.messages.kbytes` (16 MiB by default here). Nothing is dropped.
+//!    Rebalance events are still read over the budget ([`Source::next_rebalance`]), so a
+//!    revoke is answered within `drain_timeout` however long a sink is down.
 //! 3. **The checkpoint is a contiguous watermark** per partition ([`AckTracker`]): the highest
 //!    offset such that every message at or below it is done. A message that is not done holds
 //!    back the checkpoint of its partition even when later messages were delivered (the opposite
@@ -325,6 +327,9 @@ impl Pipeline {
             let can_read = !eof
                 && self.revokes.is_empty()
                 && self.in_flight_bytes < self.config.max_in_flight_bytes;
+            // …but rebalance events still are: a revoke waits for its answer, and the group
+            // waits for the revoke, however long a sink is down.
+            let rebalances_only = !eof && self.revokes.is_empty() && !can_read;
             tokio::select! {
                 biased;
                 Some(c) = self.done_rx.recv() => {
@@ -339,7 +344,7 @@ impl Pipeline {
                     self.on_worker_end(ended);
                 }
                 _ = shutdown.changed() => {}
-                ev = self.source.next_event(), if can_read => {
+                ev = next_source_event(self.source.as_mut(), can_read), if can_read || rebalances_only => {
                     match ev {
                         Ok(SourceEvent::Message(m)) => self.on_message(m),
                         Ok(SourceEvent::Assigned(parts)) => self.on_assigned(parts),
@@ -856,6 +861,18 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
         s.clone()
     } else {
         "non-text panic payload".to_string()
+    }
+}
+
+/// The source's next event, or only its next rebalance event when `messages` is false.
+async fn next_source_event(
+    source: &mut dyn Source,
+    messages: bool,
+) -> Result<SourceEvent, SourceError> {
+    if messages {
+        source.next_event().await
+    } else {
+        source.next_rebalance().await
     }
 }
 

@@ -770,3 +770,108 @@ async fn ten_thousand_made_up_categories_stay_below_the_series_ceiling() {
     );
     assert!(text.contains("entrastream_records_in_total{category=\"other\"} 10000"));
 }
+
+/// Messages without end on one partition; a revoke only on the rebalance path, as the Kafka
+/// source sends it while the pipeline reads no messages.
+struct RevokeWhileFull {
+    bodies: Vec<Bytes>,
+    next: i64,
+    assigned: bool,
+    revoke: Option<oneshot::Sender<Checkpoint>>,
+}
+
+#[async_trait]
+impl Source for RevokeWhileFull {
+    async fn next_event(&mut self) -> Result<SourceEvent, SourceError> {
+        let p = PartitionId::new("hub", 0);
+        if !self.assigned {
+            self.assigned = true;
+            return Ok(SourceEvent::Assigned(vec![(p, Position::Beginning)]));
+        }
+        let body = self.bodies[self.next as usize % self.bodies.len()].clone();
+        self.next += 1;
+        Ok(SourceEvent::Message(SourceMessage {
+            partition: p,
+            offset: self.next - 1,
+            sequence_number: None,
+            enqueued_time: None,
+            body,
+        }))
+    }
+    async fn next_rebalance(&mut self) -> Result<SourceEvent, SourceError> {
+        match self.revoke.take() {
+            Some(drained) => Ok(SourceEvent::Revoked {
+                partitions: vec![PartitionId::new("hub", 0)],
+                drained,
+            }),
+            None => std::future::pending().await,
+        }
+    }
+    async fn commit(&mut self, _: &Checkpoint) -> Result<(), SourceError> {
+        Ok(())
+    }
+    fn pause(&mut self, _: &[PartitionId]) -> Result<(), SourceError> {
+        Ok(())
+    }
+    fn resume(&mut self, _: &[PartitionId]) -> Result<(), SourceError> {
+        Ok(())
+    }
+    async fn close(&mut self) -> Result<(), SourceError> {
+        Ok(())
+    }
+    fn describe(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+/// A sink that is down for good fills the byte budget, and the pipeline takes no more
+/// messages; a revoke must still be read and answered within the drain timeout, or the
+/// consumer group waits on this member (and librdkafka's poll thread with it).
+#[tokio::test]
+async fn a_revoke_is_answered_while_the_budget_is_full() {
+    let t = traffic(40, 1, 0);
+    let (tx, rx) = oneshot::channel();
+    let source = RevokeWhileFull {
+        bodies: t.partitions[0].clone(),
+        next: 0,
+        assigned: false,
+        revoke: Some(tx),
+    };
+    let mut down = ScriptSink::new("down");
+    down.fail_first = u64::MAX;
+    let config = PipelineConfig {
+        max_in_flight_bytes: 64 * 1024,
+        batch_max_bytes: 16 * 1024,
+        drain_timeout: Duration::from_millis(300),
+        shutdown_timeout: Duration::from_millis(100),
+        ..fast_config()
+    };
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let slots = vec![SinkSlot {
+        sink: Box::new(down) as Box<dyn Sink>,
+        filter: CategoryFilter::new(None),
+    }];
+    let running = tokio::spawn(run(
+        Box::new(source),
+        slots,
+        Box::new(ScriptSink::new("dead_letter")),
+        config,
+        Metrics::new(),
+        Health::new(),
+        Arc::new(Progress::default()),
+        shutdown_rx,
+    ));
+    let answer = tokio::time::timeout(Duration::from_secs(10), rx)
+        .await
+        .expect("the revoke was not answered while the budget was full")
+        .expect("the pipeline dropped the revoke");
+    // Nothing was delivered, so nothing of the partition may be committed.
+    assert!(
+        answer
+            .iter()
+            .all(|(_, pos)| pos.kafka_commit_offset().is_none_or(|o| o == 0)),
+        "{answer:?}"
+    );
+    shutdown_tx.send(true).unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), running).await;
+}

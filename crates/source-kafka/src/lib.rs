@@ -2,22 +2,29 @@
 //! endpoint, with offsets committed only from the pipeline's acknowledged watermark.
 //!
 //! Design decision: librdkafka is driven by one dedicated OS thread that polls a
-//! `BaseConsumer` and forwards messages and rebalances over a bounded channel. Rebalance
-//! callbacks run on that thread, so on *revoke* the thread can block: it hands the pipeline the
-//! revoked partitions, waits for their drained watermark, and commits it synchronously *before*
-//! librdkafka gives the partitions away (the next owner resumes exactly there). Nothing is ever
-//! auto-committed or auto-stored (`enable.auto.commit=false`, `enable.auto.offset.store=false`).
-//! On *assign*, the committed offsets are read back and reported, so the pipeline's tracker
-//! starts from what the group holds.
+//! `BaseConsumer` and forwards messages over a bounded channel and rebalances over an unbounded
+//! one. The poll thread never waits on the pipeline for messages ([`handoff`]): when the
+//! pipeline stops reading (a sink outage fills the byte budget), the thread holds what it
+//! polled, pauses the partitions and keeps calling `poll()`, so librdkafka never leaves the
+//! group for exceeding `max.poll.interval.ms`. Rebalance callbacks run on that thread, so on
+//! *revoke* the thread hands the pipeline the revoked partitions (the pipeline reads rebalance
+//! events even while its budget is full), waits for their drained watermark, and commits it
+//! synchronously *before* librdkafka gives the partitions away (the next owner resumes exactly
+//! there). Nothing is ever auto-committed or auto-stored (`enable.auto.commit=false`,
+//! `enable.auto.offset.store=false`). On *assign*, the committed offsets are read back and
+//! reported, so the pipeline's tracker starts from what the group holds. The source also
+//! tracks the timestamps of uncommitted messages for the retention headroom ([`retention`]).
 #![forbid(unsafe_code)]
 
 pub mod connection_string;
+pub mod handoff;
+pub mod retention;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -27,10 +34,13 @@ use entrastream_source::{Source, SourceError, SourceEvent};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, oneshot};
+
+use handoff::{HANDOFF_GRACE, HANDOFF_SLOTS, Shared, Tagged};
+use retention::Uncommitted;
 
 /// Microsoft's recommended librdkafka consumer settings for the Event Hubs Kafka endpoint,
 /// applied when the source is configured from a connection string (users may override any of
@@ -164,13 +174,69 @@ impl KafkaSourceConfig {
 /// Called with (topic, partition, lag in messages) from librdkafka statistics.
 pub type LagReporter = Arc<dyn Fn(&str, i32, i64) + Send + Sync>;
 
+/// Called with (topic, partition, seconds until the partition's oldest uncommitted message
+/// leaves the hub's retention), or with `None` when this consumer no longer owns the partition
+/// (drop its series).
+pub type HeadroomReporter = Arc<dyn Fn(&str, i32, Option<f64>) + Send + Sync>;
+
+/// Retention-headroom reporting (`entrastream_retention_headroom_seconds`), at every
+/// librdkafka statistics interval.
+#[derive(Clone)]
+pub struct RetentionReport {
+    /// The hub's retention (`[source] retention`).
+    pub retention: Duration,
+    /// Where each owned partition's headroom goes.
+    pub report: HeadroomReporter,
+}
+
+impl std::fmt::Debug for RetentionReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetentionReport")
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long one `poll()` waits for a message; also how soon a held message notices room.
+const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// How much longer than the drain timeout a revoke waits for the pipeline's answer before it
+/// lets the partitions go with the last periodic commit (the pipeline reads rebalance events
+/// even when its byte budget is full, so this is a backstop, not a path taken in practice).
+const REVOKE_ANSWER_MARGIN: Duration = Duration::from_secs(10);
+
 type Event = Result<SourceEvent, SourceError>;
 
 struct Ctx {
-    events: mpsc::Sender<Event>,
+    /// Rebalance events and fatal errors: unbounded, so a callback never waits to send.
+    control: mpsc::UnboundedSender<Event>,
     closing: Arc<AtomicBool>,
     lag: Option<LagReporter>,
+    retention: Option<RetentionReport>,
     assignment: Arc<Mutex<Vec<PartitionId>>>,
+    shared: Arc<Shared>,
+    uncommitted: Arc<Mutex<Uncommitted>>,
+    drain_timeout: Duration,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Ctx {
+    /// Reports every owned partition's retention headroom (librdkafka's lag tells whether
+    /// anything waits on the broker when nothing uncommitted was polled).
+    fn report_headroom(&self, lags: &HashMap<PartitionId, i64>) {
+        let Some(r) = &self.retention else { return };
+        let now = SystemTime::now();
+        let uncommitted = lock(&self.uncommitted);
+        for p in uncommitted.partitions() {
+            let oldest = uncommitted.oldest(&p, lags.get(&p).copied());
+            if let Some(h) = retention::headroom(oldest, r.retention, now) {
+                (r.report)(&p.topic, p.partition, Some(h));
+            }
+        }
+    }
 }
 
 impl ClientContext for Ctx {
@@ -195,14 +261,18 @@ impl ClientContext for Ctx {
     }
 
     fn stats(&self, statistics: Statistics) {
-        let Some(lag) = &self.lag else { return };
+        let mut lags = HashMap::new();
         for (topic, t) in &statistics.topics {
             for (p, ps) in &t.partitions {
                 if *p >= 0 && ps.consumer_lag >= 0 {
-                    lag(topic, *p, ps.consumer_lag);
+                    if let Some(lag) = &self.lag {
+                        lag(topic, *p, ps.consumer_lag);
+                    }
+                    lags.insert(PartitionId::new(topic, *p), ps.consumer_lag);
                 }
             }
         }
+        self.report_headroom(&lags);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -215,25 +285,35 @@ impl ConsumerContext for Ctx {
         let Rebalance::Revoke(tpl) = rebalance else {
             return;
         };
-        if let Ok(mut a) = self.assignment.lock() {
-            a.clear();
-        }
-        if self.closing.load(Ordering::SeqCst) {
-            // Shutdown: the pipeline already committed its final watermark.
-            return;
-        }
+        lock(&self.assignment).clear();
         let partitions: Vec<PartitionId> = tpl
             .elements()
             .iter()
             .map(|e| PartitionId::new(e.topic(), e.partition()))
             .collect();
+        // From here on, messages of these partitions polled earlier are stale wherever they
+        // wait (held, in the channel): the next owner reads them again.
+        self.shared.revoke(&partitions);
+        {
+            let mut uncommitted = lock(&self.uncommitted);
+            for p in &partitions {
+                uncommitted.remove(p);
+                if let Some(r) = &self.retention {
+                    (r.report)(&p.topic, p.partition, None);
+                }
+            }
+        }
+        if self.closing.load(Ordering::SeqCst) {
+            // Shutdown: the pipeline already committed its final watermark.
+            return;
+        }
         if partitions.is_empty() {
             return;
         }
         let (tx, rx) = oneshot::channel();
         if self
-            .events
-            .blocking_send(Ok(SourceEvent::Revoked {
+            .control
+            .send(Ok(SourceEvent::Revoked {
                 partitions,
                 drained: tx,
             }))
@@ -242,7 +322,9 @@ impl ConsumerContext for Ctx {
             return;
         }
         // The pipeline answers within its drain timeout (or drops the sender on shutdown).
-        let Ok(cp) = rx.blocking_recv() else { return };
+        let Some(cp) = wait_for_answer(rx, self.drain_timeout + REVOKE_ANSWER_MARGIN) else {
+            return;
+        };
         if cp.is_empty() {
             return;
         }
@@ -281,10 +363,40 @@ impl ConsumerContext for Ctx {
             };
             parts.push((PartitionId::new(e.topic(), e.partition()), pos));
         }
-        if let Ok(mut a) = self.assignment.lock() {
-            *a = parts.iter().map(|(p, _)| p.clone()).collect();
+        let ids: Vec<PartitionId> = parts.iter().map(|(p, _)| p.clone()).collect();
+        if let Err(e) = self.shared.assigned(consumer, &ids) {
+            tracing::warn!(error = %e, "setting the pause state of assigned partitions failed");
         }
-        let _ = self.events.blocking_send(Ok(SourceEvent::Assigned(parts)));
+        {
+            let mut uncommitted = lock(&self.uncommitted);
+            for p in &ids {
+                uncommitted.assign(p);
+            }
+        }
+        *lock(&self.assignment) = ids;
+        let _ = self.control.send(Ok(SourceEvent::Assigned(parts)));
+    }
+}
+
+/// The pipeline's answer to a revoke, waited for at most `timeout`. `None`: no answer (the
+/// pipeline shut down or did not answer in time); the partitions go with the last commit.
+fn wait_for_answer(mut rx: oneshot::Receiver<Checkpoint>, timeout: Duration) -> Option<Checkpoint> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match rx.try_recv() {
+            Ok(cp) => return Some(cp),
+            Err(oneshot::error::TryRecvError::Closed) => return None,
+            Err(oneshot::error::TryRecvError::Empty) if Instant::now() >= deadline => {
+                tracing::warn!(
+                    timeout_secs = timeout.as_secs(),
+                    "the pipeline did not answer a revoke in time; the partitions go with their last periodic commit and the next owner redelivers the rest"
+                );
+                return None;
+            }
+            Err(oneshot::error::TryRecvError::Empty) => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
     }
 }
 
@@ -298,18 +410,15 @@ fn to_tpl(cp: &Checkpoint) -> Result<TopicPartitionList, KafkaError> {
     Ok(tpl)
 }
 
-fn partitions_tpl(topic_parts: &[PartitionId]) -> TopicPartitionList {
-    let mut tpl = TopicPartitionList::new();
-    for p in topic_parts {
-        tpl.add_partition(&p.topic, p.partition);
-    }
-    tpl
-}
-
 /// The Kafka source. See the crate docs.
 pub struct KafkaSource {
     consumer: Arc<BaseConsumer<Ctx>>,
-    events: mpsc::Receiver<Event>,
+    messages: mpsc::Receiver<Tagged>,
+    control: mpsc::UnboundedReceiver<Event>,
+    /// A message taken from the channel but not yet returned (a rebalance event came first).
+    stashed: Option<Tagged>,
+    shared: Arc<Shared>,
+    uncommitted: Arc<Mutex<Uncommitted>>,
     stop: Arc<AtomicBool>,
     closing: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -335,15 +444,31 @@ impl KafkaSource {
         config: &KafkaSourceConfig,
         lag: Option<LagReporter>,
     ) -> Result<Self, SourceError> {
-        // Small on purpose: what sits here is not yet counted against the byte budget.
-        let (tx, rx) = mpsc::channel(64);
+        Self::start_with(config, lag, None)
+    }
+
+    /// Like [`KafkaSource::start`], also reporting retention headroom.
+    pub fn start_with(
+        config: &KafkaSourceConfig,
+        lag: Option<LagReporter>,
+        retention: Option<RetentionReport>,
+    ) -> Result<Self, SourceError> {
+        let (tx, rx) = mpsc::channel(HANDOFF_SLOTS);
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
         let closing = Arc::new(AtomicBool::new(false));
         let assignment = Arc::new(Mutex::new(Vec::new()));
+        let shared = Arc::new(Shared::default());
+        let uncommitted = Arc::new(Mutex::new(Uncommitted::default()));
+        let track = retention.is_some();
         let ctx = Ctx {
-            events: tx.clone(),
+            control: control_tx,
             closing: closing.clone(),
             lag,
+            retention,
             assignment: assignment.clone(),
+            shared: shared.clone(),
+            uncommitted: uncommitted.clone(),
+            drain_timeout: config.drain_timeout,
         };
         let consumer: BaseConsumer<Ctx> = config
             .client_config()
@@ -359,12 +484,25 @@ impl KafkaSource {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("kafka-poll".into())
-                .spawn(move || poll_loop(&consumer, &tx, &stop))
+                .spawn(move || {
+                    PollThread {
+                        consumer: &consumer,
+                        messages: tx,
+                        held: VecDeque::new(),
+                        full_since: None,
+                        track,
+                    }
+                    .run(&stop)
+                })
                 .map_err(|e| SourceError::Fatal(format!("poll thread: {e}")))?
         };
         Ok(KafkaSource {
             consumer,
-            events: rx,
+            messages: rx,
+            control: control_rx,
+            stashed: None,
+            shared,
+            uncommitted,
             stop,
             closing,
             thread: Some(thread),
@@ -374,46 +512,131 @@ impl KafkaSource {
             assignment,
         })
     }
+
+    fn stopped() -> SourceError {
+        SourceError::Fatal("kafka poll thread stopped".into())
+    }
 }
 
-fn poll_loop(consumer: &BaseConsumer<Ctx>, tx: &mpsc::Sender<Event>, stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
-        match consumer.poll(Duration::from_millis(100)) {
-            None => {}
-            Some(Ok(m)) => {
-                let enqueued_time = m
-                    .timestamp()
-                    .to_millis()
-                    .filter(|ms| *ms >= 0)
-                    .map(|ms| UNIX_EPOCH + Duration::from_millis(ms as u64));
-                let msg = SourceMessage {
-                    partition: PartitionId::new(m.topic(), m.partition()),
-                    offset: m.offset(),
-                    sequence_number: None,
-                    enqueued_time,
-                    body: Bytes::copy_from_slice(m.payload().unwrap_or_default()),
-                };
-                if tx.blocking_send(Ok(SourceEvent::Message(msg))).is_err() {
-                    break;
+/// The poll thread: polls, hands messages over without ever waiting on the pipeline for
+/// longer than [`HANDOFF_GRACE`], and serves rebalance callbacks (see [`handoff`]).
+struct PollThread<'a> {
+    consumer: &'a BaseConsumer<Ctx>,
+    messages: mpsc::Sender<Tagged>,
+    /// Polled messages the channel had no room for, oldest first.
+    held: VecDeque<Tagged>,
+    /// Since when a held message waits for room.
+    full_since: Option<Instant>,
+    /// Record message timestamps for the retention headroom.
+    track: bool,
+}
+
+impl PollThread<'_> {
+    fn run(mut self, stop: &AtomicBool) {
+        while !stop.load(Ordering::SeqCst) {
+            if !self.hand_over() {
+                return;
+            }
+            if !self.held.is_empty() && !self.shared().handoff_paused() {
+                let since = *self.full_since.get_or_insert_with(Instant::now);
+                let waited = since.elapsed();
+                if waited < HANDOFF_GRACE {
+                    let messages = &self.messages;
+                    self.shared()
+                        .wait_for_room(HANDOFF_GRACE - waited, || messages.capacity() > 0);
+                    continue;
+                }
+                match self.shared().handoff_pause(self.consumer) {
+                    Ok(()) => tracing::debug!(
+                        "the pipeline takes no messages; partitions paused, polling goes on"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pausing partitions for a full hand-off failed")
+                    }
                 }
             }
-            Some(Err(KafkaError::PartitionEOF(_))) => {}
-            Some(Err(e)) => {
-                let fatal = matches!(
-                    e.rdkafka_error_code(),
-                    Some(
-                        RDKafkaErrorCode::Fatal
-                            | RDKafkaErrorCode::Authentication
-                            | RDKafkaErrorCode::SaslAuthenticationFailed
-                    )
-                );
-                tracing::warn!(error = %e, "kafka poll error");
-                if fatal {
-                    let _ = tx.blocking_send(Err(SourceError::Fatal(e.to_string())));
+            match self.consumer.poll(POLL_TIMEOUT) {
+                None => {}
+                Some(Ok(m)) => {
+                    let tagged = self.tag(&m);
+                    self.held.push_back(tagged);
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(e)) => {
+                    let fatal = matches!(
+                        e.rdkafka_error_code(),
+                        Some(
+                            RDKafkaErrorCode::Fatal
+                                | RDKafkaErrorCode::Authentication
+                                | RDKafkaErrorCode::SaslAuthenticationFailed
+                        )
+                    );
+                    tracing::warn!(error = %e, "kafka poll error");
+                    if fatal {
+                        let _ = self
+                            .consumer
+                            .context()
+                            .control
+                            .send(Err(SourceError::Fatal(e.to_string())));
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.consumer.context().shared
+    }
+
+    /// Hands held messages over, oldest first, as far as the channel has room; drops those
+    /// of partitions revoked since they were polled; resumes the partitions this thread
+    /// paused once the pipeline has taken half the channel. `false`: the pipeline is gone.
+    fn hand_over(&mut self) -> bool {
+        let shared = &self.consumer.context().shared;
+        self.held.retain(|m| !shared.is_stale(m));
+        while let Some(m) = self.held.pop_front() {
+            match self.messages.try_send(m) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(m)) => {
+                    self.held.push_front(m);
                     break;
                 }
-                std::thread::sleep(Duration::from_millis(100));
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
             }
+        }
+        if self.held.is_empty() {
+            self.full_since = None;
+            if shared.handoff_paused() && self.messages.capacity() >= HANDOFF_SLOTS / 2 {
+                match shared.handoff_resume(self.consumer) {
+                    Ok(()) => {
+                        tracing::debug!("the pipeline takes messages again; partitions resumed")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "resuming partitions after a full hand-off failed")
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    fn tag(&self, m: &BorrowedMessage<'_>) -> Tagged {
+        let timestamp_ms = m.timestamp().to_millis().filter(|ms| *ms >= 0);
+        let partition = PartitionId::new(m.topic(), m.partition());
+        if self.track {
+            lock(&self.consumer.context().uncommitted).polled(&partition, m.offset(), timestamp_ms);
+        }
+        Tagged {
+            message: SourceMessage {
+                partition,
+                offset: m.offset(),
+                sequence_number: None,
+                enqueued_time: timestamp_ms.map(|ms| UNIX_EPOCH + Duration::from_millis(ms as u64)),
+                body: Bytes::copy_from_slice(m.payload().unwrap_or_default()),
+            },
+            generation: self.shared().generation(),
         }
     }
 }
@@ -421,10 +644,39 @@ fn poll_loop(consumer: &BaseConsumer<Ctx>, tx: &mpsc::Sender<Event>, stop: &Atom
 #[async_trait]
 impl Source for KafkaSource {
     async fn next_event(&mut self) -> Result<SourceEvent, SourceError> {
-        match self.events.recv().await {
-            Some(ev) => ev,
-            None => Err(SourceError::Fatal("kafka poll thread stopped".into())),
+        loop {
+            // Rebalance events first: a revoke must reach the pipeline before any message
+            // that would follow it, and then makes older messages of its partitions stale.
+            if let Ok(ev) = self.control.try_recv() {
+                return ev;
+            }
+            if let Some(m) = self.stashed.take() {
+                if self.shared.is_stale(&m) {
+                    continue;
+                }
+                return Ok(SourceEvent::Message(m.message));
+            }
+            tokio::select! {
+                biased;
+                ev = self.control.recv() => return ev.unwrap_or_else(|| Err(Self::stopped())),
+                m = self.messages.recv() => match m {
+                    Some(m) => {
+                        self.shared.took_one();
+                        self.stashed = Some(m);
+                    }
+                    None => {
+                        return self.control.try_recv().unwrap_or_else(|_| Err(Self::stopped()));
+                    }
+                },
+            }
         }
+    }
+
+    async fn next_rebalance(&mut self) -> Result<SourceEvent, SourceError> {
+        self.control
+            .recv()
+            .await
+            .unwrap_or_else(|| Err(Self::stopped()))
     }
 
     async fn commit(&mut self, checkpoint: &Checkpoint) -> Result<(), SourceError> {
@@ -437,19 +689,26 @@ impl Source for KafkaSource {
             .await
             .map_err(|e| SourceError::Commit(e.to_string()))?;
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => {}
             // Nothing new to commit is not a failure.
-            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
-            Err(e) => Err(SourceError::Commit(e.to_string())),
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => return Err(SourceError::Commit(e.to_string())),
         }
+        let mut uncommitted = lock(&self.uncommitted);
+        for (p, pos) in checkpoint.iter() {
+            if let Some(next) = pos.kafka_commit_offset() {
+                uncommitted.committed(p, next);
+            }
+        }
+        Ok(())
     }
 
     fn pause(&mut self, partitions: &[PartitionId]) -> Result<(), SourceError> {
         if partitions.is_empty() {
             return Ok(());
         }
-        self.consumer
-            .pause(&partitions_tpl(partitions))
+        self.shared
+            .pipeline_pause(&self.consumer, partitions)
             .map_err(|e| SourceError::Transport(e.to_string()))
     }
 
@@ -457,17 +716,18 @@ impl Source for KafkaSource {
         if partitions.is_empty() {
             return Ok(());
         }
-        self.consumer
-            .resume(&partitions_tpl(partitions))
+        self.shared
+            .pipeline_resume(&self.consumer, partitions)
             .map_err(|e| SourceError::Transport(e.to_string()))
     }
 
     async fn close(&mut self) -> Result<(), SourceError> {
         self.closing.store(true, Ordering::SeqCst);
         self.stop.store(true, Ordering::SeqCst);
-        // Unblock a poll thread waiting on a full channel.
-        self.events.close();
-        while self.events.try_recv().is_ok() {}
+        // A revoke callback waiting for an answer gets `None` once its sender is dropped.
+        self.messages.close();
+        while self.messages.try_recv().is_ok() {}
+        while self.control.try_recv().is_ok() {}
         if let Some(t) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
@@ -476,11 +736,10 @@ impl Source for KafkaSource {
     }
 
     fn describe(&self) -> serde_json::Value {
-        let assigned: Vec<String> = self
-            .assignment
-            .lock()
-            .map(|a| a.iter().map(ToString::to_string).collect())
-            .unwrap_or_default();
+        let assigned: Vec<String> = lock(&self.assignment)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         serde_json::json!({
             "kind": "kafka",
             "brokers": self.brokers,

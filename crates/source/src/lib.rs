@@ -55,6 +55,16 @@ pub trait Source: Send + 'static {
     /// The next event. Cancel-safe: dropping the future loses nothing.
     async fn next_event(&mut self) -> Result<SourceEvent, SourceError>;
 
+    /// The next rebalance event ([`SourceEvent::Assigned`], [`SourceEvent::Revoked`]) or
+    /// error, leaving messages where they are. The pipeline waits on this instead of
+    /// [`Source::next_event`] while it takes no messages (byte budget full), so that a revoke
+    /// is answered during a sink outage instead of holding up the consumer group. Sources
+    /// whose rebalance events need no answer during backpressure keep the default, which never
+    /// resolves. Cancel-safe.
+    async fn next_rebalance(&mut self) -> Result<SourceEvent, SourceError> {
+        std::future::pending().await
+    }
+
     /// Commits positions that every sink (or the dead-letter sink) has accepted. Called by the
     /// pipeline only; never with a position beyond an unaccepted message.
     async fn commit(&mut self, checkpoint: &Checkpoint) -> Result<(), SourceError>;
