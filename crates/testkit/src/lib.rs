@@ -16,4 +16,5 @@ mod sumo;
 
 pub use azurite::{AZURITE_DEV_KEY, Azurite, find_tool, free_port, peer_missing};
 pub use hec::{HecPeer, HecPeerOptions, HecStats};
+pub use http::{Impostor, PAGE_PATH};
 pub use sumo::{SumoPeer, SumoPeerOptions, SumoRequest};
