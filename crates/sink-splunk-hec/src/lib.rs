@@ -28,6 +28,7 @@ use entrastream_sink::{
     BatchProgress, Coalesce, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink,
     SinkError,
 };
+use entrastream_sink_http::Refused;
 use entrastream_telemetry::SinkStats;
 use futures_util::StreamExt;
 
@@ -270,21 +271,19 @@ impl HecSink {
     }
 }
 
+/// A request refused for its content: halves resent on their own (the shared rule of the HTTP
+/// sinks, [`entrastream_sink_http::split_refused`]), a single record dead-lettered with `reason`.
 fn bisect(chunk: Chunk, reason: &str, class: &'static str) -> Step {
-    if chunk.indices.len() <= 1 {
-        match chunk.indices.first() {
-            Some(&i) => Step::Reject(
-                Rejection {
-                    index: i,
-                    reason: reason.to_string(),
-                },
-                class,
-            ),
-            None => Step::Done(chunk),
-        }
-    } else {
-        let (a, b) = chunk.halves();
-        Step::Again(vec![a, b])
+    match entrastream_sink_http::split_refused(&chunk.indices) {
+        Refused::Halves(a, b) => Step::Again(vec![Chunk { indices: a }, Chunk { indices: b }]),
+        Refused::One(index) => Step::Reject(
+            Rejection {
+                index,
+                reason: reason.to_string(),
+            },
+            class,
+        ),
+        Refused::Nothing => Step::Done(chunk),
     }
 }
 
