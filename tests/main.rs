@@ -25,3 +25,5 @@ mod sink_outage;
 mod poll_outage;
 // Splunk HEC and Sumo Logic sinks against their peers, one down: nothing lost.
 mod siem;
+// Hostile categories and metadata through every sink type: delivered or dead-lettered.
+mod hostile;

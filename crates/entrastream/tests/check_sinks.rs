@@ -75,3 +75,37 @@ async fn passes_when_all_pass_and_names_the_fix_otherwise() {
         "{out}"
     );
 }
+
+/// `check-sinks` applies the delivery rules: a HEC endpoint that answers 200 with an HTML page
+/// (a proxy) and a Sumo URL that redirects to a page answering 200 both FAIL, with a fix line.
+/// Before, the followed redirect and the 200 page passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_page_or_a_redirect_fails_the_check() {
+    use entrastream_testkit::Impostor;
+    let hec = HecPeer::start(HecPeerOptions::default()).await;
+    let sumo = SumoPeer::start("SUMOSECRETPROXY").await;
+    hec.impersonate(Some(Impostor::HtmlPage));
+    sumo.impersonate(Some(Impostor::Redirect));
+    let config = format!(
+        "[dead_letter]\npath = \"DIR/dl.ndjson\"\n\
+         [[sinks]]\nname = \"splunk\"\ntype = \"splunk_hec\"\nendpoint = \"{}\"\ntoken_env = \"T_HEC\"\nschema = \"raw\"\n\
+         [[sinks]]\nname = \"sumo\"\ntype = \"sumo_logic\"\nurl_env = \"T_SUMO\"\nschema = \"native\"\n",
+        hec.url()
+    );
+    let (su, tk) = (sumo.url(), hec.token().to_string());
+    let (code, out) =
+        tokio::task::spawn_blocking(move || run(&config, &[("T_HEC", &tk), ("T_SUMO", &su)]))
+            .await
+            .unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL splunk") && out.contains("FAIL sumo"),
+        "{out}"
+    );
+    assert!(
+        out.contains("redirect") && out.contains("not HEC's success answer"),
+        "{out}"
+    );
+    assert!(!out.contains("SUMOSECRETPROXY"), "{out}");
+    assert!(sumo.requests().is_empty() && hec.event_count() == 0);
+}

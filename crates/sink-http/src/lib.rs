@@ -1,7 +1,10 @@
 //! What the HTTP sinks (Splunk HEC, Sumo Logic) share: cutting a batch into requests of even
 //! size within a byte limit, their NDJSON bodies, gzip of those bodies, and transport errors
 //! turned into text that never carries the request URL (for Sumo the URL is the credential),
-//! so one rule covers every sink.
+//! so one rule covers every sink. Also shared: header values taken from the data made safe
+//! ([`header_value`]), what to do with a request refused for its content ([`split_refused`]),
+//! bounded reads of answers ([`read_bounded`]) and the client settings every HTTP sink uses
+//! ([`client_builder`]: no redirects).
 //!
 //! Design decision: gzip is the largest CPU cost of an HTTP sink (more than parsing the
 //! records). Built with the `isal` feature it uses Intel's ISA-L (igzip level 1: about 1.75×
@@ -16,6 +19,13 @@
 
 #[cfg(feature = "isal")]
 mod isal;
+mod request_data;
+mod response;
+
+pub use request_data::{
+    MAX_HEADER_VALUE, Refused, header_value, is_content_refusal, redirect_reason, split_refused,
+};
+pub use response::{BoundedBody, MAX_EXCERPT, MAX_RESPONSE_BODY, excerpt, read_bounded};
 
 use std::io::Write;
 use std::ops::Range;
@@ -183,6 +193,17 @@ where
     tokio::task::spawn_blocking(move || gzip(data.as_ref()))
         .await
         .map_err(|e| format!("gzip task failed: {e}"))
+}
+
+/// The client settings every HTTP sink starts from: rustls, this request timeout, and no
+/// redirects followed (reqwest follows up to ten by default). A 3xx then comes back as the
+/// answer, and the sink treats it as an error ([`redirect_reason`]): a redirect to a page that
+/// answers 200 must never count as the collector's acceptance.
+pub fn client_builder(timeout: std::time::Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
 }
 
 /// `connection failed: …`, `timed out: …` or `request failed: …` with the whole cause chain,

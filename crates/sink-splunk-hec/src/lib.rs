@@ -28,6 +28,7 @@ use entrastream_sink::{
     BatchProgress, Coalesce, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink,
     SinkError,
 };
+use entrastream_sink_http::Refused;
 use entrastream_telemetry::SinkStats;
 use futures_util::StreamExt;
 
@@ -98,6 +99,9 @@ pub struct HecSink {
     last_alert: Option<Instant>,
 }
 
+/// Why a send is retried when `indexer_ack = true` and Splunk answers without an ackId.
+pub const ACK_OFF: &str = "Splunk HEC accepted the request without an ackId although indexer_ack = true: indexer acknowledgement is off on this token, so nothing can be confirmed as indexed — enable indexer acknowledgement on the token (Settings > Data inputs > HTTP Event Collector > Edit > Enable indexer acknowledgement) or set indexer_ack = false; until then the records are resent and Splunk may hold duplicates";
+
 /// How often the "operator needed" line is logged while the condition lasts.
 const ALERT_EVERY: Duration = Duration::from_secs(60);
 
@@ -166,11 +170,7 @@ impl HecSink {
                 ));
                 return p;
             }
-            Err(e) => {
-                p.problem = Some(format!(
-                    "{e} — HEC reports itself unhealthy (queues full or disabled)"
-                ))
-            }
+            Err(e) => p.problem = Some(e),
         }
         match self.service.auth_probe().await {
             Ok(()) => p.authenticated = Some(true),
@@ -217,14 +217,26 @@ impl HecSink {
         m.bytes_sent.fetch_add(wire as u64, Ordering::Relaxed);
         self.stats.body(raw_len as usize, wire);
         let (class, code) = service::classify_with_code(status, &text);
+        // The code comes from the server: only documented values become label values.
+        let label_code = service::metric_code(code);
         self.stats
-            .request(&status.to_string(), code, elapsed.as_secs_f64());
-        m.count(match code {
-            Some(c) => format!("{status}/{c}"),
-            None => status.to_string(),
+            .request(&status.to_string(), label_code, elapsed.as_secs_f64());
+        m.count(match (code, label_code) {
+            (Some(c), Some(_)) => format!("{status}/{c}"),
+            (Some(_), None) => format!("{status}/other"),
+            (None, _) => status.to_string(),
         });
         match class {
             Class::Accepted(Some(id)) if self.cfg.indexer_ack => Step::Ack(id, chunk),
+            Class::Accepted(None) if self.cfg.indexer_ack => {
+                // Splunk took the data but will never confirm it is indexed: with the token's
+                // acknowledgement off, "accepted" is not the durable answer the contract needs.
+                // The records are resent (each time, Splunk may index them again).
+                m.duplicates
+                    .fetch_add(chunk.indices.len() as u64, Ordering::Relaxed);
+                self.stats.duplicates(chunk.indices.len() as u64);
+                Step::Failed(ACK_OFF.to_string(), true)
+            }
             Class::Accepted(_) => Step::Done(chunk),
             Class::Retry(msg) => Step::Failed(msg, false),
             Class::Operator(msg) => Step::Failed(msg, true),
@@ -259,21 +271,19 @@ impl HecSink {
     }
 }
 
+/// A request refused for its content: halves resent on their own (the shared rule of the HTTP
+/// sinks, [`entrastream_sink_http::split_refused`]), a single record dead-lettered with `reason`.
 fn bisect(chunk: Chunk, reason: &str, class: &'static str) -> Step {
-    if chunk.indices.len() <= 1 {
-        match chunk.indices.first() {
-            Some(&i) => Step::Reject(
-                Rejection {
-                    index: i,
-                    reason: reason.to_string(),
-                },
-                class,
-            ),
-            None => Step::Done(chunk),
-        }
-    } else {
-        let (a, b) = chunk.halves();
-        Step::Again(vec![a, b])
+    match entrastream_sink_http::split_refused(&chunk.indices) {
+        Refused::Halves(a, b) => Step::Again(vec![Chunk { indices: a }, Chunk { indices: b }]),
+        Refused::One(index) => Step::Reject(
+            Rejection {
+                index,
+                reason: reason.to_string(),
+            },
+            class,
+        ),
+        Refused::Nothing => Step::Done(chunk),
     }
 }
 

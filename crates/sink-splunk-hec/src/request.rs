@@ -12,21 +12,6 @@ pub struct Chunk {
     pub indices: Vec<usize>,
 }
 
-impl Chunk {
-    /// Splits in two halves (for a 413 or a bad request without an event number).
-    pub fn halves(&self) -> (Chunk, Chunk) {
-        let mid = self.indices.len() / 2;
-        (
-            Chunk {
-                indices: self.indices[..mid].to_vec(),
-            },
-            Chunk {
-                indices: self.indices[mid..].to_vec(),
-            },
-        )
-    }
-}
-
 /// Groups `todo` records into chunks whose body (records joined by `\n`) is at most `max`
 /// bytes, as few and as even as [`even_requests`] makes them. A record alone above `max` is
 /// rejected with a reason, never truncated.

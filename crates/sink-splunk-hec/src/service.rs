@@ -1,11 +1,16 @@
 //! HTTP to the collector: posting a body, polling acks, the health endpoint, and the table that
 //! turns an HTTP status plus HEC code into what the sink does next.
+//!
+//! Only HEC's own answer is an acceptance: a 2xx whose body is JSON with `code` 0. A 2xx without
+//! it (a proxy's HTML page) and any 3xx (redirects are not followed) are errors that keep the
+//! data. Answers are read up to 64 KiB and quoted in errors as a short excerpt.
 
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::fmt;
 
 use entrastream_secret::Secret;
+use entrastream_sink_http::{client_builder, excerpt, read_bounded, redirect_reason};
 use serde_json::Value;
 
 use crate::config::{HecApi, HecConfig};
@@ -33,6 +38,16 @@ pub enum Class {
     TooLarge,
 }
 
+/// The highest status code Splunk documents for HEC answers; a `code` above it is a label
+/// value nobody can bound ([`metric_code`]).
+pub const MAX_KNOWN_CODE: u64 = 27;
+
+/// The HEC `code` as a metric label value: documented codes as they are, anything else `None`
+/// (the server decides the value, and a label must not take arbitrary values).
+pub fn metric_code(code: Option<u64>) -> Option<u64> {
+    code.filter(|&c| c <= MAX_KNOWN_CODE)
+}
+
 /// Classifies an answer by HTTP status and HEC `code`.
 pub fn classify(status: u16, body: &str) -> Class {
     classify_with_code(status, body).0
@@ -43,21 +58,29 @@ pub fn classify(status: u16, body: &str) -> Class {
 pub fn classify_with_code(status: u16, body: &str) -> (Class, Option<u64>) {
     let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     let code = v.get("code").and_then(Value::as_u64);
-    (classify_answer(status, code, &v), code)
+    (classify_answer(status, code, &v, body), code)
 }
 
-fn classify_answer(status: u16, code: Option<u64>, v: &Value) -> Class {
-    let text = v
-        .get("text")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+fn classify_answer(status: u16, code: Option<u64>, v: &Value, body: &str) -> Class {
     let what = match code {
-        Some(c) => format!("HTTP {status}, HEC code {c}: {text}"),
-        None => format!("HTTP {status}"),
+        Some(c) => {
+            let text = v.get("text").and_then(Value::as_str).unwrap_or("");
+            format!("HTTP {status}, HEC code {c}: {}", excerpt(text))
+        }
+        None => format!("HTTP {status}: {}", excerpt(body)),
     };
-    if (200..300).contains(&status) && code.is_none_or(|c| c == 0) {
-        return Class::Accepted(v.get("ackId").and_then(Value::as_u64));
+    if (200..300).contains(&status) {
+        if code == Some(0) {
+            return Class::Accepted(v.get("ackId").and_then(Value::as_u64));
+        }
+        // A proxy's or load balancer's page, or another service at this URL: Splunk has not
+        // said it took the data, so it is kept and resent.
+        return Class::Operator(format!(
+            "{what} — this is not HEC's success answer (a JSON body with code 0), so nothing counts as delivered: something other than Splunk HEC answers at this endpoint (a proxy, a load balancer's page, a wrong port or path); check endpoint and proxies"
+        ));
+    }
+    if (300..400).contains(&status) {
+        return Class::Operator(redirect_reason(status, "Splunk HEC"));
     }
     match (status, code) {
         (413, _) => Class::TooLarge,
@@ -84,6 +107,9 @@ fn classify_answer(status: u16, code: Option<u64>, v: &Value) -> Class {
             }
         }
         (400, Some(5)) => Class::BadData(what),
+        // Any other 400 (no HEC code, or one not above) and 431 are about the request's content:
+        // bisected down to the one record, which is dead-lettered.
+        (400 | 431, _) => Class::BadData(what),
         (500 | 502 | 503 | 504 | 429 | 408, _) => Class::Retry(what),
         // Anything else (unknown codes, proxies' pages): never drop data on a guess.
         _ => Class::Retry(what),
@@ -146,10 +172,7 @@ fn query_escape(s: &str) -> String {
 impl HecService {
     /// A client for these settings; the channel GUID is new for every sink instance.
     pub fn new(cfg: &HecConfig) -> Result<Self, String> {
-        let mut b = reqwest::Client::builder()
-            .use_rustls_tls()
-            .timeout(cfg.request_timeout)
-            .pool_max_idle_per_host(cfg.concurrency + 1);
+        let mut b = client_builder(cfg.request_timeout).pool_max_idle_per_host(cfg.concurrency + 1);
         if let Some(ca) = &cfg.tls.ca_file {
             let pem =
                 std::fs::read(ca).map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?;
@@ -187,14 +210,34 @@ impl HecService {
                 format!("{base}/services/collector/raw?{}", q.join("&"))
             }
         };
-        Ok(HecService {
+        let service = HecService {
             client,
             base,
             token: cfg.token.clone(),
             channel,
             data_url,
             gzip: cfg.gzip,
-        })
+        };
+        service.check_request_builds()?;
+        Ok(service)
+    }
+
+    /// Builds (without sending) a data request, so that an endpoint or token the HTTP client
+    /// refuses (a line break in a token file, a space in the URL) stops the start with what to
+    /// fix instead of failing every request. No HEC header or query value comes from the data.
+    fn check_request_builds(&self) -> Result<(), String> {
+        if reqwest::Url::parse(&self.data_url).is_err() {
+            return Err("endpoint is not a valid URL: set it as https://host:8088".into());
+        }
+        self.client
+            .post(&self.data_url)
+            .header("Authorization", self.auth())
+            .header("X-Splunk-Request-Channel", &self.channel)
+            .build()
+            .map(drop)
+            .map_err(|_| {
+                "the token holds a character an HTTP header cannot carry (a line break, a control character or non-ASCII text): fix token / token_env / token_file (value not shown)".to_string()
+            })
     }
 
     /// The request channel of this sink instance.
@@ -230,7 +273,7 @@ impl HecService {
         }
         let resp = req.body(payload).send().await.map_err(transport)?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
+        let text = read_bounded(resp).await.text;
         Ok((status, text, wire))
     }
 
@@ -247,7 +290,7 @@ impl HecService {
             .await
             .map_err(|e| transport(e).0)?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
+        let text = read_bounded(resp).await.text;
         if status != 200 {
             return Err(match classify(status, &text) {
                 Class::Operator(m) | Class::Retry(m) | Class::BadData(m) => m,
@@ -266,7 +309,8 @@ impl HecService {
         Ok(out)
     }
 
-    /// `GET /services/collector/health`: Ok when HEC answers healthy.
+    /// `GET /services/collector/health`: Ok when HEC answers healthy (200 with HEC code 17;
+    /// a 200 without it is another server's page). The error says what to fix.
     pub async fn health(&self) -> Result<(), String> {
         let resp = self
             .client
@@ -275,11 +319,21 @@ impl HecService {
             .await
             .map_err(|e| format!("unreachable: {}", transport(e).0))?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        if status == 200 {
-            Ok(())
-        } else {
-            Err(format!("health endpoint answered HTTP {status} {text}"))
+        let text = read_bounded(resp).await.text;
+        let code = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v.get("code").and_then(Value::as_u64));
+        match (status, code) {
+            (200, Some(17)) => Ok(()),
+            (300..=399, _) => Err(redirect_reason(status, "the HEC health endpoint")),
+            (200..=299, _) => Err(format!(
+                "the health endpoint answered HTTP {status} without HEC's health answer (code 17): {} — something other than Splunk HEC answers at this endpoint (a proxy, a wrong port or path); check endpoint and proxies",
+                excerpt(&text)
+            )),
+            _ => Err(format!(
+                "health endpoint answered HTTP {status} {} — HEC reports itself unhealthy (queues full or disabled)",
+                excerpt(&text)
+            )),
         }
     }
 
@@ -297,11 +351,16 @@ impl HecService {
             .await
             .map_err(|e| (None, format!("unreachable: {}", transport(e).0)))?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        match classify(status, &text) {
-            Class::Accepted(_) | Class::BadData(_) => Ok(()),
-            Class::Operator(m) => Err((Some(false), m)),
-            Class::Retry(m) => Err((None, m)),
+        let text = read_bounded(resp).await.text;
+        let (class, code) = classify_with_code(status, &text);
+        // Only HEC's own answers prove the token: "No data" (400, code 5) for the empty body,
+        // or a success. Any other 400 (a proxy's page) proves nothing.
+        let token_refused = matches!(status, 401 | 403) || matches!(code, Some(1..=4 | 21 | 22));
+        match class {
+            Class::Accepted(_) => Ok(()),
+            Class::BadData(_) if status == 400 && code == Some(5) => Ok(()),
+            Class::Operator(m) if token_refused => Err((Some(false), m)),
+            Class::Operator(m) | Class::Retry(m) | Class::BadData(m) => Err((None, m)),
             other => Err((None, format!("{other:?}"))),
         }
     }
@@ -355,5 +414,63 @@ mod tests {
             }
         );
         assert!(matches!(classify(400, r#"{"code":6}"#), Class::BadData(_)));
+    }
+
+    /// Only a JSON body with code 0 is an acceptance; 3xx are errors; a 400 without a HEC code
+    /// (or with one not in the table) and a 431 are about the content (bisected, then
+    /// dead-lettered), not retried forever.
+    #[test]
+    fn only_code_0_accepts_and_content_refusals_bisect() {
+        for body in [
+            "",
+            "<html>Sign in</html>",
+            r#"{"text":"x"}"#,
+            r#"{"code":17}"#,
+        ] {
+            match classify(200, body) {
+                Class::Operator(m) => assert!(m.contains("not HEC's success answer"), "{m}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            classify(200, r#"{"text":"Success","code":0}"#),
+            Class::Accepted(None)
+        );
+        assert_eq!(
+            classify(204, r#"{"code":0,"ackId":3}"#),
+            Class::Accepted(Some(3))
+        );
+        for s in [301, 302, 307, 308] {
+            match classify(s, "") {
+                Class::Operator(m) => assert!(m.contains("redirect"), "{m}"),
+                other => panic!("{s}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            classify(400, "<html>Bad Request</html>"),
+            Class::BadData(_)
+        ));
+        assert!(matches!(classify(400, r#"{"code":99}"#), Class::BadData(_)));
+        assert!(matches!(classify(431, ""), Class::BadData(_)));
+        // Configuration codes on a 400 stay operator errors.
+        assert!(matches!(classify(400, r#"{"code":7}"#), Class::Operator(_)));
+        assert!(matches!(
+            classify(400, r#"{"code":10}"#),
+            Class::Operator(_)
+        ));
+        // A huge body is quoted as a short excerpt.
+        match classify(502, &"<p>gateway</p>\n".repeat(10_000)) {
+            Class::Retry(m) => assert!(m.len() < 400, "{}", m.len()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn metric_codes_are_bounded() {
+        assert_eq!(metric_code(Some(0)), Some(0));
+        assert_eq!(metric_code(Some(27)), Some(27));
+        assert_eq!(metric_code(Some(28)), None);
+        assert_eq!(metric_code(Some(u64::MAX)), None);
+        assert_eq!(metric_code(None), None);
     }
 }

@@ -449,3 +449,110 @@ async fn merged_sends_fill_concurrent_requests_and_the_counting_peer_indexes_eac
     );
     assert_eq!(stats.gzip_requests, requests);
 }
+
+/// A proxy answering 200 with an HTML page (to data, health and probe alike) is not Splunk
+/// accepting the data: the batch is retried with an excerpt of the page, the sink is
+/// unhealthy, `check-sinks`'s probe fails; once HEC answers again, everything is delivered.
+/// Before, any 2xx without a `code` counted as delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_html_page_is_never_an_acceptance() {
+    use entrastream_testkit::Impostor;
+    let peer = HecPeer::start(HecPeerOptions::default()).await;
+    let mut sink = HecSink::new(config(&peer, false)).unwrap();
+    let metrics = sink.metrics();
+    peer.impersonate(Some(Impostor::HtmlPage));
+    let b = batch(0, 200);
+    for _ in 0..3 {
+        match sink.send(&b).await {
+            Outcome::Retryable(m) => {
+                assert!(m.contains("HTTP 200") && m.contains("Sign in"), "{m}");
+                assert!(m.len() < 1_000, "a bounded excerpt: {m}");
+            }
+            other => panic!("never delivered: {other:?}"),
+        }
+    }
+    assert!(!metrics.healthy.load(std::sync::atomic::Ordering::Relaxed));
+    assert!(sink.healthcheck().await.is_err());
+    let probe = sink.probe().await;
+    assert!(probe.problem.is_some(), "{probe:?}");
+    assert_eq!(peer.event_count(), 0);
+    peer.impersonate(None);
+    let mut retries = 0;
+    assert_eq!(
+        deliver(&mut sink, &b, &mut retries).await,
+        Outcome::Delivered
+    );
+    assert_eq!(ids(&peer).len(), 200);
+}
+
+/// A 302 to a page that answers 200: not followed, so never delivered; the error names the
+/// redirect. Before, reqwest followed it and the page's 200 counted as delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_a_200_page_is_never_an_acceptance() {
+    use entrastream_testkit::Impostor;
+    for ack in [false, true] {
+        let peer = HecPeer::start(HecPeerOptions {
+            ack,
+            ..Default::default()
+        })
+        .await;
+        let mut sink = HecSink::new(config(&peer, ack)).unwrap();
+        peer.impersonate(Some(Impostor::Redirect));
+        let b = batch(0, 50);
+        match sink.send(&b).await {
+            Outcome::Retryable(m) => {
+                assert!(m.contains("HTTP 302") && m.contains("redirect"), "{m}")
+            }
+            other => panic!("ack={ack}: never delivered: {other:?}"),
+        }
+        let err = sink.healthcheck().await.unwrap_err().to_string();
+        assert!(err.contains("redirect"), "{err}");
+        peer.impersonate(None);
+        let mut retries = 0;
+        assert_eq!(
+            deliver(&mut sink, &b, &mut retries).await,
+            Outcome::Delivered
+        );
+        assert_eq!(ids(&peer).len(), 50);
+    }
+}
+
+/// `indexer_ack = true` but the token has acknowledgement off (the peer answers code 0 without
+/// an ackId): never `Delivered`, unhealthy, retried, the error tells the operator to enable
+/// indexer acknowledgement, and the resent records are counted as possible duplicates.
+/// Before, the answer without an ackId counted as indexed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_without_ack_id_is_never_delivered_when_ack_is_on() {
+    let peer = HecPeer::start(HecPeerOptions {
+        ack: false,
+        ..Default::default()
+    })
+    .await;
+    let mut sink = HecSink::new(config(&peer, true)).unwrap();
+    let metrics = sink.metrics();
+    let b = batch(0, 100);
+    for _ in 0..3 {
+        match sink.send(&b).await {
+            Outcome::Retryable(m) => {
+                assert!(
+                    m.contains("enable indexer acknowledgement on the token"),
+                    "{m}"
+                )
+            }
+            other => panic!("never delivered: {other:?}"),
+        }
+    }
+    assert!(!metrics.healthy.load(std::sync::atomic::Ordering::Relaxed));
+    assert_eq!(
+        metrics
+            .duplicates
+            .load(std::sync::atomic::Ordering::Relaxed),
+        300
+    );
+    assert_eq!(
+        metrics
+            .records_delivered
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}

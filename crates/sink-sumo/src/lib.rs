@@ -7,6 +7,12 @@
 //! `X-Sumo-Category` is per request), sent `concurrency` at a time, and the records already
 //! accepted survive a `Retryable` return so the pipeline's retry resends only the rest.
 //! 401/403/404 (bad or deleted URL) are `Retryable` plus an alert, never rejections.
+//!
+//! No value from the data may stall the sink: the record's category reaches `X-Sumo-Category`
+//! only through [`sumo_category`] (an allow-list with a fallback), the configured headers are
+//! checked once at start-up, and a request still refused for its content (it cannot be built,
+//! or Sumo answers 400/413/431) is split down to the one record it is about, which is
+//! dead-lettered with the reason. Redirects are not followed: a 3xx is an error.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
@@ -23,7 +29,10 @@ use entrastream_sink::{
     BatchProgress, Coalesce, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink,
     SinkError,
 };
-use entrastream_sink_http::{even_requests, gzip_off_task, ndjson_body, transport_error};
+use entrastream_sink_http::{
+    Refused, client_builder, even_requests, excerpt, gzip_off_task, header_value,
+    is_content_refusal, ndjson_body, read_bounded, redirect_reason, split_refused, transport_error,
+};
 use entrastream_telemetry::SinkStats;
 use futures_util::StreamExt;
 
@@ -116,6 +125,19 @@ pub fn default_category(category: &str) -> String {
     format!("azure/entra/{kind}")
 }
 
+/// `X-Sumo-Category` when a record's category leaves nothing usable after sanitising.
+pub const FALLBACK_CATEGORY: &str = "azure/entra/other";
+
+/// The `X-Sumo-Category` of a record of this diagnostic category: [`default_category`] made
+/// safe for a header by [`header_value`] (letters, digits, `/ _ - . : @ +`, at most 128 bytes;
+/// [`FALLBACK_CATEGORY`] when nothing is left).
+pub fn sumo_category(category: &str) -> String {
+    // Sanitised before the mapping too, so that a category of nothing usable (a lone line
+    // break) maps to `azure/entra/other` rather than to `azure/entra/_`.
+    let name = header_value(category, "Other");
+    header_value(&default_category(&name), FALLBACK_CATEGORY)
+}
+
 /// Counters of one Sumo sink.
 #[derive(Debug, Default)]
 pub struct SumoMetrics {
@@ -135,6 +157,8 @@ pub struct SumoMetrics {
     pub max_request: AtomicU64,
     /// Records accepted.
     pub records_delivered: AtomicU64,
+    /// Records dead-lettered (refused for their content).
+    pub records_rejected: AtomicU64,
     /// False while the last attempt failed.
     pub healthy: AtomicBool,
 }
@@ -143,6 +167,17 @@ pub struct SumoMetrics {
 struct Chunk {
     category: String,
     indices: Vec<usize>,
+}
+
+/// What became of one POST.
+enum Answer {
+    /// The collector answered: status and (an excerpt of) its body.
+    Status(u16, String),
+    /// The request could not be built from these values (a header the client refuses): about
+    /// the request's content, so sending it again would fail the same way.
+    Unbuildable(String),
+    /// No answer (connection, timeout, gzip task).
+    Transport(String),
 }
 
 enum Step {
@@ -177,16 +212,17 @@ impl SumoSink {
         if !(u.starts_with("https://") || u.starts_with("http://")) {
             return Err("url must be an http(s):// URL (value not shown: it is a secret)".into());
         }
+        if reqwest::Url::parse(u).is_err() {
+            return Err("url is not a valid URL (value not shown: it is a secret)".into());
+        }
         cfg.max_request_bytes = cfg.max_request_bytes.clamp(1024, SUMO_MAX_REQUEST);
         cfg.concurrency = cfg.concurrency.max(1);
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .timeout(cfg.request_timeout)
+        let client = client_builder(cfg.request_timeout)
             .build()
             .map_err(|e| format!("HTTP client: {}", transport_error(e)))?;
         let metrics = Arc::new(SumoMetrics::default());
         metrics.healthy.store(true, Ordering::Relaxed);
-        Ok(SumoSink {
+        let sink = SumoSink {
             encoder: Arc::new(NdjsonEncoder { schema: cfg.schema }),
             stats: SinkStats::detached(&cfg.name),
             cfg,
@@ -194,6 +230,19 @@ impl SumoSink {
             metrics,
             progress: None,
             last_alert: None,
+        };
+        sink.check_configured_headers()?;
+        Ok(sink)
+    }
+
+    /// Builds (without sending) a request with every configured header, so that a value the
+    /// HTTP client refuses (a newline in `sumo_name`, a non-ASCII `sumo_fields` value) stops
+    /// the start with the key to fix. After this, a request that cannot be built can only be
+    /// about the record's own data.
+    fn check_configured_headers(&self) -> Result<(), String> {
+        let category = self.cfg.category.as_deref().unwrap_or(FALLBACK_CATEGORY);
+        self.request(category, Bytes::new()).build().map(drop).map_err(|_| {
+            "sumo_category, sumo_name, sumo_host or sumo_fields holds a character an HTTP header cannot carry (a control character, a line break or non-ASCII text): fix that value".to_string()
         })
     }
 
@@ -205,22 +254,25 @@ impl SumoSink {
             serde_escape(&self.cfg.name)
         );
         match self.post("entrastream/check", Bytes::from(line)).await {
-            Ok(200..=299) => (true, Some(true), None),
-            Ok(s @ (401 | 403 | 404)) => (
+            Answer::Status(200..=299, _) => (true, Some(true), None),
+            Answer::Status(s @ 300..=399, _) => {
+                (true, None, Some(redirect_reason(s, "Sumo Logic")))
+            }
+            Answer::Status(s @ (401 | 403 | 404), _) => (
                 true,
                 Some(false),
                 Some(format!(
                     "HTTP {s}: the HTTP source URL is invalid or was deleted; set a valid url_env / url_file"
                 )),
             ),
-            Ok(s) => (
+            Answer::Status(s, text) => (
                 true,
                 None,
                 Some(format!(
-                    "answered HTTP {s}; retry later or check the collector"
+                    "answered HTTP {s} ({text}); retry later or check the collector"
                 )),
             ),
-            Err(e) => (
+            Answer::Unbuildable(e) | Answer::Transport(e) => (
                 false,
                 None,
                 Some(format!(
@@ -247,7 +299,7 @@ impl SumoSink {
         for &i in todo {
             let cat = match &self.cfg.category {
                 Some(c) => c.clone(),
-                None => default_category(&batch.records[i].category),
+                None => sumo_category(&batch.records[i].category),
             };
             by_cat.entry(cat).or_default().push(i);
         }
@@ -281,20 +333,8 @@ impl SumoSink {
         })
     }
 
-    async fn post(&self, category: &str, body: Bytes) -> Result<u16, String> {
-        let raw = body.len() as u64;
-        let m = &self.metrics;
-        m.max_request.fetch_max(raw, Ordering::Relaxed);
-        m.bytes_uncompressed.fetch_add(raw, Ordering::Relaxed);
-        let payload = if self.cfg.gzip {
-            // On the blocking pool: the `concurrency` requests of a send compress in parallel.
-            Bytes::from(gzip_off_task(body).await?)
-        } else {
-            body
-        };
-        m.bytes_sent
-            .fetch_add(payload.len() as u64, Ordering::Relaxed);
-        self.stats.body(raw as usize, payload.len());
+    /// The POST of `payload` with the configured headers and this category (not yet built).
+    fn request(&self, category: &str, payload: Bytes) -> reqwest::RequestBuilder {
         let mut req = self
             .client
             .post(self.cfg.url.expose())
@@ -312,37 +352,99 @@ impl SumoSink {
         if let Some(f) = self.fields_header() {
             req = req.header("X-Sumo-Fields", f);
         }
+        req.body(payload)
+    }
+
+    async fn post(&self, category: &str, body: Bytes) -> Answer {
+        let raw = body.len() as u64;
+        let m = &self.metrics;
+        m.max_request.fetch_max(raw, Ordering::Relaxed);
+        m.bytes_uncompressed.fetch_add(raw, Ordering::Relaxed);
+        let payload = if self.cfg.gzip {
+            // On the blocking pool: the `concurrency` requests of a send compress in parallel.
+            match gzip_off_task(body).await {
+                Ok(z) => Bytes::from(z),
+                Err(e) => return Answer::Transport(e),
+            }
+        } else {
+            body
+        };
+        let wire = payload.len();
+        // Built first, so that a refused header value is told apart from a transport error.
+        let request = match self.request(category, payload).build() {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.request("unbuildable", None, 0.0);
+                return Answer::Unbuildable(transport_error(e));
+            }
+        };
+        m.bytes_sent.fetch_add(wire as u64, Ordering::Relaxed);
+        self.stats.body(raw as usize, wire);
         let started = Instant::now();
-        let resp = req.body(payload).send().await;
-        let seconds = started.elapsed().as_secs_f64();
+        let resp = self.client.execute(request).await;
         match resp {
             Ok(r) => {
                 let status = r.status().as_u16();
+                // Read (bounded) only when it can be quoted; a 200's body is not needed.
+                let text = if (200..300).contains(&status) {
+                    String::new()
+                } else {
+                    excerpt(&read_bounded(r).await.text)
+                };
+                let seconds = started.elapsed().as_secs_f64();
                 self.stats.request(&status.to_string(), None, seconds);
-                Ok(status)
+                Answer::Status(status, text)
             }
             Err(e) => {
-                self.stats.request("network", None, seconds);
-                Err(transport_error(e))
+                self.stats
+                    .request("network", None, started.elapsed().as_secs_f64());
+                Answer::Transport(transport_error(e))
             }
+        }
+    }
+
+    /// A request refused for its content: halves resent on their own, a single record
+    /// dead-lettered with `reason`.
+    fn refused(chunk: Chunk, reason: String, class: &'static str) -> Step {
+        match split_refused(&chunk.indices) {
+            Refused::Halves(a, b) => Step::Split(vec![
+                Chunk {
+                    category: chunk.category.clone(),
+                    indices: a,
+                },
+                Chunk {
+                    category: chunk.category,
+                    indices: b,
+                },
+            ]),
+            Refused::One(index) => Step::Reject(Rejection { index, reason }, class),
+            Refused::Nothing => Step::Done(chunk),
         }
     }
 
     async fn one_request(&self, batch: &EncodedBatch, chunk: Chunk) -> Step {
         let body = ndjson_body(batch, &chunk.indices);
         let m = &self.metrics;
-        let status = match self.post(&chunk.category, body).await {
-            Ok(s) => s,
-            Err(e) => {
+        let (status, text) = match self.post(&chunk.category, body).await {
+            Answer::Status(s, text) => (s, text),
+            Answer::Unbuildable(e) => {
+                m.requests_failed.fetch_add(1, Ordering::Relaxed);
+                let reason = format!(
+                    "the request for this record cannot be built (its metadata is not a valid HTTP header value): {e}"
+                );
+                return Self::refused(chunk, reason, "invalid_metadata");
+            }
+            Answer::Transport(e) => {
                 m.requests_failed.fetch_add(1, Ordering::Relaxed);
                 return Step::Failed(e, false);
             }
         };
+        if (200..300).contains(&status) {
+            m.requests_ok.fetch_add(1, Ordering::Relaxed);
+            return Step::Done(chunk);
+        }
+        m.requests_failed.fetch_add(1, Ordering::Relaxed);
         match status {
-            200..=299 => {
-                m.requests_ok.fetch_add(1, Ordering::Relaxed);
-                Step::Done(chunk)
-            }
             429 => {
                 m.throttled.fetch_add(1, Ordering::Relaxed);
                 Step::Failed(
@@ -352,7 +454,6 @@ impl SumoSink {
             }
             408 => {
                 // Sumo may have accepted the data before timing out: the resend may duplicate.
-                m.requests_failed.fetch_add(1, Ordering::Relaxed);
                 m.duplicates
                     .fetch_add(chunk.indices.len() as u64, Ordering::Relaxed);
                 self.stats.duplicates(chunk.indices.len() as u64);
@@ -361,46 +462,28 @@ impl SumoSink {
                     false,
                 )
             }
-            413 => {
-                m.requests_failed.fetch_add(1, Ordering::Relaxed);
-                if chunk.indices.len() <= 1 {
-                    match chunk.indices.first() {
-                        Some(&i) => Step::Reject(
-                            Rejection {
-                                index: i,
-                                reason: "HTTP 413: record too large for Sumo Logic".into(),
-                            },
-                            "too_large",
-                        ),
-                        None => Step::Done(chunk),
-                    }
-                } else {
-                    let mid = chunk.indices.len() / 2;
-                    Step::Split(vec![
-                        Chunk {
-                            category: chunk.category.clone(),
-                            indices: chunk.indices[..mid].to_vec(),
-                        },
-                        Chunk {
-                            category: chunk.category,
-                            indices: chunk.indices[mid..].to_vec(),
-                        },
-                    ])
-                }
-            }
-            401 | 403 | 404 => {
-                m.requests_failed.fetch_add(1, Ordering::Relaxed);
-                Step::Failed(
-                    format!(
-                        "HTTP {status}: the Sumo Logic HTTP source URL is invalid or was deleted: set a valid url_env / url_file (the data is kept)"
+            300..=399 => Step::Failed(redirect_reason(status, "Sumo Logic"), true),
+            s if is_content_refusal(s) => {
+                let (what, class) = match s {
+                    413 => ("record too large for Sumo Logic", "too_large"),
+                    431 => (
+                        "the request's headers are too large for Sumo Logic",
+                        "too_large",
                     ),
-                    true,
-                )
+                    _ => (
+                        "Sumo Logic refused the request as malformed",
+                        "invalid_event",
+                    ),
+                };
+                Self::refused(chunk, format!("HTTP {s}: {what}: {text}"), class)
             }
-            s => {
-                m.requests_failed.fetch_add(1, Ordering::Relaxed);
-                Step::Failed(format!("HTTP {s} from Sumo Logic; retrying"), false)
-            }
+            401 | 403 | 404 => Step::Failed(
+                format!(
+                    "HTTP {status}: the Sumo Logic HTTP source URL is invalid or was deleted: set a valid url_env / url_file (the data is kept)"
+                ),
+                true,
+            ),
+            s => Step::Failed(format!("HTTP {s} from Sumo Logic; retrying: {text}"), false),
         }
     }
 }
@@ -485,6 +568,9 @@ impl Sink for SumoSink {
             self.last_alert = None;
         }
         let rejected = progress.rejections.len();
+        self.metrics
+            .records_rejected
+            .fetch_add(rejected as u64, Ordering::Relaxed);
         self.metrics
             .records_delivered
             .fetch_add((batch.records.len() - rejected) as u64, Ordering::Relaxed);

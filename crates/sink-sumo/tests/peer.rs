@@ -211,3 +211,155 @@ fn the_sink_asks_for_batches_merged_between_100kb_and_its_limit() {
     let c = SumoSink::new(cfg).unwrap().coalesce().unwrap();
     assert_eq!((c.min_bytes, c.max_bytes), (50_000, 150_000));
 }
+
+/// A batch of records whose categories are these (record `i` holds `"id":"h-i"`).
+fn batch_with_categories(categories: &[String]) -> EncodedBatch {
+    let mut data = Vec::new();
+    let mut records = Vec::new();
+    for (n, cat) in categories.iter().enumerate() {
+        let start = data.len();
+        write!(
+            data,
+            r#"{{"id":"h-{n}","category":{}}}"#,
+            serde_json::to_string(cat).unwrap()
+        )
+        .unwrap();
+        records.push(RecordMeta {
+            range: start..data.len(),
+            partition: PartitionId::new("hub", 0),
+            offset: n as i64,
+            category: cat.clone(),
+        });
+        data.push(b'\n');
+    }
+    EncodedBatch {
+        data: Bytes::from(data),
+        records,
+    }
+}
+
+/// A category from the data becomes `X-Sumo-Category`. With a line break, a control
+/// character, 10 KB of text or non-ASCII letters in it, the request used to fail to build on
+/// every retry (the sink stalled for good); now every record is delivered under a sanitised
+/// category, in one send, and the ordinary records beside them too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_categories_are_sanitised_and_never_stall_the_sink() {
+    let peer = SumoPeer::start("HOSTILECATS").await;
+    let mut sink = SumoSink::new(SumoConfig::new("sumo", Secret::new(peer.url()))).unwrap();
+    let cats: Vec<String> = vec![
+        "SignInLogs".into(),
+        "Audit\nLogs".into(),
+        "Bell\u{7}Tab\tCR\r".into(),
+        "x".repeat(10_000),
+        "Anmeldeprotokolle-äöü-登录".into(),
+        "\n".into(),
+        "AuditLogs".into(),
+    ];
+    let b = batch_with_categories(&cats);
+    let outcome = tokio::time::timeout(Duration::from_secs(20), sink.send(&b))
+        .await
+        .expect("one send, no stall");
+    assert_eq!(outcome, Outcome::Delivered);
+    let mut seen: Vec<String> = peer
+        .requests()
+        .iter()
+        .map(|r| r.category.clone().unwrap())
+        .collect();
+    seen.sort();
+    for c in &seen {
+        assert!(c.len() <= 128, "{c}");
+        assert!(
+            c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/_-.:@+".contains(&b)),
+            "{c:?}"
+        );
+    }
+    assert!(seen.contains(&"azure/entra/signin".to_string()), "{seen:?}");
+    assert!(seen.contains(&"azure/entra/audit".to_string()), "{seen:?}");
+    assert!(
+        seen.contains(&"azure/entra/audit_logs".to_string()),
+        "{seen:?}"
+    );
+    // A category of nothing but a line break: the fallback.
+    assert!(seen.contains(&"azure/entra/other".to_string()), "{seen:?}");
+    assert_eq!(peer.line_count(), cats.len());
+}
+
+/// A 400 or 431 (the collector refuses the content) is split down to the one record it is
+/// about, which is rejected with the status and the collector's text; the others are
+/// delivered. Before, any such status was retried forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_refusals_split_and_dead_letter_only_the_refused_record() {
+    let peer = SumoPeer::start("REFUSALS").await;
+    let mut sink = SumoSink::new(SumoConfig::new("sumo", Secret::new(peer.url()))).unwrap();
+    for status in [400u16, 431, 413] {
+        let cats: Vec<String> = (0..9).map(|_| "SignInLogs".to_string()).collect();
+        let mut b = batch_with_categories(&cats);
+        // Mark record 5 (same length, so the ranges stay right) for the peer's rule, which
+        // refuses every request that holds it.
+        let data = String::from_utf8(b.data.to_vec())
+            .unwrap()
+            .replace(r#""h-5""#, r#""P-5""#);
+        b.data = Bytes::from(data);
+        peer.refuse_requests_containing(Some((r#""P-5""#, status)));
+        let before = peer.line_count();
+        let outcome = tokio::time::timeout(Duration::from_secs(20), sink.send(&b))
+            .await
+            .expect("no endless retry");
+        match outcome {
+            Outcome::Rejected(r) => {
+                assert_eq!(r.len(), 1, "{r:?}");
+                assert_eq!(r[0].index, 5);
+                assert!(
+                    r[0].reason.starts_with(&format!("HTTP {status}")),
+                    "{}",
+                    r[0].reason
+                );
+            }
+            other => panic!("HTTP {status}: {other:?}"),
+        }
+        assert_eq!(peer.line_count() - before, 8, "HTTP {status}");
+    }
+}
+
+/// A 302 (to a page that answers 200) is not an acceptance: the batch is retried, the sink is
+/// unhealthy, the error says why; `check-sinks`'s probe fails with the same reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_never_delivered() {
+    use entrastream_testkit::Impostor;
+    let peer = SumoPeer::start("REDIRECTED").await;
+    let mut sink = SumoSink::new(SumoConfig::new("sumo", Secret::new(peer.url()))).unwrap();
+    peer.impersonate(Some(Impostor::Redirect));
+    let b = batch(0, 10);
+    match sink.send(&b).await {
+        Outcome::Retryable(m) => assert!(m.contains("HTTP 302") && m.contains("redirect"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        !sink
+            .metrics()
+            .healthy
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+    let (reachable, _, problem) = sink.probe().await;
+    assert!(reachable);
+    assert!(problem.unwrap().contains("redirect"));
+    assert!(sink.healthcheck().await.is_err());
+    assert_eq!(peer.line_count(), 0);
+    peer.impersonate(None);
+    let (o, _) = deliver(&mut sink, &b).await;
+    assert_eq!(o, Outcome::Delivered);
+    assert_eq!(peer.line_count(), 10);
+}
+
+/// A configured header value the HTTP client cannot carry stops the start with the key to fix.
+#[test]
+fn configured_header_values_are_checked_at_start() {
+    let mut cfg = SumoConfig::new(
+        "sumo",
+        Secret::new("https://collectors.example/receiver/v1/http/X"),
+    );
+    cfg.source_name = Some("bad\nname".into());
+    let e = SumoSink::new(cfg).unwrap_err();
+    assert!(e.contains("sumo_name"), "{e}");
+}

@@ -293,10 +293,10 @@ const HEC_CODES_KEPT: u64 = 32;
 
 /// Values of the `status` label that are not HTTP statuses: failures without an answer. Only
 /// the sinks' own code chooses these, never a peer.
-const NON_HTTP_STATUSES: [&str; 1] = ["network"];
+const NON_HTTP_STATUSES: [&str; 2] = ["network", "unbuildable"];
 
 /// Series of `entrastream_sink_http_requests_total` per network sink at most: every `status`
-/// (known statuses, five classes, `other`, `network`) times every `code` (kept codes,
+/// (known statuses, five classes, `other`, `network`, `unbuildable`) times every `code` (kept codes,
 /// `other`, `none`).
 pub const HTTP_REQUESTS_SERIES_PER_SINK_MAX: usize =
     (KNOWN_HTTP_STATUSES.len() + 5 + 1 + NON_HTTP_STATUSES.len()) * (HEC_CODES_KEPT as usize + 2);

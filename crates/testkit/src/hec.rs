@@ -1,4 +1,5 @@
-//! A peer that answers like Splunk's HTTP Event Collector (event, raw, ack and health endpoints).
+//! A peer that answers like Splunk's HTTP Event Collector (event, raw, ack and health endpoints,
+//! each also under its `/1.0` alias; gzip bodies on every endpoint).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::http::{Control, Failure, Handler, Req, decoded_body, serve};
+use crate::http::{Control, Failure, Handler, Impostor, Reply, Req, decoded_body, serve};
 
 /// How the peer is set up.
 #[derive(Debug, Clone)]
@@ -70,6 +71,9 @@ struct State {
     ack_delay: Duration,
     stats: HecStats,
     channels: Vec<String>,
+    impostor: Option<Impostor>,
+    /// `http://host:port` of this peer (for redirects to itself).
+    base: String,
 }
 
 /// A running HEC peer. Cheap to clone; all clones control the same server.
@@ -90,6 +94,7 @@ impl HecPeer {
         let (s, o) = (state.clone(), opts.clone());
         let handler: Handler = Arc::new(move |req| answer(&s, &o, req));
         let addr = serve(handler, control.clone()).await;
+        state.lock().unwrap_or_else(|e| e.into_inner()).base = format!("http://{addr}");
         HecPeer {
             addr,
             state,
@@ -129,6 +134,11 @@ impl HecPeer {
             status,
             body: json!({"text": text, "code": code}).to_string(),
         });
+    }
+
+    /// From now on, every request is answered as `mode` says (`None`: as HEC again).
+    pub fn impersonate(&self, mode: Option<Impostor>) {
+        self.lock().impostor = mode;
     }
 
     /// Closes the listening socket and every connection for a while (connection refused).
@@ -198,10 +208,33 @@ impl Events {
     }
 }
 
+/// The endpoint a request path names. HEC serves each endpoint also under a `/1.0` suffix
+/// (`/services/collector/event/1.0` and so on), and `/services/collector` is the event endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Event,
+    Raw,
+    Ack,
+    Health,
+    Unknown,
+}
+
+fn endpoint(path: &str) -> Endpoint {
+    let path = path.trim_end_matches('/');
+    let path = path.strip_suffix("/1.0").unwrap_or(path);
+    match path {
+        "/services/collector/event" | "/services/collector" => Endpoint::Event,
+        "/services/collector/raw" => Endpoint::Raw,
+        "/services/collector/ack" => Endpoint::Ack,
+        "/services/collector/health" => Endpoint::Health,
+        _ => Endpoint::Unknown,
+    }
+}
+
 fn decode(opts: &HecPeerOptions, req: &Req, path: &str) -> Decoded {
-    let raw = match path {
-        "/services/collector/event" | "/services/collector" => false,
-        "/services/collector/raw" => true,
+    let raw = match endpoint(path) {
+        Endpoint::Event => false,
+        Endpoint::Raw => true,
         _ => return Decoded::Skipped,
     };
     if req.body.len() > opts.max_content_length {
@@ -222,17 +255,17 @@ fn decode(opts: &HecPeerOptions, req: &Req, path: &str) -> Decoded {
     Decoded::Body(body.len(), events)
 }
 
-fn answer(state: &Mutex<State>, opts: &HecPeerOptions, req: Req) -> (u16, String) {
+fn answer(state: &Mutex<State>, opts: &HecPeerOptions, req: Req) -> Reply {
     let path = req.path.trim_end_matches('/');
     let decoded = decode(opts, &req, path);
     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-    let is_data = matches!(
-        path,
-        "/services/collector/event" | "/services/collector" | "/services/collector/raw"
-    );
-    let r = answer_inner(&mut st, opts, &req, path, decoded);
+    let is_data = matches!(endpoint(path), Endpoint::Event | Endpoint::Raw);
+    let r = match Impostor::reply(st.impostor, &req.path, &st.base) {
+        Some(r) => r,
+        None => answer_inner(&mut st, opts, &req, path, decoded).into(),
+    };
     if is_data {
-        *st.stats.by_status.entry(r.0).or_default() += 1;
+        *st.stats.by_status.entry(r.status).or_default() += 1;
     }
     r
 }
@@ -247,7 +280,8 @@ fn answer_inner(
     if let Some(f) = Failure::active(&st.failure) {
         return f;
     }
-    if path == "/services/collector/health" {
+    let endpoint = endpoint(path);
+    if endpoint == Endpoint::Health {
         return reply(200, "HEC is healthy", 17);
     }
     let auth = req
@@ -277,8 +311,8 @@ fn answer_inner(
     {
         st.channels.push(c.clone());
     }
-    match path {
-        "/services/collector/ack" => {
+    match endpoint {
+        Endpoint::Ack => {
             st.stats.ack_polls += 1;
             if !opts.ack {
                 return reply(400, "ACK is disabled", 14);
@@ -286,11 +320,17 @@ fn answer_inner(
             let Some(channel) = channel else {
                 return reply(400, "Data channel is missing", 10);
             };
-            let ids: Vec<u64> = serde_json::from_slice::<Value>(&req.body)
+            // Splunk accepts a gzip body on every endpoint, the ack endpoint included.
+            let Ok(body) = decoded_body(req) else {
+                return reply(400, "Invalid data format", 6);
+            };
+            let Some(ids) = serde_json::from_slice::<Value>(&body)
                 .ok()
                 .and_then(|v| v.get("acks").cloned())
-                .and_then(|v| serde_json::from_value(v).ok())
-                .unwrap_or_default();
+                .and_then(|v| serde_json::from_value::<Vec<u64>>(v).ok())
+            else {
+                return reply(400, "Invalid data format", 6);
+            };
             let now = Instant::now();
             let known = st.acks.entry(channel).or_default();
             let mut out = serde_json::Map::new();
@@ -304,8 +344,8 @@ fn answer_inner(
             }
             (200, json!({ "acks": out }).to_string())
         }
-        "/services/collector/event" | "/services/collector" | "/services/collector/raw" => {
-            let raw = path.ends_with("/raw");
+        Endpoint::Event | Endpoint::Raw => {
+            let raw = endpoint == Endpoint::Raw;
             if (opts.ack || raw) && channel.is_none() {
                 return reply(400, "Data channel is missing", 10);
             }
@@ -368,7 +408,9 @@ fn answer_inner(
                 reply(200, "Success", 0)
             }
         }
-        _ => reply(404, "The requested URL was not found on this server.", 404),
+        Endpoint::Health | Endpoint::Unknown => {
+            reply(404, "The requested URL was not found on this server.", 404)
+        }
     }
 }
 
@@ -584,5 +626,162 @@ mod tests {
         assert_eq!(count_events(br#"{"event":{"x":1}}{"event":2}"#), Ok(2));
         let raw = b"a\n\n  \nb\r\nc";
         assert_eq!(count_raw(raw), parse_raw(raw).map(|v| v.len()));
+    }
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::*;
+    use crate::http::PAGE_PATH;
+    use bytes::Bytes;
+    use hyper::HeaderMap;
+    use std::io::Write;
+
+    const TOKEN: &str = "00000000-0000-0000-0000-000000000001";
+
+    fn peer(ack: bool) -> (Mutex<State>, HecPeerOptions) {
+        let st = State {
+            base: "http://127.0.0.1:9".into(),
+            ..Default::default()
+        };
+        let opts = HecPeerOptions {
+            ack,
+            ..Default::default()
+        };
+        (Mutex::new(st), opts)
+    }
+
+    fn req(path: &str, body: &[u8], gzip: bool) -> Req {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", format!("Splunk {TOKEN}").parse().unwrap());
+        headers.insert("x-splunk-request-channel", "ch-1".parse().unwrap());
+        let body = if gzip {
+            headers.insert("content-encoding", "gzip".parse().unwrap());
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(body).unwrap();
+            enc.finish().unwrap()
+        } else {
+            body.to_vec()
+        };
+        Req {
+            method: "POST".into(),
+            path: path.into(),
+            query: String::new(),
+            headers,
+            body: Bytes::from(body),
+        }
+    }
+
+    fn json(r: &Reply) -> Value {
+        serde_json::from_str(&r.body).unwrap()
+    }
+
+    /// Splunk accepts gzip on every endpoint: an ack poll sent gzipped is answered as a plain
+    /// one (before, the peer read the compressed bytes as JSON and answered no acks at all).
+    #[test]
+    fn ack_polls_may_be_gzipped() {
+        let (st, opts) = peer(true);
+        let sent = answer(
+            &st,
+            &opts,
+            req("/services/collector/event", br#"{"event":"a"}"#, true),
+        );
+        assert_eq!(json(&sent)["ackId"], 0);
+        for gzip in [true, false] {
+            // Unknown id 9 stays false; 0 is true the first time it is asked for.
+            let r = answer(
+                &st,
+                &opts,
+                req("/services/collector/ack", br#"{"acks":[0,9]}"#, gzip),
+            );
+            assert_eq!(r.status, 200);
+            assert_eq!(json(&r)["acks"]["9"], false, "gzip={gzip}");
+            assert_eq!(json(&r)["acks"]["0"], gzip, "gzip={gzip}");
+        }
+        // A body that is not the documented `{"acks":[…]}`: invalid data format.
+        let r = answer(&st, &opts, req("/services/collector/ack", b"acks", false));
+        assert_eq!((r.status, json(&r)["code"].as_u64()), (400, Some(6)));
+    }
+
+    /// Each endpoint also answers under its `/1.0` alias.
+    #[test]
+    fn versioned_paths_are_the_same_endpoints() {
+        let (st, opts) = peer(true);
+        for path in [
+            "/services/collector/health",
+            "/services/collector/health/1.0",
+        ] {
+            let r = answer(&st, &opts, req(path, b"", false));
+            assert_eq!(
+                (r.status, json(&r)["code"].as_u64()),
+                (200, Some(17)),
+                "{path}"
+            );
+        }
+        let r = answer(
+            &st,
+            &opts,
+            req("/services/collector/event/1.0", br#"{"event":"e"}"#, false),
+        );
+        assert_eq!(json(&r)["code"], 0);
+        let r = answer(
+            &st,
+            &opts,
+            req(
+                "/services/collector/raw/1.0",
+                b"line one\nline two\n",
+                false,
+            ),
+        );
+        assert_eq!(json(&r)["code"], 0);
+        let r = answer(
+            &st,
+            &opts,
+            req("/services/collector/ack/1.0", br#"{"acks":[1]}"#, false),
+        );
+        assert_eq!(json(&r)["acks"]["1"], true);
+        assert_eq!(st.lock().unwrap().event_count, 3);
+        let r = answer(&st, &opts, req("/services/collector/nope", b"", false));
+        assert_eq!(r.status, 404);
+    }
+
+    /// What a proxy answers instead of HEC: a 200 HTML page, or a redirect to one.
+    #[test]
+    fn impostor_modes_answer_like_a_proxy_and_index_nothing() {
+        let (st, opts) = peer(false);
+        st.lock().unwrap().impostor = Some(Impostor::HtmlPage);
+        let r = answer(
+            &st,
+            &opts,
+            req("/services/collector/event", br#"{"event":"e"}"#, false),
+        );
+        assert_eq!(r.status, 200);
+        assert!(r.body.contains("<html>") && r.content_type.starts_with("text/html"));
+        let r = answer(&st, &opts, req("/services/collector/health", b"", false));
+        assert!(r.body.contains("<html>"));
+
+        st.lock().unwrap().impostor = Some(Impostor::Redirect);
+        let r = answer(
+            &st,
+            &opts,
+            req("/services/collector/event", br#"{"event":"e"}"#, false),
+        );
+        assert_eq!(r.status, 302);
+        assert_eq!(
+            r.location.as_deref(),
+            Some(format!("http://127.0.0.1:9{PAGE_PATH}").as_str())
+        );
+        let page = answer(&st, &opts, req(PAGE_PATH, b"", false));
+        assert_eq!(page.status, 200);
+        assert_eq!(st.lock().unwrap().event_count, 0);
+
+        st.lock().unwrap().impostor = None;
+        let r = answer(
+            &st,
+            &opts,
+            req("/services/collector/event", br#"{"event":"e"}"#, false),
+        );
+        assert_eq!(json(&r)["code"], 0);
+        assert_eq!(st.lock().unwrap().event_count, 1);
     }
 }

@@ -27,7 +27,75 @@ pub(crate) struct Req {
     pub body: Bytes,
 }
 
-pub(crate) type Handler = Arc<dyn Fn(Req) -> (u16, String) + Send + Sync>;
+/// One answer: status, body, and its content type (`application/json` unless said otherwise)
+/// and `Location` (for redirects).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub content_type: &'static str,
+    pub location: Option<String>,
+}
+
+impl From<(u16, String)> for Reply {
+    fn from((status, body): (u16, String)) -> Reply {
+        Reply {
+            status,
+            body,
+            content_type: "application/json",
+            location: None,
+        }
+    }
+}
+
+/// Answers that are not the collector's own, as a proxy, a load balancer or a wrong URL gives
+/// them (switched on with the peers' `impersonate`): what a sink must never take for an
+/// acceptance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Impostor {
+    /// Every request is answered 200 with an HTML page (a proxy's login or maintenance page).
+    HtmlPage,
+    /// Every request is answered `302 Found` to [`PAGE_PATH`] on the same peer, which answers
+    /// 200 with an HTML page (a redirect to a login page; a client that follows redirects
+    /// ends on a 200).
+    Redirect,
+}
+
+/// The path of the HTML page the peers always answer 200 on (the target of
+/// [`Impostor::Redirect`]).
+pub const PAGE_PATH: &str = "/entrastream-testkit/page";
+
+const PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\n<body><h1>Sign in to continue</h1>\n<form method=\"post\"><input name=\"user\"></form></body></html>\n";
+
+impl Impostor {
+    /// The impostor's answer to a request for `path` on the peer at `base`
+    /// (`http://host:port`); the page itself is always served.
+    pub(crate) fn reply(mode: Option<Impostor>, path: &str, base: &str) -> Option<Reply> {
+        if path == PAGE_PATH {
+            return Some(Impostor::page());
+        }
+        match mode? {
+            Impostor::HtmlPage => Some(Impostor::page()),
+            Impostor::Redirect => Some(Reply {
+                status: 302,
+                body: String::new(),
+                content_type: "text/html",
+                location: Some(format!("{base}{PAGE_PATH}")),
+            }),
+        }
+    }
+
+    fn page() -> Reply {
+        Reply {
+            status: 200,
+            body: PAGE.into(),
+            content_type: "text/html; charset=utf-8",
+            location: None,
+        }
+    }
+}
+
+pub(crate) type Handler = Arc<dyn Fn(Req) -> Reply + Send + Sync>;
 
 /// Shared switch: refuse connections until a deadline.
 #[derive(Debug, Default)]
@@ -106,23 +174,43 @@ async fn handle(h: Handler, req: Request<Incoming>) -> Response<Full<Bytes>> {
         headers: parts.headers,
         body,
     };
-    let (status, text) = h(r);
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(text)))
+    let reply = h(r);
+    let mut b = Response::builder()
+        .status(reply.status)
+        .header("content-type", reply.content_type);
+    if let Some(l) = &reply.location {
+        b = b.header("location", l);
+    }
+    b.body(Full::new(Bytes::from(reply.body)))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
-/// Decodes a gzip body when the request says so.
+/// Decodes a gzip (or, for `deflate = true`, a zlib `deflate`) body when the request says so.
 pub(crate) fn decoded_body(req: &Req) -> Result<Vec<u8>, String> {
-    let gz = req
+    decoded_body_with(req, false)
+}
+
+/// [`decoded_body`], also accepting `Content-Encoding: deflate` when `deflate` (Sumo Logic's
+/// HTTP sources accept gzip and deflate; Splunk HEC documents gzip only).
+pub(crate) fn decoded_body_with(req: &Req, deflate: bool) -> Result<Vec<u8>, String> {
+    let encoding = req
         .headers
         .get("content-encoding")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+        .map(|v| v.trim().to_ascii_lowercase());
+    let gz = match encoding.as_deref() {
+        None | Some("identity") => return Ok(req.body.to_vec()),
+        Some("gzip") => true,
+        Some("deflate") if deflate => false,
+        Some(other) => return Err(format!("unsupported content encoding {other}")),
+    };
     if !gz {
-        return Ok(req.body.to_vec());
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::ZlibDecoder::new(&req.body[..])
+            .read_to_end(&mut out)
+            .map_err(|e| format!("bad deflate: {e}"))?;
+        return Ok(out);
     }
     if let Some(out) = gunzip_whole(&req.body) {
         return Ok(out);

@@ -25,5 +25,6 @@ mod sumo;
 pub use azurite::{AZURITE_DEV_KEY, Azurite, find_tool, free_port, peer_missing};
 pub use fault_proxy::{FaultMode, FaultProxy, FaultStats};
 pub use hec::{HecPeer, HecPeerOptions, HecStats};
+pub use http::{Impostor, PAGE_PATH};
 pub use records::{Traffic, count_ids, ids_in, line_count, record_id, record_ids};
 pub use sumo::{SumoPeer, SumoPeerOptions, SumoRequest};

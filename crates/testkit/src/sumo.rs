@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::http::{Control, Failure, Handler, Req, decoded_body, serve};
+use crate::http::{Control, Failure, Handler, Impostor, Reply, Req, decoded_body_with, serve};
 
 /// The limit Sumo Logic documents for one request (uncompressed).
 pub const SUMO_MAX_BYTES: usize = 1_000_000;
@@ -49,6 +49,10 @@ struct State {
     failure: Option<Failure>,
     oversize: u64,
     refused: u64,
+    impostor: Option<Impostor>,
+    /// Requests whose decoded body contains this are answered with this status.
+    refuse_containing: Option<(String, u16)>,
+    base: String,
 }
 
 /// A running Sumo HTTP source peer.
@@ -74,6 +78,7 @@ impl SumoPeer {
         let (s, p) = (state.clone(), path.clone());
         let handler: Handler = Arc::new(move |req| answer(&s, &p, opts.keep_lines, req));
         let addr = serve(handler, control.clone()).await;
+        state.lock().unwrap_or_else(|e| e.into_inner()).base = format!("http://{addr}");
         SumoPeer {
             addr,
             path,
@@ -98,6 +103,17 @@ impl SumoPeer {
             status,
             body: String::new(),
         });
+    }
+
+    /// From now on, every request is answered as `mode` says (`None`: as Sumo again).
+    pub fn impersonate(&self, mode: Option<Impostor>) {
+        self.lock().impostor = mode;
+    }
+
+    /// Answers `status` (400, 413, 431, …) to every request whose decoded body contains
+    /// `needle` (a record the collector refuses for its content); `None` turns it off.
+    pub fn refuse_requests_containing(&self, rule: Option<(&str, u16)>) {
+        self.lock().refuse_containing = rule.map(|(n, s)| (n.to_string(), s));
     }
 
     /// Refuses connections for a while.
@@ -135,11 +151,23 @@ impl SumoPeer {
     }
 }
 
-fn answer(state: &Mutex<State>, path: &str, keep_lines: bool, req: Req) -> (u16, String) {
+fn answer(state: &Mutex<State>, path: &str, keep_lines: bool, req: Req) -> Reply {
     // Decoding is the expensive part: done before the state lock is taken; used only when the
     // checks before it pass.
-    let decoded = (req.path == path && req.method == "POST").then(|| decoded_body(&req));
+    let decoded = (req.path == path && req.method == "POST").then(|| decoded_body_with(&req, true));
     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(r) = Impostor::reply(st.impostor, &req.path, &st.base) {
+        return r;
+    }
+    answer_inner(&mut st, keep_lines, &req, decoded).into()
+}
+
+fn answer_inner(
+    st: &mut State,
+    keep_lines: bool,
+    req: &Req,
+    decoded: Option<Result<Vec<u8>, String>>,
+) -> (u16, String) {
     if let Some(f) = Failure::active(&st.failure) {
         st.refused += 1;
         return f;
@@ -159,6 +187,12 @@ fn answer(state: &Mutex<State>, path: &str, keep_lines: bool, req: Req) -> (u16,
     let Ok(text) = std::str::from_utf8(&body) else {
         return (400, "not UTF-8".into());
     };
+    if let Some((needle, status)) = &st.refuse_containing
+        && text.contains(needle.as_str())
+    {
+        st.refused += 1;
+        return (*status, "refused by the test's rule".into());
+    }
     let h = |n: &str| {
         req.headers
             .get(n)
@@ -182,4 +216,85 @@ fn answer(state: &Mutex<State>, path: &str, keep_lines: bool, req: Req) -> (u16,
         line_count,
     });
     (200, String::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::PAGE_PATH;
+    use bytes::Bytes;
+    use hyper::HeaderMap;
+    use std::io::Write;
+
+    const PATH: &str = "/receiver/v1/http/SECRET";
+
+    fn state() -> Mutex<State> {
+        Mutex::new(State {
+            base: "http://127.0.0.1:9".into(),
+            ..Default::default()
+        })
+    }
+
+    fn req(body: Vec<u8>, encoding: Option<&str>) -> Req {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-sumo-category", "azure/entra/signin".parse().unwrap());
+        if let Some(e) = encoding {
+            headers.insert("content-encoding", e.parse().unwrap());
+        }
+        Req {
+            method: "POST".into(),
+            path: PATH.into(),
+            query: String::new(),
+            headers,
+            body: Bytes::from(body),
+        }
+    }
+
+    /// Sumo's HTTP sources take gzip and deflate bodies; anything else is refused.
+    #[test]
+    fn gzip_deflate_and_plain_bodies_are_accepted() {
+        let st = state();
+        let lines = b"{\"a\":1}\n{\"a\":2}\n";
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(lines).unwrap();
+        let deflated = z.finish().unwrap();
+        let mut g = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        g.write_all(lines).unwrap();
+        let gzipped = g.finish().unwrap();
+        for (body, enc) in [
+            (lines.to_vec(), None),
+            (deflated, Some("deflate")),
+            (gzipped, Some("gzip")),
+        ] {
+            let r = answer(&st, PATH, true, req(body, enc));
+            assert_eq!(r.status, 200, "{enc:?}");
+        }
+        let r = answer(&st, PATH, true, req(lines.to_vec(), Some("br")));
+        assert_eq!(r.status, 400);
+        let st = st.lock().unwrap();
+        assert_eq!(st.accepted.len(), 3);
+        assert!(st.accepted.iter().all(|r| r.line_count == 2));
+    }
+
+    #[test]
+    fn refusal_rule_and_impostors() {
+        let st = state();
+        st.lock().unwrap().refuse_containing = Some(("poison".into(), 400));
+        let r = answer(&st, PATH, true, req(b"ok\npoison\n".to_vec(), None));
+        assert_eq!(r.status, 400);
+        let r = answer(&st, PATH, true, req(b"ok\n".to_vec(), None));
+        assert_eq!(r.status, 200);
+
+        st.lock().unwrap().impostor = Some(Impostor::Redirect);
+        let r = answer(&st, PATH, true, req(b"ok\n".to_vec(), None));
+        assert_eq!(r.status, 302);
+        assert_eq!(
+            r.location.as_deref(),
+            Some(format!("http://127.0.0.1:9{PAGE_PATH}").as_str())
+        );
+        st.lock().unwrap().impostor = Some(Impostor::HtmlPage);
+        let r = answer(&st, PATH, true, req(b"ok\n".to_vec(), None));
+        assert!(r.status == 200 && r.body.contains("<html>"));
+        assert_eq!(st.lock().unwrap().accepted.len(), 1);
+    }
 }
