@@ -392,6 +392,7 @@ fn poll_loop(consumer: &BaseConsumer<Ctx>, tx: &mpsc::Sender<Event>, stop: &Atom
                     sequence_number: None,
                     enqueued_time,
                     body: Bytes::copy_from_slice(m.payload().unwrap_or_default()),
+                    unreadable: None,
                 };
                 if tx.blocking_send(Ok(SourceEvent::Message(msg))).is_err() {
                     break;
