@@ -168,10 +168,7 @@ fn yes() -> bool {
 impl CheckpointSection {
     /// The container URL, resolved from its value, `_env` or `_file` form.
     pub fn resolve_container_url(&self, env: &Env) -> Result<Option<SecretQueryUrl>, ConfigError> {
-        let value = self
-            .container_url
-            .as_ref()
-            .map(|u| Secret::new(u.expose()));
+        let value = self.container_url.as_ref().map(|u| Secret::new(u.expose()));
         Ok(resolve_secret(
             "checkpoint.container_url",
             value.as_ref(),
@@ -692,17 +689,26 @@ path = "/tmp/dl.ndjson"
         let c = crate::Config::from_str(&text, false, &with_env).unwrap();
         let cp = c.checkpoint.as_ref().unwrap();
         assert_eq!(
-            cp.resolve_container_url(&with_env).unwrap().unwrap().expose(),
+            cp.resolve_container_url(&with_env)
+                .unwrap()
+                .unwrap()
+                .expose(),
             SAS_URL
         );
         assert!(!c.to_toml().contains("SASSIGSECRET"));
         // Without the variable, the error names the key.
         let e = load(&text).unwrap_err();
         assert_eq!(e.path, "checkpoint.container_url_env", "{e}");
-        let text = sas_store(&format!("container_url_file = {:?}", file.display().to_string()));
+        let text = sas_store(&format!(
+            "container_url_file = {:?}",
+            file.display().to_string()
+        ));
         let c = load(&text).unwrap();
         let cp = c.checkpoint.as_ref().unwrap();
-        assert_eq!(cp.resolve_container_url(&env()).unwrap().unwrap().expose(), SAS_URL);
+        assert_eq!(
+            cp.resolve_container_url(&env()).unwrap().unwrap().expose(),
+            SAS_URL
+        );
         // Two forms at once are refused.
         let text = sas_store(&format!(
             "container_url = {SAS_URL:?}\ncontainer_url_env = \"CHECKPOINT_URL\""

@@ -229,7 +229,10 @@ mod tests {
             assert!(shown.contains("100"), "{shown}");
             assert!(shown.contains("***"), "{shown}");
         }
-        assert_eq!(p.get("sasl.password").map(String::as_str), Some("PW-TOPSECRET"));
+        assert_eq!(
+            p.get("sasl.password").map(String::as_str),
+            Some("PW-TOPSECRET")
+        );
     }
 
     #[test]
