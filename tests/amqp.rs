@@ -567,3 +567,261 @@ fn amqp_overlay_config_validates() {
     let config = Config::load(&path, &env).expect("config/amqp.toml loads");
     entrastream_app::validate_for_run(&config, &env).expect("and validates for run");
 }
+
+/// Seconds the peer delays `$management` answers in
+/// [`amqp_slow_management_calls_never_cost_ownership`] (90 in the issue's scenario; the default
+/// is five ownership expiries, which is what matters).
+fn management_delay() -> Duration {
+    Duration::from_secs(
+        std::env::var("E2E_MANAGEMENT_DELAY_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(20),
+    )
+}
+
+/// Issue 12, item 7: `$management` answers (partition properties) that take far longer than
+/// the ownership expiry must not delay the ownership renewal: no partition moves between two
+/// live replicas, no receiver is stolen, and neither exits.
+#[test]
+fn amqp_slow_management_calls_never_cost_ownership() {
+    let _serial = serial();
+    let hub = Hub::start("slowmgmt", 4, Duration::from_secs(24 * 3600));
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::File(dir.path().join("checkpoints"));
+    let expiry = Duration::from_secs(4);
+    let group = "$Default";
+    let make = |name: &'static str| AmqpDaemon {
+        dir: dir.path(),
+        name,
+        hub: &hub,
+        store: &store,
+        group,
+        source_extra: "",
+        pipeline_extra: "",
+        admin: None,
+    };
+    let (da, db) = (make("a"), make("b"));
+    let mut traffic = Traffic::default();
+    hub.produce(&mut traffic, 2_000, 71);
+    let mut a = Daemon::start_with_env(&da.write(), &da.env());
+    let mut b = Daemon::start_with_env(&db.write(), &db.env());
+    wait_for_daemon(&a, "an even split", Duration::from_secs(60), || {
+        let s = shares(&owners(&hub, &store, group, expiry));
+        s.get("a") == Some(&2) && s.get("b") == Some(&2)
+    });
+    // Let the split settle (a partition handed over just now may still be changing hands).
+    std::thread::sleep(Duration::from_secs(3));
+    let before = owners(&hub, &store, group, expiry);
+    let stolen_before = hub.peer.stats().links_stolen;
+    // The initial split moved partitions from a to b; count losses from here on.
+    let lost = |d: &Daemon| d.log_text().matches("partition no longer owned").count();
+    let lost_before = [lost(&a), lost(&b)];
+
+    let delay = management_delay();
+    hub.peer.set_management_delay(delay);
+    let reads_at_start = hub.peer.stats().management_reads;
+    let until = Instant::now() + delay + expiry;
+    while Instant::now() < until {
+        let now = owners(&hub, &store, group, expiry);
+        assert_eq!(
+            now,
+            before,
+            "ownership changed while management answers were slow\na:\n{}\nb:\n{}",
+            a.log_text(),
+            b.log_text()
+        );
+        for (name, d) in [("a", &mut a), ("b", &mut b)] {
+            assert!(
+                d.wait_timeout(Duration::from_millis(10)).is_none(),
+                "{name} exited:\n{}",
+                d.log_text()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        hub.peer.stats().management_reads > reads_at_start,
+        "the replicas asked for partition properties during the delay (else nothing was tested)"
+    );
+    hub.peer.set_management_delay(Duration::ZERO);
+    assert_eq!(
+        hub.peer.stats().links_stolen,
+        stolen_before,
+        "a receiver was detached by another replica's"
+    );
+
+    // And the stream still flows to both.
+    hub.produce(&mut traffic, 2_000, 72);
+    let all = traffic.ids();
+    wait_for_daemon(&a, "every record", Duration::from_secs(90), || {
+        let mut seen = ids_in(&da.records());
+        seen.extend(ids_in(&db.records()));
+        all.iter().all(|id| seen.contains_key(id))
+    });
+    for (i, (name, d)) in [("a", &mut a), ("b", &mut b)].into_iter().enumerate() {
+        assert_eq!(
+            lost(d),
+            lost_before[i],
+            "{name} lost a partition:\n{}",
+            d.log_text()
+        );
+        d.term();
+        assert!(
+            d.wait_timeout(Duration::from_secs(30))
+                .is_some_and(|s| s.success()),
+            "{name}:\n{}",
+            d.log_text()
+        );
+    }
+}
+
+/// Issue 12, item 7: errors are judged by their AMQP condition, not by words in their text. A
+/// namespace and hub whose names hold `401` and `404`, and a start position the hub refuses
+/// (`com.microsoft:argument-out-of-range`, its description naming 401404), are a transient
+/// refusal: retried, never taken for "unauthorized" or "not found", and the daemon stays up.
+#[test]
+fn amqp_status_numbers_in_names_are_not_errors() {
+    let _serial = serial();
+    let hub = Hub::start_in(
+        "team-401-404.servicebus.windows.net",
+        "audit-404",
+        1,
+        Duration::from_secs(24 * 3600),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::File(dir.path().join("checkpoints"));
+    let d = AmqpDaemon {
+        dir: dir.path(),
+        name: "n401",
+        hub: &hub,
+        store: &store,
+        group: "$Default",
+        source_extra: "",
+        pipeline_extra: "",
+        admin: None,
+    };
+    let cfg = d.write();
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "start_position = \"earliest\"",
+        "start_position = \"401404\"",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let mut traffic = Traffic::default();
+    hub.produce(&mut traffic, 100, 81);
+    let mut daemon = Daemon::start_with_env(&cfg, &d.env());
+    wait_for_daemon(&daemon, "the refusal", Duration::from_secs(60), || {
+        daemon.log_text().contains("supplied sequence number")
+    });
+    // Several retries later it is still running.
+    std::thread::sleep(Duration::from_secs(8));
+    let log = daemon.log_text();
+    assert!(
+        daemon.wait_timeout(Duration::from_millis(10)).is_none(),
+        "the daemon exited on a transient refusal:\n{log}"
+    );
+    assert!(
+        !log.contains("refused the credentials") && !log.contains("was not found"),
+        "a transient refusal was taken for an auth or not-found error:\n{log}"
+    );
+    daemon.term();
+    assert!(
+        daemon
+            .wait_timeout(Duration::from_secs(30))
+            .is_some_and(|s| s.success()),
+        "{}",
+        daemon.log_text()
+    );
+}
+
+/// Issue 12, item 7: an event whose body is not exactly one Data section (an AmqpValue, two
+/// Data sections) is dead-lettered with the reason, not passed on empty; the stream around it
+/// flows and the checkpoint moves past it.
+#[test]
+fn amqp_events_without_one_data_section_are_dead_lettered() {
+    use entrastream_eventhubs_peer::EventBody;
+    let _serial = serial();
+    let hub = Hub::start("bodies", 2, Duration::from_secs(24 * 3600));
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::File(dir.path().join("checkpoints"));
+    let d = AmqpDaemon {
+        dir: dir.path(),
+        name: "bodies",
+        hub: &hub,
+        store: &store,
+        group: "$Default",
+        source_extra: "",
+        pipeline_extra: "",
+        admin: None,
+    };
+    let mut traffic = Traffic::default();
+    hub.produce(&mut traffic, 200, 91);
+    // A well-formed envelope, but as an AmqpValue: readable text, still not the event's payload.
+    let value = hub.peer.append_body(
+        &hub.name,
+        "0",
+        EventBody::Value(r#"{"records":[]}"#.to_string()),
+    );
+    let sections = hub.peer.append_body(
+        &hub.name,
+        "1",
+        EventBody::DataSections(vec![b"{\"records\":".to_vec(), b"[]}".to_vec()]),
+    );
+    hub.produce(&mut traffic, 200, 92);
+    let cfg = d.write();
+    let mut daemon = Daemon::start_with_env(&cfg, &d.env());
+    let dl_path = dir.path().join("bodies-dead-letter.ndjson");
+    let all = traffic.ids();
+    wait_for_daemon(
+        &daemon,
+        "every record and two dead letters",
+        Duration::from_secs(90),
+        || {
+            let seen = ids_in(&d.records());
+            all.iter().all(|id| seen.contains_key(id)) && line_count(&dl_path) >= 2
+        },
+    );
+    let dl = std::fs::read_to_string(&dl_path).unwrap();
+    let lines: Vec<serde_json::Value> = dl
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("dead-letter line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{dl}");
+    for (partition, seq, why) in [
+        (0, value.sequence_number, "AmqpValue"),
+        (1, sections.sequence_number, "2 Data sections"),
+    ] {
+        let line = lines
+            .iter()
+            .find(|l| l["partition"] == partition)
+            .unwrap_or_else(|| panic!("no dead letter for partition {partition}: {dl}"));
+        assert_eq!(line["offset"], seq, "{dl}");
+        assert_eq!(line["reason"], "unreadable_body", "{dl}");
+        assert!(
+            line["error"].as_str().unwrap_or_default().contains(why),
+            "{dl}"
+        );
+        assert_eq!(line["raw"], r#"{"records":[]}"#, "{dl}");
+    }
+    let ends: Vec<i64> = (0..2)
+        .map(|p| {
+            hub.peer
+                .partition_info(&hub.name, &p.to_string())
+                .last_enqueued_sequence_number
+        })
+        .collect();
+    wait_for_daemon(
+        &daemon,
+        "checkpoints past the dead letters",
+        Duration::from_secs(30),
+        || checkpoints(&hub, &store, "$Default") == ends,
+    );
+    daemon.term();
+    assert!(
+        daemon
+            .wait_timeout(Duration::from_secs(30))
+            .is_some_and(|s| s.success()),
+        "{}",
+        daemon.log_text()
+    );
+}

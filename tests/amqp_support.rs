@@ -30,6 +30,12 @@ impl Hub {
     /// A namespace with one hub of `partitions` partitions (and an extra consumer group
     /// `entrastream`), with the given retention.
     pub fn start(name: &str, partitions: usize, retention: Duration) -> Hub {
+        Hub::start_in("localhost", name, partitions, retention)
+    }
+
+    /// Like [`Hub::start`] in a namespace of another host name (only a name: the daemon dials
+    /// the peer's endpoint).
+    pub fn start_in(host: &str, name: &str, partitions: usize, retention: Duration) -> Hub {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -39,6 +45,7 @@ impl Hub {
         spec.retention = retention;
         spec.consumer_groups = vec!["entrastream".into()];
         let config = PeerConfig {
+            host: host.to_string(),
             hubs: vec![spec],
             ..PeerConfig::default()
         };

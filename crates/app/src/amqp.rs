@@ -139,14 +139,17 @@ pub fn checkpoint_store(
         }
         CheckpointType::Blob => {
             let cs = cp.resolve_connection_string(env)?;
-            let url = cp.container_url.clone();
+            let url = cp.resolve_container_url(env)?;
             let store = match (cs, url) {
                 (Some(cs), url) => {
-                    let target = url.or_else(|| cp.container.clone()).unwrap_or_default();
+                    let target = url
+                        .map(|u| u.expose().to_string())
+                        .or_else(|| cp.container.clone())
+                        .unwrap_or_default();
                     BlobStore::from_connection_string(&target, cs.expose())
                         .map_err(|e| store_err("checkpoint.connection_string", e))?
                 }
-                (None, Some(url)) if url.contains('?') => BlobStore::with_sas(&url)
+                (None, Some(url)) if url.has_query() => BlobStore::with_sas(url.expose())
                     .map_err(|e| store_err("checkpoint.container_url", e))?,
                 (None, Some(url)) => {
                     let EventHubsAuth::Entra { credential, .. } = &settings.auth else {
@@ -157,7 +160,7 @@ pub fn checkpoint_store(
                     };
                     let cred = entrastream_source_amqp::entra_credential(credential)
                         .map_err(|e| cfg_err("source.credential", e.to_string()))?;
-                    BlobStore::with_token_credential(&url, cred)
+                    BlobStore::with_token_credential(url.expose(), cred)
                         .map_err(|e| store_err("checkpoint.container_url", e))?
                 }
                 (None, None) => {

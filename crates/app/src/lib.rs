@@ -258,7 +258,7 @@ pub fn kafka_config(config: &Config, env: &Env) -> Result<KafkaSourceConfig, Con
     if resolved.sasl_password.is_some() {
         k.sasl_password = resolved.sasl_password.clone();
     }
-    k.properties = src.properties.clone();
+    k.properties = src.properties.0.clone();
     k.drain_timeout = config.pipeline.drain_timeout.0;
     Ok(k)
 }

@@ -9,7 +9,9 @@ use std::time::{Duration, SystemTime};
 use entrastream_secret::Secret;
 use serde::{Deserialize, Serialize};
 
-use crate::{ConfigError, Env, ResolvedSource, SourceSection, SourceType, resolve_secret};
+use crate::{
+    ConfigError, Env, ResolvedSource, SecretQueryUrl, SourceSection, SourceType, resolve_secret,
+};
 
 /// `start_position`: where a partition without a checkpoint starts.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
@@ -127,9 +129,16 @@ pub struct CheckpointSection {
     /// `blob` or `file`.
     #[serde(rename = "type")]
     pub kind: CheckpointType,
-    /// `blob`: `https://ACCOUNT.blob.core.windows.net/CONTAINER` (a SAS query is accepted).
+    /// `blob`: `https://ACCOUNT.blob.core.windows.net/CONTAINER` (a SAS query is accepted;
+    /// it is a secret and prints as `***`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container_url: Option<String>,
+    pub container_url: Option<SecretQueryUrl>,
+    /// Name of the environment variable holding `container_url` (e.g. with a SAS query).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_url_env: Option<String>,
+    /// File holding `container_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_url_file: Option<PathBuf>,
     /// `blob`: a storage connection string (secret); without one, the source's Entra
     /// credential is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,6 +166,19 @@ fn yes() -> bool {
 }
 
 impl CheckpointSection {
+    /// The container URL, resolved from its value, `_env` or `_file` form.
+    pub fn resolve_container_url(&self, env: &Env) -> Result<Option<SecretQueryUrl>, ConfigError> {
+        let value = self.container_url.as_ref().map(|u| Secret::new(u.expose()));
+        Ok(resolve_secret(
+            "checkpoint.container_url",
+            value.as_ref(),
+            self.container_url_env.as_deref(),
+            self.container_url_file.as_deref(),
+            env,
+        )?
+        .map(|s| SecretQueryUrl::new(s.expose())))
+    }
+
     /// The storage connection string, resolved from its value, `_env` or `_file` form.
     pub fn resolve_connection_string(&self, env: &Env) -> Result<Option<Secret>, ConfigError> {
         resolve_secret(
@@ -448,7 +470,11 @@ pub fn validate_amqp(
             if cp.path.is_none() {
                 return Err(err("checkpoint.path", "required by type = \"file\""));
             }
-            if cp.container_url.is_some() || cp.container.is_some() {
+            if cp.container_url.is_some()
+                || cp.container_url_env.is_some()
+                || cp.container_url_file.is_some()
+                || cp.container.is_some()
+            {
                 return Err(err(
                     "checkpoint.container_url",
                     "only read by type = \"blob\"",
@@ -457,14 +483,15 @@ pub fn validate_amqp(
         }
         CheckpointType::Blob => {
             let cs = cp.resolve_connection_string(env)?;
+            let container_url = cp.resolve_container_url(env)?;
             if cp.path.is_some() {
                 return Err(err("checkpoint.path", "only read by type = \"file\""));
             }
-            match (&cp.container_url, &cp.container, &cs) {
+            match (&container_url, &cp.container, &cs) {
                 (None, None, _) => {
                     return Err(err(
                         "checkpoint.container_url",
-                        "required: https://ACCOUNT.blob.core.windows.net/CONTAINER (or container with a connection string)",
+                        "required: https://ACCOUNT.blob.core.windows.net/CONTAINER (or container_url_env / container_url_file, or container with a connection string)",
                     ));
                 }
                 (None, Some(_), None) => {
@@ -474,23 +501,21 @@ pub fn validate_amqp(
                     ));
                 }
                 (Some(url), _, _)
-                    if !url.starts_with("https://") && !url.starts_with("http://") =>
+                    if !url.expose().starts_with("https://")
+                        && !url.expose().starts_with("http://") =>
                 {
                     return Err(err(
                         "checkpoint.container_url",
                         format!(
                             "must be an http(s) URL such as https://ACCOUNT.blob.core.windows.net/CONTAINER, not {:?}",
-                            url.split('?').next().unwrap_or_default()
+                            url.without_query()
                         ),
                     ));
                 }
                 _ => {}
             }
             if cs.is_none()
-                && cp
-                    .container_url
-                    .as_deref()
-                    .is_some_and(|u| !u.contains('?'))
+                && container_url.as_ref().is_some_and(|u| !u.has_query())
                 && src.credential.is_none()
             {
                 return Err(err(
@@ -617,5 +642,88 @@ path = "/tmp/dl.ndjson"
                 .consumer_group(),
             "entrastream"
         );
+    }
+
+    const SAS_URL: &str =
+        "https://acct.blob.core.windows.net/entrastream?sv=2024-05-04&sp=racwl&sig=SASSIGSECRET%3D";
+
+    fn sas_store(store: &str) -> String {
+        ISSUE_EXAMPLE.replace(
+            "container_url = \"https://acct.blob.core.windows.net/entrastream\"\nconnection_string_env = \"CHECKPOINT_STORAGE_CONNECTION_STRING\"",
+            store,
+        )
+    }
+
+    #[test]
+    fn a_sas_container_url_is_hidden_in_output_and_debug() {
+        let c = load(&sas_store(&format!("container_url = {SAS_URL:?}"))).unwrap();
+        let shown = c.to_toml();
+        let debug = format!("{c:?}");
+        for text in [&shown, &debug] {
+            assert!(!text.contains("SASSIGSECRET"), "{text}");
+            assert!(!text.contains("sp=racwl"), "{text}");
+            assert!(
+                text.contains("https://acct.blob.core.windows.net/entrastream?***"),
+                "{text}"
+            );
+        }
+        let cp = c.checkpoint.as_ref().unwrap();
+        let url = cp.resolve_container_url(&env()).unwrap().unwrap();
+        assert_eq!(url.expose(), SAS_URL);
+    }
+
+    #[test]
+    fn container_url_accepts_env_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("url");
+        std::fs::write(&file, format!("{SAS_URL}\n")).unwrap();
+        let with_env = Env::from_pairs([
+            (
+                "EVENTHUB_CONNECTION_STRING",
+                "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=SECRETKEY;EntityPath=entra-logs",
+            ),
+            ("CHECKPOINT_URL", SAS_URL),
+        ]);
+        let text = sas_store("container_url_env = \"CHECKPOINT_URL\"");
+        let c = crate::Config::from_str(&text, false, &with_env).unwrap();
+        let cp = c.checkpoint.as_ref().unwrap();
+        assert_eq!(
+            cp.resolve_container_url(&with_env)
+                .unwrap()
+                .unwrap()
+                .expose(),
+            SAS_URL
+        );
+        assert!(!c.to_toml().contains("SASSIGSECRET"));
+        // Without the variable, the error names the key.
+        let e = load(&text).unwrap_err();
+        assert_eq!(e.path, "checkpoint.container_url_env", "{e}");
+        let text = sas_store(&format!(
+            "container_url_file = {:?}",
+            file.display().to_string()
+        ));
+        let c = load(&text).unwrap();
+        let cp = c.checkpoint.as_ref().unwrap();
+        assert_eq!(
+            cp.resolve_container_url(&env()).unwrap().unwrap().expose(),
+            SAS_URL
+        );
+        // Two forms at once are refused.
+        let text = sas_store(&format!(
+            "container_url = {SAS_URL:?}\ncontainer_url_env = \"CHECKPOINT_URL\""
+        ));
+        let e = crate::Config::from_str(&text, false, &with_env).unwrap_err();
+        assert_eq!(e.path, "checkpoint.container_url", "{e}");
+        assert!(!e.to_string().contains("SASSIGSECRET"));
+    }
+
+    #[test]
+    fn a_bad_container_url_error_does_not_echo_the_sas() {
+        let e = load(&sas_store(
+            "container_url = \"ftp://acct/entrastream?sig=SASSIGSECRET\"",
+        ))
+        .unwrap_err();
+        assert_eq!(e.path, "checkpoint.container_url");
+        assert!(!e.to_string().contains("SASSIGSECRET"), "{e}");
     }
 }

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod amqp;
+mod redact;
 mod sinks;
 mod sinks_siem;
 pub mod units;
@@ -26,6 +27,7 @@ use entrastream_secret::Secret;
 use serde::{Deserialize, Serialize};
 
 pub use amqp::{CheckpointSection, CheckpointType, StartSetting};
+pub use redact::{Properties, SecretQueryUrl, is_secret_property};
 pub use sinks::{FileMode, SinkConfig, SinkKind};
 pub use sinks_siem::{HecTls, SplunkHecSettings, SumoLogicSettings};
 use units::{Bytes, Dur};
@@ -192,9 +194,10 @@ pub struct SourceSection {
         skip_serializing_if = "Option::is_none"
     )]
     pub event_hubs_defaults: Option<bool>,
-    /// Any other librdkafka property (applied last).
-    #[serde(default, deserialize_with = "units::property_map")]
-    pub properties: BTreeMap<String, String>,
+    /// Any other librdkafka property (applied last). Keys holding secrets print as `***`;
+    /// keys that would commit offsets behind the pipeline's back are refused.
+    #[serde(default)]
+    pub properties: Properties,
     /// `amqp`: fully qualified namespace, with an Entra credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
@@ -565,6 +568,7 @@ impl Config {
             && src.kind == SourceType::Kafka
         {
             amqp::validate_kafka(src)?;
+            redact::check_delivery_properties(&src.properties)?;
             let resolved = self.resolve_source_with(src, env)?;
             if resolved.connection_string.is_none() && src.brokers.is_none() {
                 return Err(ConfigError::new(

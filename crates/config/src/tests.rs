@@ -177,3 +177,45 @@ fn debug_output_has_no_secret() {
     assert!(!c.to_toml().contains("TOPSECRET"));
     assert!(!format!("{:?}", c.resolve_source(&Env::default()).unwrap()).contains("TOPSECRET"));
 }
+
+#[test]
+fn secret_properties_are_hidden_in_output_and_debug() {
+    let text = EXAMPLE.replace(
+        "start_position = \"earliest\"",
+        "start_position = \"earliest\"\n[source.properties]\n\"sasl.password\" = \"PROP-TOPSECRET-1\"\n\"SASL.JAAS.CONFIG\" = \"org.apache.kafka.common.security.plain.PlainLoginModule required password=\\\"PROP-TOPSECRET-2\\\";\"\n\"ssl.key.pem\" = \"PROP-TOPSECRET-3\"\n\"sasl.oauthbearer.client.secret\" = \"PROP-TOPSECRET-4\"\n\"fetch.wait.max.ms\" = 250",
+    );
+    let c = Config::from_str(&text, false, &env()).unwrap();
+    let shown = c.to_toml();
+    let debug = format!("{c:?}");
+    for t in [&shown, &debug] {
+        assert!(!t.contains("PROP-TOPSECRET"), "{t}");
+        assert!(t.contains("250"), "{t}");
+    }
+    assert!(shown.contains("\"sasl.password\" = \"***\""), "{shown}");
+    let src = c.source.as_ref().unwrap();
+    assert_eq!(
+        src.properties.get("sasl.password").map(String::as_str),
+        Some("PROP-TOPSECRET-1")
+    );
+}
+
+#[test]
+fn properties_that_break_delivery_are_refused_with_their_path() {
+    for (key, value) in [
+        ("enable.auto.commit", "true"),
+        ("enable.auto.offset.store", "\"true\""),
+    ] {
+        let text = EXAMPLE.replace(
+            "start_position = \"earliest\"",
+            &format!("start_position = \"earliest\"\n[source.properties]\n\"{key}\" = {value}"),
+        );
+        let e = Config::from_str(&text, false, &env()).unwrap_err();
+        assert_eq!(e.path, format!("source.properties.{key}"), "{e}");
+        assert!(e.message.contains("must be false"), "{e}");
+    }
+    let text = EXAMPLE.replace(
+        "start_position = \"earliest\"",
+        "start_position = \"earliest\"\n[source.properties]\n\"enable.auto.commit\" = false",
+    );
+    Config::from_str(&text, false, &env()).unwrap();
+}

@@ -141,3 +141,108 @@ fn a_bad_connection_string_does_not_echo_the_key() {
         "source.connection_string",
     );
 }
+
+/// Issue 12, item 6: secret librdkafka properties print as `***`.
+#[test]
+fn check_config_hides_secret_properties() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = valid().replace(
+        "start_position = \"earliest\"",
+        &format!(
+            "start_position = \"earliest\"\n[source.properties]\n\"sasl.password\" = \"{SECRET}-1\"\n\"sasl.jaas.config\" = \"x password=\\\"{SECRET}-2\\\";\"\n\"ssl.key.password\" = \"{SECRET}-3\"\n\"fetch.wait.max.ms\" = 250"
+        ),
+    );
+    let out = bin()
+        .args(["check-config", "--config"])
+        .arg(write(dir.path(), &text))
+        .env("EVENTHUB_CONNECTION_STRING", cs())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stdout.contains(SECRET), "{stdout}");
+    assert!(stdout.contains("\"sasl.password\" = \"***\""), "{stdout}");
+    assert!(
+        stdout.contains("\"fetch.wait.max.ms\" = \"250\""),
+        "{stdout}"
+    );
+}
+
+/// Issue 12, item 6: properties that would commit offsets behind the pipeline's back are
+/// refused with their key path.
+#[test]
+fn auto_commit_properties_exit_2_with_their_path() {
+    for key in ["enable.auto.commit", "enable.auto.offset.store"] {
+        let text = valid().replace(
+            "start_position = \"earliest\"",
+            &format!("start_position = \"earliest\"\n[source.properties]\n\"{key}\" = true"),
+        );
+        expect_invalid(
+            &text,
+            &[("EVENTHUB_CONNECTION_STRING", cs())],
+            &format!("source.properties.{key}"),
+        );
+    }
+}
+
+/// Issue 12, item 6: a SAS query on `[checkpoint] container_url` is a secret, from the file
+/// or from `container_url_env`.
+#[test]
+fn check_config_hides_the_sas_of_container_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let sas = format!("https://acct.blob.core.windows.net/cps?sv=2024-05-04&sig={SECRET}");
+    let amqp = format!(
+        r#"
+[source]
+type = "amqp"
+connection_string_env = "EVENTHUB_CONNECTION_STRING"
+
+[checkpoint]
+type = "blob"
+container_url = "{sas}"
+
+[[sinks]]
+name = "out"
+type = "stdout"
+
+[dead_letter]
+path = "/tmp/entrastream-cli/dead-letter.ndjson"
+"#
+    );
+    let from_env = amqp.replace(
+        &format!("container_url = \"{sas}\""),
+        "container_url_env = \"CHECKPOINT_URL\"",
+    );
+    for text in [&amqp, &from_env] {
+        let out = bin()
+            .args(["check-config", "--config"])
+            .arg(write(dir.path(), text))
+            .env("EVENTHUB_CONNECTION_STRING", cs())
+            .env("CHECKPOINT_URL", &sas)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(
+            !stdout.contains(SECRET) && !stderr.contains(SECRET),
+            "{stdout}"
+        );
+    }
+    let out = bin()
+        .args(["check-config", "--config"])
+        .arg(write(dir.path(), &amqp))
+        .env("EVENTHUB_CONNECTION_STRING", cs())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("container_url = \"https://acct.blob.core.windows.net/cps?***\""),
+        "{stdout}"
+    );
+}

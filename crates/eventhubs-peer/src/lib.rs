@@ -52,6 +52,17 @@ pub struct AppendedEvent {
     pub enqueued_time: SystemTime,
 }
 
+/// The body of an event appended with [`EventHubsPeer::append_body`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventBody {
+    /// One Data section (what [`EventHubsPeer::append`] sends).
+    Data(Vec<u8>),
+    /// Several Data sections, in order.
+    DataSections(Vec<Vec<u8>>),
+    /// An AmqpValue section holding a string.
+    Value(String),
+}
+
 /// Partition properties, the same values `$management` READ returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionInfo {
@@ -100,12 +111,18 @@ pub(crate) struct Namespace {
     pub key_name: String,
     pub key: String,
     pub cbs_reply_delay: Duration,
+    /// Milliseconds before each `$management` reply (see [`EventHubsPeer::set_management_delay`]).
+    pub management_delay_ms: std::sync::atomic::AtomicU64,
     pub hubs: Vec<Arc<Hub>>,
     pub stats: Stats,
     pub ids: Ids,
 }
 
 impl Namespace {
+    pub(crate) fn management_delay(&self) -> Duration {
+        Duration::from_millis(self.management_delay_ms.load(Ordering::Relaxed))
+    }
+
     pub(crate) fn hub(&self, name: &str) -> Option<&Arc<Hub>> {
         self.hubs.iter().find(|h| h.name.eq_ignore_ascii_case(name))
     }
@@ -180,6 +197,7 @@ impl EventHubsPeer {
             key_name: config.key_name,
             key: config.key,
             cbs_reply_delay: config.cbs_reply_delay,
+            management_delay_ms: std::sync::atomic::AtomicU64::new(0),
             hubs: config.hubs.iter().map(|h| Arc::new(Hub::new(h))).collect(),
             stats: Stats::default(),
             ids: Ids::default(),
@@ -304,6 +322,43 @@ impl EventHubsPeer {
             partition_key.map(str::to_owned),
             enqueued_time,
             h.retention(),
+        );
+        AppendedEvent {
+            sequence_number: event.sequence_number,
+            offset: event.offset.to_string(),
+            enqueued_time: event.enqueued_time,
+        }
+    }
+
+    /// Delays every `$management` reply (partition and hub properties) by `delay` from now
+    /// on, as a service that hangs on management calls does; `Duration::ZERO` answers at once
+    /// again. Requests are still read and accepted at once; only the replies wait.
+    pub fn set_management_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.inner
+            .ns
+            .management_delay_ms
+            .store(ms, Ordering::Relaxed);
+    }
+
+    /// Appends an event whose body is laid out as `body` says (Event Hubs producers always
+    /// send one Data section; the other layouts test consumers against producers that do not).
+    pub fn append_body(&self, hub: &str, partition: &str, body: EventBody) -> AppendedEvent {
+        let (h, p) = self.partition(hub, partition);
+        let (bytes, layout) = match body {
+            EventBody::Data(b) => (b, store::BodyLayout::Data),
+            EventBody::DataSections(sections) => {
+                let lengths = sections.iter().map(Vec::len).collect();
+                (sections.concat(), store::BodyLayout::Sections(lengths))
+            }
+            EventBody::Value(text) => (text.into_bytes(), store::BodyLayout::Value),
+        };
+        let event = p.append_with_layout(
+            Bytes::from(bytes),
+            None,
+            SystemTime::now(),
+            h.retention(),
+            layout,
         );
         AppendedEvent {
             sequence_number: event.sequence_number,

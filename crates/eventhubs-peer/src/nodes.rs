@@ -107,6 +107,10 @@ pub(crate) async fn serve_requests(mut receiver: Receiver, kind: NodeKind, ctx: 
             break;
         }
         let request = delivery.into_message();
+        let delay = match kind {
+            NodeKind::Management => ctx.ns.management_delay(),
+            NodeKind::Cbs => Duration::ZERO,
+        };
         let (status, body) = match kind {
             NodeKind::Cbs => {
                 let status = put_token(&request, &ctx);
@@ -152,8 +156,19 @@ pub(crate) async fn serve_requests(mut receiver: Receiver, kind: NodeKind, ctx: 
             )
             .value(body)
             .build();
-        if let Some(link) = lock(&ctx.replies).get(&reply_to) {
-            let _ = link.send(reply);
+        if delay.is_zero() {
+            if let Some(link) = lock(&ctx.replies).get(&reply_to) {
+                let _ = link.send(reply);
+            }
+        } else {
+            // A slow service answers late without holding up the requests behind this one.
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if let Some(link) = lock(&ctx.replies).get(&reply_to) {
+                    let _ = link.send(reply);
+                }
+            });
         }
     }
     close_delay(kind).await;

@@ -545,7 +545,7 @@ fn refusal_error(refusal: AttachRefusal) -> definitions::Error {
     }
 }
 
-fn event_message(event: &crate::store::StoredEvent) -> Message<Data> {
+fn event_message(event: &crate::store::StoredEvent) -> Message<Body<Value>> {
     let enqueued_ms = event
         .enqueued_time
         .duration_since(UNIX_EPOCH)
@@ -570,9 +570,26 @@ fn event_message(event: &crate::store::StoredEvent) -> Message<Data> {
             Value::String(key.clone()),
         );
     }
+    let body = match &event.layout {
+        crate::store::BodyLayout::Data => {
+            Body::Data(vec![Data(Binary::from(event.body.to_vec()))].into())
+        }
+        crate::store::BodyLayout::Sections(lengths) => {
+            let mut sections = Vec::with_capacity(lengths.len());
+            let mut at = 0;
+            for len in lengths {
+                sections.push(Data(Binary::from(event.body[at..at + len].to_vec())));
+                at += len;
+            }
+            Body::Data(sections.into())
+        }
+        crate::store::BodyLayout::Value => Body::Value(fe2o3_amqp::types::messaging::AmqpValue(
+            Value::String(String::from_utf8_lossy(&event.body).into_owned()),
+        )),
+    };
     Message::builder()
         .message_annotations(annotations.build())
-        .data(Binary::from(event.body.to_vec()))
+        .body(body)
         .build()
 }
 

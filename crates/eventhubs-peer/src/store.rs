@@ -32,6 +32,18 @@ pub(crate) struct StoredEvent {
     pub enqueued_time: SystemTime,
     pub body: Bytes,
     pub partition_key: Option<String>,
+    pub layout: BodyLayout,
+}
+
+/// How a stored event's body goes on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BodyLayout {
+    /// One Data section.
+    Data,
+    /// Data sections of these lengths (summing to the body's).
+    Sections(Vec<usize>),
+    /// One AmqpValue section with the body as a string.
+    Value,
 }
 
 /// Counters behind [`PeerStats`](crate::PeerStats).
@@ -170,6 +182,23 @@ impl Partition {
         enqueued_time: SystemTime,
         retention: Duration,
     ) -> Arc<StoredEvent> {
+        self.append_with_layout(
+            body,
+            partition_key,
+            enqueued_time,
+            retention,
+            BodyLayout::Data,
+        )
+    }
+
+    pub(crate) fn append_with_layout(
+        &self,
+        body: Bytes,
+        partition_key: Option<String>,
+        enqueued_time: SystemTime,
+        retention: Duration,
+        layout: BodyLayout,
+    ) -> Arc<StoredEvent> {
         let event = {
             let mut state = self.lock();
             let size = body.len() as u64
@@ -181,6 +210,7 @@ impl Partition {
                 enqueued_time,
                 body,
                 partition_key,
+                layout,
             });
             state.next_sequence += 1;
             state.next_offset += size;

@@ -148,6 +148,10 @@ pub struct SourceMessage {
     pub enqueued_time: Option<SystemTime>,
     /// The message body. `Bytes` so that fan-out does not copy it.
     pub body: Bytes,
+    /// Why the source could not read the body as one payload (an AMQP event whose body is
+    /// not exactly one Data section). The pipeline then dead-letters the whole message with
+    /// this reason instead of parsing `body`, which holds what could be recovered of it.
+    pub unreadable: Option<String>,
 }
 
 impl fmt::Debug for SourceMessage {
@@ -158,6 +162,7 @@ impl fmt::Debug for SourceMessage {
             .field("sequence_number", &self.sequence_number)
             .field("enqueued_time", &self.enqueued_time)
             .field("body_len", &self.body.len())
+            .field("unreadable", &self.unreadable)
             .finish()
     }
 }

@@ -93,7 +93,14 @@ impl BatchBuilder {
         }
         let mut stats = AddStats::default();
         let mut last_cat: Option<(String, u64)> = None;
-        for item in split(&m.body) {
+        if let Some(why) = &m.unreadable {
+            // The source could not read the body as one payload: parsing what it recovered
+            // would pass the message on empty or mangled, so the whole message is a dead letter.
+            self.dead_letter_whole(m, why, metrics);
+            stats.dead_lettered += 1;
+        }
+        let readable: &[u8] = if m.unreadable.is_some() { &[] } else { &m.body };
+        for item in split(readable) {
             // A part that could not be split and a record that could not be parsed are dead
             // letters alike: same line, same counters.
             let record = match item.and_then(|slice| parse_record(slice, opts)) {
@@ -175,6 +182,24 @@ impl BatchBuilder {
         self.batch.input_bytes += m.body.len();
         self.batch.records += stats.records;
         stats
+    }
+
+    /// A message the source could not read: one dead-letter line with the source's reason.
+    fn dead_letter_whole(&mut self, m: &SourceMessage, why: &str, metrics: &Metrics) {
+        const REASON: &str = "unreadable_body";
+        metrics.dead_lettered.with_label_values(&[REASON]).inc();
+        deadletter::write_line(
+            &mut self.dead_letter,
+            why,
+            REASON,
+            "source",
+            &m.partition,
+            m.offset,
+            None,
+            None,
+            &m.body,
+        );
+        self.dl_count += 1;
     }
 
     #[allow(clippy::too_many_arguments)]

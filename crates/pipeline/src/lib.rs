@@ -725,9 +725,12 @@ impl Pipeline {
                 }
                 let cp = self.tracker.watermarks_of(&r.partitions);
                 tracing::info!(checkpoint = ?cp, "partitions revoked");
+                // A source that dropped the reply commits nothing on revoke (the AMQP source:
+                // ownership is gone), so the committed-offset gauge stays where it was.
+                let will_commit = !r.reply.is_closed();
                 for (p, pos) in cp.iter() {
                     self.committed.set(p.clone(), *pos);
-                    if let Some(k) = pos.kafka_commit_offset() {
+                    if will_commit && let Some(k) = pos.kafka_commit_offset() {
                         self.metrics
                             .committed_offset
                             .with_label_values(&[p.topic.as_str(), &p.partition.to_string()])
@@ -764,7 +767,12 @@ impl Pipeline {
                 self.tracker.mark_committed(&cp);
                 self.metrics.checkpoint_commits.inc();
                 self.progress.commits.fetch_add(1, Ordering::Relaxed);
-                for (p, pos) in cp.iter() {
+                // Only what the source really wrote counts as committed.
+                let written = self
+                    .source
+                    .written_by_last_commit()
+                    .unwrap_or_else(|| cp.clone());
+                for (p, pos) in written.iter() {
                     self.committed.set(p.clone(), *pos);
                     if let Some(k) = pos.kafka_commit_offset() {
                         self.metrics

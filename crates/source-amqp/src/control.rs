@@ -1,6 +1,10 @@
 //! The control task: ownership cycles, one life-cycle task per owned partition, lag and
 //! retention metrics, and the hand-off on shutdown.
 //!
+//! Management calls (partition properties) run outside the control loop, in a task of their
+//! own and each under [`MANAGEMENT_TIMEOUT`]: a `$management` answer that never comes must not
+//! hold up the ownership renewal, or another replica takes the partitions of a live one.
+//!
 //! A partition's life cycle is one task, so its events reach the pipeline in the only order
 //! the pipeline accepts: `Assigned`, then its messages, then `Revoked` once its reader has
 //! stopped. The control task never waits on the pipeline, so a full byte budget can never
@@ -18,10 +22,13 @@ use entrastream_source::SourceEvent;
 use tokio::sync::{mpsc, watch};
 
 use crate::auth::{ConnectionInfo, entra_credential};
-use crate::error::{AmqpSourceError, classify};
+use crate::error::{AmqpSourceError, Operation, classify};
 use crate::reader::{Delivered, PartitionTrack, Reader, ReaderExit};
 use crate::settings::{EventHubsAuth, StartFrom};
 use crate::{AmqpSourceConfig, Owned, OwnedContext, Shared};
+
+/// How long one `$management` call (partition properties) may take before it is abandoned.
+pub(crate) const MANAGEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Opens the SDK client for the configured hub.
 pub(crate) async fn open_client(
@@ -121,7 +128,7 @@ pub(crate) async fn open_client(
                 context.namespace
             ))
         })?
-        .map_err(|e| classify(&e, None, &context.as_context()))?;
+        .map_err(|e| classify(&e, Operation::Hub, None, &context.as_context()))?;
     Ok((client, context))
 }
 
@@ -136,8 +143,10 @@ pub(crate) async fn run(
     let config = &shared.config;
     let mut cycle_timer = tokio::time::interval(config.balancing.update_interval);
     cycle_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut properties_timer = tokio::time::interval(config.properties_interval);
-    properties_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let properties = tokio::spawn(report_partitions_every(
+        shared.clone(),
+        config.properties_interval,
+    ));
     let (exit_tx, mut exits) = mpsc::unbounded_channel::<(String, ReaderExit)>();
     let mut tasks: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     let mut last_good_cycle = Instant::now();
@@ -220,11 +229,9 @@ pub(crate) async fn run(
                 }
                 update_owned_gauge(&shared, &topic);
             }
-            _ = properties_timer.tick() => {
-                report_partitions(&shared).await;
-            }
         }
     }
+    properties.abort();
     shutdown(&shared, tasks).await;
 }
 
@@ -346,7 +353,8 @@ async fn life_cycle(
     // The pipeline drains what it holds of the partition. Its final watermark is not
     // committed here: ownership is gone (or going) and a late checkpoint could move the new
     // owner's position backwards; the next owner re-reads at most one checkpoint interval.
-    let (drained, _ignored) = tokio::sync::oneshot::channel();
+    // The receiving end is dropped at once: that tells the pipeline nothing is committed.
+    let (drained, _) = tokio::sync::oneshot::channel();
     let revoked = SourceEvent::Revoked {
         partitions: vec![owned.id.clone()],
         drained,
@@ -424,8 +432,7 @@ async fn start_of(
 /// A checkpoint older than the hub's oldest retained event means events were lost while no
 /// replica read them. Say so loudly and count them; the reader starts at the oldest retained.
 async fn check_retention_at_start(shared: &Shared, owned: &Owned, checkpoint_seq: i64) {
-    let (client, _) = shared.client().await;
-    let Ok(props) = client.get_partition_properties(&owned.partition_id).await else {
+    let Some(props) = partition_properties(shared, &owned.partition_id).await else {
         return;
     };
     if props.is_empty {
@@ -449,6 +456,47 @@ async fn check_retention_at_start(shared: &Shared, owned: &Owned, checkpoint_seq
     }
 }
 
+/// Reads partition properties every `interval`, on its own task (see the module docs).
+async fn report_partitions_every(shared: Arc<Shared>, interval: Duration) {
+    let mut timer = tokio::time::interval(interval);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        timer.tick().await;
+        report_partitions(&shared).await;
+    }
+}
+
+/// A partition's properties, or `None` (logged) when the call fails or exceeds
+/// [`MANAGEMENT_TIMEOUT`].
+async fn partition_properties(
+    shared: &Shared,
+    partition_id: &str,
+) -> Option<azure_messaging_eventhubs::models::EventHubPartitionProperties> {
+    let (client, _) = shared.client().await;
+    match tokio::time::timeout(
+        MANAGEMENT_TIMEOUT,
+        client.get_partition_properties(partition_id),
+    )
+    .await
+    {
+        Ok(Ok(p)) => Some(p),
+        Ok(Err(e)) => {
+            let e = classify(
+                &e,
+                Operation::Management,
+                Some(partition_id),
+                &shared.context.as_context(),
+            );
+            tracing::debug!(partition = %partition_id, error = %e, "partition properties unavailable");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(partition = %partition_id, timeout_s = MANAGEMENT_TIMEOUT.as_secs(), "no answer to the partition-properties request; lag and retention metrics wait for the next one");
+            None
+        }
+    }
+}
+
 /// Reads each owned partition's properties: last enqueued event, lag in events, and how long
 /// until the oldest unprocessed event leaves retention.
 async fn report_partitions(shared: &Shared) {
@@ -461,13 +509,8 @@ async fn report_partitions(shared: &Shared) {
         .collect();
     let topic = shared.hub.event_hub.as_str();
     for o in owned {
-        let (client, _) = shared.client().await;
-        let props = match client.get_partition_properties(&o.partition_id).await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::debug!(partition = %o.partition_id, error = %e, "partition properties unavailable");
-                continue;
-            }
+        let Some(props) = partition_properties(shared, &o.partition_id).await else {
+            continue;
         };
         if o.lost.load(Ordering::Acquire) {
             continue;

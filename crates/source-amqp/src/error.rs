@@ -1,6 +1,16 @@
 //! Errors of the AMQP source, and the translation of SDK errors into what an operator does
 //! about them. The SDK's messages name AMQP conditions; ours name the role, key or command.
+//!
+//! Design decision: an SDK error is judged by its structure only — the AMQP error condition a
+//! link, session or connection was closed with (`amqp:unauthorized-access`, `amqp:not-found`,
+//! `amqp:link:stolen`…), the status code of a `$cbs` / `$management` reply, the HTTP status of
+//! an Entra token request, and the SDK's own `ConsumerDisconnected` kind — never by words in
+//! its text, which carries names the operator chose (a namespace called `team-401` is not an
+//! authorization failure). An error is permanent only when its condition says so; everything
+//! else is retried.
 
+use azure_core_amqp::AmqpError;
+use azure_core_amqp::error::{AmqpErrorCondition, AmqpErrorKind};
 use azure_messaging_eventhubs::EventHubsError;
 use azure_messaging_eventhubs::error::ErrorKind;
 
@@ -57,62 +67,144 @@ pub struct Context<'a> {
     pub auth: &'a str,
 }
 
+/// The call that failed: a not-found means the hub when connecting or reading the hub's
+/// properties, and the consumer group when a receiver is opened on a hub that exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Connecting, or the hub's own properties (`$management` READ of the hub).
+    Hub,
+    /// Opening a receiver on, or receiving from, a partition.
+    Receive,
+    /// Any other management call (partition properties).
+    Management,
+}
+
+/// What the structure of an SDK error says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Another receiver with an equal or higher owner level took the link.
+    Stolen,
+    /// `amqp:unauthorized-access`, or a 401/403 status.
+    Unauthorized,
+    /// `amqp:not-found`, or a 404 status.
+    NotFound,
+    /// Anything else: network, timeouts, busy service, unknown conditions.
+    Transient,
+}
+
+/// How deep an error chain is followed (the SDK wraps AMQP errors in `azure_core::Error`
+/// and back a few levels; a pathological chain must not loop forever).
+const MAX_CHAIN_DEPTH: usize = 16;
+
+/// Reads the verdict from the error's kind and its source chain.
+pub(crate) fn verdict(e: &EventHubsError) -> Verdict {
+    if matches!(e.kind, ErrorKind::ConsumerDisconnected(_)) {
+        return Verdict::Stolen;
+    }
+    let mut cause = std::error::Error::source(e);
+    for _ in 0..MAX_CHAIN_DEPTH {
+        let Some(c) = cause else { break };
+        if let Some(v) = c.downcast_ref::<AmqpError>().and_then(amqp_verdict) {
+            return v;
+        }
+        if let Some(inner) = c.downcast_ref::<EventHubsError>()
+            && matches!(inner.kind, ErrorKind::ConsumerDisconnected(_))
+        {
+            return Verdict::Stolen;
+        }
+        if let Some(status) = c
+            .downcast_ref::<azure_core::Error>()
+            .and_then(azure_core::Error::http_status)
+            && let Some(v) = status_verdict(u16::from(status))
+        {
+            return v;
+        }
+        cause = c.source();
+    }
+    Verdict::Transient
+}
+
+/// The verdict an AMQP error carries itself, if any (described errors and status replies).
+fn amqp_verdict(a: &AmqpError) -> Option<Verdict> {
+    match a.kind() {
+        AmqpErrorKind::AmqpDescribedError(d) => Some(condition_verdict(&d.condition)),
+        AmqpErrorKind::ManagementStatusCode(code, _) => {
+            Some(status_verdict(u16::from(*code)).unwrap_or(Verdict::Transient))
+        }
+        _ => None,
+    }
+}
+
+/// AMQP conditions (the AMQP 1.0 set and Event Hubs' `com.microsoft:` ones).
+pub(crate) fn condition_verdict(c: &AmqpErrorCondition) -> Verdict {
+    match c {
+        AmqpErrorCondition::LinkStolen => Verdict::Stolen,
+        AmqpErrorCondition::UnauthorizedAccess => Verdict::Unauthorized,
+        AmqpErrorCondition::NotFound => Verdict::NotFound,
+        // Busy, timeouts, entity updates, forced detaches, argument errors on a start position
+        // that retention just moved past: the SDKs retry these, and so do we.
+        _ => Verdict::Transient,
+    }
+}
+
+/// `$cbs` / `$management` reply statuses and Entra token HTTP statuses.
+fn status_verdict(status: u16) -> Option<Verdict> {
+    match status {
+        401 | 403 => Some(Verdict::Unauthorized),
+        404 => Some(Verdict::NotFound),
+        _ => None,
+    }
+}
+
 /// Translates an SDK error. The SDK's own text is kept after ours (it names the AMQP condition,
 /// never a key: tokens travel in CBS message bodies, which its errors do not print).
-pub fn classify(e: &EventHubsError, partition: Option<&str>, ctx: &Context<'_>) -> AmqpSourceError {
-    if matches!(e.kind, ErrorKind::ConsumerDisconnected(_)) {
-        return AmqpSourceError::Stolen {
-            partition: partition.unwrap_or("?").to_string(),
-        };
-    }
+pub fn classify(
+    e: &EventHubsError,
+    operation: Operation,
+    partition: Option<&str>,
+    ctx: &Context<'_>,
+) -> AmqpSourceError {
     let text = chain_text(e);
-    let debug = format!("{e:?}");
-    let has = |needle: &str| text.contains(needle) || debug.contains(needle);
-    if has("link:stolen") || has("ConsumerDisconnected") {
-        return AmqpSourceError::Stolen {
+    match verdict(e) {
+        Verdict::Stolen => AmqpSourceError::Stolen {
             partition: partition.unwrap_or("?").to_string(),
-        };
-    }
-    if has("401") || has("unauthorized-access") || has("Unauthorized") {
-        let fix = if ctx.auth == "connection string" {
-            "check SharedAccessKeyName and SharedAccessKey (copy the connection string of a policy with Listen rights again; a regenerated key invalidates the old one)".to_string()
-        } else {
-            format!(
-                "grant the {} identity the role 'Azure Event Hubs Data Receiver' on the hub or namespace (az role assignment create --role 'Azure Event Hubs Data Receiver' ...), and check its tenant and client id",
-                ctx.auth
-            )
-        };
-        return AmqpSourceError::Unauthorized(format!(
-            "Event Hubs refused the credentials for {}/{}: {fix} ({text})",
-            ctx.namespace, ctx.event_hub
-        ));
-    }
-    let consumer_group_missing = (has("ConsumerGroups") || has("consumer group"))
-        && (has("not-found") || has("NotFound") || has("404") || has("could not be found"));
-    if consumer_group_missing {
-        return AmqpSourceError::NotFound(format!(
+        },
+        Verdict::Unauthorized => {
+            let fix = if ctx.auth == "connection string" {
+                "check SharedAccessKeyName and SharedAccessKey (copy the connection string of a policy with Listen rights again; a regenerated key invalidates the old one)".to_string()
+            } else {
+                format!(
+                    "grant the {} identity the role 'Azure Event Hubs Data Receiver' on the hub or namespace (az role assignment create --role 'Azure Event Hubs Data Receiver' ...), and check its tenant and client id",
+                    ctx.auth
+                )
+            };
+            AmqpSourceError::Unauthorized(format!(
+                "Event Hubs refused the credentials for {}/{}: {fix} ({text})",
+                ctx.namespace, ctx.event_hub
+            ))
+        }
+        Verdict::NotFound if operation == Operation::Receive => AmqpSourceError::NotFound(format!(
             "consumer group '{}' does not exist on event hub '{}': create it (az eventhubs eventhub consumer-group create --name {} --eventhub-name {} ...) or fix source.consumer_group ({text})",
             ctx.consumer_group, ctx.event_hub, ctx.consumer_group, ctx.event_hub
-        ));
-    }
-    if has("404") || has("not-found") || has("NotFound") {
-        return AmqpSourceError::NotFound(format!(
+        )),
+        Verdict::NotFound if operation == Operation::Hub => AmqpSourceError::NotFound(format!(
             "event hub '{}' was not found in namespace '{}': check source.event_hub (or the connection string's EntityPath) and the namespace ({text})",
             ctx.event_hub, ctx.namespace
-        ));
+        )),
+        // A partition the hub listed a moment ago cannot vanish for good; retried.
+        Verdict::NotFound | Verdict::Transient => AmqpSourceError::Transient(format!(
+            "Event Hubs {}/{}{}: {text}",
+            ctx.namespace,
+            ctx.event_hub,
+            partition
+                .map(|p| format!(" partition {p}"))
+                .unwrap_or_default()
+        )),
     }
-    AmqpSourceError::Transient(format!(
-        "Event Hubs {}/{}{}: {text}",
-        ctx.namespace,
-        ctx.event_hub,
-        partition
-            .map(|p| format!(" partition {p}"))
-            .unwrap_or_default()
-    ))
 }
 
 /// The error and every cause under it: the SDK wraps the CBS status (401, 404) a few levels
-/// down, under "Error authorizing ...".
+/// down, under "Error authorizing ...". Only for the operator to read, never to decide on.
 fn chain_text(e: &EventHubsError) -> String {
     let mut text = e.to_string();
     let mut cause = std::error::Error::source(e);
@@ -125,9 +217,132 @@ fn chain_text(e: &EventHubsError) -> String {
         }
         cause = c.source();
         depth += 1;
-        if depth > 16 {
+        if depth > MAX_CHAIN_DEPTH {
             break;
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use azure_core_amqp::{AmqpDescribedError, AmqpOrderedMap};
+
+    fn ctx() -> Context<'static> {
+        Context {
+            namespace: "team-401-404.servicebus.windows.net",
+            event_hub: "logs-404",
+            consumer_group: "grp-401",
+            auth: "connection string",
+        }
+    }
+
+    fn described(condition: AmqpErrorCondition, description: &str) -> EventHubsError {
+        AmqpError::from(AmqpErrorKind::AmqpDescribedError(AmqpDescribedError::new(
+            condition,
+            Some(description.to_string()),
+            AmqpOrderedMap::new(),
+        )))
+        .into()
+    }
+
+    #[test]
+    fn names_with_status_numbers_are_not_statuses() {
+        // Every word an old substring check looked for, in a transient error's text.
+        let e: EventHubsError = AmqpError::with_message(
+            "cannot reach team-401-404.servicebus.windows.net: Unauthorized-NotFound ConsumerGroups not-found link:stolen",
+        )
+        .into();
+        let c = classify(&e, Operation::Receive, Some("0"), &ctx());
+        assert!(matches!(c, AmqpSourceError::Transient(_)), "{c:?}");
+        assert!(!c.is_permanent());
+        let e = described(
+            AmqpErrorCondition::ServerBusyError,
+            "namespace team-401 hub logs-404 unauthorized-access 401",
+        );
+        let c = classify(&e, Operation::Hub, None, &ctx());
+        assert!(matches!(c, AmqpSourceError::Transient(_)), "{c:?}");
+    }
+
+    #[test]
+    fn conditions_decide() {
+        let e = described(AmqpErrorCondition::UnauthorizedAccess, "no Listen claim");
+        assert!(matches!(
+            classify(&e, Operation::Receive, Some("1"), &ctx()),
+            AmqpSourceError::Unauthorized(_)
+        ));
+        let e = described(AmqpErrorCondition::NotFound, "entity gone");
+        let c = classify(&e, Operation::Receive, Some("1"), &ctx());
+        assert!(
+            matches!(&c, AmqpSourceError::NotFound(m) if m.contains("consumer group 'grp-401'")),
+            "{c:?}"
+        );
+        let c = classify(&e, Operation::Hub, None, &ctx());
+        assert!(
+            matches!(&c, AmqpSourceError::NotFound(m) if m.contains("event hub 'logs-404' was not found")),
+            "{c:?}"
+        );
+        // A partition that vanished under a management call is retried, not fatal.
+        let c = classify(&e, Operation::Management, Some("1"), &ctx());
+        assert!(matches!(c, AmqpSourceError::Transient(_)), "{c:?}");
+        let e = described(AmqpErrorCondition::LinkStolen, "epoch 0 took over");
+        assert!(matches!(
+            classify(&e, Operation::Receive, Some("3"), &ctx()),
+            AmqpSourceError::Stolen { partition } if partition == "3"
+        ));
+        let e: EventHubsError = ErrorKind::ConsumerDisconnected(None).into();
+        assert!(matches!(
+            classify(&e, Operation::Receive, Some("3"), &ctx()),
+            AmqpSourceError::Stolen { .. }
+        ));
+        for cond in [
+            AmqpErrorCondition::ServerBusyError,
+            AmqpErrorCondition::TimeoutError,
+            AmqpErrorCondition::EntityDisabledError,
+            AmqpErrorCondition::ArgumentOutOfRangeError,
+            AmqpErrorCondition::UnknownValue("com.microsoft:something-new".into()),
+        ] {
+            let e = described(cond.clone(), "x");
+            assert!(
+                matches!(
+                    classify(&e, Operation::Receive, None, &ctx()),
+                    AmqpSourceError::Transient(_)
+                ),
+                "{cond:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn cbs_and_management_statuses_decide() {
+        let status = |code: u16| -> EventHubsError {
+            AmqpError::from(AmqpErrorKind::ManagementStatusCode(
+                azure_core::http::StatusCode::from(code),
+                Some("described by the service".into()),
+            ))
+            .into()
+        };
+        assert!(matches!(
+            classify(&status(401), Operation::Hub, None, &ctx()),
+            AmqpSourceError::Unauthorized(_)
+        ));
+        assert!(matches!(
+            classify(&status(404), Operation::Hub, None, &ctx()),
+            AmqpSourceError::NotFound(_)
+        ));
+        assert!(matches!(
+            classify(&status(503), Operation::Hub, None, &ctx()),
+            AmqpSourceError::Transient(_)
+        ));
+        // Wrapped the way the SDK's ensure_* helpers wrap it.
+        let wrapped: EventHubsError = azure_core::Error::from(AmqpError::from(
+            AmqpErrorKind::ManagementStatusCode(azure_core::http::StatusCode::Unauthorized, None),
+        ))
+        .into();
+        assert!(matches!(
+            classify(&wrapped, Operation::Hub, None, &ctx()),
+            AmqpSourceError::Unauthorized(_)
+        ));
+    }
 }

@@ -176,6 +176,8 @@ pub struct AmqpSource {
     stop: watch::Sender<bool>,
     control: Option<tokio::task::JoinHandle<()>>,
     description: serde_json::Value,
+    /// What the last successful commit wrote (partitions no longer owned are skipped).
+    written: Option<Checkpoint>,
 }
 
 impl std::fmt::Debug for AmqpSource {
@@ -211,7 +213,7 @@ impl AmqpSource {
                 context.namespace
             ))
         })?
-        .map_err(|e| error::classify(&e, None, &context.as_context()))?;
+        .map_err(|e| error::classify(&e, error::Operation::Hub, None, &context.as_context()))?;
         let mut partition_ids = properties.partition_ids;
         for p in &partition_ids {
             if p.parse::<i32>().is_err() {
@@ -293,6 +295,7 @@ impl AmqpSource {
             stop,
             control: Some(control),
             description,
+            written: None,
         })
     }
 
@@ -324,6 +327,7 @@ impl Source for AmqpSource {
     }
 
     async fn commit(&mut self, checkpoint: &Checkpoint) -> Result<(), SourceError> {
+        self.written = None;
         let mut candidates = Vec::new();
         for (p, pos) in checkpoint.iter() {
             let Position::Offset(sequence_number) = *pos else {
@@ -341,6 +345,7 @@ impl Source for AmqpSource {
             candidates.push((owned, sequence_number, delivered.and_then(|d| d.offset)));
         }
         if candidates.is_empty() {
+            self.written = Some(Checkpoint::new());
             return Ok(());
         }
         // Never commit after losing ownership: the store must still name us with our etag.
@@ -375,20 +380,30 @@ impl Source for AmqpSource {
                             ])
                             .set(sequence_number);
                     }
-                    r.map_err(|e| (owned.partition_id.clone(), e))
+                    r.map(|()| (owned.id.clone(), sequence_number))
+                        .map_err(|e| (owned.partition_id.clone(), e))
                 }
             });
         let results = futures::future::join_all(writes).await;
-        let failed: Vec<String> = results
-            .into_iter()
-            .filter_map(|r| r.err())
-            .map(|(p, e)| format!("partition {p}: {e}"))
-            .collect();
+        let mut written = Checkpoint::new();
+        let mut failed = Vec::new();
+        for r in results {
+            match r {
+                Ok((id, sequence_number)) => written.set(id, Position::Offset(sequence_number)),
+                Err((p, e)) => failed.push(format!("partition {p}: {e}")),
+            }
+        }
         if failed.is_empty() {
+            self.written = Some(written);
             Ok(())
         } else {
             Err(SourceError::Commit(failed.join("; ")))
         }
+    }
+
+    fn written_by_last_commit(&self) -> Option<Checkpoint> {
+        // Never `None` after a commit of ours: `None` would mean "everything was written".
+        Some(self.written.clone().unwrap_or_default())
     }
 
     fn pause(&mut self, partitions: &[PartitionId]) -> Result<(), SourceError> {

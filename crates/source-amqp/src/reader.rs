@@ -15,7 +15,7 @@ use entrastream_source::SourceEvent;
 use futures::StreamExt;
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use crate::error::{AmqpSourceError, classify};
+use crate::error::{AmqpSourceError, Operation, classify};
 use crate::metrics::AmqpMetrics;
 
 /// One event handed to the pipeline and not yet covered by a written checkpoint.
@@ -132,6 +132,49 @@ pub(crate) enum ReaderExit {
     Fatal(AmqpSourceError),
 }
 
+/// How long opening a receiver may take. The SDK's own retries have no overall bound, and a
+/// reader stuck in an open holds its partition without reading it; after this the open is
+/// abandoned and retried (a fresh client after two failures in a row).
+pub(crate) const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The event's payload: the body when it is exactly one AMQP Data section, as every Event Hubs
+/// producer writes it. Otherwise what could be recovered of it (for the dead-letter line) and
+/// why it cannot be read; the SDK would hand such an event over with an empty body.
+pub(crate) fn payload(message: &azure_core_amqp::AmqpMessage) -> (bytes::Bytes, Option<String>) {
+    use azure_core_amqp::message::AmqpMessageBody;
+    match &message.body {
+        AmqpMessageBody::Binary(sections) if sections.len() == 1 => {
+            (bytes::Bytes::copy_from_slice(&sections[0]), None)
+        }
+        AmqpMessageBody::Binary(sections) => (
+            bytes::Bytes::from(sections.concat()),
+            Some(format!(
+                "the event's body has {} Data sections; an Event Hubs event carries its payload in exactly one (the sections are joined in the raw field)",
+                sections.len()
+            )),
+        ),
+        AmqpMessageBody::Value(v) => {
+            let raw = match v {
+                azure_core_amqp::AmqpValue::Binary(b) => bytes::Bytes::copy_from_slice(b),
+                azure_core_amqp::AmqpValue::String(s) => bytes::Bytes::copy_from_slice(s.as_bytes()),
+                other => bytes::Bytes::from(format!("{other:?}")),
+            };
+            (
+                raw,
+                Some("the event's body is an AmqpValue section, not one Data section; the producer must send the payload as bytes".to_string()),
+            )
+        }
+        AmqpMessageBody::Sequence(s) => (
+            bytes::Bytes::from(format!("{s:?}")),
+            Some("the event's body is an AmqpSequence section, not one Data section; the producer must send the payload as bytes".to_string()),
+        ),
+        AmqpMessageBody::Empty => (
+            bytes::Bytes::new(),
+            Some("the event has no body section".to_string()),
+        ),
+    }
+}
+
 /// Largest share of the queued-bytes budget one message takes (a message bigger than the whole
 /// budget still goes through, alone).
 pub(crate) fn permits_for(len: usize, budget: usize) -> u32 {
@@ -158,9 +201,27 @@ impl Reader {
                 start_position: Some(self.start.clone()),
                 receive_timeout: None,
             };
+            let opening = tokio::time::timeout(
+                OPEN_TIMEOUT,
+                client.open_receiver_on_partition(self.partition_id.clone(), Some(options)),
+            );
             let opened = tokio::select! {
-                r = client.open_receiver_on_partition(self.partition_id.clone(), Some(options)) => r,
+                r = opening => r,
                 _ = self.stop.changed() => return ReaderExit::Stopped,
+            };
+            let opened = match opened {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!(partition = %self.partition_id, timeout_s = OPEN_TIMEOUT.as_secs(), "opening the receiver timed out; retrying");
+                    failures_on_this_client += 1;
+                    if failures_on_this_client >= 2 {
+                        self.shared.reconnect(generation).await;
+                    }
+                    if self.sleep(&mut backoff).await {
+                        return ReaderExit::Stopped;
+                    }
+                    continue;
+                }
             };
             let receiver = match opened {
                 Ok(r) => r,
@@ -233,7 +294,10 @@ impl Reader {
                 tracing::warn!(partition = %self.partition_id, "event without a sequence number skipped: the hub always sets one, so this is a protocol error");
                 continue;
             };
-            let body = bytes::Bytes::copy_from_slice(event.event_data().body().unwrap_or_default());
+            let (body, unreadable) = payload(event.raw_amqp_message());
+            if let Some(why) = &unreadable {
+                tracing::warn!(partition = %self.partition_id, sequence_number, reason = %why, "event dead-lettered: its body is not one Data section");
+            }
             let enqueued_time = event.enqueued_time();
             let permits = permits_for(body.len(), crate::QUEUED_BYTES_BUDGET);
             let acquired = tokio::select! {
@@ -258,6 +322,7 @@ impl Reader {
                 sequence_number: Some(sequence_number),
                 enqueued_time,
                 body,
+                unreadable,
             };
             // Sent whatever `stop` says: the event is registered above, and its permits are
             // only returned when the pipeline takes it.
@@ -292,7 +357,12 @@ impl Reader {
 
     /// `Some(exit)` when the error ends the reader, `None` to retry.
     fn judge(&self, e: &azure_messaging_eventhubs::EventHubsError) -> Option<ReaderExit> {
-        let classified = classify(e, Some(&self.partition_id), &self.context.as_context());
+        let classified = classify(
+            e,
+            Operation::Receive,
+            Some(&self.partition_id),
+            &self.context.as_context(),
+        );
         match classified {
             AmqpSourceError::Stolen { .. } => Some(ReaderExit::Stolen),
             c if c.is_permanent() => Some(ReaderExit::Fatal(c)),

@@ -635,6 +635,7 @@ impl PollThread<'_> {
                 sequence_number: None,
                 enqueued_time: timestamp_ms.map(|ms| UNIX_EPOCH + Duration::from_millis(ms as u64)),
                 body: Bytes::copy_from_slice(m.payload().unwrap_or_default()),
+                unreadable: None,
             },
             generation: self.shared().generation(),
         }

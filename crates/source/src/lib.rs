@@ -69,6 +69,14 @@ pub trait Source: Send + 'static {
     /// pipeline only; never with a position beyond an unaccepted message.
     async fn commit(&mut self, checkpoint: &Checkpoint) -> Result<(), SourceError>;
 
+    /// The positions the last successful [`Source::commit`] really wrote, for a source that
+    /// may write only part of what it is given (the AMQP source skips partitions it no longer
+    /// owns); `None` (the default) means all of it. The pipeline reports committed offsets
+    /// from this, so a metric never claims a commit that did not happen.
+    fn written_by_last_commit(&self) -> Option<Checkpoint> {
+        None
+    }
+
     /// Stops fetching these partitions (messages already handed over are still processed).
     fn pause(&mut self, partitions: &[PartitionId]) -> Result<(), SourceError>;
 
@@ -113,6 +121,7 @@ impl VecSource {
                         sequence_number: Some(off as i64),
                         enqueued_time: None,
                         body: body.clone(),
+                        unreadable: None,
                     }));
                 }
             }
