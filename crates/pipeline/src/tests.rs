@@ -796,6 +796,7 @@ impl Source for RevokeWhileFull {
             sequence_number: None,
             enqueued_time: None,
             body,
+            unreadable: None,
         }))
     }
     async fn next_rebalance(&mut self) -> Result<SourceEvent, SourceError> {

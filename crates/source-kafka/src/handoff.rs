@@ -240,6 +240,7 @@ mod tests {
                 sequence_number: None,
                 enqueued_time: None,
                 body: bytes::Bytes::new(),
+                unreadable: None,
             },
             generation,
         }
