@@ -14,16 +14,7 @@ fn amqp_resumes_from_its_checkpoint() {
     let hub = Hub::start("resume", 4, Duration::from_secs(24 * 3600));
     let dir = tempfile::tempdir().unwrap();
     let store = Store::File(dir.path().join("checkpoints"));
-    let d = AmqpDaemon {
-        dir: dir.path(),
-        name: "r",
-        hub: &hub,
-        store: &store,
-        group: "$Default",
-        source_extra: "",
-        pipeline_extra: "",
-        admin: None,
-    };
+    let d = AmqpDaemon::new(dir.path(), "r", &hub, &store);
     let cfg = d.write();
     let mut traffic = Traffic::default();
     hub.produce(&mut traffic, 20_000, 11);
@@ -149,14 +140,8 @@ fn amqp_replicas_share_partitions_and_take_over() {
     let expiry = Duration::from_secs(4);
     let group = "entrastream";
     let make = |name: &'static str| AmqpDaemon {
-        dir: dir.path(),
-        name,
-        hub: &hub,
-        store: &store,
         group,
-        source_extra: "",
-        pipeline_extra: "",
-        admin: None,
+        ..AmqpDaemon::new(dir.path(), name, &hub, &store)
     };
     let (da, db, dc) = (make("a"), make("b"), make("c"));
     let mut traffic = Traffic::default();
@@ -345,14 +330,9 @@ fn amqp_reports_events_lost_to_retention_and_headroom() {
     let store = Store::File(dir.path().join("checkpoints"));
     let admin = format!("127.0.0.1:{}", free_port());
     let d = AmqpDaemon {
-        dir: dir.path(),
-        name: "ret",
-        hub: &hub,
-        store: &store,
-        group: "$Default",
         source_extra: "retention = \"1h\"",
-        pipeline_extra: "",
         admin: Some(&admin),
+        ..AmqpDaemon::new(dir.path(), "ret", &hub, &store)
     };
     let cfg = d.write();
     let mut traffic = Traffic::default();
@@ -514,14 +494,8 @@ fn amqp_bad_credentials_unknown_hub_or_group_fail_clearly() {
     ];
     for (name, cs, group, expect) in cases {
         let d = AmqpDaemon {
-            dir: dir.path(),
-            name,
-            hub: &hub,
-            store: &store,
             group,
-            source_extra: "",
-            pipeline_extra: "",
-            admin: None,
+            ..AmqpDaemon::new(dir.path(), name, &hub, &store)
         };
         let cfg = d.write();
         let env = vec![("E2E_EVENTHUB_CONNECTION_STRING".to_string(), cs.clone())];
@@ -592,14 +566,8 @@ fn amqp_slow_management_calls_never_cost_ownership() {
     let expiry = Duration::from_secs(4);
     let group = "$Default";
     let make = |name: &'static str| AmqpDaemon {
-        dir: dir.path(),
-        name,
-        hub: &hub,
-        store: &store,
         group,
-        source_extra: "",
-        pipeline_extra: "",
-        admin: None,
+        ..AmqpDaemon::new(dir.path(), name, &hub, &store)
     };
     let (da, db) = (make("a"), make("b"));
     let mut traffic = Traffic::default();
@@ -691,16 +659,7 @@ fn amqp_status_numbers_in_names_are_not_errors() {
     );
     let dir = tempfile::tempdir().unwrap();
     let store = Store::File(dir.path().join("checkpoints"));
-    let d = AmqpDaemon {
-        dir: dir.path(),
-        name: "n401",
-        hub: &hub,
-        store: &store,
-        group: "$Default",
-        source_extra: "",
-        pipeline_extra: "",
-        admin: None,
-    };
+    let d = AmqpDaemon::new(dir.path(), "n401", &hub, &store);
     let cfg = d.write();
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         "start_position = \"earliest\"",
@@ -744,16 +703,7 @@ fn amqp_events_without_one_data_section_are_dead_lettered() {
     let hub = Hub::start("bodies", 2, Duration::from_secs(24 * 3600));
     let dir = tempfile::tempdir().unwrap();
     let store = Store::File(dir.path().join("checkpoints"));
-    let d = AmqpDaemon {
-        dir: dir.path(),
-        name: "bodies",
-        hub: &hub,
-        store: &store,
-        group: "$Default",
-        source_extra: "",
-        pipeline_extra: "",
-        admin: None,
-    };
+    let d = AmqpDaemon::new(dir.path(), "bodies", &hub, &store);
     let mut traffic = Traffic::default();
     hub.produce(&mut traffic, 200, 91);
     // A well-formed envelope, but as an AmqpValue: readable text, still not the event's payload.

@@ -207,7 +207,22 @@ pub struct AmqpDaemon<'a> {
     pub admin: Option<&'a str>,
 }
 
-impl AmqpDaemon<'_> {
+impl<'a> AmqpDaemon<'a> {
+    /// A daemon of consumer group `$Default` with no extra keys and no admin server; tests
+    /// change what they need with struct update syntax.
+    pub fn new(dir: &'a Path, name: &'a str, hub: &'a Hub, store: &'a Store) -> Self {
+        AmqpDaemon {
+            dir,
+            name,
+            hub,
+            store,
+            group: "$Default",
+            source_extra: "",
+            pipeline_extra: "",
+            admin: None,
+        }
+    }
+
     /// Writes the config file and returns its path.
     pub fn write(&self) -> PathBuf {
         let admin = match self.admin {
