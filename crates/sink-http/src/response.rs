@@ -96,9 +96,9 @@ mod tests {
         assert!(e.ends_with('…'));
     }
 
-    /// A body far above the limit is read only up to it.
-    #[tokio::test]
-    async fn long_bodies_are_read_up_to_the_limit() {
+    /// Answers one request on a loopback port with `head` and then `pieces` copies of
+    /// `piece`, stopping when the client hangs up; returns the URL.
+    async fn serve_once(head: String, piece: Vec<u8>, pieces: usize) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -106,33 +106,33 @@ mod tests {
             let (mut s, _) = listener.accept().await.unwrap();
             let mut req = [0u8; 1024];
             let _ = s.read(&mut req).await;
-            // 4 MiB announced and sent in pieces; the reader stops at the limit.
-            let len = 4 << 20;
-            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n");
             let _ = s.write_all(head.as_bytes()).await;
-            let piece = vec![b'x'; 64 * 1024];
-            for _ in 0..len / piece.len() {
+            for _ in 0..pieces {
                 if s.write_all(&piece).await.is_err() {
                     break;
                 }
             }
         });
-        let resp = reqwest::get(format!("http://{addr}/")).await.unwrap();
+        format!("http://{addr}/")
+    }
+
+    /// A body far above the limit is read only up to it.
+    #[tokio::test]
+    async fn long_bodies_are_read_up_to_the_limit() {
+        // 4 MiB announced and sent in pieces; the reader stops at the limit.
+        let len = 4 << 20;
+        let piece = vec![b'x'; 64 * 1024];
+        let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n");
+        let url = serve_once(head, piece, len / (64 * 1024)).await;
+        let resp = reqwest::get(url).await.unwrap();
         let body = read_bounded(resp).await;
         assert!(body.truncated);
         assert_eq!(body.text.len(), MAX_RESPONSE_BODY);
 
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut req = [0u8; 1024];
-            let _ = s.read(&mut req).await;
-            let _ = s
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello")
-                .await;
-        });
-        let resp = reqwest::get(format!("http://{addr}/")).await.unwrap();
+        let head = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello".to_string();
+        let resp = reqwest::get(serve_once(head, Vec::new(), 0).await)
+            .await
+            .unwrap();
         assert_eq!(
             read_bounded(resp).await,
             BoundedBody {

@@ -204,6 +204,33 @@ impl Producing {
     }
 }
 
+/// Sends one message to partition `p` and records which ids it carries.
+fn send(producer: &mut Producing, buf: &[u8], p: i32, ids: Vec<String>, t: &mut Traffic) {
+    producer.send_to(p, buf);
+    t.max_message = t.max_message.max(buf.len());
+    t.messages[p as usize].push(ids);
+}
+
+/// Sends poison message `n` to partition `n % partitions`. Poison messages may carry good
+/// records too; the tests count only generated ids, so none are recorded.
+fn send_poison(
+    producer: &mut Producing,
+    buf: &mut Vec<u8>,
+    n: usize,
+    partitions: i32,
+    t: &mut Traffic,
+) {
+    buf.clear();
+    poison_message(n, buf);
+    send(
+        producer,
+        buf,
+        (n % partitions as usize) as i32,
+        Vec::new(),
+        t,
+    );
+}
+
 /// Produces `records` generated records (envelope `i` to partition `i % partitions`) plus
 /// `poison` malformed messages, in order, to a fresh topic.
 pub fn produce(
@@ -233,40 +260,26 @@ pub fn produce(
         usize::MAX
     };
     let mut poison_sent = 0;
-    let mut send = |buf: &[u8], p: i32, ids: Vec<String>, t: &mut Traffic| {
-        producer.send_to(p, buf);
-        t.max_message = t.max_message.max(buf.len());
-        t.messages[p as usize].push(ids);
-    };
     while t.records < records {
         buf.clear();
         generator.next_envelope_with(25.min(records - t.records), &mut buf);
         let ids = record_ids(&buf);
         t.records += ids.len();
-        send(&buf, (i % partitions as usize) as i32, ids, &mut t);
+        send(
+            &mut producer,
+            &buf,
+            (i % partitions as usize) as i32,
+            ids,
+            &mut t,
+        );
         i += 1;
         if poison_sent < poison && i.is_multiple_of(poison_every) {
-            buf.clear();
-            poison_message(poison_sent, &mut buf);
-            // Poison messages may carry good records too; the tests count only generated ids.
-            send(
-                &buf,
-                (poison_sent % partitions as usize) as i32,
-                Vec::new(),
-                &mut t,
-            );
+            send_poison(&mut producer, &mut buf, poison_sent, partitions, &mut t);
             poison_sent += 1;
         }
     }
     while poison_sent < poison {
-        buf.clear();
-        poison_message(poison_sent, &mut buf);
-        send(
-            &buf,
-            (poison_sent % partitions as usize) as i32,
-            Vec::new(),
-            &mut t,
-        );
+        send_poison(&mut producer, &mut buf, poison_sent, partitions, &mut t);
         poison_sent += 1;
     }
     producer.finish();
