@@ -10,20 +10,348 @@
 //! counted, never gaps). What plain TCP cannot promise: bytes the kernel accepted but the
 //! receiver never read are lost if the receiver dies before reading them and the connection
 //! closes cleanly afterwards; only RELP closes that gap.
+//!
+//! Connections: `concurrency` of them, each reused across sends while it stays open; a batch
+//! is split into that many contiguous parts sent at once. A failed part reconnects with
+//! backoff inside the same send for up to `retry_window`, then the send reports `Retryable`
+//! and remembers which records are already confirmed, so the pipeline's resend skips them.
+//!
 //! Layout: [`config`] → [`encoder`] ([`rfc5424`], [`severity`], [`mapping`], [`cef`],
-//! [`leef`]) → [`frame`].
+//! [`leef`]) → [`frame`]; I/O: [`tls`] → [`conn`] → [`stream`] (TCP/TLS) or [`relp`];
+//! counters in [`stats`].
 #![forbid(unsafe_code)]
 
 pub mod cef;
 pub mod config;
+pub mod conn;
 pub mod encoder;
 pub mod frame;
 pub mod leef;
 pub mod mapping;
+pub mod relp;
 pub mod rfc5424;
 pub mod severity;
+pub mod stats;
+pub mod stream;
 #[cfg(test)]
 mod test_records;
+pub mod tls;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use entrastream_entra::Schema;
+use entrastream_sink::{
+    BatchProgress, Coalesce, EncodedBatch, Outcome, RecordEncoder, Rejection, Sink, SinkError,
+};
 
 pub use config::{Config, ConfigError, Facility, Format, Framing, TlsConfig, Transport};
 pub use encoder::SyslogEncoder;
+pub use stats::SyslogStats;
+
+use conn::{Connector, Stream};
+
+/// Why the sink cannot be built; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+/// One connection slot of the pool.
+#[derive(Debug, Default)]
+enum Slot {
+    #[default]
+    Closed,
+    Stream(Stream),
+    Relp(relp::Session),
+}
+
+/// What became of one part of a batch.
+struct PartResult {
+    slot: Slot,
+    confirmed: Vec<usize>,
+    failure: Option<String>,
+}
+
+/// First wait between reconnects inside one send, doubled up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The syslog sink.
+#[derive(Debug)]
+pub struct SyslogSink {
+    name: String,
+    cfg: Config,
+    encoder: Arc<SyslogEncoder>,
+    connector: Connector,
+    slots: Vec<Slot>,
+    stats: Arc<SyslogStats>,
+    connected_once: AtomicBool,
+    progress: Option<BatchProgress>,
+}
+
+/// This machine's host name for the HOSTNAME field, or `-` (the RFC's nil value).
+fn system_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "-".into())
+}
+
+impl SyslogSink {
+    /// Builds the sink named `name` whose `rfc5424_json` MSG uses `schema`: validates the
+    /// settings and reads the TLS files (the key path of `tls.key_file_env` from the process
+    /// environment). Opens no connection: that happens on the first send or healthcheck.
+    pub fn new(name: impl Into<String>, schema: Schema, cfg: Config) -> Result<Self, BuildError> {
+        Self::with_env(name, schema, cfg, |k| std::env::var(k).ok())
+    }
+
+    /// [`SyslogSink::new`] with the environment given (tests, an injected environment).
+    pub fn with_env(
+        name: impl Into<String>,
+        schema: Schema,
+        cfg: Config,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, BuildError> {
+        cfg.validate()?;
+        let tls = match &cfg.tls {
+            Some(t) => Some(tls::client(t, cfg.host(), env)?),
+            None => None,
+        };
+        let hostname = cfg.hostname.clone().unwrap_or_else(system_hostname);
+        let encoder = Arc::new(SyslogEncoder::new(&cfg, schema, &hostname));
+        let connector = Connector::new(cfg.address.clone(), tls, cfg.connect_timeout);
+        let stats = Arc::new(SyslogStats::default());
+        stats.healthy.store(true, Ordering::Relaxed);
+        Ok(SyslogSink {
+            name: name.into(),
+            slots: (0..cfg.concurrency).map(|_| Slot::Closed).collect(),
+            cfg,
+            encoder,
+            connector,
+            stats,
+            connected_once: AtomicBool::new(false),
+            progress: None,
+        })
+    }
+
+    /// The sink's counters (for the metrics exporter, tests and `check-sinks`).
+    pub fn stats(&self) -> Arc<SyslogStats> {
+        self.stats.clone()
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// A new connection, with the RELP session opened when the transport is RELP.
+    async fn open(&self) -> Result<Slot, String> {
+        let opened = async {
+            let stream = self.connector.connect().await?;
+            if self.cfg.transport == Transport::Relp {
+                relp::Session::open(stream, self.cfg.connect_timeout)
+                    .await
+                    .map(Slot::Relp)
+            } else {
+                Ok(Slot::Stream(stream))
+            }
+        }
+        .await;
+        match &opened {
+            Ok(_) => {
+                if self.connected_once.swap(true, Ordering::Relaxed) {
+                    SyslogStats::add(&self.stats.reconnects, 1);
+                }
+            }
+            Err(_) => SyslogStats::add(&self.stats.connect_failures, 1),
+        }
+        opened
+    }
+
+    /// Sends one part of a batch on one slot.
+    async fn send_part(&self, mut slot: Slot, batch: &EncodedBatch, part: &[usize]) -> PartResult {
+        let still_open = match &mut slot {
+            Slot::Stream(s) => s.is_open().await,
+            Slot::Relp(r) => r.is_open().await,
+            Slot::Closed => false,
+        };
+        let slot = match slot {
+            open if still_open => open,
+            _ => match self.open().await {
+                Ok(s) => s,
+                Err(e) => {
+                    return PartResult {
+                        slot: Slot::Closed,
+                        confirmed: Vec::new(),
+                        failure: Some(e),
+                    };
+                }
+            },
+        };
+        match slot {
+            Slot::Stream(mut s) => {
+                let octets = self.cfg.framing == Framing::OctetCounting;
+                match stream::send(&mut s, batch, part, octets, self.cfg.request_timeout).await {
+                    Ok(bytes) => {
+                        SyslogStats::add(&self.stats.messages_sent, part.len() as u64);
+                        SyslogStats::add(&self.stats.bytes_sent, bytes);
+                        PartResult {
+                            slot: Slot::Stream(s),
+                            confirmed: part.to_vec(),
+                            failure: None,
+                        }
+                    }
+                    Err(e) => {
+                        SyslogStats::add(&self.stats.resent_records, e.written as u64);
+                        PartResult {
+                            slot: Slot::Closed,
+                            confirmed: Vec::new(),
+                            failure: Some(e.reason),
+                        }
+                    }
+                }
+            }
+            Slot::Relp(mut r) => {
+                let mut confirmed = Vec::with_capacity(part.len());
+                let sent = r
+                    .send(
+                        batch,
+                        part,
+                        self.cfg.relp_window,
+                        &self.stats,
+                        &mut confirmed,
+                    )
+                    .await;
+                match sent {
+                    Ok(()) => PartResult {
+                        slot: Slot::Relp(r),
+                        confirmed,
+                        failure: None,
+                    },
+                    Err(e) => {
+                        SyslogStats::add(&self.stats.resent_records, e.unconfirmed as u64);
+                        PartResult {
+                            slot: Slot::Closed,
+                            confirmed,
+                            failure: Some(e.reason),
+                        }
+                    }
+                }
+            }
+            Slot::Closed => PartResult {
+                slot: Slot::Closed,
+                confirmed: Vec::new(),
+                failure: Some("no connection".into()),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl Sink for SyslogSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn encoder(&self) -> Arc<dyn RecordEncoder> {
+        self.encoder.clone()
+    }
+
+    async fn send(&mut self, batch: &EncodedBatch) -> Outcome {
+        let mut progress = BatchProgress::resume(self.progress.take(), batch);
+        // The encoder refuses oversized records already; a batch built elsewhere is checked
+        // again so nothing too large ever reaches a receiver that would cut it.
+        for i in progress.pending() {
+            let len = batch.records[i].range.len() as u64;
+            if len > self.cfg.max_message_bytes {
+                SyslogStats::add(&self.stats.dead_lettered_too_large, 1);
+                progress.reject(Rejection {
+                    index: i,
+                    reason: format!(
+                        "{}: {len} bytes is above max_message_bytes = {} (not truncated; raise max_message_bytes together with the receiver's limit to deliver it)",
+                        encoder::TOO_LARGE,
+                        self.cfg.max_message_bytes
+                    ),
+                });
+            }
+        }
+        let deadline = Instant::now() + self.cfg.retry_window;
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let pending = progress.pending();
+            if pending.is_empty() {
+                break;
+            }
+            let parts = self.slots.len().min(pending.len()).max(1);
+            let per_part = pending.len().div_ceil(parts);
+            let mut slots = std::mem::take(&mut self.slots);
+            let idle = slots.split_off(parts.min(slots.len()));
+            let sends = pending
+                .chunks(per_part)
+                .zip(slots)
+                .map(|(part, slot)| self.send_part(slot, batch, part));
+            let results = futures_util::future::join_all(sends).await;
+            let mut failure = None;
+            let mut slots = Vec::with_capacity(results.len() + idle.len());
+            for r in results {
+                for i in r.confirmed {
+                    if let Some(d) = progress.done.get_mut(i) {
+                        *d = true;
+                    }
+                }
+                failure = failure.or(r.failure);
+                slots.push(r.slot);
+            }
+            slots.extend(idle);
+            self.slots = slots;
+            let Some(reason) = failure else { continue };
+            self.stats.healthy.store(false, Ordering::Relaxed);
+            if Instant::now() + backoff >= deadline {
+                SyslogStats::add(&self.stats.retries, 1);
+                tracing::warn!(sink = %self.name, "syslog send failed, will retry: {reason}");
+                self.progress = Some(progress);
+                return Outcome::Retryable(reason);
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+        self.stats.healthy.store(true, Ordering::Relaxed);
+        if progress.rejections.is_empty() {
+            Outcome::Delivered
+        } else {
+            Outcome::Rejected(progress.rejections)
+        }
+    }
+
+    /// Opens a connection as a send would (TCP connect, TLS handshake, RELP open), then
+    /// closes it (RELP politely).
+    async fn healthcheck(&mut self) -> Result<(), SinkError> {
+        let slot = self.open().await.map_err(SinkError)?;
+        if let Slot::Relp(session) = slot {
+            session.close().await.map_err(SinkError)?;
+        }
+        Ok(())
+    }
+
+    fn coalesce(&self) -> Option<Coalesce> {
+        let max_bytes = usize::try_from(self.cfg.batch_max_bytes).unwrap_or(usize::MAX);
+        Some(Coalesce {
+            min_bytes: if self.cfg.batch_timeout.is_zero() {
+                0
+            } else {
+                max_bytes / 2
+            },
+            max_bytes,
+            max_wait: self.cfg.batch_timeout,
+        })
+    }
+}
