@@ -10,7 +10,8 @@
 //!
 //! Also for the end-to-end tests and the fault suite: a TCP proxy that injects connection
 //! faults ([`FaultProxy`]), counting delivered records by id ([`Traffic`], [`count_ids`]), and,
-//! with feature `kafka`, the nisshi broker and generated traffic ([`kafka`]).
+//! with feature `kafka`, the nisshi broker and generated traffic ([`kafka`]); a real rsyslog
+//! for the syslog sink ([`Rsyslog`]).
 #![forbid(unsafe_code)]
 
 mod azurite;
@@ -20,6 +21,7 @@ mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 mod records;
+mod rsyslog;
 mod sumo;
 
 pub use azurite::{AZURITE_DEV_KEY, Azurite, find_tool, free_port, peer_missing};
@@ -27,4 +29,5 @@ pub use fault_proxy::{FaultMode, FaultProxy, FaultStats};
 pub use hec::{HecPeer, HecPeerOptions, HecStats};
 pub use http::{Impostor, PAGE_PATH};
 pub use records::{Traffic, count_ids, ids_in, line_count, record_id, record_ids};
+pub use rsyslog::{Rsyslog, RsyslogOptions, RsyslogTls};
 pub use sumo::{SumoPeer, SumoPeerOptions, SumoRequest};

@@ -1,0 +1,248 @@
+//! rsyslog (Debian's `rsyslog`, `rsyslog-relp`, `rsyslog-gnutls`) as a real syslog peer:
+//! started in the foreground with a generated config, its work directory in a temp dir, its
+//! inputs on free loopback ports; every message written raw (`%rawmsg%`) and one per line to a
+//! file per input. Killed on drop; [`Rsyslog::kill`] and [`Rsyslog::restart`] for outages.
+//!
+//! The config makes acknowledgements mean something for the restart tests: the main queue is
+//! direct and `omfile` flushes each transaction, so what imrelp acknowledged is already in
+//! the output file (the OS's page cache) when rsyslog is killed.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{find_tool, free_port, peer_missing};
+
+/// Certificates for a TLS input (PEM files).
+#[derive(Debug, Clone)]
+pub struct RsyslogTls {
+    pub ca_file: PathBuf,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// Require a client certificate signed by `ca_file` (`x509/certvalid`).
+    pub require_client_cert: bool,
+}
+
+/// Which inputs to open.
+#[derive(Debug, Clone, Default)]
+pub struct RsyslogOptions {
+    /// Plain TCP (imtcp; octet counting or newline framing, detected per message).
+    pub tcp: bool,
+    /// RELP (imrelp).
+    pub relp: bool,
+    /// TCP with TLS (imtcp with the gtls driver).
+    pub tls: Option<RsyslogTls>,
+    /// rsyslog's `maxMessageSize` (default 256 KiB).
+    pub max_message_size: Option<usize>,
+}
+
+/// A running rsyslogd; killed on drop.
+#[derive(Debug)]
+pub struct Rsyslog {
+    bin: PathBuf,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    /// Port of the plain TCP input.
+    pub tcp_port: Option<u16>,
+    /// Port of the RELP input.
+    pub relp_port: Option<u16>,
+    /// Port of the TLS input.
+    pub tls_port: Option<u16>,
+}
+
+fn conf(dir: &Path, o: &RsyslogOptions, ports: (Option<u16>, Option<u16>, Option<u16>)) -> String {
+    let d = dir.display();
+    let size = o.max_message_size.unwrap_or(256 * 1024);
+    let mut c = String::new();
+    // Before any module: maxMessageSize must be known when the inputs are created.
+    c += &format!(
+        "global(workDirectory=\"{d}\" maxMessageSize=\"{size}\" parser.escapeControlCharactersOnReceive=\"off\""
+    );
+    if let Some(t) = &o.tls {
+        c += &format!(
+            " defaultNetstreamDriverCAFile=\"{}\" defaultNetstreamDriverCertFile=\"{}\" defaultNetstreamDriverKeyFile=\"{}\"",
+            t.ca_file.display(),
+            t.cert_file.display(),
+            t.key_file.display()
+        );
+    }
+    c += ")\n";
+    c += "main_queue(queue.type=\"Direct\")\n";
+    c += "template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n";
+    // rsyslog's own RFC 5424 parse of each header, for checking the header independently.
+    c += "template(name=\"fields\" type=\"string\" string=\"%pri%|%timereported:::date-rfc3339%|%hostname%|%app-name%|%procid%|%msgid%|%structured-data%\\n\")\n";
+    let (tcp, relp, tls) = ports;
+    if let Some(t) = &o.tls {
+        let auth = if t.require_client_cert {
+            "x509/certvalid"
+        } else {
+            "anon"
+        };
+        c += &format!(
+            "module(load=\"imtcp\" streamDriver.name=\"gtls\" streamDriver.mode=\"1\" streamDriver.authMode=\"{auth}\")\n"
+        );
+    } else if tcp.is_some() {
+        c += "module(load=\"imtcp\")\n";
+    }
+    if relp.is_some() {
+        c += "module(load=\"imrelp\")\n";
+    }
+    for (name, port) in [("tcp", tcp), ("relp", relp), ("tls", tls)] {
+        let Some(port) = port else { continue };
+        c += &format!(
+            "ruleset(name=\"{name}\" queue.type=\"Direct\") {{ action(type=\"omfile\" file=\"{d}/{name}.log\" template=\"raw\" flushOnTXEnd=\"on\" asyncWriting=\"off\") action(type=\"omfile\" file=\"{d}/{name}.fields\" template=\"fields\") }}\n"
+        );
+        c += &match name {
+            "relp" => format!(
+                "input(type=\"imrelp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"relp\" maxDataSize=\"{size}\")\n"
+            ),
+            _ => format!(
+                "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"{name}\")\n"
+            ),
+        };
+    }
+    c
+}
+
+impl Rsyslog {
+    /// Starts rsyslogd, or returns None (after [`peer_missing`]) when it is not installed.
+    pub fn start(options: RsyslogOptions) -> Option<Rsyslog> {
+        let Some(bin) = find_tool("rsyslogd").or_else(|| {
+            let p = PathBuf::from("/usr/sbin/rsyslogd");
+            p.is_file().then_some(p)
+        }) else {
+            peer_missing("rsyslogd (apt-get install rsyslog rsyslog-relp rsyslog-gnutls)");
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ports = (
+            options.tcp.then(free_port),
+            options.relp.then(free_port),
+            options.tls.as_ref().map(|_| free_port()),
+        );
+        std::fs::write(
+            dir.path().join("rsyslog.conf"),
+            conf(dir.path(), &options, ports),
+        )
+        .expect("write rsyslog.conf");
+        let mut r = Rsyslog {
+            bin,
+            child: None,
+            dir,
+            tcp_port: ports.0,
+            relp_port: ports.1,
+            tls_port: ports.2,
+        };
+        r.launch();
+        Some(r)
+    }
+
+    fn launch(&mut self) {
+        let d = self.dir.path();
+        let _ = std::fs::remove_file(d.join("rsyslog.pid"));
+        let log = std::fs::File::create(d.join("rsyslogd.stderr")).expect("stderr file");
+        let child = Command::new(&self.bin)
+            .arg("-n")
+            .arg("-f")
+            .arg(d.join("rsyslog.conf"))
+            .arg("-i")
+            .arg(d.join("rsyslog.pid"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start rsyslogd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for port in [self.tcp_port, self.relp_port, self.tls_port]
+            .into_iter()
+            .flatten()
+        {
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if let Some(c) = self.child.as_mut()
+                    && let Ok(Some(status)) = c.try_wait()
+                {
+                    panic!(
+                        "rsyslogd exited with {status} before listening: {}",
+                        self.diagnostics()
+                    );
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "rsyslogd did not listen on {port} within 30 s: {}",
+                    self.diagnostics()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// rsyslogd's own messages (stderr), for assertion failures.
+    pub fn diagnostics(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("rsyslogd.stderr")).unwrap_or_default()
+    }
+
+    /// Kills rsyslogd at once (SIGKILL): whatever it acknowledged is in the output file.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Freezes rsyslogd (SIGSTOP): connections stay open, nothing is read or answered, so a
+    /// sender's window fills up and stays unacknowledged. [`Rsyslog::kill`] ends it.
+    pub fn freeze(&mut self) {
+        if let Some(c) = &self.child {
+            let status = Command::new("kill")
+                .arg("-STOP")
+                .arg(c.id().to_string())
+                .status()
+                .expect("run kill -STOP");
+            assert!(status.success(), "kill -STOP failed");
+        }
+    }
+
+    /// Starts rsyslogd again with the same config and ports (output files are appended to).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
+    /// The directory holding the config and the output files.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// rsyslog's parse of each header received on input `name`, one line per message:
+    /// `PRI|TIMESTAMP|HOSTNAME|APP-NAME|PROCID|MSGID|STRUCTURED-DATA`.
+    pub fn parsed_headers(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.dir.path().join(format!("{name}.fields"))).unwrap_or_default()
+    }
+
+    /// Everything written so far for input `name` (`tcp`, `relp` or `tls`).
+    pub fn output(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// Waits until the output of `name` holds at least `lines` line feeds, or `timeout`
+    /// passes; returns the output.
+    pub fn wait_for_lines(&self, name: &str, lines: usize, timeout: Duration) -> Vec<u8> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let out = self.output(name);
+            let n = out.iter().filter(|&&b| b == b'\n').count();
+            if n >= lines || Instant::now() >= deadline {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
