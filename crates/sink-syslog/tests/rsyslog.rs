@@ -126,6 +126,31 @@ fn tcp_octet_counted_every_message_arrives_byte_identical() {
     assert_eq!(SyslogStats::get(&stats.resent_records), 0);
 }
 
+#[test]
+fn tcp_receiver_restarted_between_sends_loses_nothing_of_the_next_send() {
+    let Some(mut rs) = Rsyslog::start(RsyslogOptions {
+        tcp: true,
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let mut cfg = Config::new(format!("127.0.0.1:{}", rs.tcp_port.unwrap()));
+    cfg.hostname = Some("test-host".into());
+    let mut sink = SyslogSink::new("rs", Schema::Raw, cfg).unwrap();
+    let rt = runtime();
+    let first = rt.block_on(send_all(&mut sink, &generated(100, 3), 100));
+    rs.wait_for_lines("tcp", first.len(), Duration::from_secs(30));
+    // The idle connection's receiver goes away; a write into that socket would be taken by
+    // the kernel and lost with the reset that follows.
+    rs.restart();
+    let second = rt.block_on(send_all(&mut sink, &generated(5, 4), 5));
+    let mut all = first.clone();
+    all.extend(second);
+    let out = rs.wait_for_lines("tcp", all.len(), Duration::from_secs(10));
+    assert_output_is(&out, &all);
+    assert_eq!(SyslogStats::get(&sink.stats().reconnects), 1);
+}
+
 fn write(path: &Path, text: &str) {
     std::fs::File::create(path)
         .and_then(|mut f| f.write_all(text.as_bytes()))
