@@ -355,3 +355,86 @@ impl Sink for SyslogSink {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use entrastream_model::PartitionId;
+    use entrastream_sink::RecordMeta;
+
+    fn batch(sizes: &[usize]) -> EncodedBatch {
+        let mut data = Vec::new();
+        let mut records = Vec::new();
+        for &n in sizes {
+            let start = data.len();
+            data.extend(std::iter::repeat_n(b'x', n));
+            records.push(RecordMeta {
+                range: start..data.len(),
+                partition: PartitionId::new("t", 0),
+                offset: 0,
+                category: "SignInLogs".into(),
+            });
+        }
+        EncodedBatch {
+            data: Bytes::from(data),
+            records,
+        }
+    }
+
+    #[tokio::test]
+    async fn too_large_records_are_rejected_with_the_reason_and_the_rest_sent() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut cfg = Config::new(listener.local_addr().unwrap().to_string());
+        cfg.max_message_bytes = 1000;
+        let mut sink = SyslogSink::new("s", Schema::Raw, cfg).unwrap();
+        let reader = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut s, &mut got)
+                .await
+                .unwrap();
+            got
+        });
+        let outcome = sink.send(&batch(&[10, 1001, 1000])).await;
+        let Outcome::Rejected(r) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].index, 1);
+        assert!(
+            r[0].reason
+                .contains("1001 bytes is above max_message_bytes = 1000")
+        );
+        drop(sink);
+        let got = reader.await.unwrap();
+        let mut want = b"10 ".to_vec();
+        want.extend([b'x'; 10]);
+        want.extend_from_slice(b"1000 ");
+        want.extend([b'x'; 1000]);
+        assert_eq!(
+            got, want,
+            "the others are sent whole; the large one not at all"
+        );
+    }
+
+    #[tokio::test]
+    async fn unreachable_receiver_fails_healthcheck_and_send_is_retryable() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cfg = Config::new(format!("127.0.0.1:{port}"));
+        cfg.retry_window = Duration::from_millis(250);
+        let mut sink = SyslogSink::new("s", Schema::Raw, cfg).unwrap();
+        let e = sink.healthcheck().await.unwrap_err().to_string();
+        assert!(e.contains("cannot connect"), "{e}");
+        let outcome = sink.send(&batch(&[5])).await;
+        assert!(outcome.is_retryable(), "{outcome:?}");
+        let stats = sink.stats();
+        assert!(SyslogStats::get(&stats.connect_failures) >= 2);
+        assert_eq!(SyslogStats::get(&stats.retries), 1);
+        assert!(!stats.healthy.load(Ordering::Relaxed));
+    }
+}

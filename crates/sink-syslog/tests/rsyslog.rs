@@ -89,7 +89,7 @@ fn tcp_octet_counted_every_message_arrives_byte_identical() {
     let mut cfg = Config::new(format!("127.0.0.1:{}", rs.tcp_port.unwrap()));
     cfg.hostname = Some("test-host".into());
     let mut sink = SyslogSink::new("rs", Schema::Raw, cfg).unwrap();
-    let texts = corpus_of(20_000);
+    let texts = corpus_of(50_000);
     let sent = runtime().block_on(async {
         sink.healthcheck().await.unwrap();
         send_all(&mut sink, &texts, 1000).await
@@ -243,7 +243,7 @@ fn tls_with_test_ca_and_client_certificate() {
         (k == "SYSLOG_TEST_KEY_PATH").then(|| key_path.clone())
     })
     .unwrap();
-    let texts = corpus_of(5_000);
+    let texts = corpus_of(20_000);
     let rt = runtime();
     let sent = rt.block_on(async {
         sink.healthcheck().await.unwrap();
@@ -279,7 +279,7 @@ fn relp_every_message_acknowledged_and_written() {
     let mut cfg = Config::new(format!("127.0.0.1:{}", rs.relp_port.unwrap()));
     cfg.transport = Transport::Relp;
     let mut sink = SyslogSink::new("rs", Schema::Ocsf, cfg).unwrap();
-    let texts = corpus_of(20_000);
+    let texts = corpus_of(50_000);
     let sent = runtime().block_on(async {
         sink.healthcheck().await.unwrap();
         send_all(&mut sink, &texts, 1000).await
@@ -290,6 +290,38 @@ fn relp_every_message_acknowledged_and_written() {
     assert_eq!(SyslogStats::get(&stats.relp_acks), sent.len() as u64);
     assert_eq!(SyslogStats::get(&stats.resent_records), 0);
     assert_eq!(SyslogStats::get(&stats.relp_in_flight), 0);
+}
+
+#[test]
+fn relp_over_three_connections_delivers_every_record_once() {
+    let Some(rs) = Rsyslog::start(RsyslogOptions {
+        relp: true,
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let mut cfg = Config::new(format!("127.0.0.1:{}", rs.relp_port.unwrap()));
+    cfg.transport = Transport::Relp;
+    cfg.concurrency = 3;
+    cfg.relp_window = 16;
+    let mut sink = SyslogSink::new("rs", Schema::Native, cfg).unwrap();
+    let sent = runtime().block_on(send_all(&mut sink, &generated(6_000, 9), 1000));
+    let out = rs.output("relp");
+    let mut got: Vec<&[u8]> = lines(&out);
+    let mut want: Vec<&[u8]> = sent.iter().map(Vec::as_slice).collect();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert!(
+        got == want,
+        "every record exactly once ({} lines for {})",
+        got.len(),
+        want.len()
+    );
+    assert_eq!(
+        SyslogStats::get(&sink.stats().reconnects),
+        2,
+        "three connections opened"
+    );
 }
 
 #[test]
