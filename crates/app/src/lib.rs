@@ -217,9 +217,9 @@ pub fn kafka_config(config: &Config, env: &Env) -> Result<KafkaSourceConfig, Con
     let src = &resolved.section;
     let mut k = if let Some(cs) = &resolved.connection_string {
         KafkaSourceConfig::from_connection_string(cs, src.topic.clone(), src.consumer_group())
-            .map_err(|message| ConfigError {
+            .map_err(|e| ConfigError {
                 path: "source.connection_string".into(),
-                message,
+                message: e.to_string(),
             })?
     } else {
         KafkaSourceConfig {

@@ -261,7 +261,7 @@ impl HecService {
             // On the blocking pool: the `concurrency` requests of a send compress in parallel.
             let z = entrastream_sink_http::gzip_off_task(body)
                 .await
-                .map_err(Transport)?;
+                .map_err(|e| Transport(e.to_string()))?;
             (Bytes::from(z), true)
         } else {
             (body, false)

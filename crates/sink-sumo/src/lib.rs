@@ -369,7 +369,7 @@ impl SumoSink {
             // On the blocking pool: the `concurrency` requests of a send compress in parallel.
             match gzip_off_task(body).await {
                 Ok(z) => Bytes::from(z),
-                Err(e) => return Answer::Transport(e),
+                Err(e) => return Answer::Transport(e.to_string()),
             }
         } else {
             body
