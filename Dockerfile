@@ -40,10 +40,13 @@ COPY crates ./crates
 COPY benches ./benches
 COPY tests ./tests
 COPY config ./config
+# --no-default-features: no `demo` (its embedded Kafka broker and Event Hubs peer are test
+# support, not part of the daemon); scripts/check-shipped-build checks these flags' dependency
+# tree for test crates. `isal`: the HTTP sinks' gzip with ISA-L.
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked -p entrastream --features isal \
+    cargo build --release --locked -p entrastream --no-default-features --features isal \
  && install -D -m 0755 target/release/entrastream /out/entrastream
 
 FROM ${RUNTIME_IMAGE} AS runtime

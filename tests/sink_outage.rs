@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use entrastream_app::config::{Config, Env};
 use entrastream_app::{Hooks, start};
-use entrastream_sink::{EncodedBatch, Outcome, RecordEncoder, Sink, SinkError};
+use entrastream_sink::{EncodedBatch, Outcome, RecordEncoder, RetryReason, Sink, SinkError};
 
 use crate::support::*;
 
@@ -31,7 +31,7 @@ impl Sink for Outage {
             .unwrap()
             .is_some_and(|(from, len)| from.elapsed() < len);
         if down {
-            return Outcome::Retryable("503 scripted outage".into());
+            return Outcome::Retryable(RetryReason::Unavailable("503 scripted outage".into()));
         }
         self.inner.send(batch).await
     }

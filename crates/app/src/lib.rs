@@ -1,6 +1,6 @@
 //! The composition root: turns a validated [`Config`] into a running daemon (Kafka source,
-//! sinks, pipeline, admin server) and back into a summary on shutdown. Also hosts the
-//! zero-setup demo ([`demo`]), which runs the very same [`start`] against an embedded broker.
+//! sinks, pipeline, admin server) and back into a summary on shutdown. The zero-setup demo
+//! (crate `entrastream-demo`) runs the very same [`start`] against an embedded broker.
 //!
 //! Design decision: the binary only parses the command line, waits for signals and maps
 //! errors to exit codes; everything else is a library call here, so integration tests run the
@@ -8,8 +8,6 @@
 #![forbid(unsafe_code)]
 
 pub mod amqp;
-pub mod demo;
-pub mod demo_summary;
 pub mod siem;
 
 use std::net::SocketAddr;
@@ -48,9 +46,6 @@ pub enum AppError {
     /// The pipeline failed.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
-    /// The demo's embedded broker failed.
-    #[error("demo: {0}")]
-    Demo(String),
 }
 
 /// Wraps a built sink (fault injection in tests).
@@ -222,9 +217,9 @@ pub fn kafka_config(config: &Config, env: &Env) -> Result<KafkaSourceConfig, Con
     let src = &resolved.section;
     let mut k = if let Some(cs) = &resolved.connection_string {
         KafkaSourceConfig::from_connection_string(cs, src.topic.clone(), src.consumer_group())
-            .map_err(|message| ConfigError {
+            .map_err(|e| ConfigError {
                 path: "source.connection_string".into(),
-                message,
+                message: e.to_string(),
             })?
     } else {
         KafkaSourceConfig {

@@ -54,14 +54,14 @@ fn sumo_config(name: &str, schema: Schema, s: &SumoLogicSettings) -> SumoConfig 
 fn hec(s: &SinkConfig, h: &SplunkHecSettings) -> Result<HecSink, ConfigError> {
     HecSink::new(hec_config(&s.name, s.schema(), h)).map_err(|m| ConfigError {
         path: format!("sinks.{}", s.name),
-        message: m,
+        message: m.to_string(),
     })
 }
 
 fn sumo(s: &SinkConfig, x: &SumoLogicSettings) -> Result<SumoSink, ConfigError> {
     SumoSink::new(sumo_config(&s.name, s.schema(), x)).map_err(|m| ConfigError {
         path: format!("sinks.{}", s.name),
-        message: m,
+        message: m.to_string(),
     })
 }
 

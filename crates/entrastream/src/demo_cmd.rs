@@ -1,13 +1,15 @@
 //! `entrastream demo`: embedded broker, generated traffic, the same pipeline as `run`.
+//!
+//! The demo lives in crate `entrastream-demo`, linked only with the binary's `demo` feature
+//! (on by default). The subcommand and its arguments exist in every build, so that a
+//! production binary (built with `--no-default-features`) answers `demo` with a clear error
+//! instead of clap's "unrecognized subcommand".
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use entrastream_app::config::{Config, Env};
-use entrastream_app::demo::{DemoOptions, DemoSource};
-use entrastream_app::{AppError, telemetry_format};
-
 /// Which source the demo exercises.
+#[cfg_attr(not(feature = "demo"), allow(dead_code))]
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum SourceArg {
     /// The Kafka endpoint path, against an embedded Kafka-protocol broker.
@@ -17,6 +19,7 @@ pub enum SourceArg {
 }
 
 /// Arguments of `entrastream demo`.
+#[cfg_attr(not(feature = "demo"), allow(dead_code))]
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// Source to run the demo through.
@@ -42,7 +45,23 @@ pub struct DemoArgs {
     pub seed: u64,
 }
 
+/// Without the `demo` feature: the binary has no demo to run; say how to get one.
+#[cfg(not(feature = "demo"))]
+pub fn run(_args: DemoArgs) -> anyhow::Result<ExitCode> {
+    anyhow::bail!(
+        "this entrastream binary was built without the `demo` feature (production builds such as \
+         the container image leave it out); run the demo from a checkout with \
+         `cargo run --release -- demo`, or build with `cargo build --release -p entrastream` \
+         (default features)"
+    )
+}
+
+#[cfg(feature = "demo")]
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    use entrastream_app::config::{Config, Env};
+    use entrastream_app::{AppError, telemetry_format};
+    use entrastream_demo::{DemoError, DemoOptions, DemoSource};
+
     let env = Env::from_process();
     let user = match &args.config {
         Some(path) => match Config::load(path, &env) {
@@ -74,9 +93,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    match runtime.block_on(entrastream_app::demo::run(opts)) {
+    match runtime.block_on(entrastream_demo::run(opts)) {
         Ok(_) => Ok(ExitCode::SUCCESS),
-        Err(AppError::Config(e)) => {
+        Err(DemoError::App(AppError::Config(e))) => {
             eprintln!("error: invalid configuration: {e}");
             Ok(ExitCode::from(2))
         }

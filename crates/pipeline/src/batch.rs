@@ -158,7 +158,7 @@ impl BatchBuilder {
                             .inc();
                         deadletter::write_line(
                             &mut self.dead_letter,
-                            &reason,
+                            &reason.to_string(),
                             "encode_failed",
                             name,
                             &m.partition,

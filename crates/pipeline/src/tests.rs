@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use entrastream_entra::Schema;
 use entrastream_generator::{Generator, GeneratorConfig, poison_message};
-use entrastream_sink::{Coalesce, EncodedBatch, NdjsonEncoder, Outcome, Rejection, SinkError};
+use entrastream_sink::{
+    Coalesce, EncodedBatch, NdjsonEncoder, Outcome, RejectReason, Rejection, RetryReason, SinkError,
+};
 use entrastream_source::VecSource;
 
 use super::*;
@@ -67,7 +69,7 @@ impl Sink for ScriptSink {
         self.send_sizes.lock().unwrap().push(batch.data.len());
         let n = self.sends.fetch_add(1, Ordering::SeqCst);
         if n < self.fail_first {
-            return Outcome::Retryable("scripted outage".into());
+            return Outcome::Retryable(RetryReason::Unavailable("scripted outage".into()));
         }
         if batch.records.is_empty() {
             // dead-letter batches carry pre-encoded lines only
@@ -85,7 +87,7 @@ impl Sink for ScriptSink {
             {
                 rejected.push(Rejection {
                     index: i,
-                    reason: "scripted rejection".into(),
+                    reason: RejectReason::Invalid("scripted rejection".into()),
                 });
             } else {
                 kept.extend_from_slice(rec);

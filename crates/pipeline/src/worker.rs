@@ -142,7 +142,7 @@ pub(crate) async fn sink_worker(
                                 .inc();
                             deadletter::write_line(
                                 &mut data,
-                                &r.reason,
+                                &r.reason.to_string(),
                                 "sink_rejected",
                                 &name,
                                 &meta.partition,
@@ -168,7 +168,7 @@ pub(crate) async fn sink_worker(
                     break;
                 }
                 Outcome::Retryable(reason) => {
-                    health.set(&component, Err(reason.clone()));
+                    health.set(&component, Err(reason.to_string()));
                     metrics
                         .sink_retries
                         .with_label_values(&[name.as_str()])
@@ -251,7 +251,7 @@ pub(crate) async fn dead_letter_worker(
                 break;
             }
             let reason = match outcome {
-                Outcome::Retryable(r) => r,
+                Outcome::Retryable(r) => r.to_string(),
                 Outcome::Rejected(r) => format!("dead-letter sink refused {} lines", r.len()),
                 Outcome::Delivered => String::new(),
             };

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use entrastream_entra::Schema;
 use entrastream_sink::{
-    Coalesce, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Sink, SinkError,
+    Coalesce, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, RetryReason, Sink, SinkError,
 };
 use tokio::io::AsyncWriteExt;
 
@@ -306,14 +306,17 @@ impl Sink for FileSink {
     async fn send(&mut self, batch: &EncodedBatch) -> Outcome {
         match self.write(&batch.data).await {
             Ok(()) => Outcome::Delivered,
-            Err(e) => Outcome::Retryable(format!("write to {} failed: {e}", self.path.display())),
+            Err(e) => Outcome::Retryable(RetryReason::Io(format!(
+                "write to {} failed: {e}",
+                self.path.display()
+            ))),
         }
     }
 
     async fn healthcheck(&mut self) -> Result<(), SinkError> {
         self.open()
             .await
-            .map_err(|e| SinkError(format!("cannot open {}: {e}", self.path.display())))
+            .map_err(|e| SinkError::Io(format!("cannot open {}: {e}", self.path.display())))
     }
 }
 
@@ -353,7 +356,7 @@ impl Sink for StdoutSink {
         .await
         {
             Ok(()) => Outcome::Delivered,
-            Err(e) => Outcome::Retryable(format!("stdout write failed: {e}")),
+            Err(e) => Outcome::Retryable(RetryReason::Io(format!("stdout write failed: {e}"))),
         }
     }
 

@@ -184,15 +184,31 @@ fn gzip_isal(data: &[u8]) -> Option<Vec<u8>> {
     attempt(data.len() / 4 + 1024).or_else(|| attempt(isal::stored_bound(data.len())))
 }
 
+/// Why [`gzip_off_task`] produced no body: the blocking task panicked or the runtime is
+/// shutting down. The request is not sent; the sink retries the batch.
+#[derive(Debug, thiserror::Error)]
+pub enum GzipError {
+    /// The blocking task did not complete.
+    #[error("gzip task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl GzipError {
+    /// Stable class name (metric label).
+    pub fn code(&self) -> &'static str {
+        match self {
+            GzipError::Task(_) => "gzip_task",
+        }
+    }
+}
+
 /// [`gzip`] on tokio's blocking pool (so that concurrent requests compress in parallel, off
 /// the async worker). Must be called inside a tokio runtime.
-pub async fn gzip_off_task<B>(data: B) -> Result<Vec<u8>, String>
+pub async fn gzip_off_task<B>(data: B) -> Result<Vec<u8>, GzipError>
 where
     B: AsRef<[u8]> + Send + 'static,
 {
-    tokio::task::spawn_blocking(move || gzip(data.as_ref()))
-        .await
-        .map_err(|e| format!("gzip task failed: {e}"))
+    Ok(tokio::task::spawn_blocking(move || gzip(data.as_ref())).await?)
 }
 
 /// The client settings every HTTP sink starts from: rustls, this request timeout, and no

@@ -2,7 +2,7 @@
 //! chosen schema. Runs on the parse path (no I/O).
 
 use entrastream_entra::{EncodeContext, Record, Schema};
-use entrastream_sink::RecordEncoder;
+use entrastream_sink::{EncodeError, RecordEncoder};
 
 /// Encodes `{"time":S.mmm,"host":…,"source":…,"sourcetype":…,"index":…,
 /// "fields":{"category":…,"tenant":…},"event":<record>}`.
@@ -68,7 +68,7 @@ impl RecordEncoder for HecEventEncoder {
         record: &Record<'_>,
         ctx: &EncodeContext,
         out: &mut Vec<u8>,
-    ) -> Result<(), String> {
+    ) -> Result<(), EncodeError> {
         let t = record.event_time().unwrap_or(ctx.ingest_time);
         let millis = t.unix_millis();
         out.extend_from_slice(b"{\"time\":");
@@ -81,7 +81,7 @@ impl RecordEncoder for HecEventEncoder {
             push_str(out, tenant);
         }
         out.extend_from_slice(b"},\"event\":");
-        entrastream_entra::encode(self.schema, record, ctx, out).map_err(|e| e.to_string())?;
+        entrastream_entra::encode(self.schema, record, ctx, out)?;
         out.push(b'}');
         Ok(())
     }

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use entrastream_sink::{
-    BatchProgress, Coalesce, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink,
-    SinkError,
+    BatchProgress, BuildError, Coalesce, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder,
+    RejectReason, Rejection, RetryReason, Sink, SinkError,
 };
 use entrastream_sink_http::Refused;
 use entrastream_telemetry::SinkStats;
@@ -107,18 +107,19 @@ const ALERT_EVERY: Duration = Duration::from_secs(60);
 
 enum Step {
     Done(Chunk),
-    /// A record refused for good, with the `entrastream_sink_dead_lettered_total` reason.
-    Reject(Rejection, &'static str),
+    /// A record refused for good; its reason's code is the
+    /// `entrastream_sink_dead_lettered_total` label.
+    Reject(Rejection),
     RejectAndResend(Rejection, Option<Chunk>),
     Again(Vec<Chunk>),
     Ack(u64, Chunk),
-    Failed(String, bool),
+    Failed(RetryReason),
 }
 
 impl HecSink {
     /// Builds the sink (validates the settings, builds the HTTP client).
-    pub fn new(cfg: HecConfig) -> Result<Self, String> {
-        cfg.validate()?;
+    pub fn new(cfg: HecConfig) -> Result<Self, BuildError> {
+        cfg.validate().map_err(BuildError::Config)?;
         let encoder: Arc<dyn RecordEncoder> = match cfg.api {
             HecApi::Event => Arc::new(encoder::HecEventEncoder::new(
                 cfg.schema,
@@ -163,20 +164,20 @@ impl HecSink {
         };
         match self.service.health().await {
             Ok(()) => {}
-            Err(e) if e.starts_with("unreachable") => {
+            Err(SinkError::Unreachable(e)) => {
                 p.reachable = false;
                 p.problem = Some(format!(
                     "{e} — check endpoint (scheme, host, port 8088), firewalls, and tls.ca_file for a private CA"
                 ));
                 return p;
             }
-            Err(e) => p.problem = Some(e),
+            Err(e) => p.problem = Some(e.to_string()),
         }
         match self.service.auth_probe().await {
             Ok(()) => p.authenticated = Some(true),
             Err((auth, m)) => {
                 p.authenticated = auth;
-                p.problem = Some(m);
+                p.problem = Some(m.to_string());
             }
         }
         p
@@ -210,7 +211,7 @@ impl HecSink {
             Err(e) => {
                 m.count("network".into());
                 self.stats.request("network", None, elapsed.as_secs_f64());
-                return Step::Failed(e.0, false);
+                return Step::Failed(RetryReason::Unreachable(e.0));
             }
         };
         m.bytes_uncompressed.fetch_add(raw_len, Ordering::Relaxed);
@@ -235,11 +236,11 @@ impl HecSink {
                 m.duplicates
                     .fetch_add(chunk.indices.len() as u64, Ordering::Relaxed);
                 self.stats.duplicates(chunk.indices.len() as u64);
-                Step::Failed(ACK_OFF.to_string(), true)
+                Step::Failed(RetryReason::Operator(ACK_OFF.to_string()))
             }
             Class::Accepted(_) => Step::Done(chunk),
-            Class::Retry(msg) => Step::Failed(msg, false),
-            Class::Operator(msg) => Step::Failed(msg, true),
+            Class::Retry(msg) => Step::Failed(RetryReason::Unavailable(msg)),
+            Class::Operator(msg) => Step::Failed(RetryReason::Operator(msg)),
             Class::InvalidEvent { number, reason } => match chunk.indices.get(number) {
                 Some(&bad) => {
                     // Reject only the bad event; resend the others (none is indexed when
@@ -251,21 +252,24 @@ impl HecSink {
                         .filter(|&i| i != bad)
                         .collect();
                     Step::RejectAndResend(
-                        Rejection { index: bad, reason },
+                        Rejection {
+                            index: bad,
+                            reason: RejectReason::Invalid(reason),
+                        },
                         (!rest.is_empty()).then_some(Chunk { indices: rest }),
                     )
                 }
-                None => bisect(chunk, &reason, "invalid_event"),
+                None => bisect(chunk, RejectReason::Invalid(reason)),
             },
             Class::BadData(msg) => bisect(
                 chunk,
-                &format!("Splunk HEC rejected the event: {msg}"),
-                "invalid_event",
+                RejectReason::Invalid(format!("Splunk HEC rejected the event: {msg}")),
             ),
             Class::TooLarge => bisect(
                 chunk,
-                "HTTP 413: this single event is larger than Splunk's [http_input] max_content_length",
-                "too_large",
+                RejectReason::TooLarge(
+                    "HTTP 413: this single event is larger than Splunk's [http_input] max_content_length".into(),
+                ),
             ),
         }
     }
@@ -273,16 +277,10 @@ impl HecSink {
 
 /// A request refused for its content: halves resent on their own (the shared rule of the HTTP
 /// sinks, [`entrastream_sink_http::split_refused`]), a single record dead-lettered with `reason`.
-fn bisect(chunk: Chunk, reason: &str, class: &'static str) -> Step {
+fn bisect(chunk: Chunk, reason: RejectReason) -> Step {
     match entrastream_sink_http::split_refused(&chunk.indices) {
         Refused::Halves(a, b) => Step::Again(vec![Chunk { indices: a }, Chunk { indices: b }]),
-        Refused::One(index) => Step::Reject(
-            Rejection {
-                index,
-                reason: reason.to_string(),
-            },
-            class,
-        ),
+        Refused::One(index) => Step::Reject(Rejection { index, reason }),
         Refused::Nothing => Step::Done(chunk),
     }
 }
@@ -321,7 +319,7 @@ impl Sink for HecSink {
         for r in oversize {
             progress.reject(r);
         }
-        let mut failure: Option<(String, bool)> = None;
+        let mut failure: Option<RetryReason> = None;
         let mut pending = Vec::new();
         while !queue.is_empty() && failure.is_none() {
             let wave = std::mem::take(&mut queue);
@@ -338,12 +336,12 @@ impl Sink for HecSink {
                             progress.done[i] = true;
                         }
                     }
-                    Step::Reject(r, class) => {
-                        self.stats.dead_lettered(class, 1);
+                    Step::Reject(r) => {
+                        self.stats.dead_lettered(r.reason.code(), 1);
                         progress.reject(r);
                     }
                     Step::RejectAndResend(r, rest) => {
-                        self.stats.dead_lettered("invalid_event", 1);
+                        self.stats.dead_lettered(r.reason.code(), 1);
                         progress.reject(r);
                         queue.extend(rest);
                     }
@@ -353,9 +351,10 @@ impl Sink for HecSink {
                         sent_at: Instant::now(),
                         item: c,
                     }),
-                    Step::Failed(msg, operator) => {
-                        if failure.as_ref().is_none_or(|(_, op)| !op) {
-                            failure = Some((msg, operator));
+                    Step::Failed(reason) => {
+                        // The first failure an operator must fix wins over transient ones.
+                        if failure.as_ref().is_none_or(|f| !f.needs_operator()) {
+                            failure = Some(reason);
                         }
                     }
                 }
@@ -395,26 +394,23 @@ impl Sink for HecSink {
                     "indexer ack not received within ack_timeout; resending (Splunk may now hold duplicates)"
                 );
                 if failure.is_none() {
-                    failure = Some((
-                        format!(
-                            "{} request(s) not acknowledged within {:?}; resending",
-                            res.timed_out.len(),
-                            self.cfg.ack_timeout
-                        ),
-                        false,
-                    ));
+                    failure = Some(RetryReason::Unconfirmed(format!(
+                        "{} request(s) not acknowledged within {:?}; resending",
+                        res.timed_out.len(),
+                        self.cfg.ack_timeout
+                    )));
                 }
             }
         }
-        if let Some((msg, operator)) = failure {
+        if let Some(reason) = failure {
             self.metrics.retries.fetch_add(1, Ordering::Relaxed);
             self.metrics.healthy.store(false, Ordering::Relaxed);
             self.stats.healthy(false);
-            if operator {
-                self.alert(&msg);
+            if reason.needs_operator() {
+                self.alert(&reason.to_string());
             }
             self.progress = Some(progress);
-            return Outcome::Retryable(msg);
+            return Outcome::Retryable(reason);
         }
         self.stats.healthy(true);
         self.stats.batch(batch.records.len());
@@ -439,10 +435,7 @@ impl Sink for HecSink {
     }
 
     async fn healthcheck(&mut self) -> Result<(), SinkError> {
-        self.service.health().await.map_err(SinkError)?;
-        self.service
-            .auth_probe()
-            .await
-            .map_err(|(_, m)| SinkError(m))
+        self.service.health().await?;
+        self.service.auth_probe().await.map_err(|(_, e)| e)
     }
 }

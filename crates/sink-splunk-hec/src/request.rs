@@ -2,7 +2,7 @@
 //! content length, and their bodies (optionally gzipped).
 
 use bytes::Bytes;
-use entrastream_sink::{EncodedBatch, Rejection};
+use entrastream_sink::{EncodedBatch, RejectReason, Rejection};
 use entrastream_sink_http::{even_requests, ndjson_body};
 
 /// Records (indices into the batch) sent in one request.
@@ -25,10 +25,10 @@ pub fn plan(
         .into_iter()
         .map(|i| Rejection {
             index: i,
-            reason: format!(
+            reason: RejectReason::Oversize(format!(
                 "record of {} bytes is larger than max_content_length ({max} bytes); not truncated",
                 batch.records[i].range.len()
-            ),
+            )),
         })
         .collect();
     let chunks = requests
@@ -80,6 +80,8 @@ mod tests {
         assert_eq!(rej.len(), 1);
         assert_eq!(rej[0].index, 2);
         assert!(rej[0].reason.contains("max_content_length"));
+        // The class is the variant, the dead-letter metric label its code.
+        assert_eq!(rej[0].reason.code(), "oversize");
         for c in &chunks {
             assert!(body(&b, c).len() <= 10);
         }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use entrastream_secret::Secret;
+use entrastream_sink::{BuildError, SinkError};
 use entrastream_sink_http::{client_builder, excerpt, read_bounded, redirect_reason};
 use serde_json::Value;
 
@@ -171,13 +172,13 @@ fn query_escape(s: &str) -> String {
 
 impl HecService {
     /// A client for these settings; the channel GUID is new for every sink instance.
-    pub fn new(cfg: &HecConfig) -> Result<Self, String> {
+    pub fn new(cfg: &HecConfig) -> Result<Self, BuildError> {
         let mut b = client_builder(cfg.request_timeout).pool_max_idle_per_host(cfg.concurrency + 1);
         if let Some(ca) = &cfg.tls.ca_file {
-            let pem =
-                std::fs::read(ca).map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?;
+            let pem = std::fs::read(ca)
+                .map_err(|e| BuildError::File(format!("tls.ca_file {}: {e}", ca.display())))?;
             let cert = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?;
+                .map_err(|e| BuildError::File(format!("tls.ca_file {}: {e}", ca.display())))?;
             b = b.add_root_certificate(cert);
         }
         if cfg.tls.insecure_skip_verify {
@@ -187,7 +188,9 @@ impl HecService {
             );
             b = b.danger_accept_invalid_certs(true);
         }
-        let client = b.build().map_err(|e| format!("HTTP client: {e}"))?;
+        let client = b
+            .build()
+            .map_err(|e| BuildError::Client(format!("HTTP client: {e}")))?;
         let base = cfg.endpoint.trim_end_matches('/').to_string();
         let channel = uuid::Uuid::new_v4().to_string();
         let data_url = match cfg.api {
@@ -225,9 +228,11 @@ impl HecService {
     /// Builds (without sending) a data request, so that an endpoint or token the HTTP client
     /// refuses (a line break in a token file, a space in the URL) stops the start with what to
     /// fix instead of failing every request. No HEC header or query value comes from the data.
-    fn check_request_builds(&self) -> Result<(), String> {
+    fn check_request_builds(&self) -> Result<(), BuildError> {
         if reqwest::Url::parse(&self.data_url).is_err() {
-            return Err("endpoint is not a valid URL: set it as https://host:8088".into());
+            return Err(BuildError::Config(
+                "endpoint is not a valid URL: set it as https://host:8088".into(),
+            ));
         }
         self.client
             .post(&self.data_url)
@@ -236,7 +241,7 @@ impl HecService {
             .build()
             .map(drop)
             .map_err(|_| {
-                "the token holds a character an HTTP header cannot carry (a line break, a control character or non-ASCII text): fix token / token_env / token_file (value not shown)".to_string()
+                BuildError::Config("the token holds a character an HTTP header cannot carry (a line break, a control character or non-ASCII text): fix token / token_env / token_file (value not shown)".to_string())
             })
     }
 
@@ -256,7 +261,7 @@ impl HecService {
             // On the blocking pool: the `concurrency` requests of a send compress in parallel.
             let z = entrastream_sink_http::gzip_off_task(body)
                 .await
-                .map_err(Transport)?;
+                .map_err(|e| Transport(e.to_string()))?;
             (Bytes::from(z), true)
         } else {
             (body, false)
@@ -311,13 +316,13 @@ impl HecService {
 
     /// `GET /services/collector/health`: Ok when HEC answers healthy (200 with HEC code 17;
     /// a 200 without it is another server's page). The error says what to fix.
-    pub async fn health(&self) -> Result<(), String> {
+    pub async fn health(&self) -> Result<(), SinkError> {
         let resp = self
             .client
             .get(format!("{}/services/collector/health", self.base))
             .send()
             .await
-            .map_err(|e| format!("unreachable: {}", transport(e).0))?;
+            .map_err(|e| SinkError::Unreachable(format!("unreachable: {}", transport(e).0)))?;
         let status = resp.status().as_u16();
         let text = read_bounded(resp).await.text;
         let code = serde_json::from_str::<Value>(&text)
@@ -325,22 +330,25 @@ impl HecService {
             .and_then(|v| v.get("code").and_then(Value::as_u64));
         match (status, code) {
             (200, Some(17)) => Ok(()),
-            (300..=399, _) => Err(redirect_reason(status, "the HEC health endpoint")),
-            (200..=299, _) => Err(format!(
+            (300..=399, _) => Err(SinkError::Refused(redirect_reason(
+                status,
+                "the HEC health endpoint",
+            ))),
+            (200..=299, _) => Err(SinkError::Refused(format!(
                 "the health endpoint answered HTTP {status} without HEC's health answer (code 17): {} — something other than Splunk HEC answers at this endpoint (a proxy, a wrong port or path); check endpoint and proxies",
                 excerpt(&text)
-            )),
-            _ => Err(format!(
+            ))),
+            _ => Err(SinkError::Refused(format!(
                 "health endpoint answered HTTP {status} {} — HEC reports itself unhealthy (queues full or disabled)",
                 excerpt(&text)
-            )),
+            ))),
         }
     }
 
     /// An authenticated, ack-less probe: an empty POST. HEC checks the token before the body,
     /// so code 5 ("No data") proves the token is valid without indexing anything.
     /// Error: (false when the token was refused, what to fix).
-    pub async fn auth_probe(&self) -> Result<(), (Option<bool>, String)> {
+    pub async fn auth_probe(&self) -> Result<(), (Option<bool>, SinkError)> {
         let resp = self
             .client
             .post(format!("{}/services/collector/event", self.base))
@@ -349,7 +357,10 @@ impl HecService {
             .body(Vec::new())
             .send()
             .await
-            .map_err(|e| (None, format!("unreachable: {}", transport(e).0)))?;
+            .map_err(|e| {
+                let m = format!("unreachable: {}", transport(e).0);
+                (None, SinkError::Unreachable(m))
+            })?;
         let status = resp.status().as_u16();
         let text = read_bounded(resp).await.text;
         let (class, code) = classify_with_code(status, &text);
@@ -359,9 +370,11 @@ impl HecService {
         match class {
             Class::Accepted(_) => Ok(()),
             Class::BadData(_) if status == 400 && code == Some(5) => Ok(()),
-            Class::Operator(m) if token_refused => Err((Some(false), m)),
-            Class::Operator(m) | Class::Retry(m) | Class::BadData(m) => Err((None, m)),
-            other => Err((None, format!("{other:?}"))),
+            Class::Operator(m) if token_refused => Err((Some(false), SinkError::Refused(m))),
+            Class::Operator(m) | Class::Retry(m) | Class::BadData(m) => {
+                Err((None, SinkError::Refused(m)))
+            }
+            other => Err((None, SinkError::Refused(format!("{other:?}")))),
         }
     }
 }

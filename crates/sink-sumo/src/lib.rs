@@ -26,8 +26,8 @@ use bytes::Bytes;
 use entrastream_entra::Schema;
 use entrastream_secret::Secret;
 use entrastream_sink::{
-    BatchProgress, Coalesce, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink,
-    SinkError,
+    BatchProgress, BuildError, Coalesce, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder,
+    RejectReason, Rejection, RetryReason, Sink, SinkError,
 };
 use entrastream_sink_http::{
     Refused, client_builder, even_requests, excerpt, gzip_off_task, header_value,
@@ -183,9 +183,10 @@ enum Answer {
 enum Step {
     Done(Chunk),
     Split(Vec<Chunk>),
-    /// A record refused for good, with the `entrastream_sink_dead_lettered_total` reason.
-    Reject(Rejection, &'static str),
-    Failed(String, bool),
+    /// A record refused for good; its reason's code is the
+    /// `entrastream_sink_dead_lettered_total` label.
+    Reject(Rejection),
+    Failed(RetryReason),
 }
 
 /// The Sumo Logic HTTP source sink.
@@ -207,19 +208,23 @@ impl fmt::Debug for SumoSink {
 
 impl SumoSink {
     /// Builds the sink.
-    pub fn new(mut cfg: SumoConfig) -> Result<Self, String> {
+    pub fn new(mut cfg: SumoConfig) -> Result<Self, BuildError> {
         let u = cfg.url.expose();
         if !(u.starts_with("https://") || u.starts_with("http://")) {
-            return Err("url must be an http(s):// URL (value not shown: it is a secret)".into());
+            return Err(BuildError::Config(
+                "url must be an http(s):// URL (value not shown: it is a secret)".into(),
+            ));
         }
         if reqwest::Url::parse(u).is_err() {
-            return Err("url is not a valid URL (value not shown: it is a secret)".into());
+            return Err(BuildError::Config(
+                "url is not a valid URL (value not shown: it is a secret)".into(),
+            ));
         }
         cfg.max_request_bytes = cfg.max_request_bytes.clamp(1024, SUMO_MAX_REQUEST);
         cfg.concurrency = cfg.concurrency.max(1);
         let client = client_builder(cfg.request_timeout)
             .build()
-            .map_err(|e| format!("HTTP client: {}", transport_error(e)))?;
+            .map_err(|e| BuildError::Client(format!("HTTP client: {}", transport_error(e))))?;
         let metrics = Arc::new(SumoMetrics::default());
         metrics.healthy.store(true, Ordering::Relaxed);
         let sink = SumoSink {
@@ -239,10 +244,10 @@ impl SumoSink {
     /// HTTP client refuses (a newline in `sumo_name`, a non-ASCII `sumo_fields` value) stops
     /// the start with the key to fix. After this, a request that cannot be built can only be
     /// about the record's own data.
-    fn check_configured_headers(&self) -> Result<(), String> {
+    fn check_configured_headers(&self) -> Result<(), BuildError> {
         let category = self.cfg.category.as_deref().unwrap_or(FALLBACK_CATEGORY);
         self.request(category, Bytes::new()).build().map(drop).map_err(|_| {
-            "sumo_category, sumo_name, sumo_host or sumo_fields holds a character an HTTP header cannot carry (a control character, a line break or non-ASCII text): fix that value".to_string()
+            BuildError::Config("sumo_category, sumo_name, sumo_host or sumo_fields holds a character an HTTP header cannot carry (a control character, a line break or non-ASCII text): fix that value".to_string())
         })
     }
 
@@ -309,10 +314,10 @@ impl SumoSink {
             let (requests, oversize) = even_requests(batch, idx, max);
             rejections.extend(oversize.into_iter().map(|i| Rejection {
                 index: i,
-                reason: format!(
+                reason: RejectReason::Oversize(format!(
                     "record of {} bytes is above the Sumo Logic request limit ({max} bytes); not truncated",
                     batch.records[i].range.len()
-                ),
+                )),
             }));
             chunks.extend(requests.into_iter().map(|indices| Chunk {
                 category: category.clone(),
@@ -364,7 +369,7 @@ impl SumoSink {
             // On the blocking pool: the `concurrency` requests of a send compress in parallel.
             match gzip_off_task(body).await {
                 Ok(z) => Bytes::from(z),
-                Err(e) => return Answer::Transport(e),
+                Err(e) => return Answer::Transport(e.to_string()),
             }
         } else {
             body
@@ -405,7 +410,7 @@ impl SumoSink {
 
     /// A request refused for its content: halves resent on their own, a single record
     /// dead-lettered with `reason`.
-    fn refused(chunk: Chunk, reason: String, class: &'static str) -> Step {
+    fn refused(chunk: Chunk, reason: RejectReason) -> Step {
         match split_refused(&chunk.indices) {
             Refused::Halves(a, b) => Step::Split(vec![
                 Chunk {
@@ -417,7 +422,7 @@ impl SumoSink {
                     indices: b,
                 },
             ]),
-            Refused::One(index) => Step::Reject(Rejection { index, reason }, class),
+            Refused::One(index) => Step::Reject(Rejection { index, reason }),
             Refused::Nothing => Step::Done(chunk),
         }
     }
@@ -432,11 +437,11 @@ impl SumoSink {
                 let reason = format!(
                     "the request for this record cannot be built (its metadata is not a valid HTTP header value): {e}"
                 );
-                return Self::refused(chunk, reason, "invalid_metadata");
+                return Self::refused(chunk, RejectReason::InvalidMetadata(reason));
             }
             Answer::Transport(e) => {
                 m.requests_failed.fetch_add(1, Ordering::Relaxed);
-                return Step::Failed(e, false);
+                return Step::Failed(RetryReason::Unreachable(e));
             }
         };
         if (200..300).contains(&status) {
@@ -447,43 +452,40 @@ impl SumoSink {
         match status {
             429 => {
                 m.throttled.fetch_add(1, Ordering::Relaxed);
-                Step::Failed(
+                Step::Failed(RetryReason::Unavailable(
                     "HTTP 429: Sumo Logic is throttling (ingest quota); backing off".into(),
-                    false,
-                )
+                ))
             }
             408 => {
                 // Sumo may have accepted the data before timing out: the resend may duplicate.
                 m.duplicates
                     .fetch_add(chunk.indices.len() as u64, Ordering::Relaxed);
                 self.stats.duplicates(chunk.indices.len() as u64);
-                Step::Failed(
+                Step::Failed(RetryReason::Unavailable(
                     "HTTP 408: request timed out at Sumo Logic (resend may duplicate)".into(),
-                    false,
-                )
+                ))
             }
-            300..=399 => Step::Failed(redirect_reason(status, "Sumo Logic"), true),
+            300..=399 => Step::Failed(RetryReason::Operator(redirect_reason(status, "Sumo Logic"))),
             s if is_content_refusal(s) => {
-                let (what, class) = match s {
-                    413 => ("record too large for Sumo Logic", "too_large"),
-                    431 => (
-                        "the request's headers are too large for Sumo Logic",
-                        "too_large",
-                    ),
-                    _ => (
-                        "Sumo Logic refused the request as malformed",
-                        "invalid_event",
-                    ),
+                let reason = match s {
+                    413 => RejectReason::TooLarge(format!(
+                        "HTTP {s}: record too large for Sumo Logic: {text}"
+                    )),
+                    431 => RejectReason::TooLarge(format!(
+                        "HTTP {s}: the request's headers are too large for Sumo Logic: {text}"
+                    )),
+                    _ => RejectReason::Invalid(format!(
+                        "HTTP {s}: Sumo Logic refused the request as malformed: {text}"
+                    )),
                 };
-                Self::refused(chunk, format!("HTTP {s}: {what}: {text}"), class)
+                Self::refused(chunk, reason)
             }
-            401 | 403 | 404 => Step::Failed(
-                format!(
-                    "HTTP {status}: the Sumo Logic HTTP source URL is invalid or was deleted: set a valid url_env / url_file (the data is kept)"
-                ),
-                true,
-            ),
-            s => Step::Failed(format!("HTTP {s} from Sumo Logic; retrying: {text}"), false),
+            401 | 403 | 404 => Step::Failed(RetryReason::Operator(format!(
+                "HTTP {status}: the Sumo Logic HTTP source URL is invalid or was deleted: set a valid url_env / url_file (the data is kept)"
+            ))),
+            s => Step::Failed(RetryReason::Unavailable(format!(
+                "HTTP {s} from Sumo Logic; retrying: {text}"
+            ))),
         }
     }
 }
@@ -522,7 +524,7 @@ impl Sink for SumoSink {
         for r in oversize {
             progress.reject(r);
         }
-        let mut failure: Option<(String, bool)> = None;
+        let mut failure: Option<RetryReason> = None;
         while !queue.is_empty() && failure.is_none() {
             let wave = std::mem::take(&mut queue);
             let this = &*self;
@@ -535,31 +537,32 @@ impl Sink for SumoSink {
                 match step {
                     Step::Done(c) => c.indices.iter().for_each(|&i| progress.done[i] = true),
                     Step::Split(c) => queue.extend(c),
-                    Step::Reject(r, class) => {
-                        self.stats.dead_lettered(class, 1);
+                    Step::Reject(r) => {
+                        self.stats.dead_lettered(r.reason.code(), 1);
                         progress.reject(r);
                     }
-                    Step::Failed(msg, op) => {
-                        if failure.as_ref().is_none_or(|(_, o)| !o) {
-                            failure = Some((msg, op));
+                    Step::Failed(reason) => {
+                        // The first failure an operator must fix wins over transient ones.
+                        if failure.as_ref().is_none_or(|f| !f.needs_operator()) {
+                            failure = Some(reason);
                         }
                     }
                 }
             }
         }
-        if let Some((msg, operator)) = failure {
+        if let Some(reason) = failure {
             self.metrics.healthy.store(false, Ordering::Relaxed);
             self.stats.healthy(false);
-            if operator
+            if reason.needs_operator()
                 && self
                     .last_alert
                     .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
             {
                 self.last_alert = Some(Instant::now());
-                tracing::error!(sink = %self.cfg.name, "Sumo Logic refuses the data; it is kept and retried, nothing is dropped: {msg}");
+                tracing::error!(sink = %self.cfg.name, "Sumo Logic refuses the data; it is kept and retried, nothing is dropped: {reason}");
             }
             self.progress = Some(progress);
-            return Outcome::Retryable(msg);
+            return Outcome::Retryable(reason);
         }
         self.stats.healthy(true);
         self.stats.batch(batch.records.len());
@@ -587,7 +590,14 @@ impl Sink for SumoSink {
     async fn healthcheck(&mut self) -> Result<(), SinkError> {
         match self.probe().await {
             (true, Some(true), _) => Ok(()),
-            (_, _, problem) => Err(SinkError(problem.unwrap_or_else(|| "check failed".into()))),
+            (reachable, _, problem) => {
+                let problem = problem.unwrap_or_else(|| "check failed".into());
+                Err(if reachable {
+                    SinkError::Refused(problem)
+                } else {
+                    SinkError::Unreachable(problem)
+                })
+            }
         }
     }
 }

@@ -10,6 +10,7 @@
 //! (see `docs/sinks.md`).
 #![forbid(unsafe_code)]
 
+mod error;
 mod progress;
 mod retry;
 
@@ -23,6 +24,7 @@ use bytes::Bytes;
 use entrastream_entra::{EncodeContext, Record, Schema};
 use entrastream_model::PartitionId;
 
+pub use error::{BuildError, EncodeError, RejectReason, RetryReason, SinkError};
 pub use progress::BatchProgress;
 pub use retry::RetryPolicy;
 
@@ -114,18 +116,20 @@ pub struct Coalesce {
 pub struct Rejection {
     /// Index into [`EncodedBatch::records`].
     pub index: usize,
-    /// Why (the peer's message, a status code); goes into the dead-letter line.
-    pub reason: String,
+    /// Why (its class, and the peer's message, a status code); the message goes into the
+    /// dead-letter line.
+    pub reason: RejectReason,
 }
 
 /// What became of one batch.
 ///
 /// ```
-/// use entrastream_sink::{Outcome, Rejection};
+/// use entrastream_sink::{Outcome, RejectReason, Rejection, RetryReason};
 /// // a Splunk 400 for the second event only:
-/// let o = Outcome::Rejected(vec![Rejection { index: 1, reason: "invalid event".into() }]);
+/// let reason = RejectReason::Invalid("invalid event".into());
+/// let o = Outcome::Rejected(vec![Rejection { index: 1, reason }]);
 /// assert!(!o.is_retryable());
-/// assert!(Outcome::Retryable("503 server busy".into()).is_retryable());
+/// assert!(Outcome::Retryable(RetryReason::Unavailable("503 server busy".into())).is_retryable());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -135,7 +139,7 @@ pub enum Outcome {
     /// accepted.
     Rejected(Vec<Rejection>),
     /// Nothing is accepted; send the same batch again later.
-    Retryable(String),
+    Retryable(RetryReason),
 }
 
 impl Outcome {
@@ -144,11 +148,6 @@ impl Outcome {
         matches!(self, Outcome::Retryable(_))
     }
 }
-
-/// A health check failure.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SinkError(pub String);
 
 /// Turns a typed record into this sink's bytes. Runs on the parse path: no I/O, no blocking.
 pub trait RecordEncoder: Send + Sync + fmt::Debug {
@@ -159,7 +158,7 @@ pub trait RecordEncoder: Send + Sync + fmt::Debug {
         record: &Record<'_>,
         ctx: &EncodeContext,
         out: &mut Vec<u8>,
-    ) -> Result<(), String>;
+    ) -> Result<(), EncodeError>;
 
     /// Bytes written after each record (a newline for NDJSON).
     fn separator(&self) -> &'static [u8] {
@@ -187,8 +186,8 @@ impl RecordEncoder for NdjsonEncoder {
         record: &Record<'_>,
         ctx: &EncodeContext,
         out: &mut Vec<u8>,
-    ) -> Result<(), String> {
-        entrastream_entra::encode(self.schema, record, ctx, out).map_err(|e| e.to_string())
+    ) -> Result<(), EncodeError> {
+        Ok(entrastream_entra::encode(self.schema, record, ctx, out)?)
     }
 }
 

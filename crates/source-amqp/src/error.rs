@@ -43,6 +43,18 @@ pub enum AmqpSourceError {
 }
 
 impl AmqpSourceError {
+    /// Stable class name (metric label).
+    pub fn code(&self) -> &'static str {
+        match self {
+            AmqpSourceError::Config(_) => "config",
+            AmqpSourceError::Unauthorized(_) => "unauthorized",
+            AmqpSourceError::NotFound(_) => "not_found",
+            AmqpSourceError::Stolen { .. } => "stolen",
+            AmqpSourceError::Transient(_) => "transient",
+            AmqpSourceError::Store(_) => "store",
+        }
+    }
+
     /// Errors that no retry fixes: the daemon stops with them at start-up.
     pub fn is_permanent(&self) -> bool {
         matches!(
@@ -344,5 +356,63 @@ mod tests {
             classify(&wrapped, Operation::Hub, None, &ctx()),
             AmqpSourceError::Unauthorized(_)
         ));
+    }
+
+    /// An Entra token request's HTTP status (the credential's `azure_core::Error`, wrapped by
+    /// the SDK) decides, not the words in its message: a 403 whose text names a tenant called
+    /// "team-404" is an authorization failure, a 500 whose text says "401 Unauthorized" is not.
+    #[test]
+    fn token_http_statuses_decide_not_their_text() {
+        use azure_core::error::ErrorKind as CoreKind;
+        use azure_core::http::StatusCode;
+        let http = |status: StatusCode, message: &'static str| -> EventHubsError {
+            azure_core::Error::with_message(
+                CoreKind::HttpResponse {
+                    status,
+                    error_code: Some("team-404".into()),
+                    raw_response: None,
+                },
+                message,
+            )
+            .into()
+        };
+        let c = classify(
+            &http(StatusCode::Forbidden, "token for tenant team-404 not found"),
+            Operation::Hub,
+            None,
+            &ctx(),
+        );
+        assert!(matches!(c, AmqpSourceError::Unauthorized(_)), "{c:?}");
+        assert_eq!(c.code(), "unauthorized");
+        assert!(c.is_permanent());
+        let c = classify(
+            &http(
+                StatusCode::InternalServerError,
+                "401 Unauthorized; not-found",
+            ),
+            Operation::Hub,
+            None,
+            &ctx(),
+        );
+        assert!(matches!(c, AmqpSourceError::Transient(_)), "{c:?}");
+        assert_eq!(c.code(), "transient");
+        assert!(!c.is_permanent());
+        let c = classify(
+            &http(StatusCode::NotFound, "x"),
+            Operation::Receive,
+            Some("2"),
+            &ctx(),
+        );
+        assert_eq!(c.code(), "not_found");
+    }
+
+    #[test]
+    fn codes_are_stable_labels() {
+        let e = described(AmqpErrorCondition::LinkStolen, "epoch 1 took over");
+        assert_eq!(
+            classify(&e, Operation::Receive, Some("0"), &ctx()).code(),
+            "stolen"
+        );
+        assert_eq!(AmqpSourceError::Config("x".into()).code(), "config");
     }
 }

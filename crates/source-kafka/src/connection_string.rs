@@ -30,6 +30,21 @@ pub enum ConnectionStringError {
     /// No key (SharedAccessKey or SharedAccessSignature).
     #[error("connection string has no SharedAccessKey or SharedAccessSignature")]
     MissingKey,
+    /// Neither the string's `EntityPath` nor the settings name the event hub (topic).
+    #[error("connection string has no EntityPath and no topic is set")]
+    MissingTopic,
+}
+
+impl ConnectionStringError {
+    /// Stable class name (metric label).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConnectionStringError::MissingEndpoint => "missing_endpoint",
+            ConnectionStringError::BadEndpoint => "bad_endpoint",
+            ConnectionStringError::MissingKey => "missing_key",
+            ConnectionStringError::MissingTopic => "missing_topic",
+        }
+    }
 }
 
 /// Parses an Event Hubs connection string.

@@ -96,11 +96,11 @@ impl KafkaSourceConfig {
         cs: &Secret,
         topic: Option<String>,
         consumer_group: String,
-    ) -> Result<Self, String> {
-        let ep = connection_string::parse(cs).map_err(|e| e.to_string())?;
+    ) -> Result<Self, connection_string::ConnectionStringError> {
+        let ep = connection_string::parse(cs)?;
         let topic = topic
             .or(ep.topic)
-            .ok_or("connection string has no EntityPath and no topic is set")?;
+            .ok_or(connection_string::ConnectionStringError::MissingTopic)?;
         Ok(KafkaSourceConfig {
             brokers: ep.bootstrap,
             topic,
@@ -783,5 +783,23 @@ mod tests {
         );
         assert_eq!(cfg.topic, "hub");
         assert!(!format!("{cfg:?}").contains("SECRETKEY"));
+    }
+
+    /// A connection string without EntityPath and no topic: a typed error with the message
+    /// check-config prints under `source.connection_string`, and never the key.
+    #[test]
+    fn connection_string_without_a_hub_is_a_typed_error() {
+        let cs = Secret::new(
+            "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=SECRETKEY",
+        );
+        let e = KafkaSourceConfig::from_connection_string(&cs, None, "g".into()).unwrap_err();
+        assert_eq!(e, connection_string::ConnectionStringError::MissingTopic);
+        assert_eq!(e.code(), "missing_topic");
+        assert_eq!(
+            e.to_string(),
+            "connection string has no EntityPath and no topic is set"
+        );
+        let cfg = KafkaSourceConfig::from_connection_string(&cs, Some("hub".into()), "g".into());
+        assert_eq!(cfg.map(|c| c.topic).ok().as_deref(), Some("hub"));
     }
 }

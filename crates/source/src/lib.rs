@@ -29,6 +29,18 @@ pub enum SourceError {
     Fatal(String),
 }
 
+impl SourceError {
+    /// Stable class name (metric label): what the pipeline does about it is the variant, never
+    /// the text.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SourceError::Transport(_) => "transport",
+            SourceError::Commit(_) => "commit",
+            SourceError::Fatal(_) => "fatal",
+        }
+    }
+}
+
 /// What a source hands to the pipeline. Offsets within a partition only move forward.
 #[derive(Debug)]
 pub enum SourceEvent {

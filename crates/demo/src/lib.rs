@@ -3,6 +3,14 @@
 //! `dead-letter.ndjson`. The hub is a Kafka-protocol broker (librdkafka's mock cluster) or,
 //! with `--source amqp`, the in-repo Event Hubs AMQP peer read through the official SDK client
 //! with file checkpoints.
+//!
+//! Key decision: this crate is test support and lives outside the daemon. The binary links it
+//! only with its default `demo` feature; the container image's build (`--no-default-features`)
+//! links neither this crate nor the Event Hubs peer (and its AMQP acceptor), and `scripts/test`
+//! checks that with `cargo tree`.
+#![forbid(unsafe_code)]
+
+pub mod summary;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,11 +25,65 @@ use rdkafka::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-use crate::demo_summary::ReportTap;
-use crate::{AppError, Hooks};
+use entrastream_app::{AppError, Hooks};
+
+use crate::summary::ReportTap;
 
 /// The demo's built-in configuration.
 pub const DEMO_CONFIG: &str = include_str!("../../../config/demo.toml");
+
+/// Why the demo could not run. The messages are the ones the demo printed before it moved
+/// out of `entrastream-app` ("demo: ..."); configuration errors keep their own type so that
+/// the binary can exit with 2 for them, as `run` does.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The daemon (configuration, sinks, source, pipeline) failed.
+    #[error(transparent)]
+    App(#[from] AppError),
+    /// librdkafka's mock cluster did not start.
+    #[error("demo: embedded broker: {0}")]
+    Broker(rdkafka::error::KafkaError),
+    /// The mock cluster refused the demo topic.
+    #[error("demo: create topic: {0}")]
+    CreateTopic(rdkafka::error::KafkaError),
+    /// The mock cluster's thread could not be spawned, or died before it reported.
+    #[error("demo: {0}")]
+    BrokerThread(String),
+    /// The in-repo Event Hubs peer did not start.
+    #[error("demo: embedded Event Hubs peer: {0}")]
+    Peer(String),
+    /// The traffic generator refused its configuration.
+    #[error("demo: {0}")]
+    Generator(String),
+    /// The demo's Kafka producer failed (`step`: producer, produce, flush).
+    #[error("demo: {step}: {error}")]
+    Produce {
+        /// Which step.
+        step: &'static str,
+        /// librdkafka's error.
+        error: rdkafka::error::KafkaError,
+    },
+    /// The output directory could not be created.
+    #[error("demo: cannot create {path}: {error}")]
+    OutputDir {
+        /// The `--out` directory.
+        path: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The producer task panicked or was cancelled.
+    #[error("demo: {0}")]
+    ProducerTask(tokio::task::JoinError),
+    /// The pipeline ended (or the 10-minute deadline passed) before everything was consumed.
+    #[error("demo: pipeline stopped before consuming everything")]
+    Stopped,
+}
+
+impl From<entrastream_config::ConfigError> for DemoError {
+    fn from(e: entrastream_config::ConfigError) -> Self {
+        DemoError::App(AppError::Config(e))
+    }
+}
 
 /// Which source the demo runs through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,7 +155,7 @@ struct EmbeddedBroker {
 }
 
 impl EmbeddedBroker {
-    fn start(topic: &str, partitions: i32) -> Result<Self, AppError> {
+    fn start(topic: &str, partitions: i32) -> Result<Self, DemoError> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
         let topic = topic.to_string();
@@ -103,23 +165,22 @@ impl EmbeddedBroker {
                 let cluster = match MockCluster::new(1) {
                     Ok(c) => c,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(format!("embedded broker: {e}")));
+                        let _ = ready_tx.send(Err(DemoError::Broker(e)));
                         return;
                     }
                 };
                 if let Err(e) = cluster.create_topic(&topic, partitions, 1) {
-                    let _ = ready_tx.send(Err(format!("create topic: {e}")));
+                    let _ = ready_tx.send(Err(DemoError::CreateTopic(e)));
                     return;
                 }
                 let _ = ready_tx.send(Ok(cluster.bootstrap_servers()));
                 let _ = stop_rx.recv();
                 drop(cluster);
             })
-            .map_err(|e| AppError::Demo(e.to_string()))?;
+            .map_err(|e| DemoError::BrokerThread(e.to_string()))?;
         let bootstrap = ready_rx
             .recv()
-            .map_err(|_| AppError::Demo("embedded broker thread died".into()))?
-            .map_err(AppError::Demo)?;
+            .map_err(|_| DemoError::BrokerThread("embedded broker thread died".into()))??;
         Ok(EmbeddedBroker {
             bootstrap,
             stop: Some(stop_tx),
@@ -146,7 +207,7 @@ enum EmbeddedHub {
 }
 
 impl EmbeddedHub {
-    async fn start(opts: &DemoOptions, topic: &str) -> Result<Self, AppError> {
+    async fn start(opts: &DemoOptions, topic: &str) -> Result<Self, DemoError> {
         match opts.source {
             DemoSource::Kafka => Ok(EmbeddedHub::Kafka(EmbeddedBroker::start(
                 topic,
@@ -158,7 +219,7 @@ impl EmbeddedHub {
                     entrastream_eventhubs_peer::PeerConfig::single_hub(topic, partitions),
                 )
                 .await
-                .map_err(|e| AppError::Demo(format!("embedded Event Hubs peer: {e}")))?;
+                .map_err(|e| DemoError::Peer(e.to_string()))?;
                 Ok(EmbeddedHub::Amqp { peer })
             }
         }
@@ -216,7 +277,7 @@ fn produce_amqp(
     topic: &str,
     opts: &DemoOptions,
     consumed: &Progress,
-) -> Result<Produced, AppError> {
+) -> Result<Produced, DemoError> {
     let parts = opts.partitions.max(1);
     let mut produced = Produced {
         messages: 0,
@@ -244,19 +305,19 @@ fn produce_amqp(
 }
 
 /// Hands one message body to the embedded hub: (body, partition, running totals).
-type SendFn<'a> = dyn FnMut(&[u8], i32, &mut Produced) -> Result<(), AppError> + 'a;
+type SendFn<'a> = dyn FnMut(&[u8], i32, &mut Produced) -> Result<(), DemoError> + 'a;
 
 /// Generates the demo traffic (records in envelopes, poison spread evenly) into `send`.
 fn generate(
     opts: &DemoOptions,
     produced: &mut Produced,
     send: &mut SendFn<'_>,
-) -> Result<(), AppError> {
+) -> Result<(), DemoError> {
     let mut generator = Generator::new(GeneratorConfig {
         seed: opts.seed,
         ..Default::default()
     })
-    .map_err(|e| AppError::Demo(e.to_string()))?;
+    .map_err(|e| DemoError::Generator(e.to_string()))?;
     let parts = opts.partitions.max(1);
     let mut buf = Vec::new();
     let mut envelope = 0u64;
@@ -303,14 +364,17 @@ fn produce(
     topic: &str,
     opts: &DemoOptions,
     consumed: &Progress,
-) -> Result<Produced, AppError> {
+) -> Result<Produced, DemoError> {
     let producer: BaseProducer<DeliveryCounter> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "5")
         .set("queue.buffering.max.kbytes", "1048576")
         .set("queue.buffering.max.messages", "1000000")
         .create_with_context(DeliveryCounter::default())
-        .map_err(|e| AppError::Demo(format!("producer: {e}")))?;
+        .map_err(|error| DemoError::Produce {
+            step: "producer",
+            error,
+        })?;
     let parts = opts.partitions.max(1);
     let mut produced = Produced {
         messages: 0,
@@ -318,7 +382,7 @@ fn produce(
         bytes: 0,
     };
     let mut send =
-        |payload: &[u8], partition: i32, produced: &mut Produced| -> Result<(), AppError> {
+        |payload: &[u8], partition: i32, produced: &mut Produced| -> Result<(), DemoError> {
             loop {
                 match producer.send(
                     BaseRecord::<(), [u8]>::to(topic)
@@ -334,7 +398,12 @@ fn produce(
                     )) => {
                         producer.poll(Duration::from_millis(10));
                     }
-                    Err((e, _)) => return Err(AppError::Demo(format!("produce: {e}"))),
+                    Err((error, _)) => {
+                        return Err(DemoError::Produce {
+                            step: "produce",
+                            error,
+                        });
+                    }
                 }
             }
             produced.messages += 1;
@@ -353,7 +422,10 @@ fn produce(
     generate(opts, &mut produced, &mut send)?;
     producer
         .flush(Duration::from_secs(60))
-        .map_err(|e| AppError::Demo(format!("flush: {e}")))?;
+        .map_err(|error| DemoError::Produce {
+            step: "flush",
+            error,
+        })?;
     Ok(produced)
 }
 
@@ -366,7 +438,7 @@ fn under(out: &Path, p: &Path) -> PathBuf {
 }
 
 /// The effective demo configuration.
-fn demo_config(opts: &DemoOptions, hub: &EmbeddedHub, topic: &str) -> Result<Config, AppError> {
+fn demo_config(opts: &DemoOptions, hub: &EmbeddedHub, topic: &str) -> Result<Config, DemoError> {
     // ENTRASTREAM__… overrides apply to the demo too (e.g. librdkafka properties).
     let mut config = Config::from_str(DEMO_CONFIG, false, &Env::from_process())?;
     match hub {
@@ -415,10 +487,12 @@ fn demo_config(opts: &DemoOptions, hub: &EmbeddedHub, topic: &str) -> Result<Con
 }
 
 /// Runs the demo and prints its summary to stdout. Returns the counts for tests.
-pub async fn run(opts: DemoOptions) -> Result<DemoReport, AppError> {
+pub async fn run(opts: DemoOptions) -> Result<DemoReport, DemoError> {
     let topic = "entra-demo";
-    std::fs::create_dir_all(&opts.out)
-        .map_err(|e| AppError::Demo(format!("cannot create {}: {e}", opts.out.display())))?;
+    std::fs::create_dir_all(&opts.out).map_err(|error| DemoError::OutputDir {
+        path: opts.out.display().to_string(),
+        error,
+    })?;
     if opts.config.is_none() {
         // A fresh run: the default files hold exactly this run's output.
         for f in ["records.ndjson", "dead-letter.ndjson"] {
@@ -449,7 +523,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, AppError> {
         }],
     };
     let started = Instant::now();
-    let running = crate::start(&config, &Env::default(), hooks).await?;
+    let running = entrastream_app::start(&config, &Env::default(), hooks).await?;
     if let Some(addr) = running.admin_addr {
         let _ = writeln!(stdout, "admin server: http://{addr}/metrics");
     }
@@ -491,7 +565,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, AppError> {
             match p.await {
                 Ok(Ok(p)) => produced = Some(p),
                 Ok(Err(e)) => return Err(e),
-                Err(e) => return Err(AppError::Demo(e.to_string())),
+                Err(e) => return Err(DemoError::ProducerTask(e)),
             }
         }
         let done = progress.messages_done.load(Ordering::Relaxed);
@@ -508,9 +582,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, AppError> {
                 bar.abandon();
             }
             let r = running.wait().await;
-            return Err(r.err().unwrap_or_else(|| {
-                AppError::Demo("pipeline stopped before consuming everything".into())
-            }));
+            return Err(r.err().map_or(DemoError::Stopped, DemoError::App));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

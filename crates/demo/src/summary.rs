@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use entrastream_entra::{EncodeContext, Record};
 use entrastream_report::{Report, ReportOptions, ReportOutput};
-use entrastream_sink::{EncodedBatch, Outcome, RecordEncoder, Sink, SinkError};
+use entrastream_sink::{EncodeError, EncodedBatch, Outcome, RecordEncoder, Sink, SinkError};
 
 /// The report questions the demo prints, in order: sign-in status and failure reasons, who and
 /// what is used most, the audit changes administrators track, and provisioning outcomes.
@@ -70,7 +70,7 @@ impl RecordEncoder for ReportEncoder {
         record: &Record<'_>,
         _ctx: &EncodeContext,
         _out: &mut Vec<u8>,
-    ) -> Result<(), String> {
+    ) -> Result<(), EncodeError> {
         if let Ok(mut r) = self.report.lock() {
             r.observe(record);
         }
