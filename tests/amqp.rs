@@ -11,9 +11,8 @@ use crate::support::*;
 #[test]
 fn amqp_resumes_from_its_checkpoint() {
     let _serial = serial();
-    let hub = Hub::start("resume", 4, Duration::from_secs(24 * 3600));
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::File(dir.path().join("checkpoints"));
+    let AmqpCase { hub, dir, store } =
+        AmqpCase::file(Hub::start("resume", 4, Duration::from_secs(24 * 3600)));
     let d = AmqpDaemon::new(dir.path(), "r", &hub, &store);
     let cfg = d.write();
     let mut traffic = Traffic::default();
@@ -118,24 +117,11 @@ fn amqp_replicas_share_partitions_and_take_over() {
     let Some(azurite) = entrastream_testkit::Azurite::start() else {
         return;
     };
-    let hub = Hub::start("replicas", 6, Duration::from_secs(24 * 3600));
-    let store = Store::Blob {
-        connection_string: azurite.connection_string(),
-        container: "checkpoints".into(),
-    };
-    if let Store::Blob {
-        connection_string,
-        container,
-    } = &store
-    {
-        let blob = entrastream_partition_store::BlobStore::from_connection_string(
-            container,
-            connection_string,
-        )
-        .unwrap();
-        hub.block_on(blob.create_container()).unwrap();
-    }
-    let dir = tempfile::tempdir().unwrap();
+    let AmqpCase { hub, dir, store } = AmqpCase::blob(
+        Hub::start("replicas", 6, Duration::from_secs(24 * 3600)),
+        &azurite,
+        "checkpoints",
+    );
     let update = Duration::from_secs(1);
     let expiry = Duration::from_secs(4);
     let group = "entrastream";
@@ -325,9 +311,8 @@ fn amqp_reports_events_lost_to_retention_and_headroom() {
     let _serial = serial();
     // Enqueue times only move forward in a partition, as on the service: the first events
     // are two hours and ten minutes old, read while the retention is still 3 h.
-    let hub = Hub::start("retention", 1, Duration::from_secs(3 * 3600));
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::File(dir.path().join("checkpoints"));
+    let AmqpCase { hub, dir, store } =
+        AmqpCase::file(Hub::start("retention", 1, Duration::from_secs(3 * 3600)));
     let admin = format!("127.0.0.1:{}", free_port());
     let d = AmqpDaemon {
         source_extra: "retention = \"1h\"",
@@ -444,33 +429,14 @@ fn amqp_reports_events_lost_to_retention_and_headroom() {
     daemon.kill9();
 }
 
-/// `http_get` that tolerates a daemon still starting.
-fn try_http_get(addr: &str, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-        .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
-fn metric_value(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .reduce(f64::max)
-}
-
 /// Issue 4, test 6: a wrong key and an unknown hub stop the daemon at start with exit 1 and
 /// a message that says what to fix; an unknown consumer group stops it at the first receiver
 /// attach the same way (no retry can create a consumer group). No secret is printed.
 #[test]
 fn amqp_bad_credentials_unknown_hub_or_group_fail_clearly() {
     let _serial = serial();
-    let hub = Hub::start("errors", 2, Duration::from_secs(3600));
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::File(dir.path().join("checkpoints"));
+    let AmqpCase { hub, dir, store } =
+        AmqpCase::file(Hub::start("errors", 2, Duration::from_secs(3600)));
     let good = hub.peer.connection_string(&hub.name);
     let cases: [(&str, String, &str, &str); 3] = [
         (
@@ -560,9 +526,8 @@ fn management_delay() -> Duration {
 #[test]
 fn amqp_slow_management_calls_never_cost_ownership() {
     let _serial = serial();
-    let hub = Hub::start("slowmgmt", 4, Duration::from_secs(24 * 3600));
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::File(dir.path().join("checkpoints"));
+    let AmqpCase { hub, dir, store } =
+        AmqpCase::file(Hub::start("slowmgmt", 4, Duration::from_secs(24 * 3600)));
     let expiry = Duration::from_secs(4);
     let group = "$Default";
     let make = |name: &'static str| AmqpDaemon {
@@ -651,14 +616,12 @@ fn amqp_slow_management_calls_never_cost_ownership() {
 #[test]
 fn amqp_status_numbers_in_names_are_not_errors() {
     let _serial = serial();
-    let hub = Hub::start_in(
+    let AmqpCase { hub, dir, store } = AmqpCase::file(Hub::start_in(
         "team-401-404.servicebus.windows.net",
         "audit-404",
         1,
         Duration::from_secs(24 * 3600),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::File(dir.path().join("checkpoints"));
+    ));
     let d = AmqpDaemon::new(dir.path(), "n401", &hub, &store);
     let cfg = d.write();
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
@@ -700,9 +663,8 @@ fn amqp_status_numbers_in_names_are_not_errors() {
 fn amqp_events_without_one_data_section_are_dead_lettered() {
     use entrastream_eventhubs_peer::EventBody;
     let _serial = serial();
-    let hub = Hub::start("bodies", 2, Duration::from_secs(24 * 3600));
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::File(dir.path().join("checkpoints"));
+    let AmqpCase { hub, dir, store } =
+        AmqpCase::file(Hub::start("bodies", 2, Duration::from_secs(24 * 3600)));
     let d = AmqpDaemon::new(dir.path(), "bodies", &hub, &store);
     let mut traffic = Traffic::default();
     hub.produce(&mut traffic, 200, 91);

@@ -142,6 +142,43 @@ impl Store {
     }
 }
 
+/// The setup every AMQP test starts from: a hub on the peer, a working directory, and where
+/// the daemons keep checkpoints.
+pub struct AmqpCase {
+    /// The peer.
+    pub hub: Hub,
+    /// Records, dead letters, configs (and the file store).
+    pub dir: tempfile::TempDir,
+    /// The checkpoint store.
+    pub store: Store,
+}
+
+impl AmqpCase {
+    /// `hub` with a file checkpoint store in a fresh directory.
+    pub fn file(hub: Hub) -> AmqpCase {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::File(dir.path().join("checkpoints"));
+        AmqpCase { hub, dir, store }
+    }
+
+    /// `hub` with a blob checkpoint store in `container` of `azurite` (created here).
+    pub fn blob(hub: Hub, azurite: &entrastream_testkit::Azurite, container: &str) -> AmqpCase {
+        let connection_string = azurite.connection_string();
+        let blob =
+            BlobStore::from_connection_string(container, &connection_string).expect("blob store");
+        hub.block_on(blob.create_container())
+            .expect("create the checkpoint container");
+        AmqpCase {
+            hub,
+            dir: tempfile::tempdir().expect("temp dir"),
+            store: Store::Blob {
+                connection_string,
+                container: container.to_string(),
+            },
+        }
+    }
+}
+
 /// Checkpointed sequence numbers per partition (-1 where none).
 pub fn checkpoints(hub: &Hub, store: &Store, group: &str) -> Vec<i64> {
     let s = store.open();

@@ -253,32 +253,7 @@ async fn siem_sink_metrics_are_exported_per_sink_promtool_clean_without_secrets(
             "{sink}: {wire} on the wire for {raw}"
         );
     }
-    match find_tool("promtool") {
-        Some(promtool) => {
-            use std::io::Write;
-            let mut child = std::process::Command::new(promtool)
-                .args(["check", "metrics"])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(body.as_bytes())
-                .unwrap();
-            let out = child.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "promtool check metrics failed:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        None => peer_missing("promtool (Debian package prometheus)"),
-    }
+    assert_promtool_accepts(&body);
     for secret in [hec.token(), sumo_secret, SECRET] {
         assert!(!body.contains(secret), "a secret is in /metrics");
     }

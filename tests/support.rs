@@ -1,16 +1,18 @@
 //! Peers and helpers: the nisshi broker, producing generated traffic, reading sink files,
 //! and the daemon as a child process (this test binary re-executed) that tests can kill.
-//! The broker, the traffic and the id counting live in `entrastream-testkit`, which the fault
-//! suite (`benches/examples/faults`) shares.
+//! The broker, the traffic, the id counting, the tool lookup, the waiting loops and the child
+//! process live in `entrastream-testkit`, which the crates' tests and the benchmarks share.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
+use entrastream_testkit::ChildProcess;
 pub use entrastream_testkit::kafka::{Broker, produce};
-pub use entrastream_testkit::{Traffic, count_ids, ids_in, line_count, record_ids};
+pub use entrastream_testkit::{
+    Traffic, count_ids, free_port, http_get, ids_in, line_count, metric_value, promtool,
+    record_ids, try_http_get, wait_until,
+};
 
 /// A secret the tests put into configs and then look for everywhere it must not appear.
 pub const SECRET: &str = "E2E-TOP-SECRET-9f3b1c";
@@ -19,33 +21,6 @@ pub const SECRET: &str = "E2E-TOP-SECRET-9f3b1c";
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// In CI a missing peer fails the test; elsewhere the test is skipped with a visible message.
-pub fn peer_missing(what: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("{what} is required in CI but was not found (scripts/test installs it)");
-    }
-    eprintln!("SKIPPED: {what} not found; run scripts/test to install it");
-}
-
-/// Finds an executable on PATH or in ~/.cargo/bin.
-pub fn find_tool(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(PathBuf::from(home).join(".cargo/bin"));
-    }
-    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
-}
-
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(19092)
 }
 
 /// Writes a daemon config for the nisshi broker.
@@ -107,9 +82,7 @@ enabled = false
 /// The daemon in a child process (this test binary re-executed into `daemon_child`).
 #[derive(Debug)]
 pub struct Daemon {
-    child: Child,
-    /// Where its stderr (JSON logs) goes.
-    pub log: PathBuf,
+    process: ChildProcess,
 }
 
 impl Daemon {
@@ -126,98 +99,55 @@ impl Daemon {
             Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id())
         ));
         let log = PathBuf::from(format!("{}-{}", log.display(), free_port()));
-        let stderr = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(exe)
-            .args([
-                "--ignored",
-                "--exact",
-                "child::daemon_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("ENTRASTREAM_E2E_CONFIG", config)
-            .env("E2E_SASL_PASSWORD", SECRET)
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .expect("spawn daemon");
-        Daemon { child, log }
+        let mut cmd = Command::new(exe);
+        cmd.args([
+            "--ignored",
+            "--exact",
+            "child::daemon_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("ENTRASTREAM_E2E_CONFIG", config)
+        .env("E2E_SASL_PASSWORD", SECRET)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        Daemon {
+            process: ChildProcess::spawn(cmd, &log),
+        }
     }
 
     /// kill -9
     pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill9();
     }
 
     /// SIGTERM (through kill(1): the crate forbids unsafe code).
     pub fn term(&mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill -TERM");
-        assert!(status.success());
+        self.process.term();
     }
 
     /// Waits for exit up to `timeout`.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return Some(s);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.process.wait_timeout(timeout)
     }
 
     /// Its log so far.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.process.log_text()
     }
 }
 
 /// Like [`wait_until`], printing a daemon's log on timeout.
-pub fn wait_for_daemon(d: &Daemon, what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        if Instant::now() > deadline {
-            panic!(
-                "timed out waiting for {what}; daemon log:\n{}",
-                d.log_text()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+pub fn wait_for_daemon(d: &Daemon, what: &str, timeout: Duration, cond: impl FnMut() -> bool) {
+    entrastream_testkit::wait_for_child(&d.process, what, timeout, cond);
 }
 
-/// Waits until `cond` holds, polling every 100 ms, or panics with `what` after `timeout`.
-pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
+/// `promtool check metrics` accepts `body` (skipped, or failed in CI, without promtool).
+pub fn assert_promtool_accepts(body: &str) {
+    if let Some(check) = promtool::check_metrics(body) {
+        assert!(
+            check.success,
+            "promtool check metrics failed:\n{}",
+            check.output
+        );
     }
-}
-
-/// GET over plain HTTP/1.1 (the admin server).
-pub fn http_get(addr: &str, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect admin");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-        .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    out
 }

@@ -386,12 +386,16 @@ pub async fn start_with_source(
         ))));
     let pipeline = tokio::spawn(entrastream_pipeline::run(
         source,
-        sinks,
-        dead_letter,
+        entrastream_pipeline::Sinks {
+            slots: sinks,
+            dead_letter,
+        },
         pipeline_cfg,
-        metrics.clone(),
-        health.clone(),
-        progress.clone(),
+        entrastream_pipeline::Telemetry {
+            metrics: metrics.clone(),
+            health: health.clone(),
+            progress: progress.clone(),
+        },
         shutdown_rx,
     ));
     Ok(Running {

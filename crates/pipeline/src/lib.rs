@@ -33,7 +33,12 @@
 //!
 //! Design decision: one task owns all pipeline state (tracker, open batch, budget), and sink
 //! I/O runs in one task per sink. The state needs no locks, and the tasks talk through channels
-//! whose memory is bounded by the byte budget rather than by channel capacity.
+//! whose memory is bounded by the byte budget rather than by channel capacity. That state is
+//! grouped by job: the sinks and their supervised workers (`SinkSet`), the open and in-flight
+//! batches (`Batches`), the byte budget (`Budget`) and what decides the checkpoint
+//! (`Checkpointing`); the methods that change it, and so every commit decision, stay on the
+//! one `Pipeline` in this file. [`run`] takes the parts a composition root wires: the source,
+//! the [`Sinks`], the [`PipelineConfig`] and where to report ([`Telemetry`]).
 //!
 //! Design decision: the sink tasks are supervised. A sink or dead-letter worker that panics,
 //! or ends while batches are still owed to it, fails the run ([`PipelineError::SinkWorker`],
@@ -48,6 +53,7 @@
 
 mod batch;
 mod deadletter;
+mod supervise;
 mod worker;
 
 use std::collections::HashMap;
@@ -66,6 +72,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub use deadletter::DeadLetterLine;
 
 use batch::{BatchBuilder, InFlightBatch};
+use supervise::{WorkerName, Workers, panic_text};
 use worker::{Completion, Job};
 
 /// Tuning of one pipeline. Defaults match the documented config defaults.
@@ -176,84 +183,46 @@ struct PendingRevoke {
     reply: oneshot::Sender<Checkpoint>,
 }
 
+/// The sinks of a run: the configured ones, each with its category filter, and the
+/// dead-letter sink.
+#[derive(Debug)]
+pub struct Sinks {
+    /// The configured sinks, in config order.
+    pub slots: Vec<SinkSlot>,
+    /// Where records no sink can take go (parse/encode failures, rejections).
+    pub dead_letter: Box<dyn Sink>,
+}
+
+/// Where a run reports: metrics, readiness and live counters.
+#[derive(Clone, Debug)]
+pub struct Telemetry {
+    /// The `/metrics` families.
+    pub metrics: Metrics,
+    /// Readiness (`/readyz`).
+    pub health: Health,
+    /// Live counters (progress bars, tests).
+    pub progress: Arc<Progress>,
+}
+
 /// Runs the pipeline until `shutdown` becomes true (or the source reports EOF), then drains,
 /// commits and returns.
-// Each argument is a separate component that the composition root wires; a builder would add
-// code without adding clarity.
-#[allow(clippy::too_many_arguments)]
 pub async fn run(
     source: Box<dyn Source>,
-    sinks: Vec<SinkSlot>,
-    dead_letter: Box<dyn Sink>,
+    sinks: Sinks,
     config: PipelineConfig,
-    metrics: Metrics,
-    health: Health,
-    progress: Arc<Progress>,
+    telemetry: Telemetry,
     shutdown: watch::Receiver<bool>,
 ) -> Result<RunSummary, PipelineError> {
-    let (done_tx, done_rx) = mpsc::unbounded_channel();
-    let (dl_tx, dl_rx) = mpsc::unbounded_channel();
-    let mut workers = Workers::default();
-    let mut sink_txs = Vec::new();
-    let mut encoders: Vec<(Arc<dyn RecordEncoder>, CategoryFilter, String)> = Vec::new();
-    for slot in sinks {
-        let (tx, rx) = mpsc::unbounded_channel();
-        encoders.push((
-            slot.sink.encoder(),
-            slot.filter,
-            slot.sink.name().to_string(),
-        ));
-        sink_txs.push(tx);
-        let name = slot.sink.name().to_string();
-        workers.spawn(
-            name,
-            worker::sink_worker(
-                slot.sink,
-                rx,
-                dl_tx.clone(),
-                done_tx.clone(),
-                RetryPolicy::new(config.retry_initial, config.retry_max),
-                metrics.clone(),
-                health.clone(),
-            ),
-        );
-    }
-    let dl_name = dead_letter.name().to_string();
-    workers.spawn_dead_letter(
-        dl_name,
-        worker::dead_letter_worker(
-            dead_letter,
-            dl_rx,
-            done_tx.clone(),
-            RetryPolicy::new(config.retry_initial, config.retry_max),
-            metrics.clone(),
-            health.clone(),
-        ),
-    );
-    drop(done_tx);
+    let sinks = SinkSet::start(sinks, &config, &telemetry);
     let mut p = Pipeline {
         source,
-        builder: BatchBuilder::new(encoders.len()),
-        encoders,
-        sink_txs,
-        dl_tx,
-        done_rx,
-        workers,
+        batches: Batches::new(sinks.encoders.len()),
+        sinks,
         failed: None,
-        tracker: AckTracker::new(),
-        in_flight: HashMap::new(),
-        in_flight_bytes: 0,
-        next_batch: 0,
-        paused: false,
-        assigned: Vec::new(),
-        revokes: Vec::new(),
-        last_enqueued: HashMap::new(),
-        committed: Checkpoint::new(),
-        parse_options: ParseOptions::default(),
+        budget: Budget::default(),
+        checkpoints: Checkpointing::default(),
         config,
-        metrics,
-        health,
-        progress,
+        telemetry,
     };
     let result = p.main_loop(shutdown).await;
     if p.failed.is_none() {
@@ -267,38 +236,128 @@ pub async fn run(
         }
         None => result,
     };
-    p.workers.set.abort_all();
+    p.sinks.workers.set.abort_all();
     result.map(|()| RunSummary {
-        committed: p.committed.clone(),
-        abandoned_messages: p.tracker.total_in_flight(),
+        committed: p.checkpoints.committed.clone(),
+        abandoned_messages: p.checkpoints.tracker.total_in_flight(),
     })
 }
 
-struct Pipeline {
-    source: Box<dyn Source>,
+/// The sink side of a run: each sink's encoder and filter, the queues to the worker tasks,
+/// and the tasks themselves.
+struct SinkSet {
     encoders: Vec<(Arc<dyn RecordEncoder>, CategoryFilter, String)>,
-    builder: BatchBuilder,
-    sink_txs: Vec<mpsc::UnboundedSender<Job>>,
-    dl_tx: mpsc::UnboundedSender<Job>,
+    /// One queue per sink, in `encoders` order; emptied when the queues are closed.
+    txs: Vec<mpsc::UnboundedSender<Job>>,
+    dead_letter_tx: mpsc::UnboundedSender<Job>,
+    /// Completions of every worker.
     done_rx: mpsc::UnboundedReceiver<Completion>,
     /// The sink and dead-letter worker tasks, supervised: one that ends early fails the run.
     workers: Workers,
-    /// Set when a worker is found dead (on its exit, or when its queue refuses a job).
-    failed: Option<PipelineError>,
-    tracker: AckTracker,
+}
+
+impl SinkSet {
+    /// Spawns one worker task per sink and one for the dead-letter sink.
+    fn start(sinks: Sinks, config: &PipelineConfig, telemetry: &Telemetry) -> SinkSet {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (dead_letter_tx, dl_rx) = mpsc::unbounded_channel();
+        let mut workers = Workers::default();
+        let mut txs = Vec::new();
+        let mut encoders: Vec<(Arc<dyn RecordEncoder>, CategoryFilter, String)> = Vec::new();
+        for slot in sinks.slots {
+            let (tx, rx) = mpsc::unbounded_channel();
+            encoders.push((
+                slot.sink.encoder(),
+                slot.filter,
+                slot.sink.name().to_string(),
+            ));
+            txs.push(tx);
+            let name = slot.sink.name().to_string();
+            workers.spawn(
+                name,
+                worker::sink_worker(
+                    slot.sink,
+                    rx,
+                    dead_letter_tx.clone(),
+                    done_tx.clone(),
+                    RetryPolicy::new(config.retry_initial, config.retry_max),
+                    telemetry.metrics.clone(),
+                    telemetry.health.clone(),
+                ),
+            );
+        }
+        let dl_name = sinks.dead_letter.name().to_string();
+        workers.spawn_dead_letter(
+            dl_name,
+            worker::dead_letter_worker(
+                sinks.dead_letter,
+                dl_rx,
+                done_tx.clone(),
+                RetryPolicy::new(config.retry_initial, config.retry_max),
+                telemetry.metrics.clone(),
+                telemetry.health.clone(),
+            ),
+        );
+        drop(done_tx);
+        SinkSet {
+            encoders,
+            txs,
+            dead_letter_tx,
+            done_rx,
+            workers,
+        }
+    }
+}
+
+/// The open batch and the batches in flight to the sinks.
+struct Batches {
+    builder: BatchBuilder,
     in_flight: HashMap<u64, InFlightBatch>,
+    next_id: u64,
+    parse_options: ParseOptions,
+}
+
+impl Batches {
+    fn new(sinks: usize) -> Batches {
+        Batches {
+            builder: BatchBuilder::new(sinks),
+            in_flight: HashMap::new(),
+            next_id: 0,
+            parse_options: ParseOptions::default(),
+        }
+    }
+}
+
+/// The byte budget (backpressure): bytes in flight, and whether the partitions are paused.
+#[derive(Default)]
+struct Budget {
     in_flight_bytes: usize,
-    next_batch: u64,
     paused: bool,
+}
+
+/// What decides the checkpoint: the per-partition ack tracker, the partitions this instance
+/// reads, revokes waiting for their drain, and what was committed.
+#[derive(Default)]
+struct Checkpointing {
+    tracker: AckTracker,
     assigned: Vec<PartitionId>,
     revokes: Vec<PendingRevoke>,
+    /// Enqueue time of the last done message, per partition (the lag gauge).
     last_enqueued: HashMap<PartitionId, SystemTime>,
     committed: Checkpoint,
-    parse_options: ParseOptions,
+}
+
+/// One run's state, owned by one task (see the design decision above).
+struct Pipeline {
+    source: Box<dyn Source>,
+    sinks: SinkSet,
+    batches: Batches,
+    budget: Budget,
+    checkpoints: Checkpointing,
+    /// Set when a worker is found dead (on its exit, or when its queue refuses a job).
+    failed: Option<PipelineError>,
     config: PipelineConfig,
-    metrics: Metrics,
-    health: Health,
-    progress: Arc<Progress>,
+    telemetry: Telemetry,
 }
 
 impl Pipeline {
@@ -319,28 +378,28 @@ impl Pipeline {
             if *shutdown.borrow() {
                 return Ok(());
             }
-            if eof && self.builder.is_empty() && self.in_flight.is_empty() {
+            if eof && self.batches.builder.is_empty() && self.batches.in_flight.is_empty() {
                 return Ok(());
             }
             // Over the byte budget nothing more is taken from the source (besides pausing its
             // partitions), so in-flight bytes stay within budget + one message.
             let can_read = !eof
-                && self.revokes.is_empty()
-                && self.in_flight_bytes < self.config.max_in_flight_bytes;
+                && self.checkpoints.revokes.is_empty()
+                && self.budget.in_flight_bytes < self.config.max_in_flight_bytes;
             // …but rebalance events still are: a revoke waits for its answer, and the group
             // waits for the revoke, however long a sink is down.
-            let rebalances_only = !eof && self.revokes.is_empty() && !can_read;
+            let rebalances_only = !eof && self.checkpoints.revokes.is_empty() && !can_read;
             tokio::select! {
                 biased;
-                Some(c) = self.done_rx.recv() => {
+                Some(c) = self.sinks.done_rx.recv() => {
                     self.complete(c.batch_id);
                     // Drain whatever else completed without going round the select.
-                    while let Ok(c) = self.done_rx.try_recv() {
+                    while let Ok(c) = self.sinks.done_rx.try_recv() {
                         self.complete(c.batch_id);
                     }
                     self.check_revokes();
                 }
-                Some(ended) = self.workers.set.join_next_with_id() => {
+                Some(ended) = self.sinks.workers.set.join_next_with_id() => {
                     self.on_worker_end(ended);
                 }
                 _ = shutdown.changed() => {}
@@ -350,7 +409,7 @@ impl Pipeline {
                         Ok(SourceEvent::Assigned(parts)) => self.on_assigned(parts),
                         Ok(SourceEvent::Revoked { partitions, drained }) => {
                             self.flush_batch();
-                            self.revokes.push(PendingRevoke {
+                            self.checkpoints.revokes.push(PendingRevoke {
                                 partitions,
                                 deadline: Instant::now() + self.config.drain_timeout,
                                 reply: drained,
@@ -373,7 +432,7 @@ impl Pipeline {
                     }
                 }
                 _ = tick.tick() => {
-                    if self.builder.age().is_some_and(|a| a >= self.config.batch_linger) {
+                    if self.batches.builder.age().is_some_and(|a| a >= self.config.batch_linger) {
                         self.flush_batch();
                     }
                     self.check_revokes();
@@ -393,17 +452,17 @@ impl Pipeline {
         self.flush_batch();
         self.close_sink_queues();
         let deadline = tokio::time::Instant::now() + self.config.shutdown_timeout;
-        while !self.in_flight.is_empty() && self.failed.is_none() {
+        while !self.batches.in_flight.is_empty() && self.failed.is_none() {
             tokio::select! {
                 biased;
-                c = self.done_rx.recv() => match c {
+                c = self.sinks.done_rx.recv() => match c {
                     Some(c) => self.complete(c.batch_id),
                     None => break,
                 },
-                Some(ended) = self.workers.set.join_next_with_id() => self.on_worker_end(ended),
+                Some(ended) = self.sinks.workers.set.join_next_with_id() => self.on_worker_end(ended),
                 _ = tokio::time::sleep_until(deadline) => {
                     tracing::warn!(
-                        batches = self.in_flight.len(),
+                        batches = self.batches.in_flight.len(),
                         "shutdown timeout: in-flight batches left uncommitted"
                     );
                     break;
@@ -421,7 +480,7 @@ impl Pipeline {
     /// a dead worker's unfinished batches hold back), answers revokes, closes the source.
     /// Nothing waits for the dead worker, so the run ends promptly.
     async fn finish_failed(&mut self) {
-        while let Ok(c) = self.done_rx.try_recv() {
+        while let Ok(c) = self.sinks.done_rx.try_recv() {
             self.complete(c.batch_id);
         }
         self.answer_revokes_and_close().await;
@@ -429,9 +488,9 @@ impl Pipeline {
 
     async fn answer_revokes_and_close(&mut self) {
         // Answer any pending revoke with what is done so far.
-        let revokes = std::mem::take(&mut self.revokes);
+        let revokes = std::mem::take(&mut self.checkpoints.revokes);
         for r in revokes {
-            let cp = self.tracker.watermarks_of(&r.partitions);
+            let cp = self.checkpoints.tracker.watermarks_of(&r.partitions);
             let _ = r.reply.send(cp);
         }
         self.commit_moved().await;
@@ -443,86 +502,99 @@ impl Pipeline {
     /// No batch follows: closing the sink queues lets a worker that waits to merge more
     /// batches ([`entrastream_sink::Coalesce`]) send what it holds at once.
     fn close_sink_queues(&mut self) {
-        self.sink_txs.clear();
+        self.sinks.txs.clear();
     }
 
     fn on_assigned(&mut self, parts: Vec<(PartitionId, Position)>) {
         let mut ids = Vec::new();
         for (p, pos) in parts {
             tracing::info!(partition = %p, start = ?pos, "partition assigned");
-            self.tracker.assign(p.clone(), pos);
+            self.checkpoints.tracker.assign(p.clone(), pos);
             if let Some(k) = pos.kafka_commit_offset() {
-                self.committed.set(p.clone(), pos);
-                self.metrics
+                self.checkpoints.committed.set(p.clone(), pos);
+                self.telemetry
+                    .metrics
                     .committed_offset
                     .with_label_values(&[p.topic.as_str(), &p.partition.to_string()])
                     .set(k);
             }
-            if !self.assigned.contains(&p) {
-                self.assigned.push(p.clone());
+            if !self.checkpoints.assigned.contains(&p) {
+                self.checkpoints.assigned.push(p.clone());
             }
             ids.push(p);
         }
-        self.metrics
+        self.telemetry
+            .metrics
             .assigned_partitions
-            .set(self.assigned.len() as i64);
-        if self.paused
+            .set(self.checkpoints.assigned.len() as i64);
+        if self.budget.paused
             && let Err(e) = self.source.pause(&ids)
         {
             tracing::warn!(error = %e, "pause of newly assigned partitions failed");
         }
-        self.health.set("source", Ok(()));
+        self.telemetry.health.set("source", Ok(()));
     }
 
     fn on_message(&mut self, m: SourceMessage) {
-        if let Err(e) = self.tracker.register(&m.partition, m.offset) {
+        if let Err(e) = self.checkpoints.tracker.register(&m.partition, m.offset) {
             tracing::warn!(error = %e, "message ignored");
             return;
         }
-        if !self.assigned.contains(&m.partition) {
-            self.assigned.push(m.partition.clone());
-            self.metrics
+        if !self.checkpoints.assigned.contains(&m.partition) {
+            self.checkpoints.assigned.push(m.partition.clone());
+            self.telemetry
+                .metrics
                 .assigned_partitions
-                .set(self.assigned.len() as i64);
+                .set(self.checkpoints.assigned.len() as i64);
         }
         let len = m.body.len();
         let pstr = m.partition.partition.to_string();
-        self.metrics
+        self.telemetry
+            .metrics
             .messages_in
             .with_label_values(&[m.partition.topic.as_str(), &pstr])
             .inc();
-        self.metrics
+        self.telemetry
+            .metrics
             .bytes_in
             .with_label_values(&[m.partition.topic.as_str(), &pstr])
             .inc_by(len as u64);
-        self.progress.messages_in.fetch_add(1, Ordering::Relaxed);
-        self.progress
+        self.telemetry
+            .progress
+            .messages_in
+            .fetch_add(1, Ordering::Relaxed);
+        self.telemetry
+            .progress
             .bytes_in
             .fetch_add(len as u64, Ordering::Relaxed);
-        self.in_flight_bytes += len;
+        self.budget.in_flight_bytes += len;
         let started = Instant::now();
-        let stats = self.builder.add_message(
+        let stats = self.batches.builder.add_message(
             &m,
-            &self.encoders,
+            &self.sinks.encoders,
             &self.config.observers,
-            &self.parse_options,
-            &self.metrics,
+            &self.batches.parse_options,
+            &self.telemetry.metrics,
         );
-        self.metrics
+        self.telemetry
+            .metrics
             .process_duration
             .observe(started.elapsed().as_secs_f64());
-        self.progress
+        self.telemetry
+            .progress
             .records_in
             .fetch_add(stats.records, Ordering::Relaxed);
-        self.progress
+        self.telemetry
+            .progress
             .dead_lettered
             .fetch_add(stats.dead_lettered, Ordering::Relaxed);
         if stats.dead_lettered > 0 {
-            self.progress
+            self.telemetry
+                .progress
                 .dead_lettered_messages
                 .fetch_add(1, Ordering::Relaxed);
         }
-        if self.builder.input_bytes() >= self.config.batch_max_bytes {
+        if self.batches.builder.input_bytes() >= self.config.batch_max_bytes {
             self.flush_batch();
         }
         self.apply_budget();
@@ -530,13 +602,13 @@ impl Pipeline {
 
     /// Cuts the open batch and hands its parts to the sink workers.
     fn flush_batch(&mut self) {
-        if self.builder.is_empty() {
+        if self.batches.builder.is_empty() {
             return;
         }
-        let id = self.next_batch;
-        self.next_batch += 1;
-        let (jobs, dl, mut inflight) = self.builder.take();
-        if self.sink_txs.len() < self.encoders.len() {
+        let id = self.batches.next_id;
+        self.batches.next_id += 1;
+        let (jobs, dl, mut inflight) = self.batches.builder.take();
+        if self.sinks.txs.len() < self.sinks.encoders.len() {
             // Unreachable (nothing is read after the queues close), but never acknowledge a
             // batch no sink received: its messages stay unacknowledged and are redelivered.
             tracing::error!(
@@ -545,9 +617,9 @@ impl Pipeline {
             );
             return;
         }
-        self.in_flight_bytes += inflight.encoded_bytes;
+        self.budget.in_flight_bytes += inflight.encoded_bytes;
         for (i, batch) in jobs.into_iter().enumerate() {
-            let (Some(batch), Some(tx)) = (batch, self.sink_txs.get(i)) else {
+            let (Some(batch), Some(tx)) = (batch, self.sinks.txs.get(i)) else {
                 continue;
             };
             // Counted either way: a job whose worker is gone never completes, so the batch
@@ -560,28 +632,29 @@ impl Pipeline {
                 })
                 .is_err()
             {
-                let sink = self.encoders[i].2.clone();
+                let sink = self.sinks.encoders[i].2.clone();
                 self.worker_gone(sink, "its queue is closed: the task ended".into());
             }
         }
         if let Some(batch) = dl {
             inflight.remaining += 1;
             if self
-                .dl_tx
+                .sinks
+                .dead_letter_tx
                 .send(Job {
                     batch_id: id,
                     batch,
                 })
                 .is_err()
             {
-                let sink = self.workers.dead_letter_name();
+                let sink = self.sinks.workers.dead_letter_name();
                 self.worker_gone(sink, "its queue is closed: the task ended".into());
             }
         }
         if inflight.remaining == 0 {
             self.finish_batch(inflight);
         } else {
-            self.in_flight.insert(id, inflight);
+            self.batches.in_flight.insert(id, inflight);
         }
         self.apply_budget();
     }
@@ -601,11 +674,11 @@ impl Pipeline {
             }
             Err(e) => (e.id(), Some("was cancelled".to_string())),
         };
-        let Some(kind) = self.workers.names.remove(&id) else {
+        let Some(kind) = self.sinks.workers.names.remove(&id) else {
             return;
         };
         let queue_open = match &kind {
-            WorkerName::Sink(_) => !self.sink_txs.is_empty(),
+            WorkerName::Sink(_) => !self.sinks.txs.is_empty(),
             // The pipeline holds a dead-letter sender until the run ends.
             WorkerName::DeadLetter(_) => true,
         };
@@ -626,18 +699,19 @@ impl Pipeline {
             what = %what,
             "sink worker stopped; ending the run without committing past its work (restart to redeliver)"
         );
-        self.health
+        self.telemetry
+            .health
             .set(&format!("sink:{sink}"), Err(format!("worker {what}")));
         self.failed = Some(PipelineError::SinkWorker { sink, what });
     }
 
     fn complete(&mut self, batch_id: u64) {
-        let Some(b) = self.in_flight.get_mut(&batch_id) else {
+        let Some(b) = self.batches.in_flight.get_mut(&batch_id) else {
             return;
         };
         b.remaining = b.remaining.saturating_sub(1);
         if b.remaining == 0
-            && let Some(b) = self.in_flight.remove(&batch_id)
+            && let Some(b) = self.batches.in_flight.remove(&batch_id)
         {
             self.finish_batch(b);
         }
@@ -646,63 +720,71 @@ impl Pipeline {
 
     fn finish_batch(&mut self, b: InFlightBatch) {
         for (p, offset, enqueued) in &b.messages {
-            if !self.tracker.contains(p) {
+            if !self.checkpoints.tracker.contains(p) {
                 continue; // revoked meanwhile: the next owner redelivers it
             }
-            if let Err(e) = self.tracker.ack(p, *offset) {
+            if let Err(e) = self.checkpoints.tracker.ack(p, *offset) {
                 tracing::warn!(error = %e, "ack ignored");
             }
             if let Some(t) = enqueued {
-                self.last_enqueued.insert(p.clone(), *t);
+                self.checkpoints.last_enqueued.insert(p.clone(), *t);
             }
         }
-        self.in_flight_bytes = self
+        self.budget.in_flight_bytes = self
+            .budget
             .in_flight_bytes
             .saturating_sub(b.input_bytes + b.encoded_bytes);
-        self.progress
+        self.telemetry
+            .progress
             .messages_done
             .fetch_add(b.messages.len() as u64, Ordering::Relaxed);
-        self.progress
+        self.telemetry
+            .progress
             .records_done
             .fetch_add(b.records, Ordering::Relaxed);
     }
 
     /// Pauses every assigned partition when the byte budget is full; resumes below 3/4 of it.
     fn apply_budget(&mut self) {
-        self.metrics
+        self.telemetry
+            .metrics
             .in_flight_bytes
-            .set(self.in_flight_bytes as i64);
+            .set(self.budget.in_flight_bytes as i64);
         let budget = self.config.max_in_flight_bytes;
-        if !self.paused && self.in_flight_bytes >= budget {
-            match self.source.pause(&self.assigned) {
+        if !self.budget.paused && self.budget.in_flight_bytes >= budget {
+            match self.source.pause(&self.checkpoints.assigned) {
                 Ok(()) => {
-                    self.paused = true;
-                    self.metrics
+                    self.budget.paused = true;
+                    self.telemetry
+                        .metrics
                         .paused_partitions
-                        .set(self.assigned.len() as i64);
-                    self.metrics.partition_pauses.inc();
-                    self.health.set(
+                        .set(self.checkpoints.assigned.len() as i64);
+                    self.telemetry.metrics.partition_pauses.inc();
+                    self.telemetry.health.set(
                         "backpressure",
                         Err(format!(
                             "in-flight bytes {} over budget {budget}",
-                            self.in_flight_bytes
+                            self.budget.in_flight_bytes
                         )),
                     );
                     tracing::info!(
-                        in_flight_bytes = self.in_flight_bytes,
+                        in_flight_bytes = self.budget.in_flight_bytes,
                         budget,
                         "byte budget full, partitions paused"
                     );
                 }
                 Err(e) => tracing::warn!(error = %e, "pause failed"),
             }
-        } else if self.paused && self.in_flight_bytes <= budget / 4 * 3 {
-            match self.source.resume(&self.assigned) {
+        } else if self.budget.paused && self.budget.in_flight_bytes <= budget / 4 * 3 {
+            match self.source.resume(&self.checkpoints.assigned) {
                 Ok(()) => {
-                    self.paused = false;
-                    self.metrics.paused_partitions.set(0);
-                    self.health.set("backpressure", Ok(()));
-                    tracing::info!(in_flight_bytes = self.in_flight_bytes, "partitions resumed");
+                    self.budget.paused = false;
+                    self.telemetry.metrics.paused_partitions.set(0);
+                    self.telemetry.health.set("backpressure", Ok(()));
+                    tracing::info!(
+                        in_flight_bytes = self.budget.in_flight_bytes,
+                        "partitions resumed"
+                    );
                 }
                 Err(e) => tracing::warn!(error = %e, "resume failed"),
             }
@@ -710,45 +792,51 @@ impl Pipeline {
     }
 
     fn check_revokes(&mut self) {
-        if self.revokes.is_empty() {
+        if self.checkpoints.revokes.is_empty() {
             return;
         }
         let now = Instant::now();
         let mut i = 0;
-        while i < self.revokes.len() {
-            let r = &self.revokes[i];
-            let drained = r.partitions.iter().all(|p| self.tracker.in_flight(p) == 0);
+        while i < self.checkpoints.revokes.len() {
+            let r = &self.checkpoints.revokes[i];
+            let drained = r
+                .partitions
+                .iter()
+                .all(|p| self.checkpoints.tracker.in_flight(p) == 0);
             if drained || now >= r.deadline {
-                let r = self.revokes.swap_remove(i);
+                let r = self.checkpoints.revokes.swap_remove(i);
                 if !drained {
                     tracing::warn!(partitions = ?r.partitions, "drain timeout on revoke; undone messages go to the next owner");
                 }
-                let cp = self.tracker.watermarks_of(&r.partitions);
+                let cp = self.checkpoints.tracker.watermarks_of(&r.partitions);
                 tracing::info!(checkpoint = ?cp, "partitions revoked");
                 // A source that dropped the reply commits nothing on revoke (the AMQP source:
                 // ownership is gone), so the committed-offset gauge stays where it was.
                 let will_commit = !r.reply.is_closed();
                 for (p, pos) in cp.iter() {
-                    self.committed.set(p.clone(), *pos);
+                    self.checkpoints.committed.set(p.clone(), *pos);
                     if will_commit && let Some(k) = pos.kafka_commit_offset() {
-                        self.metrics
+                        self.telemetry
+                            .metrics
                             .committed_offset
                             .with_label_values(&[p.topic.as_str(), &p.partition.to_string()])
                             .set(k);
                     }
                 }
                 for p in &r.partitions {
-                    self.tracker.remove(p);
-                    self.assigned.retain(|a| a != p);
-                    self.last_enqueued.remove(p);
+                    self.checkpoints.tracker.remove(p);
+                    self.checkpoints.assigned.retain(|a| a != p);
+                    self.checkpoints.last_enqueued.remove(p);
                 }
-                self.metrics
+                self.telemetry
+                    .metrics
                     .assigned_partitions
-                    .set(self.assigned.len() as i64);
-                if self.paused {
-                    self.metrics
+                    .set(self.checkpoints.assigned.len() as i64);
+                if self.budget.paused {
+                    self.telemetry
+                        .metrics
                         .paused_partitions
-                        .set(self.assigned.len() as i64);
+                        .set(self.checkpoints.assigned.len() as i64);
                 }
                 let _ = r.reply.send(cp);
             } else {
@@ -758,24 +846,28 @@ impl Pipeline {
     }
 
     async fn commit_moved(&mut self) {
-        let cp = self.tracker.pending_commit();
+        let cp = self.checkpoints.tracker.pending_commit();
         if cp.is_empty() {
             return;
         }
         match self.source.commit(&cp).await {
             Ok(()) => {
-                self.tracker.mark_committed(&cp);
-                self.metrics.checkpoint_commits.inc();
-                self.progress.commits.fetch_add(1, Ordering::Relaxed);
+                self.checkpoints.tracker.mark_committed(&cp);
+                self.telemetry.metrics.checkpoint_commits.inc();
+                self.telemetry
+                    .progress
+                    .commits
+                    .fetch_add(1, Ordering::Relaxed);
                 // Only what the source really wrote counts as committed.
                 let written = self
                     .source
                     .written_by_last_commit()
                     .unwrap_or_else(|| cp.clone());
                 for (p, pos) in written.iter() {
-                    self.committed.set(p.clone(), *pos);
+                    self.checkpoints.committed.set(p.clone(), *pos);
                     if let Some(k) = pos.kafka_commit_offset() {
-                        self.metrics
+                        self.telemetry
+                            .metrics
                             .committed_offset
                             .with_label_values(&[p.topic.as_str(), &p.partition.to_string()])
                             .set(k);
@@ -784,7 +876,7 @@ impl Pipeline {
                 tracing::debug!(checkpoint = ?cp, "committed");
             }
             Err(e) => {
-                self.metrics.checkpoint_commit_failures.inc();
+                self.telemetry.metrics.checkpoint_commit_failures.inc();
                 tracing::warn!(error = %e, "checkpoint commit failed; retrying at the next interval");
             }
         }
@@ -792,83 +884,17 @@ impl Pipeline {
 
     fn update_lag(&self) {
         let now = SystemTime::now();
-        for (p, t) in &self.last_enqueued {
+        for (p, t) in &self.checkpoints.last_enqueued {
             let secs = now
                 .duration_since(*t)
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0);
-            self.metrics
+            self.telemetry
+                .metrics
                 .consumer_lag_seconds
                 .with_label_values(&[p.topic.as_str(), &p.partition.to_string()])
                 .set(secs);
         }
-    }
-}
-
-/// Which sink a worker task serves.
-#[derive(Debug)]
-enum WorkerName {
-    Sink(String),
-    DeadLetter(String),
-}
-
-impl WorkerName {
-    fn name(&self) -> &str {
-        match self {
-            WorkerName::Sink(n) | WorkerName::DeadLetter(n) => n,
-        }
-    }
-}
-
-/// The worker tasks and, per task id, the sink each serves (a panic reports only the id).
-#[derive(Debug, Default)]
-struct Workers {
-    set: tokio::task::JoinSet<()>,
-    names: HashMap<tokio::task::Id, WorkerName>,
-}
-
-impl Workers {
-    fn spawn_named<F>(&mut self, name: WorkerName, task: F)
-    where
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
-        let handle = self.set.spawn(task);
-        self.names.insert(handle.id(), name);
-    }
-
-    fn spawn<F>(&mut self, sink: String, task: F)
-    where
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
-        self.spawn_named(WorkerName::Sink(sink), task);
-    }
-
-    fn spawn_dead_letter<F>(&mut self, sink: String, task: F)
-    where
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
-        self.spawn_named(WorkerName::DeadLetter(sink), task);
-    }
-
-    fn dead_letter_name(&self) -> String {
-        self.names
-            .values()
-            .find_map(|n| match n {
-                WorkerName::DeadLetter(n) => Some(n.clone()),
-                WorkerName::Sink(_) => None,
-            })
-            .unwrap_or_else(|| "dead_letter".to_string())
-    }
-}
-
-/// The message of a panic payload (`panic!` carries a `&str` or a `String`).
-fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-text panic payload".to_string()
     }
 }
 

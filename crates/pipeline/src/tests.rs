@@ -222,12 +222,16 @@ async fn run_with(
         .collect();
     let summary = run(
         Box::new(source),
-        slots,
-        Box::new(dl),
+        Sinks {
+            slots,
+            dead_letter: Box::new(dl),
+        },
         config,
-        metrics.clone(),
-        Health::new(),
-        progress.clone(),
+        Telemetry {
+            metrics: metrics.clone(),
+            health: Health::new(),
+            progress: progress.clone(),
+        },
         rx,
     )
     .await
@@ -574,12 +578,16 @@ async fn run_expecting_failure(
         .collect();
     let run = run(
         Box::new(source),
-        slots,
-        dl,
+        Sinks {
+            slots,
+            dead_letter: dl,
+        },
         config,
-        Metrics::new(),
-        Health::new(),
-        Arc::new(Progress::default()),
+        Telemetry {
+            metrics: Metrics::new(),
+            health: Health::new(),
+            progress: Arc::new(Progress::default()),
+        },
         rx,
     );
     match tokio::time::timeout(Duration::from_secs(20), run).await {
@@ -856,12 +864,16 @@ async fn a_revoke_is_answered_while_the_budget_is_full() {
     }];
     let running = tokio::spawn(run(
         Box::new(source),
-        slots,
-        Box::new(ScriptSink::new("dead_letter")),
+        Sinks {
+            slots,
+            dead_letter: Box::new(ScriptSink::new("dead_letter")),
+        },
         config,
-        Metrics::new(),
-        Health::new(),
-        Arc::new(Progress::default()),
+        Telemetry {
+            metrics: Metrics::new(),
+            health: Health::new(),
+            progress: Arc::new(Progress::default()),
+        },
         shutdown_rx,
     ));
     let answer = tokio::time::timeout(Duration::from_secs(10), rx)

@@ -218,14 +218,12 @@ impl HecSink {
         m.bytes_sent.fetch_add(wire as u64, Ordering::Relaxed);
         self.stats.body(raw_len as usize, wire);
         let (class, code) = service::classify_with_code(status, &text);
-        // The code comes from the server: only documented values become label values.
-        let label_code = service::metric_code(code);
+        // The code comes from the server: telemetry caps it to a bounded label (one place).
         self.stats
-            .request(&status.to_string(), label_code, elapsed.as_secs_f64());
-        m.count(match (code, label_code) {
-            (Some(c), Some(_)) => format!("{status}/{c}"),
-            (Some(_), None) => format!("{status}/other"),
-            (None, _) => status.to_string(),
+            .request(&status.to_string(), code, elapsed.as_secs_f64());
+        m.count(match code {
+            Some(_) => format!("{status}/{}", entrastream_telemetry::hec_code_label(code)),
+            None => status.to_string(),
         });
         match class {
             Class::Accepted(Some(id)) if self.cfg.indexer_ack => Step::Ack(id, chunk),

@@ -39,16 +39,6 @@ pub enum Class {
     TooLarge,
 }
 
-/// The highest status code Splunk documents for HEC answers; a `code` above it is a label
-/// value nobody can bound ([`metric_code`]).
-pub const MAX_KNOWN_CODE: u64 = 27;
-
-/// The HEC `code` as a metric label value: documented codes as they are, anything else `None`
-/// (the server decides the value, and a label must not take arbitrary values).
-pub fn metric_code(code: Option<u64>) -> Option<u64> {
-    code.filter(|&c| c <= MAX_KNOWN_CODE)
-}
-
 /// Classifies an answer by HTTP status and HEC `code`.
 pub fn classify(status: u16, body: &str) -> Class {
     classify_with_code(status, body).0
@@ -476,14 +466,5 @@ mod tests {
             Class::Retry(m) => assert!(m.len() < 400, "{}", m.len()),
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn metric_codes_are_bounded() {
-        assert_eq!(metric_code(Some(0)), Some(0));
-        assert_eq!(metric_code(Some(27)), Some(27));
-        assert_eq!(metric_code(Some(28)), None);
-        assert_eq!(metric_code(Some(u64::MAX)), None);
-        assert_eq!(metric_code(None), None);
     }
 }

@@ -556,3 +556,35 @@ async fn an_answer_without_ack_id_is_never_delivered_when_ack_is_on() {
         0
     );
 }
+
+/// The HEC `code` label is capped in one place (entrastream-telemetry): a code above the 27
+/// Splunk documents today keeps its number up to the documented 31, anything larger is `other`,
+/// and neither is exported as `none` (which means "no code in the answer").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hec_codes_are_capped_once_into_the_documented_labels() {
+    let peer = HecPeer::start(HecPeerOptions::default()).await;
+    let metrics = entrastream_telemetry::Metrics::new();
+    let mut sink = HecSink::new(config(&peer, false))
+        .unwrap()
+        .with_stats(metrics.sink_stats("splunk"));
+    let b = batch(0, 10);
+    for code in [30, 4000] {
+        peer.fail_for(503, code, Duration::from_secs(30));
+        let outcome = sink.send(&b).await;
+        assert!(matches!(outcome, Outcome::Retryable(_)), "{outcome:?}");
+    }
+    let text = metrics.render();
+    for want in [
+        "entrastream_sink_http_requests_total{code=\"30\",sink=\"splunk\",status=\"503\"}",
+        "entrastream_sink_http_requests_total{code=\"other\",sink=\"splunk\",status=\"503\"}",
+    ] {
+        assert!(text.contains(want), "{want} missing from\n{text}");
+    }
+    assert!(
+        !text.contains("code=\"none\",sink=\"splunk\",status=\"503\""),
+        "{text}"
+    );
+    let counters = sink.metrics();
+    assert!(counters.requests_with("503/30") >= 1);
+    assert!(counters.requests_with("503/other") >= 1);
+}

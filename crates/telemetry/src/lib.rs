@@ -10,16 +10,31 @@
 //! category, an HTTP status, Splunk's HEC `code`) goes through a function here that maps it
 //! onto a fixed set with an `other` bucket ([`category_label`], [`http_status_label`],
 //! [`hec_code_label`]), so no input can grow the number of series. The ceilings are the
-//! `*_SERIES_*` constants, documented in docs/operations.md.
+//! `*_SERIES_*` constants, documented in docs/operations.md. The HEC `code` is capped here
+//! only ([`hec_code_label`]); the sinks pass the peer's value as it came.
+//!
+//! Design decision: metric registration cannot fail at run time. Every family's name, help,
+//! labels and buckets is a constant in [`spec`], built by `const fn`s that apply the rules the
+//! `prometheus` crate checks (and that the names are distinct), so a bad definition does not
+//! compile; the private `families` module creates and registers them, and a unit test builds every family
+//! and runs the scrape through `promtool check metrics`. We keep the `prometheus` crate rather
+//! than `prometheus-client` on purpose: the exposition text is a contract (the e2e tests,
+//! `deploy/monitoring`'s alerts and dashboards, `promtool check metrics`), and
+//! `prometheus-client` would change it: it appends `_total` to counter names itself, writes
+//! OpenMetrics (`# EOF`, `# TYPE` without the suffix, other content type) and orders labels as
+//! declared instead of sorting them, and its families are typed by label structs that every
+//! sink and source crate would have to adopt at once.
 #![forbid(unsafe_code)]
+
+mod families;
+pub mod spec;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use families::{counter, counter_vec, float_gauge_vec, gauge, gauge_vec, histogram, histogram_vec};
 pub use prometheus::IntCounter;
-use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{Histogram, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Registry};
 
 /// Every metric the daemon exports (prefix `entrastream_`).
 #[derive(Clone, Debug)]
@@ -96,88 +111,17 @@ pub struct SinkMetrics {
 
 impl SinkMetrics {
     fn new(r: Option<&Registry>) -> Self {
-        fn reg<C: prometheus::core::Collector + Clone + 'static>(r: Option<&Registry>, c: C) -> C {
-            if let Some(r) = r {
-                r.register(Box::new(c.clone()))
-                    .unwrap_or_else(|e| panic!("sink metric: {e}"));
-            }
-            c
-        }
-        let counter = |name: &str, help: &str, labels: &[&str]| {
-            reg(
-                r,
-                IntCounterVec::new(Opts::new(name, help), labels)
-                    .unwrap_or_else(|e| panic!("{name}: {e}")),
-            )
-        };
-        let gauge = |name: &str, help: &str| {
-            reg(
-                r,
-                IntGaugeVec::new(Opts::new(name, help), &["sink"])
-                    .unwrap_or_else(|e| panic!("{name}: {e}")),
-            )
-        };
-        let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
-            reg(
-                r,
-                HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), &["sink"])
-                    .unwrap_or_else(|e| panic!("{name}: {e}")),
-            )
-        };
         SinkMetrics {
-            requests: counter(
-                "entrastream_sink_http_requests_total",
-                "HTTP requests of a network sink by status (or network) and vendor code",
-                &["sink", "status", "code"],
-            ),
-            request_bytes: counter(
-                "entrastream_sink_http_request_bytes_total",
-                "Request body bytes of a network sink before compression",
-                &["sink"],
-            ),
-            wire_bytes: counter(
-                "entrastream_sink_http_wire_bytes_total",
-                "Request body bytes of a network sink as sent (after gzip when on)",
-                &["sink"],
-            ),
-            request_size: histogram(
-                "entrastream_sink_http_request_size_bytes",
-                "Request body size of a network sink before compression",
-                vec![1e3, 1e4, 5e4, 1e5, 2.5e5, 5e5, 7.5e5, 1e6, 2e6, 5e6, 1e7],
-            ),
-            batch_records: histogram(
-                "entrastream_sink_batch_records",
-                "Records per batch handed to a network sink",
-                vec![
-                    1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 50000.0,
-                ],
-            ),
-            request_duration: histogram(
-                "entrastream_sink_http_request_duration_seconds",
-                "Time of one HTTP request of a network sink",
-                vec![
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-                    30.0,
-                ],
-            ),
-            pending_acks: gauge(
-                "entrastream_sink_pending_acks",
-                "Requests waiting for a Splunk indexer acknowledgement",
-            ),
-            dead_lettered: counter(
-                "entrastream_sink_dead_lettered_total",
-                "Records a network sink refused for good, by reason",
-                &["sink", "reason"],
-            ),
-            duplicates: counter(
-                "entrastream_sink_duplicates_total",
-                "Records resent after an ack timeout or a 408 (possible duplicates at the peer)",
-                &["sink"],
-            ),
-            healthy: gauge(
-                "entrastream_sink_healthy",
-                "1 while a network sink's last attempt succeeded, 0 while it fails",
-            ),
+            requests: counter_vec(r, &spec::SINK_HTTP_REQUESTS),
+            request_bytes: counter_vec(r, &spec::SINK_HTTP_REQUEST_BYTES),
+            wire_bytes: counter_vec(r, &spec::SINK_HTTP_WIRE_BYTES),
+            request_size: histogram_vec(r, &spec::SINK_HTTP_REQUEST_SIZE),
+            batch_records: histogram_vec(r, &spec::SINK_BATCH_RECORDS),
+            request_duration: histogram_vec(r, &spec::SINK_HTTP_REQUEST_DURATION),
+            pending_acks: gauge_vec(r, &spec::SINK_PENDING_ACKS),
+            dead_lettered: counter_vec(r, &spec::SINK_DEAD_LETTERED),
+            duplicates: counter_vec(r, &spec::SINK_DUPLICATES),
+            healthy: gauge_vec(r, &spec::SINK_HEALTHY),
         }
     }
 }
@@ -287,9 +231,10 @@ const KNOWN_HTTP_STATUSES: [u16; 25] = [
     429, 431, 500, 502, 503, 504,
 ];
 
-/// HEC codes below this keep their number as `code` label (Splunk documents codes 0 to 24);
-/// any other code is `other`.
-const HEC_CODES_KEPT: u64 = 32;
+/// HEC codes below this keep their number as `code` label (Splunk documents codes 0 to 27;
+/// the margin takes a few new ones); any other code is `other`. The one cap of the `code`
+/// label: sinks pass the server's code unchanged.
+pub const HEC_CODES_KEPT: u64 = 32;
 
 /// Values of the `status` label that are not HTTP statuses: failures without an answer. Only
 /// the sinks' own code chooses these, never a peer.
@@ -334,161 +279,34 @@ pub fn hec_code_label(code: Option<u64>) -> String {
     }
 }
 
-fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels)
-        .unwrap_or_else(|e| panic!("bad metric {name}: {e}"));
-    r.register(Box::new(c.clone()))
-        .unwrap_or_else(|e| panic!("duplicate metric {name}: {e}"));
-    c
-}
-
 impl Metrics {
-    /// A fresh registry with every metric registered. Panics only on a programming error in
-    /// the metric definitions below (covered by the tests).
+    /// A fresh registry with every metric registered. Cannot fail: every name, label and
+    /// bucket list is a constant checked at compile time ([`spec`]).
     pub fn new() -> Self {
-        let r = Registry::new();
-        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
-            let g = IntGaugeVec::new(Opts::new(name, help), labels)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-            r.register(Box::new(g.clone()))
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-            g
-        };
-        let gauge = |name: &str, help: &str| {
-            let g = IntGauge::new(name, help).unwrap_or_else(|e| panic!("{name}: {e}"));
-            r.register(Box::new(g.clone()))
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-            g
-        };
-        let counter = |name: &str, help: &str| {
-            let g = IntCounter::new(name, help).unwrap_or_else(|e| panic!("{name}: {e}"));
-            r.register(Box::new(g.clone()))
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-            g
-        };
-        let latency_buckets = vec![
-            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            30.0,
-        ];
-        let sink_request_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "entrastream_sink_request_duration_seconds",
-                "Time of one batch send to a sink",
-            )
-            .buckets(latency_buckets.clone()),
-            &["sink", "outcome"],
-        )
-        .unwrap_or_else(|e| panic!("histogram: {e}"));
-        r.register(Box::new(sink_request_duration.clone()))
-            .unwrap_or_else(|e| panic!("histogram: {e}"));
-        let process_duration = Histogram::with_opts(
-            HistogramOpts::new(
-                "entrastream_process_duration_seconds",
-                "Parse and encode time of one message",
-            )
-            .buckets(latency_buckets),
-        )
-        .unwrap_or_else(|e| panic!("histogram: {e}"));
-        r.register(Box::new(process_duration.clone()))
-            .unwrap_or_else(|e| panic!("histogram: {e}"));
-        let lag_seconds = prometheus::GaugeVec::new(
-            Opts::new(
-                "entrastream_consumer_lag_seconds",
-                "Seconds since the enqueue time of the last processed message",
-            ),
-            &["topic", "partition"],
-        )
-        .unwrap_or_else(|e| panic!("gauge: {e}"));
-        r.register(Box::new(lag_seconds.clone()))
-            .unwrap_or_else(|e| panic!("gauge: {e}"));
+        let registry = Registry::new();
+        let r = Some(&registry);
         Metrics {
-            messages_in: counter_vec(
-                &r,
-                "entrastream_messages_in_total",
-                "Messages read from the source",
-                &["topic", "partition"],
-            ),
-            bytes_in: counter_vec(
-                &r,
-                "entrastream_bytes_in_total",
-                "Message bytes read from the source",
-                &["topic", "partition"],
-            ),
-            records_in: counter_vec(
-                &r,
-                "entrastream_records_in_total",
-                "Records parsed from messages",
-                &["category"],
-            ),
-            records_out: counter_vec(
-                &r,
-                "entrastream_records_out_total",
-                "Records accepted by a sink",
-                &["sink", "category"],
-            ),
-            bytes_out: counter_vec(
-                &r,
-                "entrastream_bytes_out_total",
-                "Encoded bytes accepted by a sink",
-                &["sink"],
-            ),
-            dead_lettered: counter_vec(
-                &r,
-                "entrastream_dead_lettered_total",
-                "Records or message parts sent to the dead-letter sink",
-                &["reason"],
-            ),
-            sink_retries: counter_vec(
-                &r,
-                "entrastream_sink_retries_total",
-                "Batch retries after a retryable sink failure",
-                &["sink"],
-            ),
-            sink_request_duration,
-            in_flight_bytes: gauge(
-                "entrastream_in_flight_bytes",
-                "Bytes of messages and encoded batches in flight",
-            ),
-            paused_partitions: gauge(
-                "entrastream_paused_partitions",
-                "Partitions paused for backpressure",
-            ),
-            partition_pauses: counter(
-                "entrastream_partition_pauses_total",
-                "Times the byte budget filled and partitions were paused",
-            ),
-            assigned_partitions: gauge(
-                "entrastream_assigned_partitions",
-                "Partitions assigned to this instance",
-            ),
-            committed_offset: gauge_vec(
-                "entrastream_committed_offset",
-                "Last committed offset (next offset to read)",
-                &["topic", "partition"],
-            ),
-            consumer_lag_messages: gauge_vec(
-                "entrastream_consumer_lag_messages",
-                "Messages between the committed offset and the high watermark",
-                &["topic", "partition"],
-            ),
-            consumer_lag_seconds: lag_seconds,
-            checkpoint_commits: counter(
-                "entrastream_checkpoint_commits_total",
-                "Successful checkpoint commits",
-            ),
-            checkpoint_commit_failures: counter(
-                "entrastream_checkpoint_commit_failures_total",
-                "Failed checkpoint commits",
-            ),
-            process_duration,
-            file_rotated_files_removed: counter_vec(
-                &r,
-                "entrastream_file_rotated_files_removed_total",
-                "Rotated files a file sink removed to keep at most max_files",
-                &["sink"],
-            ),
-            sinks: SinkMetrics::new(Some(&r)),
-            registry: r,
+            messages_in: counter_vec(r, &spec::MESSAGES_IN),
+            bytes_in: counter_vec(r, &spec::BYTES_IN),
+            records_in: counter_vec(r, &spec::RECORDS_IN),
+            records_out: counter_vec(r, &spec::RECORDS_OUT),
+            bytes_out: counter_vec(r, &spec::BYTES_OUT),
+            dead_lettered: counter_vec(r, &spec::DEAD_LETTERED),
+            sink_retries: counter_vec(r, &spec::SINK_RETRIES),
+            sink_request_duration: histogram_vec(r, &spec::SINK_REQUEST_DURATION),
+            in_flight_bytes: gauge(r, &spec::IN_FLIGHT_BYTES),
+            paused_partitions: gauge(r, &spec::PAUSED_PARTITIONS),
+            partition_pauses: counter(r, &spec::PARTITION_PAUSES),
+            assigned_partitions: gauge(r, &spec::ASSIGNED_PARTITIONS),
+            committed_offset: gauge_vec(r, &spec::COMMITTED_OFFSET),
+            consumer_lag_messages: gauge_vec(r, &spec::CONSUMER_LAG_MESSAGES),
+            consumer_lag_seconds: float_gauge_vec(r, &spec::CONSUMER_LAG_SECONDS),
+            checkpoint_commits: counter(r, &spec::CHECKPOINT_COMMITS),
+            checkpoint_commit_failures: counter(r, &spec::CHECKPOINT_COMMIT_FAILURES),
+            process_duration: histogram(r, &spec::PROCESS_DURATION),
+            file_rotated_files_removed: counter_vec(r, &spec::FILE_ROTATED_FILES_REMOVED),
+            sinks: SinkMetrics::new(r),
+            registry,
         }
     }
 
@@ -706,6 +524,59 @@ mod tests {
         assert_eq!(hec_code_label(Some(9)), "9");
         assert_eq!(hec_code_label(Some(1_000_000)), "other");
         assert_eq!(hec_code_label(None), "none");
+    }
+
+    /// Every family of `spec` is created and registered (none dropped with a logged error),
+    /// the registry holds no other, and a scrape with every family populated passes
+    /// `promtool check metrics`.
+    #[test]
+    fn every_spec_is_registered_and_the_scrape_passes_promtool() {
+        let m = Metrics::new();
+        let hec = m.sink_stats("splunk");
+        hec.request("200", Some(0), 0.01);
+        hec.body(10, 5);
+        hec.batch(1);
+        hec.dead_lettered("oversize", 1);
+        hec.duplicates(1);
+        m.messages_in.with_label_values(&["hub", "0"]).inc();
+        m.bytes_in.with_label_values(&["hub", "0"]).inc();
+        m.count_records_in("SignInLogs", 1);
+        m.count_records_out("file", "SignInLogs", 1);
+        m.bytes_out.with_label_values(&["file"]).inc();
+        m.dead_lettered.with_label_values(&["parse"]).inc();
+        m.sink_retries.with_label_values(&["file"]).inc();
+        m.sink_request_duration
+            .with_label_values(&["file", "delivered"])
+            .observe(0.01);
+        m.committed_offset.with_label_values(&["hub", "0"]).set(1);
+        m.consumer_lag_messages
+            .with_label_values(&["hub", "0"])
+            .set(1);
+        m.consumer_lag_seconds
+            .with_label_values(&["hub", "0"])
+            .set(1.0);
+        m.file_rotated_files_removed("file").inc();
+        let mut names: Vec<String> = m
+            .registry()
+            .gather()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
+        names.sort();
+        let mut want: Vec<String> = spec::ALL_NAMES.iter().map(|n| n.to_string()).collect();
+        want.sort();
+        assert_eq!(names, want);
+        let text = m.render();
+        if let Some(check) = entrastream_testkit::promtool::check_metrics(&text) {
+            assert!(check.success, "promtool: {}\n{text}", check.output);
+        }
+    }
+
+    #[test]
+    fn hec_codes_are_kept_up_to_the_documented_31() {
+        assert_eq!(hec_code_label(Some(27)), "27");
+        assert_eq!(hec_code_label(Some(31)), "31");
+        assert_eq!(hec_code_label(Some(32)), "other");
     }
 
     #[test]

@@ -1,47 +1,14 @@
 //! Azurite, Microsoft's Azure Storage emulator (npm `azurite`), as a real Blob peer: started on
 //! a free loopback port with its data in a temp dir, killed on drop.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::{find_tool, free_port, peer_missing, wait_listening};
 
 /// Azurite's published development key (not a secret).
 pub const AZURITE_DEV_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-
-/// In CI a missing peer fails the test; elsewhere the test is skipped with a visible message.
-pub fn peer_missing(what: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("{what} is required in CI but was not found (scripts/test installs it)");
-    }
-    // Straight to the process's stderr: libtest captures `eprintln!` of passing tests, and a
-    // skip must be visible.
-    use std::io::Write as _;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: {what} not found; run scripts/test to install it"
-    );
-}
-
-/// Finds an executable on PATH or in ~/.cargo/bin.
-pub fn find_tool(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(PathBuf::from(home).join(".cargo/bin"));
-    }
-    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
-}
-
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
 
 /// Azurite's blob service; killed on drop.
 #[derive(Debug)]
@@ -76,17 +43,12 @@ impl Azurite {
             port,
             _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = azurite.child.try_wait() {
-                panic!("azurite-blob exited early: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "azurite-blob did not listen within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_listening(
+            "azurite-blob",
+            &format!("127.0.0.1:{port}"),
+            Duration::from_secs(60),
+            Some(&mut azurite.child),
+        );
         Some(azurite)
     }
 

@@ -1,9 +1,8 @@
 //! The nisshi Kafka-protocol broker as a child process, and producing generated traffic to it
 //! (feature `kafka`): shared by the end-to-end tests and the benchmarks.
 
-use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use entrastream_generator::{Generator, GeneratorConfig, poison_message};
 use rdkafka::ClientConfig;
@@ -13,7 +12,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::{Traffic, find_tool, free_port, peer_missing, record_ids};
+use crate::{Traffic, find_tool, free_port, peer_missing, record_ids, wait_listening};
 
 /// The nisshi broker on a free loopback port, stopped on drop.
 #[derive(Debug)]
@@ -60,11 +59,13 @@ impl Broker {
             .spawn()
             .expect("start nisshi");
         let bootstrap = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&bootstrap).is_err() {
-            assert!(Instant::now() < deadline, "nisshi did not start listening");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut child = child;
+        wait_listening(
+            "nisshi",
+            &bootstrap,
+            Duration::from_secs(20),
+            Some(&mut child),
+        );
         Some(Broker { child, bootstrap })
     }
 

@@ -12,6 +12,13 @@
 //! faults ([`FaultProxy`]), counting delivered records by id ([`Traffic`], [`count_ids`]), and,
 //! with feature `kafka`, the nisshi broker and generated traffic ([`kafka`]); a real rsyslog
 //! for the syslog sink ([`Rsyslog`]).
+//!
+//! Design decision: this crate is the one test harness of the workspace. The launchers of the
+//! external peers (nisshi in [`kafka`], Azurite in [`Azurite`], promtool in [`promtool`]),
+//! finding their executables ([`find_tool`]), loopback ports ([`free_port`]), the CI rule for a
+//! missing peer ([`peer_missing`]), the deadline loops ([`wait_until`], [`wait_listening`]) and
+//! the daemon as a child process ([`ChildProcess`]) live here once, and the end-to-end tests
+//! (`tests/`), the crates' own tests and the benchmarks (`benches/`) use them.
 #![forbid(unsafe_code)]
 
 mod azurite;
@@ -20,14 +27,23 @@ mod hec;
 mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+mod process;
+pub mod promtool;
 mod records;
 mod rsyslog;
+mod scrape;
 mod sumo;
+mod tools;
+mod wait;
 
-pub use azurite::{AZURITE_DEV_KEY, Azurite, find_tool, free_port, peer_missing};
+pub use azurite::{AZURITE_DEV_KEY, Azurite};
 pub use fault_proxy::{FaultMode, FaultProxy, FaultStats};
 pub use hec::{HecPeer, HecPeerOptions, HecStats};
 pub use http::{Impostor, PAGE_PATH};
+pub use process::{ChildProcess, wait_for_child};
 pub use records::{Traffic, count_ids, ids_in, line_count, record_id, record_ids};
 pub use rsyslog::{Rsyslog, RsyslogOptions, RsyslogTls};
+pub use scrape::{http_get, metric_value, try_http_get};
 pub use sumo::{SumoPeer, SumoPeerOptions, SumoRequest};
+pub use tools::{find_tool, free_port, peer_missing};
+pub use wait::{poll_until, wait_listening, wait_until};

@@ -36,11 +36,7 @@ fn debug_and_describe_never_show_secrets() {
 #[tokio::test]
 async fn transport_errors_carry_no_sas() {
     // A loopback port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = entrastream_testkit::free_port();
     let store =
         BlobStore::with_sas(&format!("http://127.0.0.1:{port}/acct/ckpt?sv=1&sig={SIG}")).unwrap();
     let hub = HubKey::new("ns.servicebus.windows.net", "hub", "$Default");

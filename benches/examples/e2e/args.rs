@@ -1,0 +1,110 @@
+//! The command line: the parent's options and the ones it passes to a child (`--child MODE`).
+
+#[derive(Debug, Clone)]
+pub struct Args {
+    pub records: u64,
+    pub partitions: i32,
+    pub budget_mib: u64,
+    pub backlog_mib: u64,
+    pub stall_secs: u64,
+    pub fsync: bool,
+    pub child: Option<String>,
+    pub bootstrap: String,
+    pub topic: String,
+    pub messages: u64,
+    /// Extra `[source.properties]` (librdkafka), `--prop key=value`.
+    pub props: Vec<String>,
+    /// `[pipeline] batch_linger` of the e2e runs, in ms.
+    pub linger_ms: u64,
+    /// Also run the Splunk HEC (ack off / on) and Sumo Logic sinks against the testkit peers.
+    pub siem: bool,
+    /// Peer address for a SIEM child (`--peer-url`), and the HEC token (`--peer-token`).
+    pub peer_url: String,
+    pub peer_token: String,
+    /// Also run the AMQP rows.
+    pub amqp: bool,
+    /// Connection string of the Event Hubs peer for an AMQP child.
+    pub amqp_cs: String,
+    /// Seconds of the 32-partition store-traffic run.
+    pub idle_secs: u64,
+    /// `[source] prefetch` of the AMQP rows (None: the default).
+    pub amqp_prefetch: Option<u32>,
+    /// Rounds of the SIEM comparison; each runs its own blackhole baseline first.
+    pub siem_rounds: usize,
+    /// Consumer group of a child (empty: `e2e-MODE`). A repeated run needs its own, or it would
+    /// resume after the offsets the previous one committed and find nothing to read.
+    pub group: String,
+}
+
+pub fn parse_args() -> Args {
+    let mut a = Args {
+        records: 200_000,
+        partitions: 4,
+        budget_mib: 64,
+        backlog_mib: 1024,
+        stall_secs: 20,
+        fsync: true,
+        child: None,
+        bootstrap: String::new(),
+        topic: String::new(),
+        messages: 0,
+        props: Vec::new(),
+        linger_ms: 20,
+        siem: true,
+        peer_url: String::new(),
+        peer_token: String::new(),
+        amqp: true,
+        amqp_cs: String::new(),
+        idle_secs: 60,
+        amqp_prefetch: None,
+        siem_rounds: 3,
+        group: String::new(),
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    let val = |i: usize| -> String {
+        argv.get(i + 1)
+            .cloned()
+            .unwrap_or_else(|| panic!("{} needs a value", argv[i]))
+    };
+    while i < argv.len() {
+        match argv[i].as_str() {
+            "--records" => a.records = val(i).parse().expect("--records N"),
+            "--partitions" => a.partitions = val(i).parse().expect("--partitions P"),
+            "--budget-mib" => a.budget_mib = val(i).parse().expect("--budget-mib B"),
+            "--backlog-mib" => a.backlog_mib = val(i).parse().expect("--backlog-mib M"),
+            "--stall-secs" => a.stall_secs = val(i).parse().expect("--stall-secs S"),
+            "--child" => a.child = Some(val(i)),
+            "--bootstrap" => a.bootstrap = val(i),
+            "--topic" => a.topic = val(i),
+            "--messages" => a.messages = val(i).parse().expect("--messages N"),
+            "--prop" => a.props.push(val(i)),
+            "--linger-ms" => a.linger_ms = val(i).parse().expect("--linger-ms MS"),
+            "--peer-url" => a.peer_url = val(i),
+            "--peer-token" => a.peer_token = val(i),
+            "--amqp-cs" => a.amqp_cs = val(i),
+            "--idle-secs" => a.idle_secs = val(i).parse().expect("--idle-secs S"),
+            "--siem-rounds" => a.siem_rounds = val(i).parse().expect("--siem-rounds N"),
+            "--group" => a.group = val(i),
+            "--amqp-prefetch" => a.amqp_prefetch = Some(val(i).parse().expect("--amqp-prefetch N")),
+            "--no-amqp" => {
+                a.amqp = false;
+                i += 1;
+                continue;
+            }
+            "--no-fsync" => {
+                a.fsync = false;
+                i += 1;
+                continue;
+            }
+            "--no-siem" => {
+                a.siem = false;
+                i += 1;
+                continue;
+            }
+            other => panic!("unknown argument {other}"),
+        }
+        i += 2;
+    }
+    a
+}

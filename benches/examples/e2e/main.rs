@@ -1,0 +1,130 @@
+//! End-to-end benchmark (issue 3): the real pipeline (`entrastream_app::start`, Kafka source on
+//! rdkafka) consuming a pre-produced backlog from the nisshi broker into a blackhole sink and a
+//! native file sink, next to single-threaded parse + native encode of exactly the same bodies;
+//! then a stalled sink (`file` sink on `/dev/full`: every write fails with ENOSPC, which the file
+//! sink classifies as retryable, so nothing is ever acknowledged) against a ~1 GB backlog, to
+//! check that peak RSS stays within the byte budget + 64 MiB.
+//!
+//! With AMQP (default on; `--no-amqp` skips it): the same bodies preloaded into the in-repo
+//! Event Hubs peer, read through the AMQP source (official SDK client) into a blackhole sink,
+//! next to the Kafka figure of the same run; then the checkpoint-store traffic of one replica
+//! owning 32 partitions with the default intervals, counted over `--idle-secs` (default 60).
+//!
+//! With the SIEM sinks (default on; `--no-siem` skips them): Splunk HEC (ack off, ack on) and
+//! Sumo Logic against the testkit peers in this process, in `--siem-rounds` rounds (default 3),
+//! each preceded by its own blackhole run; the table shows each sink's median round.
+//!
+//! Each pipeline run is a child process (this binary with `--child MODE`) so that its peak RSS
+//! (`VmHWM`) is the pipeline's alone: no input copy, no producer, no broker in that process.
+//!
+//! The HTTP sinks gzip with ISA-L when this is built with `--features isal` (as the container
+//! image is), else with zlib-rs; the SIEM table's heading names which.
+//!
+//! Usage: cargo run --release -p entrastream-benches --features isal --example e2e -- \
+//!          [--records N] [--partitions P] [--budget-mib B] [--backlog-mib M] [--stall-secs S]
+//!          [--no-fsync] [--linger-ms MS] [--prop librdkafka.key=value]...
+//!          [--no-siem] [--siem-rounds N] [--no-amqp] [--idle-secs S] [--amqp-prefetch N]
+//!
+//! Modules by job: [`args`] (the command line), [`broker`] (the peers), [`producers`] (input
+//! and backlogs), [`children`] and [`child_config`] (one pipeline run per child process),
+//! [`measure`] (CPU and memory figures), [`runs`] (the rows, parent side) and [`report`] (the
+//! tables).
+
+mod args;
+mod broker;
+mod child_config;
+mod children;
+mod measure;
+mod producers;
+mod report;
+mod runs;
+
+const MIB: u64 = 1 << 20;
+
+fn main() {
+    let args = args::parse_args();
+    if let Some(mode) = args.child.clone() {
+        children::run_child(&args, &mode);
+        return;
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    eprintln!(
+        "e2e: {} records, {} partitions, load average at start: {}",
+        args.records,
+        args.partitions,
+        load.trim()
+    );
+
+    // 1. input, once
+    let (bodies, input_bytes) = producers::input(args.records);
+
+    // 2. parse + native encode, one thread
+    let (pe_secs, pe_rps, pe_mbs) = measure::parse_encode(&bodies, args.records, input_bytes);
+
+    // 3. backlog in nisshi
+    let broker = broker::nisshi();
+    let (messages, produced) = producers::into_nisshi(&broker, &bodies, args.partitions);
+    // 3b. the same bodies in the Event Hubs peer (same partition spread), for the AMQP row
+    let amqp_rt = broker::peer_runtime(2);
+    let amqp_peer = if args.amqp {
+        let peer = broker::event_hubs(&amqp_rt, "e2e", args.partitions as u32);
+        producers::into_event_hubs(&peer, &bodies, args.partitions);
+        Some(peer)
+    } else {
+        None
+    };
+    drop(bodies);
+
+    // 4. end to end, one child per sink
+    let rows = runs::kafka_rows(&args, &broker.bootstrap, messages);
+
+    // 4b. the SIEM sinks against the testkit peers (in this process, on loopback)
+    let (siem_baselines, siem_rows) = if args.siem {
+        runs::siem_rounds(&args, &broker.bootstrap, messages)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+
+    // 4c. AMQP: the preloaded peer → AMQP source → blackhole; then store traffic at 32
+    // partitions with a trickle of events so that checkpoints keep moving.
+    let (amqp_row, idle_row) = match &amqp_peer {
+        Some(peer) => {
+            let (a, i) = runs::amqp_rows(&args, &amqp_rt, peer, messages);
+            (Some(a), Some(i))
+        }
+        None => (None, None),
+    };
+    drop(amqp_peer);
+    drop(amqp_rt);
+
+    // 5. stalled sink over a >= backlog-mib backlog
+    let (stall_topic, stall_bytes) = producers::stall_backlog(&broker, &args, produced);
+    let raw = children::spawn_child(&args, "raw", &broker.bootstrap, "e2e", messages);
+    eprintln!(
+        "bare rdkafka consumer: {:.2}s, {:.1} MB/s, {} messages",
+        raw.get("secs"),
+        raw.get("bytes_in") / 1e6 / raw.get("secs"),
+        raw.get("messages_done")
+    );
+    let stalled =
+        children::spawn_child(&args, "stalled", &broker.bootstrap, &stall_topic, u64::MAX);
+    drop(broker);
+
+    let summary = report::Summary {
+        args: &args,
+        messages,
+        input_bytes,
+        pe_secs,
+        pe_rps,
+        pe_mbs,
+        rows,
+        raw,
+        amqp_row,
+        idle_row,
+        siem_baselines,
+        siem_rows,
+        stalled,
+        stall_bytes,
+    };
+    println!("{}", summary.render());
+}

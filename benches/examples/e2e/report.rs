@@ -1,0 +1,246 @@
+//! The report: records/s and MB/s of a child, and the summary tables printed at the end.
+
+use crate::args::Args;
+use crate::children::ChildResult;
+
+/// Seconds, records/s and MB/s of a child that must have delivered all `records`.
+pub fn rates(r: &ChildResult, mode: &str, records: u64) -> (f64, f64, f64) {
+    assert!(
+        r.get("records_done") >= records as f64,
+        "{mode}: {} of {records} records done",
+        r.get("records_done"),
+    );
+    let secs = r.get("secs");
+    (
+        secs,
+        r.get("records_done") / secs,
+        r.get("bytes_in") / 1e6 / secs,
+    )
+}
+
+/// One SIEM child run and the blackhole baseline of its round.
+pub struct SiemRun {
+    pub round: usize,
+    pub mode: &'static str,
+    pub baseline_rps: f64,
+    pub rps: f64,
+    pub mbs: f64,
+    pub r: ChildResult,
+}
+
+/// One row of the Kafka table: mode, seconds, records/s, MB/s and the child's result.
+pub type Row = (&'static str, f64, f64, f64, ChildResult);
+
+/// Everything the summary reports.
+pub struct Summary<'a> {
+    pub args: &'a Args,
+    pub messages: u64,
+    pub input_bytes: u64,
+    /// Single-threaded parse + native encode: seconds, records/s, MB/s.
+    pub pe_secs: f64,
+    pub pe_rps: f64,
+    pub pe_mbs: f64,
+    pub rows: Vec<Row>,
+    pub raw: ChildResult,
+    pub amqp_row: Option<ChildResult>,
+    pub idle_row: Option<ChildResult>,
+    pub siem_baselines: Vec<(f64, ChildResult)>,
+    pub siem_rows: Vec<SiemRun>,
+    pub stalled: ChildResult,
+    pub stall_bytes: u64,
+}
+
+impl Summary<'_> {
+    /// The tables and target lines, as printed on stdout at the end of a run.
+    pub fn render(&self) -> String {
+        let Summary {
+            args,
+            messages,
+            input_bytes,
+            pe_secs,
+            pe_rps,
+            pe_mbs,
+            rows,
+            raw,
+            amqp_row,
+            idle_row,
+            siem_baselines,
+            siem_rows,
+            stalled,
+            stall_bytes,
+        } = self;
+        let (messages, input_bytes, pe_secs, pe_rps, pe_mbs, stall_bytes) = (
+            *messages,
+            *input_bytes,
+            *pe_secs,
+            *pe_rps,
+            *pe_mbs,
+            *stall_bytes,
+        );
+        let limit_mib = (args.budget_mib + 64) as f64;
+        let mut s = String::new();
+        s.push_str(&format!(
+            "input: {} records, {} messages, {:.1} MB (generator seed 7), {} partitions, fsync={}\n",
+            args.records,
+            messages,
+            input_bytes as f64 / 1e6,
+            args.partitions,
+            args.fsync
+        ));
+        s.push_str(
+            "| run | records/s | MB/s | % of parse+encode | CPU-s per MB (user+sys) | peak RSS (VmHWM) |\n",
+        );
+        s.push_str("|---|---:|---:|---:|---:|---:|\n");
+        s.push_str(&format!(
+            "| parse + native encode (1 thread, in-process) | {pe_rps:.0} | {pe_mbs:.1} | 100% | {:.4} | - |\n",
+            pe_secs / (input_bytes as f64 / 1e6)
+        ));
+        for (mode, _secs, rps, mbs, r) in rows.iter() {
+            s.push_str(&format!(
+                "| nisshi → pipeline → {mode} | {rps:.0} | {mbs:.1} | {:.0}% | {:.4} | {:.0} MiB |\n",
+                rps / pe_rps * 100.0,
+                (r.get("user_s") + r.get("sys_s")) / (r.get("bytes_in") / 1e6),
+                r.get("vmhwm_kib") / 1024.0
+            ));
+        }
+        s.push_str(&format!(
+            "| nisshi → bare rdkafka BaseConsumer, no pipeline (read ceiling) | - | {:.1} | - | {:.4} | {:.0} MiB |\n",
+            raw.get("bytes_in") / 1e6 / raw.get("secs"),
+            (raw.get("user_s") + raw.get("sys_s")) / (raw.get("bytes_in") / 1e6),
+            raw.get("vmhwm_kib") / 1024.0
+        ));
+        if let (Some(r), Some((_, _, bh_rps, _, _))) =
+            (&amqp_row, rows.iter().find(|r| r.0 == "blackhole"))
+        {
+            let rps = r.get("records_done") / r.get("secs");
+            let cpu = r.get("user_s") + r.get("sys_s");
+            let mb = r.get("bytes_in") / 1e6;
+            s.push_str(&format!(
+                "| Event Hubs peer → AMQP source (official SDK) → blackhole | {rps:.0} | {:.1} | {:.0}% | {:.4} | {:.0} MiB |\n",
+                mb / r.get("secs"),
+                rps / pe_rps * 100.0,
+                cpu / mb,
+                r.get("vmhwm_kib") / 1024.0
+            ));
+            s.push_str(&format!(
+                "AMQP vs Kafka endpoint, blackhole, same run: {:.0}% of the Kafka records/s; per core: AMQP {:.1} MB per CPU-s, Kafka {:.1}; peer CPU during the AMQP run {:.2} s (in the parent process)\n",
+                rps / bh_rps * 100.0,
+                mb / cpu,
+                rows.iter()
+                    .find(|r| r.0 == "blackhole")
+                    .map_or(f64::NAN, |(_, _, _, _, k)| (k.get("bytes_in") / 1e6) / (k.get("user_s") + k.get("sys_s"))),
+                r.get("peer_cpu_s")
+            ));
+        }
+        if let Some(r) = &idle_row {
+            let minutes = r.get("idle_secs") / 60.0;
+            let mut per_min = Vec::new();
+            let mut total = 0.0;
+            for op in [
+                "list_ownership",
+                "claim_ownership",
+                "list_checkpoints",
+                "update_checkpoint",
+            ] {
+                let n = r.get(&format!("store_{op}_ok"))
+                    + r.kv
+                        .get(&format!("store_{op}_error"))
+                        .copied()
+                        .unwrap_or(0.0);
+                let n = if n.is_nan() { 0.0 } else { n };
+                total += n;
+                per_min.push(format!("{op} {:.0}", n / minutes));
+            }
+            s.push_str(&format!(
+                "checkpoint store, one replica owning 32 partitions, defaults (10 s cycle, 5 s checkpoints), events on every partition each second, {:.0} s: {:.0} requests/min ({})\n",
+                r.get("idle_secs"),
+                total / minutes,
+                per_min.join(", ")
+            ));
+        }
+        if !siem_baselines.is_empty() {
+            let rounds = siem_baselines.len();
+            // Compile-time: `--features isal` builds the sinks (this binary's children) on ISA-L.
+            let gzip = entrastream_sink_http::GzipBackend::DEFAULT.name();
+            s.push_str(&format!(
+                "\n| SIEM sink (gzip on with {gzip}, native schema, peer on loopback; median of {rounds} rounds) | records/s | MB/s | % of blackhole (each round) | CPU-s per MB (entrastream) | peak RSS (VmHWM) | peer CPU-s |\n",
+            ));
+            s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+            let cpu_mb =
+                |r: &ChildResult| (r.get("user_s") + r.get("sys_s")) / (r.get("bytes_in") / 1e6);
+            let mut baselines: Vec<&(f64, ChildResult)> = siem_baselines.iter().collect();
+            baselines.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let (bh_rps, bh) = baselines[baselines.len() / 2];
+            let each: Vec<String> = siem_baselines
+                .iter()
+                .map(|(rps, _)| format!("{rps:.0}"))
+                .collect();
+            s.push_str(&format!(
+                "| blackhole (run before each round; records/s: {}) | {bh_rps:.0} | {:.1} | 100% | {:.4} | {:.0} MiB | - |\n",
+                each.join(" / "),
+                bh.get("bytes_in") / 1e6 / bh.get("secs"),
+                cpu_mb(bh),
+                bh.get("vmhwm_kib") / 1024.0
+            ));
+            let mut hec_ack_pct = None;
+            for mode in ["hec-noack", "hec-ack", "sumo"] {
+                let mut runs: Vec<&SiemRun> = siem_rows.iter().filter(|r| r.mode == mode).collect();
+                if runs.is_empty() {
+                    continue;
+                }
+                let each: Vec<String> = runs
+                    .iter()
+                    .map(|r| format!("{:.0}%", r.rps / r.baseline_rps * 100.0))
+                    .collect();
+                runs.sort_by(|a, b| (a.rps / a.baseline_rps).total_cmp(&(b.rps / b.baseline_rps)));
+                let m = runs[runs.len() / 2];
+                let pct = m.rps / m.baseline_rps * 100.0;
+                if mode == "hec-ack" {
+                    hec_ack_pct = Some(pct);
+                }
+                let label = match mode {
+                    "hec-noack" => "Splunk HEC, indexer ack off",
+                    "hec-ack" => "Splunk HEC, indexer ack on",
+                    _ => "Sumo Logic",
+                };
+                s.push_str(&format!(
+                    "| {label} (median: round {}) | {:.0} | {:.1} | **{pct:.0}%** ({}) | {:.4} | {:.0} MiB | {:.2} |\n",
+                    m.round,
+                    m.rps,
+                    m.mbs,
+                    each.join(" / "),
+                    cpu_mb(&m.r),
+                    m.r.get("vmhwm_kib") / 1024.0,
+                    m.r.get("peer_cpu_s")
+                ));
+            }
+            if let Some(pct) = hec_ack_pct {
+                s.push_str(&format!(
+                    "target HEC with ack on ≥ 70% of blackhole (median of {rounds} rounds): {pct:.0}% → {}\n",
+                    if pct >= 70.0 { "met" } else { "NOT met" }
+                ));
+            }
+        }
+        let st_hwm = stalled.get("vmhwm_kib") / 1024.0;
+        s.push_str(&format!(
+            "stalled sink (file on /dev/full, ENOSPC = retryable): backlog {:.1} MB, budget {} MiB, {}s: consumed {:.1} MB / {} records, delivered {}, peak RSS {:.0} MiB vs limit {:.0} MiB → {}\n",
+            stall_bytes as f64 / 1e6,
+            args.budget_mib,
+            args.stall_secs,
+            stalled.get("bytes_in") / 1e6,
+            stalled.get("records_in"),
+            stalled.get("records_done"),
+            st_hwm,
+            limit_mib,
+            if st_hwm <= limit_mib { "met" } else { "NOT met" }
+        ));
+        for (mode, _, rps, _, _) in rows.iter() {
+            let pct = rps / pe_rps * 100.0;
+            s.push_str(&format!(
+                "target end-to-end ≥ 50% of parse+encode ({mode}): {pct:.0}% → {}\n",
+                if pct >= 50.0 { "met" } else { "NOT met" }
+            ));
+        }
+        s
+    }
+}

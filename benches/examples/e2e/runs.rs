@@ -1,0 +1,131 @@
+//! The rows, parent side: one child per mode, with the peers each needs and the progress line
+//! each prints on stderr.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use entrastream_eventhubs_peer::EventHubsPeer;
+
+use crate::args::Args;
+use crate::broker::{event_hubs, peer_runtime, siem_peer};
+use crate::children::{ChildResult, spawn_child};
+use crate::measure::rusage_self;
+use crate::producers;
+use crate::report::{Row, SiemRun, rates};
+
+/// Step 4: the Kafka rows: blackhole and file sinks.
+pub fn kafka_rows(args: &Args, bootstrap: &str, messages: u64) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for mode in ["blackhole", "file"] {
+        let r = spawn_child(args, mode, bootstrap, "e2e", messages);
+        let (secs, rps, mbs) = rates(&r, mode, args.records);
+        eprintln!(
+            "{mode}: {secs:.2}s after {:.2}s group join, {rps:.0} records/s, {mbs:.1} MB/s, {:.2} user + {:.2} sys CPU-s, VmHWM {:.0} MiB, {:.1} MB written",
+            r.get("startup_s"),
+            r.get("user_s"),
+            r.get("sys_s"),
+            r.get("vmhwm_kib") / 1024.0,
+            r.get("file_bytes") / 1e6
+        );
+        rows.push((mode, secs, rps, mbs, r));
+    }
+    rows
+}
+
+/// Step 4b: the SIEM rounds: per round a blackhole baseline, then each SIEM sink against its peer.
+pub fn siem_rounds(
+    args: &Args,
+    bootstrap: &str,
+    messages: u64,
+) -> (Vec<(f64, ChildResult)>, Vec<SiemRun>) {
+    let mut siem_rows: Vec<SiemRun> = Vec::new();
+    let mut siem_baselines: Vec<(f64, ChildResult)> = Vec::new();
+    let rt = peer_runtime(1);
+    // The machine is shared and its load drifts over a run, so each round measures its
+    // own blackhole baseline right before the SIEM sinks, and the table reports the median
+    // round of each sink.
+    for round in 1..=args.siem_rounds.max(1) {
+        let mut base_args = args.clone();
+        base_args.group = format!("e2e-blackhole-round{round}");
+        let b = spawn_child(&base_args, "blackhole", bootstrap, "e2e", messages);
+        let (_, baseline_rps, baseline_mbs) = rates(&b, "blackhole", args.records);
+        eprintln!("round {round}: blackhole {baseline_rps:.0} records/s, {baseline_mbs:.1} MB/s");
+        siem_baselines.push((baseline_rps, b));
+        for mode in ["hec-noack", "hec-ack", "sumo"] {
+            let mut a = args.clone();
+            a.group = format!("e2e-{mode}-round{round}");
+            let counted = siem_peer(&rt, mode, &mut a);
+            // The peer runs in this process: its CPU is this process's while the child runs.
+            let before = rusage_self();
+            let mut r = spawn_child(&a, mode, bootstrap, "e2e", messages);
+            let after = rusage_self();
+            r.kv.insert("peer_cpu_s".into(), after.0 - before.0 + after.1 - before.1);
+            assert!(
+                counted() >= args.records as usize,
+                "{mode}: the peer indexed {} of {} records",
+                counted(),
+                args.records
+            );
+            let (secs, rps, mbs) = rates(&r, mode, args.records);
+            eprintln!(
+                "{mode}: {secs:.2}s, {rps:.0} records/s, {mbs:.1} MB/s, {:.2} user + {:.2} sys CPU-s, VmHWM {:.0} MiB, peer {:.2} CPU-s",
+                r.get("user_s"),
+                r.get("sys_s"),
+                r.get("vmhwm_kib") / 1024.0,
+                r.get("peer_cpu_s")
+            );
+            siem_rows.push(SiemRun {
+                round,
+                mode,
+                baseline_rps,
+                rps,
+                mbs,
+                r,
+            });
+        }
+    }
+    drop(rt);
+    (siem_baselines, siem_rows)
+}
+
+/// Step 4c: the AMQP rows: the preloaded `peer` read into a blackhole, then the store traffic of
+/// one replica owning 32 partitions.
+pub fn amqp_rows(
+    args: &Args,
+    amqp_rt: &tokio::runtime::Runtime,
+    peer: &EventHubsPeer,
+    messages: u64,
+) -> (ChildResult, ChildResult) {
+    let mut a = args.clone();
+    a.amqp_cs = format!("{}|{}", peer.endpoint(), peer.connection_string("e2e"));
+    let before = rusage_self();
+    let mut r = spawn_child(&a, "amqp-blackhole", "", "", messages);
+    let after = rusage_self();
+    r.kv.insert("peer_cpu_s".into(), after.0 - before.0 + after.1 - before.1);
+    assert!(
+        r.get("records_done") >= args.records as f64,
+        "amqp: {} of {} records done",
+        r.get("records_done"),
+        args.records
+    );
+    let secs = r.get("secs");
+    eprintln!(
+        "amqp-blackhole: {secs:.2}s, {:.0} records/s, {:.1} MB/s, {:.2} user + {:.2} sys CPU-s, VmHWM {:.0} MiB, peer {:.2} CPU-s",
+        r.get("records_done") / secs,
+        r.get("bytes_in") / 1e6 / secs,
+        r.get("user_s"),
+        r.get("sys_s"),
+        r.get("vmhwm_kib") / 1024.0,
+        r.get("peer_cpu_s")
+    );
+    let amqp_row = r;
+    let peer32 = event_hubs(amqp_rt, "idle", 32);
+    let stop = Arc::new(AtomicBool::new(false));
+    let trickle = producers::trickle(peer32.clone(), stop.clone());
+    let mut a = args.clone();
+    a.amqp_cs = format!("{}|{}", peer32.endpoint(), peer32.connection_string("idle"));
+    let r = spawn_child(&a, "amqp-idle32", "", "", u64::MAX);
+    stop.store(true, Ordering::Relaxed);
+    let _ = trickle.join();
+    (amqp_row, r)
+}

@@ -1,0 +1,135 @@
+//! A daemon under test as a child process: its stderr in a log file the test reads, stopped
+//! with SIGKILL or SIGTERM, waited for with a deadline, and killed when dropped so a failing
+//! test leaves no process behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use crate::wait::poll_until;
+
+/// A child process whose stderr goes to a log file; killed on drop if still running.
+#[derive(Debug)]
+pub struct ChildProcess {
+    child: Child,
+    log: PathBuf,
+}
+
+impl ChildProcess {
+    /// Spawns `cmd` with stdout discarded and stderr written to `log` (created or truncated).
+    pub fn spawn(mut cmd: Command, log: &Path) -> ChildProcess {
+        let stderr = std::fs::File::create(log)
+            .unwrap_or_else(|e| panic!("create log file {}: {e}", log.display()));
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
+        ChildProcess {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// Where its stderr goes.
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
+    /// Its log so far (empty when none yet).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// kill -9, and reaps it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM (through kill(1): the test crates forbid unsafe code).
+    pub fn term(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success(), "kill -TERM {} failed", self.child.id());
+    }
+
+    /// Waits for its exit up to `timeout`; None while it still runs.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut status = None;
+        poll_until(timeout, Duration::from_millis(20), || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status
+    }
+
+    /// Whether it still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        if self.is_running() {
+            self.kill9();
+        }
+    }
+}
+
+/// Like [`crate::wait_until`], printing the child's log on timeout.
+pub fn wait_for_child(
+    child: &ChildProcess,
+    what: &str,
+    timeout: Duration,
+    cond: impl FnMut() -> bool,
+) {
+    if !poll_until(timeout, Duration::from_millis(100), cond) {
+        panic!(
+            "timed out waiting for {what}; daemon log:\n{}",
+            child.log_text()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str, log: &Path) -> ChildProcess {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]);
+        ChildProcess::spawn(cmd, log)
+    }
+
+    #[test]
+    fn stderr_goes_to_the_log_and_exit_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("child.log");
+        let mut c = sh("echo hello >&2; exit 3", &log);
+        let status = c.wait_timeout(Duration::from_secs(10)).expect("exits");
+        assert_eq!(status.code(), Some(3));
+        assert_eq!(c.log_text().trim(), "hello");
+    }
+
+    #[test]
+    fn term_stops_a_running_child_and_drop_kills_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = sh("sleep 30", &dir.path().join("a.log"));
+        assert!(c.wait_timeout(Duration::from_millis(50)).is_none());
+        c.term();
+        assert!(c.wait_timeout(Duration::from_secs(10)).is_some());
+        let c = sh("sleep 30", &dir.path().join("b.log"));
+        let pid = c.id();
+        drop(c);
+        assert!(!Path::new(&format!("/proc/{pid}")).exists());
+    }
+}
