@@ -9,6 +9,7 @@
 //! SCENARIO: kills | outage | network | takeover | hostile | all
 //! Flags (defaults are the full sizes; see docs/reliability.md for the short ones):
 //!   --records N (1000000; outage: 100000)   --kills N (20)        --checkpoint DUR (5s)
+//!   (kills: the records are produced at --rate while the replicas run, kills at random times)
 //!   --partitions P (4)     --budget-mib B (64)   --session-ms MS (10000)
 //!   --outage-secs S (360)  --rate R (2000 records/s)   --rounds N (10)
 //!   --fault-secs S (30)    --pass-secs S (30)    --latency-ms MS (2000)   --ack
@@ -19,6 +20,7 @@ mod hostile;
 mod kills;
 mod network;
 mod outage;
+mod router;
 
 use std::path::PathBuf;
 
