@@ -31,7 +31,7 @@ struct Membership {
 }
 
 /// Two daemons in one consumer group, each with its own file sink.
-struct Replicas {
+pub(crate) struct Replicas {
     configs: [PathBuf; 2],
     logs: [PathBuf; 2],
     records: [PathBuf; 2],
@@ -40,7 +40,7 @@ struct Replicas {
     lines: [LineTail; 2],
     log_tails: [LogTail; 2],
     membership: [Membership; 2],
-    peak_rss_mib: f64,
+    pub(crate) peak_rss_mib: f64,
 }
 
 /// The daemon's own debug line for each periodic checkpoint commit (`entrastream_pipeline`);
@@ -58,7 +58,12 @@ impl Replicas {
             )
             .write(dir, name)
         };
-        let configs = [config("a"), config("b")];
+        Replicas::from_configs(dir, [config("a"), config("b")])
+    }
+
+    /// Two replicas `a` and `b` from their config files, whose file sinks write
+    /// `DIR/{a,b}-records.ndjson`.
+    pub(crate) fn from_configs(dir: &Path, configs: [PathBuf; 2]) -> Replicas {
         let logs = [dir.join("a.log"), dir.join("b.log")];
         let records = [dir.join("a-records.ndjson"), dir.join("b-records.ndjson")];
         let daemons = [
@@ -113,7 +118,7 @@ impl Replicas {
     }
 
     /// New deliveries of both replicas, counted by lines only, and what their logs said.
-    fn poll_lines(&mut self) -> usize {
+    pub(crate) fn poll_lines(&mut self) -> usize {
         for d in self.daemons.iter_mut().flatten() {
             d.sample_rss();
         }
@@ -139,7 +144,7 @@ impl Replicas {
     }
 
     /// Every id each replica's file sink holds (torn lines skipped), summed over both.
-    fn ids(&self) -> HashMap<String, usize> {
+    pub(crate) fn ids(&self) -> HashMap<String, usize> {
         let mut all = HashMap::new();
         for path in &self.records {
             ids_streamed(path, &mut all);
@@ -147,7 +152,7 @@ impl Replicas {
         all
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         for i in 0..2 {
             if let Some(mut d) = self.daemons[i].take() {
                 d.stop(Duration::from_secs(20));
@@ -226,26 +231,20 @@ fn group_state(m: &Membership, kill: Instant) -> String {
     }
 }
 
-/// Scenario 1: `--records` produced at `--rate` records/s while two replicas deliver them, and
-/// `--kills` kill -9 at random times of that run (seeded), aimed in turn at a random moment of
-/// the stream, at a replica's next periodic checkpoint commit, and at the replica caught in the
-/// rebalance that the last restart caused. Progress is counted from the sinks' new bytes only
-/// (newlines); ids are read once at the end.
-pub fn kills(a: &Args) -> Row {
-    let broker = Broker::start().expect("nisshi");
-    broker.create_topic("kills", a.partitions);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let cp = Duration::from_secs_f64(crate::parse_secs(&a.checkpoint));
+/// What the kill loop leaves for the scenario's tally.
+pub(crate) struct KillRun {
+    pub(crate) t0: Instant,
+    pub(crate) seen: Seen,
+    /// Deliveries counted at each kill.
+    pub(crate) at_kill: Vec<usize>,
+}
+
+/// The kills of scenario 1 (and of its AMQP variant): `--kills` kill -9 at seeded random times
+/// of the production run (`--records` at `--rate`), each aimed at a random moment, at the
+/// victim's next checkpoint commit, or at the replica caught in a rebalance; each logged with
+/// where the stream and the victim stood.
+pub(crate) fn kill_at_random_times(a: &Args, reps: &mut Replicas, cp: Duration) -> KillRun {
     let total = a.records as u64;
-    let producer = SteadyProducer::start_limited(
-        &broker.bootstrap,
-        "kills",
-        a.partitions,
-        a.rate,
-        a.seed,
-        total,
-    );
-    let mut reps = Replicas::start(a, dir.path(), &broker.bootstrap, "kills");
     let t0 = Instant::now();
     let mut seen = Seen::default();
     let mut rng = crate::harness::Rng::new(a.seed);
@@ -280,16 +279,12 @@ pub fn kills(a: &Args) -> Row {
         };
         let mut commit_note = String::new();
         let victim = if aim == Aim::Rebalance {
-            pump(
-                &mut reps,
-                &mut seen,
-                Duration::from_millis(rng.range(200, 2500)),
-            );
+            pump(reps, &mut seen, Duration::from_millis(rng.range(200, 2500)));
             1 - last_restarted
         } else {
             let at = t0 + Duration::from_millis(*at_ms);
             pump(
-                &mut reps,
+                reps,
                 &mut seen,
                 at.saturating_duration_since(Instant::now()),
             );
@@ -300,7 +295,7 @@ pub fn kills(a: &Args) -> Row {
                 // at the next start, from the last line this process logged.
                 let wait_until = Instant::now() + 3 * cp;
                 while reps.membership[victim].last_commit.is_none() && Instant::now() < wait_until {
-                    pump(&mut reps, &mut seen, Duration::from_millis(20));
+                    pump(reps, &mut seen, Duration::from_millis(20));
                 }
                 match reps.membership[victim].last_commit {
                     Some(last) => {
@@ -314,7 +309,7 @@ pub fn kills(a: &Args) -> Row {
                         let target = due - Duration::from_millis(rng.range(0, 60));
                         let coarse = target.saturating_duration_since(Instant::now());
                         pump(
-                            &mut reps,
+                            reps,
                             &mut seen,
                             coarse.saturating_sub(Duration::from_millis(40)),
                         );
@@ -365,6 +360,34 @@ pub fn kills(a: &Args) -> Row {
         reps.restart(victim);
         last_restarted = victim;
     }
+    KillRun { t0, seen, at_kill }
+}
+
+/// Scenario 1: `--records` produced at `--rate` records/s while two replicas deliver them, and
+/// `--kills` kill -9 at random times of that run (seeded), aimed in turn at a random moment of
+/// the stream, at a replica's next periodic checkpoint commit, and at the replica caught in the
+/// rebalance that the last restart caused. Progress is counted from the sinks' new bytes only
+/// (newlines); ids are read once at the end.
+pub fn kills(a: &Args) -> Row {
+    let broker = Broker::start().expect("nisshi");
+    broker.create_topic("kills", a.partitions);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cp = Duration::from_secs_f64(crate::parse_secs(&a.checkpoint));
+    let total = a.records as u64;
+    let producer = SteadyProducer::start_limited(
+        &broker.bootstrap,
+        "kills",
+        a.partitions,
+        a.rate,
+        a.seed,
+        total,
+    );
+    let mut reps = Replicas::start(a, dir.path(), &broker.bootstrap, "kills");
+    let KillRun {
+        t0,
+        mut seen,
+        at_kill,
+    } = kill_at_random_times(a, &mut reps, cp);
     let sent = producer.finish_limit();
     let want: HashSet<String> = sent.into_keys().collect();
     let end = end_offsets(&broker.bootstrap, "kills", a.partitions);
@@ -393,7 +416,35 @@ pub fn kills(a: &Args) -> Row {
         t0.elapsed().as_secs_f64()
     );
     seen.counts = reps.ids();
-    let lost = seen.lost(&want);
+    let run = KillRun { t0, seen, at_kill };
+    kill_row(
+        a,
+        "1. kill -9",
+        &run,
+        &want,
+        done,
+        reps.peak_rss_mib,
+        cp,
+        "kills",
+    )
+}
+
+/// The result row of a kill scenario: loss and duplicates by id, the duplicate bound, and
+/// whether every kill landed while records flowed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn kill_row(
+    a: &Args,
+    name: &str,
+    run: &KillRun,
+    want: &HashSet<String>,
+    done: bool,
+    peak_rss_mib: f64,
+    cp: Duration,
+    scenario: &str,
+) -> Row {
+    let (seen, at_kill) = (&run.seen, &run.at_kill);
+    let total = a.records as u64;
+    let lost = seen.lost(want);
     let dups = seen.duplicates();
     let per_kill_bound = seen.peak_rate * cp.as_secs_f64();
     // The stricter reading of "one checkpoint interval of traffic": at the produced rate.
@@ -406,7 +457,7 @@ pub fn kills(a: &Args) -> Row {
         problems.push(format!("{lost} records lost"));
     }
     if !done {
-        problems.push("not all committed in 900 s".into());
+        problems.push("not all delivered and committed in 900 s".into());
     }
     if dups as f64 > bound {
         problems.push(format!("{dups} duplicates > bound {bound:.0}"));
@@ -416,12 +467,12 @@ pub fn kills(a: &Args) -> Row {
     }
     let pct = |d: usize| 100.0 * d as f64 / total as f64;
     Row {
-        scenario: format!("1. kill -9 ×{}, two replicas", a.kills),
+        scenario: format!("{name} ×{}, two replicas", a.kills),
         records: want.len(),
         lost,
         duplicates: dups,
         max_stall: seen.max_gap,
-        peak_rss_mib: reps.peak_rss_mib,
+        peak_rss_mib,
         verdict: verdict(&problems),
         notes: format!(
             "kills at {:.0}–{:.0}% of the records delivered; {:.0} duplicates per kill; bound one checkpoint interval ({}) at the peak delivery rate ({:.0} records/s) = {:.0} per kill (at the produced {} records/s: {:.0})",
@@ -435,7 +486,7 @@ pub fn kills(a: &Args) -> Row {
             per_kill_offered,
         ),
         command: format!(
-            "faults kills --records {} --kills {} --rate {} --checkpoint {} --seed {}",
+            "faults {scenario} --records {} --kills {} --rate {} --checkpoint {} --seed {}",
             a.records, a.kills, a.rate, a.checkpoint, a.seed
         ),
     }

@@ -123,11 +123,19 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
     let mut last_count = 0;
     let mut last_new = Instant::now();
     let mut stall_from = String::new();
+    // Every stall over 3 s, for the notes: consecutive faults can chain into one stall.
+    let mut stalls: Vec<String> = Vec::new();
     let mut watch = |phase: &str, until: Instant, daemon: &mut Daemon| {
         while Instant::now() < until {
             daemon.sample_rss();
             let n = peer.event_count();
             if n > last_count || producer.sent_count() <= n {
+                if last_new.elapsed() > Duration::from_secs(3) {
+                    stalls.push(format!(
+                        "{:.1} s from '{stall_from}' to '{phase}'",
+                        last_new.elapsed().as_secs_f64()
+                    ));
+                }
                 last_count = n;
                 last_new = Instant::now();
                 stall_from = phase.to_string();
@@ -150,7 +158,11 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
             &hec_proxy
         };
         let name = format!("{target} {mode:?}");
-        eprintln!("network: {name} for {}s", a.fault_secs);
+        eprintln!(
+            "network: {name} for {}s from {} UTC",
+            a.fault_secs,
+            utc_now()
+        );
         proxy.set_mode(mode);
         watch(
             &name,
@@ -172,6 +184,14 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
             && broker.committed("faults", "network", a.partitions) == end
     });
     daemon.stop(Duration::from_secs(20));
+    // The daemon's log, for reading a stall against its own lines (JSON, UTC timestamps).
+    if let Some(keep) = std::env::var_os("FAULTS_KEEP_LOGS") {
+        let to = std::path::Path::new(&keep).join("network-daemon.log");
+        if std::fs::copy(&log, &to).is_ok() {
+            eprintln!("network: daemon log kept in {}", to.display());
+        }
+    }
+    eprintln!("network: stalls over 3 s: {stalls:?}");
     let got = hec_ids(&peer);
     let lost = in_topic.keys().filter(|id| !got.contains_key(*id)).count();
     let dups: usize = got
@@ -218,7 +238,12 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
         peak_rss_mib: daemon.peak_rss_mib(),
         verdict: verdict(&problems),
         notes: format!(
-            "longest stall {stall_phase}, bound {:.0} s; timeouts: HEC request_timeout {} s, socket.timeout.ms {} (+ fetch.wait.max.ms {}), session.timeout.ms {}; resets broker {} / HEC {}, connections broker {} / HEC {}; the producer bypasses the broker proxy; {producer_copies} producer-side copies in the topic (not counted as duplicates)",
+            "longest stall {stall_phase}; all stalls over 3 s: {}; bound {:.0} s; timeouts: HEC request_timeout {} s, socket.timeout.ms {} (+ fetch.wait.max.ms {}), session.timeout.ms {}; resets broker {} / HEC {}, connections broker {} / HEC {}; the producer bypasses the broker proxy; {producer_copies} producer-side copies in the topic (not counted as duplicates)",
+            if stalls.is_empty() {
+                "none".to_string()
+            } else {
+                stalls.join(", ")
+            },
             allowed.as_secs_f64(),
             HEC_REQUEST_TIMEOUT.as_secs(),
             SOCKET_TIMEOUT_MS,
@@ -230,8 +255,23 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
             h.connections
         ),
         command: format!(
-            "faults network --rate {} --fault-secs {} --pass-secs {} --latency-ms {}",
-            a.rate, a.fault_secs, a.pass_secs, a.latency_ms
+            "faults network --rate {} --fault-secs {} --pass-secs {} --latency-ms {} --seed {}",
+            a.rate, a.fault_secs, a.pass_secs, a.latency_ms, a.seed
         ),
     }
+}
+
+/// The wall-clock time of day, `HH:MM:SS.mmm` (UTC), to find a moment in the daemon's log.
+fn utc_now() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let day_ms = ms % 86_400_000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        day_ms / 3_600_000,
+        day_ms / 60_000 % 60,
+        day_ms / 1000 % 60,
+        day_ms % 1000
+    )
 }
