@@ -139,6 +139,7 @@ pub fn amqp_kills(a: &Args, rt: &tokio::runtime::Runtime) -> crate::harness::Row
         at_kill,
     } = kill_at_random_times(a, &mut reps, cp);
     let want = producer.join().expect("producer thread");
+    let produced_in = t0.elapsed();
     eprintln!(
         "amqp-kills: appended {} records in {:.0} s",
         want.len(),
@@ -172,6 +173,7 @@ pub fn amqp_kills(a: &Args, rt: &tokio::runtime::Runtime) -> crate::harness::Row
         done,
         reps.peak_rss_mib,
         cp,
+        produced_in,
         "amqp-kills",
     )
 }
