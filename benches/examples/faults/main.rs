@@ -14,6 +14,7 @@
 //!   --outage-secs S (360)  --rate R (2000 records/s)   --rounds N (10)
 //!   --fault-secs S (30)    --pass-secs S (30)    --latency-ms MS (2000)   --ack
 //!   --samples DIR (../shared/samples)   --wait-secs S (120)   --seed N (time)
+//! Env: FAULTS_KEEP_LOGS=DIR keeps the network scenario's daemon log in DIR.
 
 mod amqp;
 mod harness;
