@@ -84,6 +84,11 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(config: &Path, log: &Path) -> Daemon {
+        Daemon::start_env(config, log, &[])
+    }
+
+    /// Like [`Daemon::start`], with extra environment variables (e.g. `RUST_LOG`).
+    pub fn start_env(config: &Path, log: &Path, env: &[(&str, &str)]) -> Daemon {
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -94,6 +99,7 @@ impl Daemon {
             .arg(config)
             .stdout(Stdio::null())
             .stderr(Stdio::from(stderr))
+            .envs(env.iter().copied())
             .spawn()
             .expect("spawn entrastream run");
         Daemon { child, peak_kib: 0 }
@@ -314,6 +320,90 @@ impl Tail {
     }
 }
 
+/// Counts the complete lines a daemon appended to an NDJSON file since the last call, reading
+/// only the new bytes and parsing nothing: cheap enough to follow a sink writing hundreds of MB/s
+/// (parsing every line as [`Tail`] does falls behind the daemon, so kills decided on its counts
+/// landed after the whole backlog was delivered).
+pub struct LineTail {
+    path: PathBuf,
+    offset: u64,
+    buf: Vec<u8>,
+}
+
+impl LineTail {
+    pub fn new(path: &Path) -> LineTail {
+        LineTail {
+            path: path.to_path_buf(),
+            offset: 0,
+            buf: vec![0; 1 << 20],
+        }
+    }
+
+    /// Newlines written since the last call (a torn last line is counted once its newline comes).
+    pub fn poll(&mut self) -> usize {
+        let Ok(mut f) = std::fs::File::open(&self.path) else {
+            return 0;
+        };
+        if f.seek(SeekFrom::Start(self.offset)).is_err() {
+            return 0;
+        }
+        let mut lines = 0;
+        loop {
+            match f.read(&mut self.buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    self.offset += n as u64;
+                    lines += self.buf[..n].iter().filter(|b| **b == b'\n').count();
+                }
+            }
+        }
+        lines
+    }
+}
+
+/// Reads the complete lines a daemon appended to its log since the last call.
+pub struct LogTail {
+    path: PathBuf,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+impl LogTail {
+    pub fn new(path: &Path) -> LogTail {
+        LogTail {
+            path: path.to_path_buf(),
+            offset: 0,
+            partial: Vec::new(),
+        }
+    }
+
+    /// The complete lines written since the last call.
+    pub fn poll(&mut self) -> Vec<String> {
+        let Ok(mut f) = std::fs::File::open(&self.path) else {
+            return Vec::new();
+        };
+        if f.seek(SeekFrom::Start(self.offset)).is_err() {
+            return Vec::new();
+        }
+        let mut buf = Vec::new();
+        if f.read_to_end(&mut buf).is_err() {
+            return Vec::new();
+        }
+        self.offset += buf.len() as u64;
+        self.partial.extend_from_slice(&buf);
+        let Some(last_nl) = self.partial.iter().rposition(|b| *b == b'\n') else {
+            return Vec::new();
+        };
+        let rest = self.partial.split_off(last_nl + 1);
+        let lines = String::from_utf8_lossy(&self.partial)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        self.partial = rest;
+        lines
+    }
+}
+
 /// Every delivery seen so far, by id, and the longest time nothing new arrived.
 #[derive(Default)]
 pub struct Seen {
@@ -329,11 +419,16 @@ pub struct Seen {
 impl Seen {
     /// Adds new deliveries; `waiting` says whether records were due (a gap counts only then).
     pub fn add(&mut self, new: HashMap<String, usize>, waiting: bool) {
-        let now = Instant::now();
         let n: usize = new.values().sum();
         for (id, k) in new {
             *self.counts.entry(id).or_insert(0) += k;
         }
+        self.add_count(n, waiting);
+    }
+
+    /// Adds `n` new deliveries without their ids (progress, gaps and rate only).
+    pub fn add_count(&mut self, n: usize, waiting: bool) {
+        let now = Instant::now();
         self.deliveries += n;
         if n > 0 || !waiting {
             self.last_new = Some(now);
@@ -380,6 +475,18 @@ impl SteadyProducer {
         rate: u64,
         seed: u64,
     ) -> SteadyProducer {
+        SteadyProducer::start_limited(bootstrap, topic, partitions, rate, seed, u64::MAX)
+    }
+
+    /// Like [`SteadyProducer::start`], ending by itself after `limit` records (whole envelopes).
+    pub fn start_limited(
+        bootstrap: &str,
+        topic: &str,
+        partitions: i32,
+        rate: u64,
+        seed: u64,
+        limit: u64,
+    ) -> SteadyProducer {
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(Mutex::new(HashMap::new()));
         let (b, t, s, m) = (
@@ -398,7 +505,7 @@ impl SteadyProducer {
             let t0 = Instant::now();
             let mut records = 0u64;
             let mut buf = Vec::new();
-            while !s.load(Ordering::Relaxed) {
+            while !s.load(Ordering::Relaxed) && records < limit {
                 let due = (t0.elapsed().as_secs_f64() * rate as f64) as u64;
                 if records >= due {
                     std::thread::sleep(Duration::from_millis(10));
@@ -432,9 +539,35 @@ impl SteadyProducer {
         std::mem::take(&mut *self.sent.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// Waits until the producer reached its limit (see [`SteadyProducer::start_limited`]) and
+    /// the broker has every message; returns every id sent.
+    pub fn finish_limit(mut self) -> HashMap<String, i32> {
+        if let Some(t) = self.thread.take() {
+            t.join().expect("producer thread");
+        }
+        std::mem::take(&mut *self.sent.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     pub fn sent_count(&self) -> usize {
         self.sent.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
+}
+
+/// The end offset of each partition of `topic` (what a group has committed once it consumed all).
+pub fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("consumer");
+    (0..partitions)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(30))
+                .expect("watermarks")
+                .1
+        })
+        .collect()
 }
 
 /// A small deterministic random source (xorshift), seeded from the command line.

@@ -6,19 +6,23 @@
 //!
 //! Usage (after `cargo build --release --features entrastream/isal -p entrastream`):
 //!   cargo run --release -p entrastream-benches --features isal --example faults -- SCENARIO [flags]
-//! SCENARIO: kills | outage | network | takeover | hostile | all
+//! SCENARIO: kills | outage | network | takeover | hostile | amqp-kills | all
 //! Flags (defaults are the full sizes; see docs/reliability.md for the short ones):
-//!   --records N (1000000; outage: 100000)   --kills N (20)        --checkpoint DUR (5s)
+//!   --records N (1000000; outage, amqp-kills: 100000)   --kills N (20)        --checkpoint DUR (5s)
+//!   (kills: the records are produced at --rate while the replicas run, kills at random times)
 //!   --partitions P (4)     --budget-mib B (64)   --session-ms MS (10000)
 //!   --outage-secs S (360)  --rate R (2000 records/s)   --rounds N (10)
 //!   --fault-secs S (30)    --pass-secs S (30)    --latency-ms MS (2000)   --ack
 //!   --samples DIR (../shared/samples)   --wait-secs S (120)   --seed N (time)
+//! Env: FAULTS_KEEP_LOGS=DIR keeps the network scenario's daemon log in DIR.
 
+mod amqp;
 mod harness;
 mod hostile;
 mod kills;
 mod network;
 mod outage;
+mod router;
 
 use std::path::PathBuf;
 
@@ -137,7 +141,14 @@ fn main() {
         b
     };
     let scenarios: Vec<&str> = if a.scenario == "all" {
-        vec!["kills", "outage", "network", "takeover", "hostile"]
+        vec![
+            "kills",
+            "outage",
+            "network",
+            "takeover",
+            "hostile",
+            "amqp-kills",
+        ]
     } else {
         vec![a.scenario.as_str()]
     };
@@ -145,12 +156,13 @@ fn main() {
     for s in scenarios {
         let row = match s {
             "kills" => kills::kills(&with_records(1_000_000)),
+            "amqp-kills" => amqp::amqp_kills(&with_records(100_000), &rt),
             "outage" => outage::outage(&with_records(100_000), &rt),
             "network" => network::network(&a, &rt),
             "takeover" => kills::takeover(&a),
             "hostile" => hostile::hostile(&a, &rt),
             other => panic!(
-                "unknown scenario {other}: kills | outage | network | takeover | hostile | all"
+                "unknown scenario {other}: kills | outage | network | takeover | hostile | amqp-kills | all"
             ),
         };
         eprintln!("{}", row.markdown());

@@ -1,15 +1,17 @@
 //! Scenario 3: connection faults from the fault proxy between the daemon and the broker and
 //! between the daemon and the HEC peer, while traffic flows.
 //!
-//! nisshi advertises one listener, so the broker proxy must be the advertised address, and every
-//! Kafka client goes through it after bootstrap, the bench's producer included. So what was
-//! produced is read back from the topic at the end (in pass mode), and loss and duplicates are
-//! counted against what the topic holds: a producer retry that wrote a message twice is not the
-//! daemon's duplicate.
+//! nisshi advertises one listener, so every Kafka client connects to that address after
+//! bootstrap. The advertised address is a [`ClientRouter`]: the daemon's connections go on
+//! through the broker fault proxy, the bench's producer and read-back consumer straight to
+//! nisshi, so a broker fault stalls only the daemon. What was produced is still read back from
+//! the topic at the end and loss and duplicates are counted against it (a producer retry that
+//! wrote a message twice is not the daemon's duplicate).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use entrastream_source_kafka::SOCKET_TIMEOUT_MS;
 use entrastream_testkit::kafka::Broker;
 use entrastream_testkit::{FaultMode, FaultProxy, HecPeer, HecPeerOptions, free_port, record_ids};
 use rdkafka::ClientConfig;
@@ -20,6 +22,16 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::Args;
 use crate::harness::{Daemon, DaemonConfig, Row, SteadyProducer, verdict, wait_for};
 use crate::outage::{hec_ids, hec_sink};
+use crate::router::ClientRouter;
+
+/// The daemon's Kafka `client.id` (set by the source): what the router sends through the proxy.
+const DAEMON_CLIENT_ID: &str = "entrastream";
+
+/// The HEC sink's default `request_timeout`.
+const HEC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `fetch.wait.max.ms` of the suite's daemon config (`DaemonConfig::write`).
+const FETCH_WAIT_MAX: Duration = Duration::from_millis(50);
 
 /// Every record id in the topic, with its number of copies, and the end offsets.
 fn read_back(bootstrap: &str, topic: &str, partitions: i32) -> (HashMap<String, usize>, Vec<i64>) {
@@ -67,17 +79,22 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
         .parse()
         .expect("peer address");
     let hec_proxy = rt.block_on(FaultProxy::start(hec_addr)).expect("HEC proxy");
-    // The broker proxy's port must be known before nisshi starts (it is what nisshi advertises);
-    // its upstream, nisshi's listener, only after.
-    let proxy_port = free_port();
-    let advertised = format!("127.0.0.1:{proxy_port}");
+    // The router's port must be known before nisshi starts (it is what nisshi advertises);
+    // nisshi's listener, where the proxy and the router forward to, only after.
+    let advertised = format!("127.0.0.1:{}", free_port());
     let broker = Broker::start_advertising(Some(&advertised)).expect("nisshi");
+    let nisshi: std::net::SocketAddr = broker.bootstrap.parse().expect("address");
     let kafka_proxy = rt
-        .block_on(FaultProxy::start_on(
-            advertised.parse().expect("address"),
-            broker.bootstrap.parse().expect("address"),
-        ))
+        .block_on(FaultProxy::start(nisshi))
         .expect("broker proxy");
+    let _router = rt
+        .block_on(ClientRouter::start_on(
+            advertised.parse().expect("address"),
+            DAEMON_CLIENT_ID,
+            kafka_proxy.addr(),
+            nisshi,
+        ))
+        .expect("client router");
     broker.create_topic("network", a.partitions);
     let dir = tempfile::tempdir().expect("temp dir");
     let config = DaemonConfig::from_args(
@@ -106,11 +123,19 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
     let mut last_count = 0;
     let mut last_new = Instant::now();
     let mut stall_from = String::new();
+    // Every stall over 3 s, for the notes: consecutive faults can chain into one stall.
+    let mut stalls: Vec<String> = Vec::new();
     let mut watch = |phase: &str, until: Instant, daemon: &mut Daemon| {
         while Instant::now() < until {
             daemon.sample_rss();
             let n = peer.event_count();
             if n > last_count || producer.sent_count() <= n {
+                if last_new.elapsed() > Duration::from_secs(3) {
+                    stalls.push(format!(
+                        "{:.1} s from '{stall_from}' to '{phase}'",
+                        last_new.elapsed().as_secs_f64()
+                    ));
+                }
                 last_count = n;
                 last_new = Instant::now();
                 stall_from = phase.to_string();
@@ -133,7 +158,11 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
             &hec_proxy
         };
         let name = format!("{target} {mode:?}");
-        eprintln!("network: {name} for {}s", a.fault_secs);
+        eprintln!(
+            "network: {name} for {}s from {} UTC",
+            a.fault_secs,
+            utc_now()
+        );
         proxy.set_mode(mode);
         watch(
             &name,
@@ -155,6 +184,14 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
             && broker.committed("faults", "network", a.partitions) == end
     });
     daemon.stop(Duration::from_secs(20));
+    // The daemon's log, for reading a stall against its own lines (JSON, UTC timestamps).
+    if let Some(keep) = std::env::var_os("FAULTS_KEEP_LOGS") {
+        let to = std::path::Path::new(&keep).join("network-daemon.log");
+        if std::fs::copy(&log, &to).is_ok() {
+            eprintln!("network: daemon log kept in {}", to.display());
+        }
+    }
+    eprintln!("network: stalls over 3 s: {stalls:?}");
     let got = hec_ids(&peer);
     let lost = in_topic.keys().filter(|id| !got.contains_key(*id)).count();
     let dups: usize = got
@@ -173,9 +210,15 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
     if !done {
         problems.push("not all delivered and committed in 300 s after the faults".into());
     }
-    // The longest configured wait: librdkafka's socket.timeout.ms (60 s, a blackholed broker
-    // connection), above the HEC request_timeout (30 s); plus one latency spike.
-    let allowed = Duration::from_secs(60) + spike;
+    // The longest configured wait: the source's socket.timeout.ms (a blackholed broker
+    // connection; a fetch waits fetch.wait.max.ms on top) or the HEC request_timeout; plus one
+    // latency spike.
+    let socket_timeout = Duration::from_millis(
+        SOCKET_TIMEOUT_MS
+            .parse()
+            .expect("socket.timeout.ms is a number"),
+    );
+    let allowed = (socket_timeout + FETCH_WAIT_MAX).max(HEC_REQUEST_TIMEOUT) + spike;
     if max_stall > allowed {
         problems.push(format!(
             "stall {:.1} s > {:.0} s of configured timeouts",
@@ -195,12 +238,40 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
         peak_rss_mib: daemon.peak_rss_mib(),
         verdict: verdict(&problems),
         notes: format!(
-            "longest stall {stall_phase}; timeouts: HEC request_timeout 30 s, librdkafka socket.timeout.ms 60 s, session.timeout.ms {}; resets broker {} / HEC {}, connections broker {} / HEC {}; {producer_copies} producer-side copies in the topic (not counted as duplicates)",
-            a.session_ms, k.resets, h.resets, k.connections, h.connections
+            "longest stall {stall_phase}; all stalls over 3 s: {}; bound {:.0} s; timeouts: HEC request_timeout {} s, socket.timeout.ms {} (+ fetch.wait.max.ms {}), session.timeout.ms {}; resets broker {} / HEC {}, connections broker {} / HEC {}; the producer bypasses the broker proxy; {producer_copies} producer-side copies in the topic (not counted as duplicates)",
+            if stalls.is_empty() {
+                "none".to_string()
+            } else {
+                stalls.join(", ")
+            },
+            allowed.as_secs_f64(),
+            HEC_REQUEST_TIMEOUT.as_secs(),
+            SOCKET_TIMEOUT_MS,
+            FETCH_WAIT_MAX.as_millis(),
+            a.session_ms,
+            k.resets,
+            h.resets,
+            k.connections,
+            h.connections
         ),
         command: format!(
-            "faults network --rate {} --fault-secs {} --pass-secs {} --latency-ms {}",
-            a.rate, a.fault_secs, a.pass_secs, a.latency_ms
+            "faults network --rate {} --fault-secs {} --pass-secs {} --latency-ms {} --seed {}",
+            a.rate, a.fault_secs, a.pass_secs, a.latency_ms, a.seed
         ),
     }
+}
+
+/// The wall-clock time of day, `HH:MM:SS.mmm` (UTC), to find a moment in the daemon's log.
+fn utc_now() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let day_ms = ms % 86_400_000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        day_ms / 3_600_000,
+        day_ms / 60_000 % 60,
+        day_ms / 1000 % 60,
+        day_ms % 1000
+    )
 }

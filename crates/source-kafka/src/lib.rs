@@ -50,12 +50,25 @@ pub const EVENT_HUBS_DEFAULTS: &[(&str, &str)] = &[
     ("socket.keepalive.enable", "true"),
     ("metadata.max.age.ms", "180000"),
     ("connections.max.idle.ms", "180000"),
-    // The service needs at least 20 s per request; librdkafka's default can be too short.
-    ("socket.timeout.ms", "60000"),
+    // Microsoft: request timeouts 30000..60000 ms, never under 20000 (the service's own
+    // minimum). The low end, as for every broker: see `SOCKET_TIMEOUT_MS`.
+    ("socket.timeout.ms", SOCKET_TIMEOUT_MS),
     ("session.timeout.ms", "30000"),
     ("heartbeat.interval.ms", "3000"),
     ("max.poll.interval.ms", "300000"),
 ];
+
+/// `socket.timeout.ms` the source sets on every broker (librdkafka's default is 60000): how
+/// long a request may go unanswered before librdkafka drops the connection and reconnects. A
+/// connection that went silent without a reset (a NAT or load-balancer entry dropped, a
+/// blackholed path) is noticed only by this timeout: TCP keepalive does not help within
+/// minutes (Linux sends the first probe after 2 h, and a middlebox that still answers the
+/// probes keeps a dead path "alive"). 30000 is the low end of Microsoft's recommended request
+/// timeout for the Event Hubs Kafka endpoint (30000..60000 ms, permitted > 20000, the service's
+/// own minimum; `request.timeout.ms` in Microsoft's table is what librdkafka's consumer calls
+/// `socket.timeout.ms`). Fetches wait `fetch.wait.max.ms` on top. Users may raise it in
+/// `[source.properties]`.
+pub const SOCKET_TIMEOUT_MS: &str = "30000";
 
 /// `fetch.queue.backoff.ms` the source sets (librdkafka's default is 1000): how long a
 /// partition waits before fetching again once the prefetch queue was full.
@@ -140,6 +153,11 @@ impl KafkaSourceConfig {
             // backoff only re-checks the queue more often: the queue cap above still bounds
             // memory, and the byte budget still pauses partitions.
             .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)
+            // A dead broker connection is noticed after this, not librdkafka's 60 s.
+            .set("socket.timeout.ms", SOCKET_TIMEOUT_MS)
+            // Microsoft's recommendation for connections that may idle (Azure drops them after
+            // 240 s); harmless elsewhere.
+            .set("socket.keepalive.enable", "true")
             .set("client.id", "entrastream");
         if self.event_hubs_defaults {
             for (k, v) in EVENT_HUBS_DEFAULTS {
@@ -754,6 +772,43 @@ impl Source for KafkaSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn plain_broker_config() -> KafkaSourceConfig {
+        KafkaSourceConfig {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "t".into(),
+            consumer_group: "g".into(),
+            start_position: StartPosition::Earliest,
+            security_protocol: None,
+            sasl_mechanism: None,
+            sasl_username: None,
+            sasl_password: None,
+            event_hubs_defaults: false,
+            properties: BTreeMap::new(),
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn a_dead_broker_connection_is_noticed_within_microsofts_request_timeout_range() {
+        let cs = Secret::new(
+            "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=K;EntityPath=hub",
+        );
+        let event_hubs =
+            KafkaSourceConfig::from_connection_string(&cs, None, "entrastream".into()).unwrap();
+        for cfg in [plain_broker_config(), event_hubs] {
+            let c = cfg.client_config();
+            let timeout: u64 = c.get("socket.timeout.ms").unwrap().parse().unwrap();
+            // Shorter than librdkafka's 60000, inside Microsoft's 30000..60000.
+            assert!((30_000..60_000).contains(&timeout), "{timeout}");
+            assert_eq!(c.get("socket.keepalive.enable"), Some("true"));
+        }
+        // Still the user's to change.
+        let mut cfg = plain_broker_config();
+        cfg.properties
+            .insert("socket.timeout.ms".into(), "45000".into());
+        assert_eq!(cfg.client_config().get("socket.timeout.ms"), Some("45000"));
+    }
 
     #[test]
     fn event_hubs_config_has_the_recommended_settings_and_no_auto_commit() {
