@@ -124,6 +124,7 @@ pub fn pipeline_config(config: &Config) -> PipelineConfig {
         retry_initial: p.retry_initial.0,
         retry_max: p.retry_max.0,
         observers: Vec::new(),
+        ..PipelineConfig::default()
     }
 }
 

@@ -97,6 +97,11 @@ pub struct PipelineConfig {
     pub retry_max: Duration,
     /// Called with every parsed record (IAM-health metrics).
     pub observers: Vec<Arc<dyn RecordObserver>>,
+    /// The longest the run loop waits on one checkpoint commit. A commit that takes longer is
+    /// counted as failed and retried at the next interval: while the loop waits it neither
+    /// delivers what the source already fetched nor answers a revoke, and a blackholed group
+    /// coordinator holds a Kafka commit for the client's whole socket timeout.
+    pub commit_timeout: Duration,
 }
 
 impl Default for PipelineConfig {
@@ -111,6 +116,7 @@ impl Default for PipelineConfig {
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(30),
             observers: Vec::new(),
+            commit_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -850,7 +856,17 @@ impl Pipeline {
         if cp.is_empty() {
             return;
         }
-        match self.source.commit(&cp).await {
+        let attempt = tokio::time::timeout(self.config.commit_timeout, self.source.commit(&cp));
+        let result = match attempt.await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            // Dropping the commit leaves the tracker as it was: the same watermark (or a later
+            // one) is committed at the next interval, so a slow commit costs duplicates at most.
+            Err(_) => Err(format!(
+                "no answer within {:?}; the broker or checkpoint store is unreachable or slow",
+                self.config.commit_timeout
+            )),
+        };
+        match result {
             Ok(()) => {
                 self.checkpoints.tracker.mark_committed(&cp);
                 self.telemetry.metrics.checkpoint_commits.inc();

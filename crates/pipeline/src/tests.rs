@@ -890,3 +890,73 @@ async fn a_revoke_is_answered_while_the_budget_is_full() {
     shutdown_tx.send(true).unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(10), running).await;
 }
+
+/// A source whose checkpoint commits never answer (a blackholed group coordinator).
+#[derive(Debug, Clone)]
+struct CommitNeverAnswers(Shared);
+
+#[async_trait]
+impl Source for CommitNeverAnswers {
+    async fn next_event(&mut self) -> Result<SourceEvent, SourceError> {
+        self.0.next_event().await
+    }
+    async fn commit(&mut self, _: &Checkpoint) -> Result<(), SourceError> {
+        std::future::pending().await
+    }
+    fn pause(&mut self, p: &[PartitionId]) -> Result<(), SourceError> {
+        self.0.pause(p)
+    }
+    fn resume(&mut self, p: &[PartitionId]) -> Result<(), SourceError> {
+        self.0.resume(p)
+    }
+    async fn close(&mut self) -> Result<(), SourceError> {
+        Ok(())
+    }
+    fn describe(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+/// A commit that hangs must not hold the run loop: the messages already read keep flowing to
+/// the sinks, the hung commit counts as failed, and the run still ends (issue 12: a blackholed
+/// broker held the loop for the client's 30 s socket timeout).
+#[tokio::test]
+async fn a_hung_commit_does_not_stop_delivery() {
+    let t = traffic(60, 2, 0);
+    let src = Shared(Arc::new(Mutex::new(VecSource::new(
+        "hub",
+        t.partitions.clone(),
+    ))));
+    let sink = ScriptSink::new("file");
+    let metrics = Metrics::new();
+    let (_tx, rx) = watch::channel(false);
+    let config = PipelineConfig {
+        commit_timeout: Duration::from_millis(100),
+        shutdown_timeout: Duration::from_millis(500),
+        ..fast_config()
+    };
+    let run = run(
+        Box::new(CommitNeverAnswers(src)),
+        Sinks {
+            slots: vec![SinkSlot {
+                sink: Box::new(sink.clone()) as Box<dyn Sink>,
+                filter: CategoryFilter::new(None),
+            }],
+            dead_letter: Box::new(ScriptSink::new("dead_letter")),
+        },
+        config,
+        Telemetry {
+            metrics: metrics.clone(),
+            health: Health::new(),
+            progress: Arc::new(Progress::default()),
+        },
+        rx,
+    );
+    let summary = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("the run loop waited on a commit that never answers")
+        .unwrap();
+    assert!(sink.lines().len() >= t.records, "every record delivered");
+    assert!(summary.committed.iter().next().is_none(), "nothing was committed");
+    assert!(metrics.checkpoint_commit_failures.get() >= 1);
+}
