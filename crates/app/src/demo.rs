@@ -392,8 +392,8 @@ fn demo_config(opts: &DemoOptions, hub: &EmbeddedHub, topic: &str) -> Result<Con
         }
     }
     for s in &mut config.sinks {
-        if let SinkKind::File { path, .. } = &mut s.kind {
-            *path = under(&opts.out, path);
+        if let SinkKind::File(f) = &mut s.kind {
+            f.path = under(&opts.out, &f.path);
         }
     }
     if let Some(d) = config.dead_letter.as_mut() {
@@ -405,7 +405,7 @@ fn demo_config(opts: &DemoOptions, hub: &EmbeddedHub, topic: &str) -> Result<Con
             || user
                 .sinks
                 .iter()
-                .any(|s| matches!(s.kind, SinkKind::DeadLetter { .. }))
+                .any(|s| matches!(s.kind, SinkKind::DeadLetter(_)))
         {
             config.dead_letter = user.dead_letter.clone();
         }

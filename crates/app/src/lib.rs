@@ -16,11 +16,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use entrastream_config::{Config, ConfigError, Env, FileMode, SinkKind, SourceType};
+use entrastream_config::{Config, ConfigError, Env, SourceType};
 use entrastream_pipeline::{PipelineConfig, PipelineError, Progress, RunSummary, SinkSlot};
 use entrastream_report::IamMetrics;
 use entrastream_sink::{CategoryFilter, RecordObserver, Sink};
-use entrastream_sink_file::{BlackholeSink, FileOptions, FileSink, StdoutSink};
+use entrastream_sink_file::FileSink;
 use entrastream_source::Source;
 use entrastream_source_kafka::{KafkaSource, KafkaSourceConfig, RetentionReport};
 use entrastream_telemetry::{Health, Metrics};
@@ -143,57 +143,20 @@ pub fn build_sinks_with(
     metrics: Option<&Metrics>,
 ) -> Result<(Vec<SinkSlot>, Box<dyn Sink>), ConfigError> {
     let mut slots = Vec::new();
-    // Rotated files removed to honour `max_files` are counted per sink when metrics are on.
-    let file_options = |sink: &str, mode: FileMode, max_files: u32| FileOptions {
-        mode: mode.0,
-        max_files,
-        removed: metrics.map(|m| m.file_rotated_files_removed(sink)),
-    };
     let mut dead_letter: Option<Box<dyn Sink>> = config.dead_letter.as_ref().map(|d| {
-        Box::new(
-            FileSink::dead_letter(&d.path, d.rotate_bytes.0).with_options(file_options(
-                "dead_letter",
-                d.file_mode,
-                d.max_files,
-            )),
-        ) as Box<dyn Sink>
+        Box::new(FileSink::from_dead_letter(
+            d,
+            metrics.map(|m| m.file_rotated_files_removed("dead_letter")),
+        )) as Box<dyn Sink>
     });
     for s in &config.sinks {
-        let sink: Box<dyn Sink> = match &s.kind {
-            SinkKind::File {
-                path,
-                rotate_bytes,
-                fsync,
-                file_mode,
-                max_files,
-            } => Box::new(
-                FileSink::new(&s.name, path, s.schema(), rotate_bytes.0, *fsync)
-                    .with_options(file_options(&s.name, *file_mode, *max_files)),
-            ),
-            SinkKind::Stdout => Box::new(StdoutSink::new(&s.name, s.schema())),
-            SinkKind::Blackhole => Box::new(BlackholeSink::new(&s.name, s.schema())),
-            SinkKind::DeadLetter {
-                path,
-                rotate_bytes,
-                file_mode,
-                max_files,
-            } => {
-                dead_letter = Some(Box::new(
-                    FileSink::dead_letter(path, rotate_bytes.0).with_options(file_options(
-                        "dead_letter",
-                        *file_mode,
-                        *max_files,
-                    )),
-                ));
-                continue;
-            }
-            SinkKind::SplunkHec(h) => siem::splunk_hec(s, h, metrics)?,
-            SinkKind::SumoLogic(x) => siem::sumo_logic(s, x, metrics)?,
-        };
-        slots.push(SinkSlot {
-            sink,
-            filter: CategoryFilter::new(s.categories.clone()),
-        });
+        match siem::build_sink(s, metrics)? {
+            siem::Built::Sink(sink) => slots.push(SinkSlot {
+                sink,
+                filter: CategoryFilter::new(s.categories.clone()),
+            }),
+            siem::Built::DeadLetter(sink) => dead_letter = Some(sink),
+        }
     }
     let dead_letter = dead_letter.ok_or_else(|| ConfigError {
         path: "dead_letter".into(),

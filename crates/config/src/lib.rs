@@ -14,9 +14,9 @@
 
 pub mod amqp;
 mod redact;
-mod sinks;
-mod sinks_siem;
-pub mod units;
+mod secrets;
+pub mod sinks;
+pub use entrastream_settings::units;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,9 +27,9 @@ use entrastream_secret::Secret;
 use serde::{Deserialize, Serialize};
 
 pub use amqp::{CheckpointSection, CheckpointType, StartSetting};
+pub use entrastream_sink_file::{DeadLetterConfig, FileMode};
 pub use redact::{Properties, SecretQueryUrl, is_secret_property};
-pub use sinks::{FileMode, SinkConfig, SinkKind};
-pub use sinks_siem::{HecTls, SplunkHecSettings, SumoLogicSettings};
+pub use sinks::{SinkConfig, SinkKind};
 use units::{Bytes, Dur};
 
 /// Prefix of environment overrides.
@@ -46,7 +46,8 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+    /// An error about the key at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         ConfigError {
             path: path.into(),
             message: message.into(),
@@ -347,26 +348,8 @@ impl Default for PipelineSection {
     }
 }
 
-/// `[dead_letter]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeadLetterSection {
-    /// Dead-letter NDJSON file.
-    pub path: PathBuf,
-    /// Rotate above this size (0 = never).
-    #[serde(default = "d_rotate")]
-    pub rotate_bytes: Bytes,
-    /// Permissions of the files (default `0640`).
-    #[serde(default)]
-    pub file_mode: sinks::FileMode,
-    /// Rotated files kept, oldest removed first (default 10; 0 keeps all).
-    #[serde(default = "sinks::d_max_files")]
-    pub max_files: u32,
-}
-
-fn d_rotate() -> Bytes {
-    Bytes(1 << 30)
-}
+/// `[dead_letter]`: owned by the file sink's crate.
+pub type DeadLetterSection = DeadLetterConfig;
 
 /// `[admin]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -530,7 +513,7 @@ impl Config {
                     format!("duplicate sink name {:?}", s.name),
                 ));
             }
-            if matches!(s.kind, SinkKind::DeadLetter { .. }) {
+            if matches!(s.kind, SinkKind::DeadLetter(_)) {
                 dead_letter_sinks += 1;
                 if dead_letter_sinks > 1 || self.dead_letter.is_some() {
                     return Err(ConfigError::new(

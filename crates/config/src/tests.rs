@@ -131,7 +131,7 @@ fn env_overrides_apply_as_strings() {
     );
     assert_eq!(c.pipeline.max_in_flight_bytes.0, 64 << 20);
     assert!(
-        matches!(&c.sinks[0].kind, SinkKind::File { path, .. } if path == std::path::Path::new("/tmp/x.ndjson"))
+        matches!(&c.sinks[0].kind, SinkKind::File(f) if f.path == std::path::Path::new("/tmp/x.ndjson"))
     );
     let src = c.source.as_ref().unwrap();
     assert_eq!(src.start_position, StartSetting::Latest);

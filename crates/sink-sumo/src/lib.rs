@@ -15,6 +15,8 @@
 //! dead-lettered with the reason. Redirects are not followed: a 3xx is an error.
 #![forbid(unsafe_code)]
 
+pub mod config;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -24,7 +26,6 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use entrastream_entra::Schema;
-use entrastream_secret::Secret;
 use entrastream_sink::{
     BatchProgress, Coalesce, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, Rejection, Sink,
     SinkError,
@@ -34,77 +35,9 @@ use entrastream_sink_http::{
     is_content_refusal, ndjson_body, read_bounded, redirect_reason, split_refused, transport_error,
 };
 use entrastream_telemetry::SinkStats;
+
+pub use config::{Config, SUMO_MAX_REQUEST, SUMO_MIN_REQUEST};
 use futures_util::StreamExt;
-
-/// Sumo Logic's documented per-request limit (uncompressed).
-pub const SUMO_MAX_REQUEST: usize = 1_000_000;
-/// Sumo Logic's recommended smallest request: batches are merged up to it (see
-/// `coalesce` in its `Sink` implementation).
-pub const SUMO_MIN_REQUEST: usize = 100_000;
-
-/// Settings of one Sumo sink.
-#[derive(Clone)]
-pub struct SumoConfig {
-    /// Sink name.
-    pub name: String,
-    /// HTTP source URL (secret).
-    pub url: Secret,
-    /// Record schema (NDJSON lines).
-    pub schema: Schema,
-    /// Fixed `X-Sumo-Category`; default per record category ([`default_category`]).
-    pub category: Option<String>,
-    /// `X-Sumo-Name`.
-    pub source_name: Option<String>,
-    /// `X-Sumo-Host`.
-    pub source_host: Option<String>,
-    /// `X-Sumo-Fields` (`k=v,k=v`).
-    pub fields: BTreeMap<String, String>,
-    /// Largest request, uncompressed (capped at 1 MB).
-    pub max_request_bytes: usize,
-    /// Requests in flight per batch.
-    pub concurrency: usize,
-    /// gzip bodies.
-    pub gzip: bool,
-    /// Timeout of one request.
-    pub request_timeout: Duration,
-    /// While merged batches are below [`SUMO_MIN_REQUEST`], wait at most this long for more.
-    pub batch_timeout: Duration,
-}
-
-impl fmt::Debug for SumoConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SumoConfig")
-            .field("name", &self.name)
-            .field("url", &self.url)
-            .field("schema", &self.schema)
-            .field("category", &self.category)
-            .field("max_request_bytes", &self.max_request_bytes)
-            .field("concurrency", &self.concurrency)
-            .field("gzip", &self.gzip)
-            .field("batch_timeout", &self.batch_timeout)
-            .finish()
-    }
-}
-
-impl SumoConfig {
-    /// Settings with defaults.
-    pub fn new(name: impl Into<String>, url: Secret) -> Self {
-        SumoConfig {
-            name: name.into(),
-            url,
-            schema: Schema::Native,
-            category: None,
-            source_name: None,
-            source_host: None,
-            fields: BTreeMap::new(),
-            max_request_bytes: SUMO_MAX_REQUEST,
-            concurrency: 2,
-            gzip: true,
-            request_timeout: Duration::from_secs(30),
-            batch_timeout: Duration::from_secs(1),
-        }
-    }
-}
 
 /// `X-Sumo-Category` for a diagnostic category: `azure/entra/<kind>`.
 pub fn default_category(category: &str) -> String {
@@ -190,7 +123,9 @@ enum Step {
 
 /// The Sumo Logic HTTP source sink.
 pub struct SumoSink {
-    cfg: SumoConfig,
+    name: String,
+    schema: Schema,
+    cfg: Config,
     encoder: Arc<NdjsonEncoder>,
     client: reqwest::Client,
     metrics: Arc<SumoMetrics>,
@@ -201,13 +136,18 @@ pub struct SumoSink {
 
 impl fmt::Debug for SumoSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SumoSink").field("cfg", &self.cfg).finish()
+        f.debug_struct("SumoSink")
+            .field("name", &self.name)
+            .field("schema", &self.schema)
+            .field("cfg", &self.cfg)
+            .finish()
     }
 }
 
 impl SumoSink {
-    /// Builds the sink.
-    pub fn new(mut cfg: SumoConfig) -> Result<Self, String> {
+    /// Builds the sink named `name` (metric label) sending records in `schema`.
+    pub fn new(name: impl Into<String>, schema: Schema, mut cfg: Config) -> Result<Self, String> {
+        let name = name.into();
         let u = cfg.url.expose();
         if !(u.starts_with("https://") || u.starts_with("http://")) {
             return Err("url must be an http(s):// URL (value not shown: it is a secret)".into());
@@ -223,8 +163,10 @@ impl SumoSink {
         let metrics = Arc::new(SumoMetrics::default());
         metrics.healthy.store(true, Ordering::Relaxed);
         let sink = SumoSink {
-            encoder: Arc::new(NdjsonEncoder { schema: cfg.schema }),
-            stats: SinkStats::detached(&cfg.name),
+            encoder: Arc::new(NdjsonEncoder { schema }),
+            stats: SinkStats::detached(&name),
+            name,
+            schema,
             cfg,
             client,
             metrics,
@@ -251,7 +193,7 @@ impl SumoSink {
     pub async fn probe(&self) -> (bool, Option<bool>, Option<String>) {
         let line = format!(
             "{{\"entrastream_test_event\":true,\"message\":\"connectivity test from entrastream check-sinks; safe to ignore\",\"sink\":{}}}\n",
-            serde_escape(&self.cfg.name)
+            serde_escape(&self.name)
         );
         match self.post("entrastream/check", Bytes::from(line)).await {
             Answer::Status(200..=299, _) => (true, Some(true), None),
@@ -491,7 +433,7 @@ impl SumoSink {
 #[async_trait]
 impl Sink for SumoSink {
     fn name(&self) -> &str {
-        &self.cfg.name
+        &self.name
     }
 
     fn encoder(&self) -> Arc<dyn RecordEncoder> {
@@ -556,7 +498,7 @@ impl Sink for SumoSink {
                     .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
             {
                 self.last_alert = Some(Instant::now());
-                tracing::error!(sink = %self.cfg.name, "Sumo Logic refuses the data; it is kept and retried, nothing is dropped: {msg}");
+                tracing::error!(sink = %self.name, "Sumo Logic refuses the data; it is kept and retried, nothing is dropped: {msg}");
             }
             self.progress = Some(progress);
             return Outcome::Retryable(msg);
@@ -564,7 +506,7 @@ impl Sink for SumoSink {
         self.stats.healthy(true);
         self.stats.batch(batch.records.len());
         if !self.metrics.healthy.swap(true, Ordering::Relaxed) {
-            tracing::info!(sink = %self.cfg.name, "Sumo Logic accepts data again");
+            tracing::info!(sink = %self.name, "Sumo Logic accepts data again");
             self.last_alert = None;
         }
         let rejected = progress.rejections.len();
@@ -609,6 +551,7 @@ fn serde_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use entrastream_secret::Secret;
 
     #[test]
     fn categories() {
@@ -619,10 +562,11 @@ mod tests {
 
     #[test]
     fn debug_hides_url() {
-        let s = SumoSink::new(SumoConfig::new(
+        let s = SumoSink::new(
             "s",
-            Secret::new("https://x/receiver/v1/http/SECRETTOKEN"),
-        ))
+            Schema::Native,
+            Config::new(Secret::new("https://x/receiver/v1/http/SECRETTOKEN")),
+        )
         .unwrap();
         assert!(!format!("{s:?}").contains("SECRETTOKEN"));
     }
