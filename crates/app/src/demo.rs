@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use entrastream_config::{Config, Env, SinkKind};
+use entrastream_config::{Config, Env, SinkKind, SourceConfig};
 use entrastream_generator::{Generator, GeneratorConfig, poison_message};
 use entrastream_pipeline::{Progress, SinkSlot};
 use entrastream_sink::CategoryFilter;
@@ -371,7 +371,7 @@ fn demo_config(opts: &DemoOptions, hub: &EmbeddedHub, topic: &str) -> Result<Con
     let mut config = Config::from_str(DEMO_CONFIG, false, &Env::from_process())?;
     match hub {
         EmbeddedHub::Kafka(broker) => {
-            if let Some(src) = config.source.as_mut() {
+            if let Some(SourceConfig::Kafka(src)) = config.source.as_mut() {
                 src.brokers = Some(broker.bootstrap.clone());
             }
         }
