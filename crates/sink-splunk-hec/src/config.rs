@@ -248,7 +248,8 @@ mod tests {
     #[test]
     fn validate_names_the_key() {
         let ok = Config::new("https://h:8088", Secret::new("t"));
-        let cases: [(fn(&mut Config), &str); 7] = [
+        type Break = fn(&mut Config);
+        let cases: [(Break, &str); 7] = [
             (|c| c.endpoint = "ftp://h".into(), "endpoint"),
             (|c| c.endpoint = "https://h/services".into(), "endpoint"),
             (|c| c.token = Secret::new(" "), "token"),
