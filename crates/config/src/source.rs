@@ -58,9 +58,18 @@ fn at(inner: &str) -> String {
     }
 }
 
-fn typed<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, ConfigError> {
-    serde_path_to_error::deserialize(v)
-        .map_err(|e| ConfigError::new(at(&e.path().to_string()), e.into_inner().to_string()))
+fn typed<T: serde::de::DeserializeOwned>(v: Value, kind: &str) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = at(&e.path().to_string());
+        let mut message = e.into_inner().to_string();
+        if message.starts_with("unknown field") {
+            // Most often a key of the other source type: say which type this one is.
+            message.push_str(&format!(
+                "; this source is type = \"{kind}\": remove the key or change the type"
+            ));
+        }
+        ConfigError::new(path, message)
+    })
 }
 
 fn invalid(e: entrastream_settings::InvalidKey) -> ConfigError {
@@ -90,12 +99,12 @@ pub(crate) fn parse(
     let rest = Value::Object(table);
     Ok(match kind {
         SourceType::Kafka => {
-            let c: kafka::Config = typed(rest)?;
+            let c: kafka::Config = typed(rest, "kafka")?;
             c.validate().map_err(invalid)?;
             SourceConfig::Kafka(Box::new(c))
         }
         SourceType::Amqp => {
-            let c: amqp::Config = typed(rest)?;
+            let c: amqp::Config = typed(rest, "amqp")?;
             c.validate().map_err(invalid)?;
             SourceConfig::Amqp(Box::new(c))
         }
