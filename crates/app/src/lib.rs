@@ -14,11 +14,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use entrastream_config::{Config, ConfigError, Env, FileMode, SinkKind, SourceType};
+use entrastream_config::{Config, ConfigError, Env, SourceConfig};
 use entrastream_pipeline::{PipelineConfig, PipelineError, Progress, RunSummary, SinkSlot};
 use entrastream_report::IamMetrics;
 use entrastream_sink::{CategoryFilter, RecordObserver, Sink};
-use entrastream_sink_file::{BlackholeSink, FileOptions, FileSink, StdoutSink};
+use entrastream_sink_file::FileSink;
 use entrastream_source::Source;
 use entrastream_source_kafka::{KafkaSource, KafkaSourceConfig, RetentionReport};
 use entrastream_telemetry::{Health, Metrics};
@@ -139,57 +139,20 @@ pub fn build_sinks_with(
     metrics: Option<&Metrics>,
 ) -> Result<(Vec<SinkSlot>, Box<dyn Sink>), ConfigError> {
     let mut slots = Vec::new();
-    // Rotated files removed to honour `max_files` are counted per sink when metrics are on.
-    let file_options = |sink: &str, mode: FileMode, max_files: u32| FileOptions {
-        mode: mode.0,
-        max_files,
-        removed: metrics.map(|m| m.file_rotated_files_removed(sink)),
-    };
     let mut dead_letter: Option<Box<dyn Sink>> = config.dead_letter.as_ref().map(|d| {
-        Box::new(
-            FileSink::dead_letter(&d.path, d.rotate_bytes.0).with_options(file_options(
-                "dead_letter",
-                d.file_mode,
-                d.max_files,
-            )),
-        ) as Box<dyn Sink>
+        Box::new(FileSink::from_dead_letter(
+            d,
+            metrics.map(|m| m.file_rotated_files_removed("dead_letter")),
+        )) as Box<dyn Sink>
     });
     for s in &config.sinks {
-        let sink: Box<dyn Sink> = match &s.kind {
-            SinkKind::File {
-                path,
-                rotate_bytes,
-                fsync,
-                file_mode,
-                max_files,
-            } => Box::new(
-                FileSink::new(&s.name, path, s.schema(), rotate_bytes.0, *fsync)
-                    .with_options(file_options(&s.name, *file_mode, *max_files)),
-            ),
-            SinkKind::Stdout => Box::new(StdoutSink::new(&s.name, s.schema())),
-            SinkKind::Blackhole => Box::new(BlackholeSink::new(&s.name, s.schema())),
-            SinkKind::DeadLetter {
-                path,
-                rotate_bytes,
-                file_mode,
-                max_files,
-            } => {
-                dead_letter = Some(Box::new(
-                    FileSink::dead_letter(path, rotate_bytes.0).with_options(file_options(
-                        "dead_letter",
-                        *file_mode,
-                        *max_files,
-                    )),
-                ));
-                continue;
-            }
-            SinkKind::SplunkHec(h) => siem::splunk_hec(s, h, metrics)?,
-            SinkKind::SumoLogic(x) => siem::sumo_logic(s, x, metrics)?,
-        };
-        slots.push(SinkSlot {
-            sink,
-            filter: CategoryFilter::new(s.categories.clone()),
-        });
+        match siem::build_sink(s, metrics)? {
+            siem::Built::Sink(sink) => slots.push(SinkSlot {
+                sink,
+                filter: CategoryFilter::new(s.categories.clone()),
+            }),
+            siem::Built::DeadLetter(sink) => dead_letter = Some(sink),
+        }
     }
     let dead_letter = dead_letter.ok_or_else(|| ConfigError {
         path: "dead_letter".into(),
@@ -204,59 +167,20 @@ pub fn build_sinks_with(
     Ok((slots, dead_letter))
 }
 
-/// Kafka starts at earliest or latest only (validated at load time).
-fn kafka_start(s: entrastream_config::StartSetting) -> entrastream_model::StartPosition {
-    match s {
-        entrastream_config::StartSetting::Latest => entrastream_model::StartPosition::Latest,
-        _ => entrastream_model::StartPosition::Earliest,
-    }
+/// A component's refusal as a config error under `[source]`.
+fn source_key(e: entrastream_settings::InvalidKey) -> ConfigError {
+    ConfigError::new(format!("source.{}", e.key), e.message)
 }
 
-/// The Kafka source settings from the `[source]` section.
-pub fn kafka_config(config: &Config, env: &Env) -> Result<KafkaSourceConfig, ConfigError> {
-    let resolved = config.resolve_source(env)?;
-    let src = &resolved.section;
-    let mut k = if let Some(cs) = &resolved.connection_string {
-        KafkaSourceConfig::from_connection_string(cs, src.topic.clone(), src.consumer_group())
-            .map_err(|e| ConfigError {
-                path: "source.connection_string".into(),
-                message: e.to_string(),
-            })?
-    } else {
-        KafkaSourceConfig {
-            brokers: src.brokers.clone().unwrap_or_default(),
-            topic: src.topic.clone().unwrap_or_default(),
-            consumer_group: src.consumer_group(),
-            start_position: kafka_start(src.start_position),
-            security_protocol: None,
-            sasl_mechanism: None,
-            sasl_username: None,
-            sasl_password: None,
-            event_hubs_defaults: false,
-            properties: Default::default(),
-            drain_timeout: config.pipeline.drain_timeout.0,
+/// The Kafka source's settings from `[source] type = "kafka"` (validated at load time).
+pub fn kafka_config(config: &Config) -> Result<KafkaSourceConfig, ConfigError> {
+    match &config.source {
+        Some(SourceConfig::Kafka(k)) => {
+            KafkaSourceConfig::from_config(k, config.pipeline.drain_timeout.0).map_err(source_key)
         }
-    };
-    if let Some(b) = &src.brokers {
-        k.brokers = b.clone();
+        Some(_) => Err(ConfigError::new("source.type", "not a kafka source")),
+        None => Err(ConfigError::new("source", "missing section [source]")),
     }
-    k.start_position = kafka_start(src.start_position);
-    k.event_hubs_defaults = config.event_hubs_defaults(src, &resolved);
-    if src.security_protocol.is_some() {
-        k.security_protocol = src.security_protocol.clone();
-    }
-    if src.sasl_mechanism.is_some() {
-        k.sasl_mechanism = src.sasl_mechanism.clone();
-    }
-    if src.sasl_username.is_some() {
-        k.sasl_username = src.sasl_username.clone();
-    }
-    if resolved.sasl_password.is_some() {
-        k.sasl_password = resolved.sasl_password.clone();
-    }
-    k.properties = src.properties.0.clone();
-    k.drain_timeout = config.pipeline.drain_timeout.0;
-    Ok(k)
 }
 
 /// Feeds the IAM-health metrics (`entrastream_iam_*`, crate `entrastream-report`) from every
@@ -302,8 +226,9 @@ fn kafka_retention_report(registry: &prometheus::Registry, retention: Duration) 
 }
 
 /// Starts the daemon described by `config`: admin server, Kafka source, sinks, pipeline.
-/// Must be called inside a tokio runtime.
-pub async fn start(config: &Config, env: &Env, hooks: Hooks) -> Result<Running, AppError> {
+/// Must be called inside a tokio runtime. (`_env`: secrets were resolved when `config` was
+/// loaded; the parameter stays for callers.)
+pub async fn start(config: &Config, _env: &Env, hooks: Hooks) -> Result<Running, AppError> {
     let metrics = Metrics::new();
     let lag_gauge = metrics.consumer_lag_messages.clone();
     let lag = Arc::new(move |topic: &str, partition: i32, lag: i64| {
@@ -311,17 +236,16 @@ pub async fn start(config: &Config, env: &Env, hooks: Hooks) -> Result<Running, 
             .with_label_values(&[topic, &partition.to_string()])
             .set(lag);
     });
-    let source: Box<dyn Source> = match config.source.as_ref().map(|s| s.kind) {
-        Some(SourceType::Amqp) => {
-            Box::new(amqp::start_amqp_source(config, env, metrics.registry(), Some(lag)).await?)
+    let source: Box<dyn Source> = match &config.source {
+        Some(SourceConfig::Amqp(_)) => {
+            Box::new(amqp::start_amqp_source(config, metrics.registry(), Some(lag)).await?)
         }
-        _ => {
-            let kafka = kafka_config(config, env)?;
-            let retention = config
-                .source
-                .as_ref()
-                .and_then(|s| s.retention)
-                .map_or(DEFAULT_RETENTION, |d| d.0);
+        kafka_source => {
+            let kafka = kafka_config(config)?;
+            let retention = match kafka_source {
+                Some(SourceConfig::Kafka(k)) => k.retention.map_or(DEFAULT_RETENTION, |d| d.0),
+                _ => DEFAULT_RETENTION,
+            };
             Box::new(
                 KafkaSource::start_with(
                     &kafka,
@@ -463,7 +387,7 @@ pub async fn run_until_signal(config: &Config, env: &Env) -> Result<RunSummary, 
 
 /// Checks what `run` needs beyond the file's own validity: a source, sinks, a dead-letter
 /// destination, and Kafka settings that can be derived.
-pub fn validate_for_run(config: &Config, env: &Env) -> Result<(), ConfigError> {
+pub fn validate_for_run(config: &Config, _env: &Env) -> Result<(), ConfigError> {
     if config.source.is_none() {
         return Err(ConfigError {
             path: "source".into(),
@@ -471,14 +395,14 @@ pub fn validate_for_run(config: &Config, env: &Env) -> Result<(), ConfigError> {
         });
     }
     build_sinks(config)?;
-    match config.source.as_ref().map(|s| s.kind) {
+    match &config.source {
         // Settings only: credentials and stores are built at start, where the pod's identity
         // and volumes exist; check-config runs anywhere.
-        Some(SourceType::Amqp) => {
-            amqp::amqp_settings(config, env)?;
+        Some(SourceConfig::Amqp(_)) => {
+            amqp::amqp_settings(config)?;
         }
         _ => {
-            kafka_config(config, env)?;
+            kafka_config(config)?;
         }
     }
     Ok(())

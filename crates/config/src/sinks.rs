@@ -1,284 +1,253 @@
-//! `[[sinks]]`: one closed enum of sink kinds; each entry is deserialized by its `type` so
-//! errors name the exact key (`sinks[2].rotate_bytes`). Adding a sink = one variant here plus
-//! one arm in `parse` (see `docs/sinks.md`).
+//! `[[sinks]]`: the registry of sink types. Each entry is typed in two steps over its value
+//! tree, because serde's `deny_unknown_fields` does not work through `#[serde(flatten)]`:
+//!
+//! 1. the common keys (`name`, `type`, and — for sinks that take them — `schema`,
+//!    `categories`) are taken out of the table and typed as [`Common`];
+//! 2. the component's secret keys are resolved ([`crate::secrets`]), and the rest of the table
+//!    is typed as the component's own `Config` (with `deny_unknown_fields`), then checked by
+//!    its `validate()`.
+//!
+//! Every error names its key path (`sinks[2].rotate_bytes`). Adding a sink = one variant of
+//! [`SinkKind`] plus one line in [`REGISTRY`] (see `docs/sinks.md`).
 
-use std::path::PathBuf;
 use std::str::FromStr;
 
 use entrastream_entra::Schema;
+use entrastream_settings::InvalidKey;
+use entrastream_sink_file::{DeadLetterConfig, FileConfig, NoKeys};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use crate::sinks_siem::{SplunkHecSettings, SumoLogicSettings};
-use crate::units::{self, Bytes};
 use crate::{ConfigError, Env};
 
 /// One configured sink.
 #[derive(Debug, Clone, Serialize)]
 pub struct SinkConfig {
-    /// Unique name (metric label, dead-letter `source`).
+    /// Unique name (metric label, dead-letter `source`); defaults to the type.
     pub name: String,
-    /// `raw`, `native` (default), `ecs` or `ocsf`.
-    pub schema: String,
+    /// `raw`, `native`, `ecs` or `ocsf` (default: the sink's own, see [`Entry`]).
+    #[serde(serialize_with = "schema_text")]
+    pub schema: Schema,
     /// Only these categories (all when absent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub categories: Option<Vec<String>>,
-    /// Kind-specific settings.
+    /// The sink's own settings, by `type`.
     #[serde(flatten)]
     pub kind: SinkKind,
 }
 
 impl SinkConfig {
-    /// The parsed schema (validated at load time).
+    /// The record schema.
     pub fn schema(&self) -> Schema {
-        Schema::from_str(&self.schema).unwrap_or(Schema::Native)
+        self.schema
     }
 }
 
-/// Kind-specific sink settings.
+fn schema_text<S: serde::Serializer>(schema: &Schema, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&schema.to_string())
+}
+
+/// The sink types and their settings, each owned by the sink's crate.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SinkKind {
     /// NDJSON file, rotated by size, fsynced before acknowledging.
-    File {
-        /// File path.
-        path: PathBuf,
-        /// Rotate above this size (0 = never).
-        rotate_bytes: Bytes,
-        /// fsync each batch (default true; false only for benchmarks).
-        fsync: bool,
-        /// Permissions of the files (default `0640`).
-        file_mode: FileMode,
-        /// Rotated files kept, oldest removed first (default 10; 0 keeps all).
-        max_files: u32,
-    },
+    File(FileConfig),
     /// NDJSON on standard output.
-    Stdout,
+    Stdout(NoKeys),
     /// Counts and discards (benchmarks).
-    Blackhole,
+    Blackhole(NoKeys),
     /// The dead-letter file, declared as a sink.
-    DeadLetter {
-        /// File path.
-        path: PathBuf,
-        /// Rotate above this size (0 = never).
-        rotate_bytes: Bytes,
-        /// Permissions of the files (default `0640`).
-        file_mode: FileMode,
-        /// Rotated files kept, oldest removed first (default 10; 0 keeps all).
-        max_files: u32,
-    },
+    DeadLetter(DeadLetterConfig),
     /// Splunk HTTP Event Collector (see `docs/sinks.md`).
-    SplunkHec(Box<SplunkHecSettings>),
+    SplunkHec(Box<entrastream_sink_splunk_hec::Config>),
     /// Sumo Logic HTTP source (see `docs/sinks.md`).
-    SumoLogic(Box<SumoLogicSettings>),
+    SumoLogic(Box<entrastream_sink_sumo::Config>),
 }
 
+/// One sink type in the registry.
+pub struct Entry {
+    /// The `type` value.
+    pub type_name: &'static str,
+    /// The schema when the entry sets none; `None`: the sink takes no `schema` and
+    /// `categories` (the dead-letter file writes every record, raw).
+    pub default_schema: Option<Schema>,
+    /// Keys holding secrets (each also accepts `_env` / `_file`), all required.
+    pub secret_keys: &'static [&'static str],
+    /// Types the rest of the table and checks it.
+    pub parse: fn(Value) -> Result<SinkKind, Parsed>,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.type_name)
+    }
+}
+
+/// Why a sink's own table was refused: a key path relative to the table, and what is wrong.
+#[derive(Debug)]
+pub enum Parsed {
+    /// Not deserializable (unknown key, wrong type, missing key).
+    Shape(serde_path_to_error::Error<serde_json::Error>),
+    /// Refused by the component's `validate()`.
+    Invalid(InvalidKey),
+}
+
+fn typed<T: DeserializeOwned>(v: Value) -> Result<T, Parsed> {
+    serde_path_to_error::deserialize(v).map_err(Parsed::Shape)
+}
+
+/// The sink types. Adding a sink: a line here and a variant in [`SinkKind`].
+pub const REGISTRY: &[Entry] = &[
+    Entry {
+        type_name: "file",
+        default_schema: Some(Schema::Native),
+        secret_keys: &[],
+        parse: |v| {
+            let c: FileConfig = typed(v)?;
+            c.validate().map_err(Parsed::Invalid)?;
+            Ok(SinkKind::File(c))
+        },
+    },
+    Entry {
+        type_name: "stdout",
+        default_schema: Some(Schema::Native),
+        secret_keys: &[],
+        parse: |v| typed(v).map(SinkKind::Stdout),
+    },
+    Entry {
+        type_name: "dead_letter",
+        default_schema: None,
+        secret_keys: &[],
+        parse: |v| {
+            let c: DeadLetterConfig = typed(v)?;
+            c.validate().map_err(Parsed::Invalid)?;
+            Ok(SinkKind::DeadLetter(c))
+        },
+    },
+    Entry {
+        type_name: "blackhole",
+        default_schema: Some(Schema::Native),
+        secret_keys: &[],
+        parse: |v| typed(v).map(SinkKind::Blackhole),
+    },
+    Entry {
+        type_name: "splunk_hec",
+        default_schema: Some(entrastream_sink_splunk_hec::config::DEFAULT_SCHEMA),
+        secret_keys: entrastream_sink_splunk_hec::config::SECRET_KEYS,
+        parse: |v| {
+            let c: entrastream_sink_splunk_hec::Config = typed(v)?;
+            c.validate().map_err(Parsed::Invalid)?;
+            Ok(SinkKind::SplunkHec(Box::new(c)))
+        },
+    },
+    Entry {
+        type_name: "sumo_logic",
+        default_schema: Some(entrastream_sink_sumo::config::DEFAULT_SCHEMA),
+        secret_keys: entrastream_sink_sumo::config::SECRET_KEYS,
+        parse: |v| {
+            let c: entrastream_sink_sumo::Config = typed(v)?;
+            c.validate().map_err(Parsed::Invalid)?;
+            Ok(SinkKind::SumoLogic(Box::new(c)))
+        },
+    },
+];
+
+/// The keys every sink entry may have, whatever its type.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileEntry {
-    #[serde(rename = "type")]
-    _kind: String,
-    name: Option<String>,
-    #[serde(default = "native")]
-    schema: String,
-    categories: Option<Vec<String>>,
-    path: PathBuf,
-    #[serde(default = "gib")]
-    rotate_bytes: Bytes,
-    #[serde(default, deserialize_with = "units::lenient_bool")]
-    fsync: Option<bool>,
+struct Common {
     #[serde(default)]
-    file_mode: FileMode,
-    #[serde(default = "d_max_files")]
-    max_files: u32,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PlainEntry {
-    #[serde(rename = "type")]
-    _kind: String,
     name: Option<String>,
-    #[serde(default = "native")]
-    schema: String,
+    #[serde(default, deserialize_with = "schema_value")]
+    schema: Option<Schema>,
+    #[serde(default)]
     categories: Option<Vec<String>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeadLetterEntry {
-    #[serde(rename = "type")]
-    _kind: String,
-    name: Option<String>,
-    path: PathBuf,
-    #[serde(default = "gib")]
-    rotate_bytes: Bytes,
-    #[serde(default)]
-    file_mode: FileMode,
-    #[serde(default = "d_max_files")]
-    max_files: u32,
-}
-
-/// Rotated files kept by default: ten files of `rotate_bytes` (10 GiB at the default size)
-/// bound the disk a file sink can fill, however long it runs.
-pub(crate) fn d_max_files() -> u32 {
-    10
-}
-
-/// Unix permission bits of a file sink's files, written in octal (`"0640"`). Files of records
-/// and dead letters hold personal data: the default lets the owner write and the group read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileMode(pub u32);
-
-impl Default for FileMode {
-    fn default() -> Self {
-        FileMode(0o640)
-    }
-}
-
-impl FromStr for FileMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let digits = s.strip_prefix("0o").unwrap_or(s);
-        let mode = u32::from_str_radix(digits, 8)
-            .ok()
-            .filter(|_| !digits.is_empty() && digits.len() <= 4)
-            .ok_or_else(|| format!("{s:?} is not an octal file mode; write it like \"0640\""))?;
-        if mode > 0o777 {
-            return Err(format!(
-                "{s:?} sets special bits (setuid, setgid, sticky); use permission bits only, like \"0640\""
-            ));
-        }
-        if mode & 0o600 != 0o600 {
-            return Err(format!(
-                "{s:?} does not let the owner read and write the file, which entrastream needs; use e.g. \"0640\""
-            ));
-        }
-        if mode & 0o002 != 0 {
-            return Err(format!(
-                "{s:?} lets every user write records and dead letters; use e.g. \"0640\""
-            ));
-        }
-        Ok(FileMode(mode))
-    }
-}
-
-impl<'de> Deserialize<'de> for FileMode {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl Serialize for FileMode {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{:04o}", self.0))
-    }
-}
-
-fn native() -> String {
-    "native".into()
-}
-fn gib() -> Bytes {
-    Bytes(1 << 30)
-}
-
-pub(crate) fn typed<T: DeserializeOwned>(i: usize, v: serde_json::Value) -> Result<T, ConfigError> {
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let inner = e.path().to_string();
-        let path = if inner == "." {
-            format!("sinks[{i}]")
-        } else {
-            format!("sinks[{i}].{inner}")
-        };
-        ConfigError {
-            path,
-            message: e.into_inner().to_string(),
-        }
+fn schema_value<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Schema>, D::Error> {
+    let text = String::deserialize(d)?;
+    Schema::from_str(&text).map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "unknown schema {text:?} (raw, native, ecs or ocsf)"
+        ))
     })
 }
 
-fn check_schema(i: usize, schema: &str) -> Result<(), ConfigError> {
-    Schema::from_str(schema)
-        .map(|_| ())
-        .map_err(|_| ConfigError {
-            path: format!("sinks[{i}].schema"),
-            message: format!("unknown schema {schema:?} (raw, native, ecs or ocsf)"),
-        })
+/// `serde_path_to_error`'s path under `prefix` (`.` is the table itself).
+fn under(prefix: &str, inner: &str) -> String {
+    if inner == "." {
+        prefix.to_string()
+    } else {
+        format!("{prefix}.{inner}")
+    }
 }
 
-pub(crate) fn parse(i: usize, v: serde_json::Value, env: &Env) -> Result<SinkConfig, ConfigError> {
-    let kind = match v.get("type") {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(_) => {
-            return Err(ConfigError {
-                path: format!("sinks[{i}].type"),
-                message: "must be a string".into(),
-            });
-        }
+/// Types `sinks[i]`.
+pub(crate) fn parse(i: usize, v: Value, env: &Env) -> Result<SinkConfig, ConfigError> {
+    let at = format!("sinks[{i}]");
+    let Value::Object(mut table) = v else {
+        return Err(ConfigError::new(at, "must be a table"));
+    };
+    let kind = match table.remove("type") {
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(ConfigError::new(format!("{at}.type"), "must be a string")),
         None => {
-            return Err(ConfigError {
-                path: format!("sinks[{i}].type"),
-                message: "missing field `type`".into(),
-            });
+            return Err(ConfigError::new(
+                format!("{at}.type"),
+                "missing field `type`",
+            ));
         }
     };
-    let config = match kind.as_str() {
-        "file" => {
-            let e: FileEntry = typed(i, v)?;
-            SinkConfig {
-                name: e.name.unwrap_or_else(|| kind.clone()),
-                schema: e.schema,
-                categories: e.categories,
-                kind: SinkKind::File {
-                    path: e.path,
-                    rotate_bytes: e.rotate_bytes,
-                    fsync: e.fsync.unwrap_or(true),
-                    file_mode: e.file_mode,
-                    max_files: e.max_files,
-                },
-            }
-        }
-        "stdout" | "blackhole" => {
-            let e: PlainEntry = typed(i, v)?;
-            SinkConfig {
-                name: e.name.unwrap_or_else(|| kind.clone()),
-                schema: e.schema,
-                categories: e.categories,
-                kind: if kind == "stdout" {
-                    SinkKind::Stdout
-                } else {
-                    SinkKind::Blackhole
-                },
-            }
-        }
-        "dead_letter" => {
-            let e: DeadLetterEntry = typed(i, v)?;
-            SinkConfig {
-                name: e.name.unwrap_or_else(|| "dead_letter".into()),
-                schema: "raw".into(),
-                categories: None,
-                kind: SinkKind::DeadLetter {
-                    path: e.path,
-                    rotate_bytes: e.rotate_bytes,
-                    file_mode: e.file_mode,
-                    max_files: e.max_files,
-                },
-            }
-        }
-        "splunk_hec" => crate::sinks_siem::splunk_hec(i, typed(i, v)?, env)?,
-        "sumo_logic" => crate::sinks_siem::sumo_logic(i, typed(i, v)?, env)?,
-        other => {
-            return Err(ConfigError {
-                path: format!("sinks[{i}].type"),
-                message: format!(
-                    "unknown sink type {other:?} (file, stdout, dead_letter, blackhole, splunk_hec, sumo_logic)"
-                ),
-            });
-        }
+    let Some(entry) = REGISTRY.iter().find(|e| e.type_name == kind) else {
+        let names: Vec<&str> = REGISTRY.iter().map(|e| e.type_name).collect();
+        return Err(ConfigError::new(
+            format!("{at}.type"),
+            format!("unknown sink type {kind:?} ({})", names.join(", ")),
+        ));
     };
-    check_schema(i, &config.schema)?;
-    Ok(config)
+    // Step 1: the common keys. A sink without a schema leaves `schema` and `categories` in
+    // its own table, where they are unknown keys.
+    let mut common = Map::new();
+    let common_keys: &[&str] = if entry.default_schema.is_some() {
+        &["name", "schema", "categories"]
+    } else {
+        &["name"]
+    };
+    for key in common_keys {
+        if let Some(value) = table.remove(*key) {
+            common.insert(key.to_string(), value);
+        }
+    }
+    let common: Common = serde_path_to_error::deserialize(Value::Object(common)).map_err(|e| {
+        ConfigError::new(
+            under(&at, &e.path().to_string()),
+            e.into_inner().to_string(),
+        )
+    })?;
+    // Step 2: the sink's own keys, secrets resolved first.
+    crate::secrets::resolve_in_table(&mut table, &at, entry.secret_keys, true, env, None)?;
+    let kind = (entry.parse)(Value::Object(table)).map_err(|e| match e {
+        Parsed::Shape(e) => ConfigError::new(
+            under(&at, &e.path().to_string()),
+            e.into_inner().to_string(),
+        ),
+        Parsed::Invalid(e) => ConfigError::new(format!("{at}.{}", e.key), e.message),
+    })?;
+    Ok(SinkConfig {
+        name: common.name.unwrap_or_else(|| kind_name(entry)),
+        schema: common
+            .schema
+            .or(entry.default_schema)
+            .unwrap_or(Schema::Raw),
+        categories: common.categories,
+        kind,
+    })
+}
+
+fn kind_name(entry: &Entry) -> String {
+    entry.type_name.to_string()
 }
 
 #[cfg(test)]
@@ -295,15 +264,10 @@ mod file_mode_tests {
     #[test]
     fn file_mode_and_max_files_have_production_defaults_and_are_validated() {
         let c = load("", "").unwrap();
-        let SinkKind::File {
-            file_mode,
-            max_files,
-            ..
-        } = &c.sinks[0].kind
-        else {
+        let SinkKind::File(f) = &c.sinks[0].kind else {
             panic!("not a file sink");
         };
-        assert_eq!((file_mode.0, *max_files), (0o640, 10));
+        assert_eq!((f.file_mode.0, f.max_files), (0o640, 10));
         let dl = c.dead_letter.as_ref().unwrap();
         assert_eq!((dl.file_mode.0, dl.max_files), (0o640, 10));
         assert!(c.to_toml().contains("file_mode = \"0640\""));
@@ -315,7 +279,7 @@ mod file_mode_tests {
         .unwrap();
         assert!(matches!(
             &c.sinks[0].kind,
-            SinkKind::File { file_mode, max_files: 3, .. } if file_mode.0 == 0o600
+            SinkKind::File(f) if f.file_mode.0 == 0o600 && f.max_files == 3
         ));
         assert_eq!(c.dead_letter.as_ref().unwrap().file_mode.0, 0o600);
         assert_eq!(c.dead_letter.as_ref().unwrap().max_files, 0);
@@ -334,5 +298,78 @@ mod file_mode_tests {
         }
         let e = load("", "file_mode = \"0777\"").unwrap_err();
         assert!(e.path.contains("file_mode"), "{}", e.path);
+    }
+}
+
+#[cfg(test)]
+mod siem_tests {
+    use crate::{Config, Env, SinkKind};
+
+    const BASE: &str = "[dead_letter]\npath = \"/tmp/dl.ndjson\"\n";
+
+    #[test]
+    fn issue_keys_parse_and_secrets_resolve() {
+        let text = format!(
+            "{BASE}[[sinks]]\nname = \"splunk\"\ntype = \"splunk_hec\"\nendpoint = \"https://splunk.example.com:8088\"\ntoken_env = \"SPLUNK_HEC_TOKEN\"\nschema = \"raw\"\nindexer_ack = true\n\
+             [[sinks]]\nname = \"sumo\"\ntype = \"sumo_logic\"\nurl_env = \"SUMO_HTTP_SOURCE_URL\"\nschema = \"native\"\ncategories = [\"SignInLogs\"]\n"
+        );
+        let env = Env::from_pairs([
+            ("SPLUNK_HEC_TOKEN", "tok-123"),
+            (
+                "SUMO_HTTP_SOURCE_URL",
+                "https://collectors.sumologic.com/receiver/v1/http/SECRETX",
+            ),
+        ]);
+        let c = Config::from_str(&text, false, &env).unwrap();
+        match &c.sinks[0].kind {
+            SinkKind::SplunkHec(h) => {
+                assert_eq!(h.token.expose(), "tok-123");
+                assert!(h.indexer_ack);
+                assert!(h.gzip);
+                assert_eq!(h.max_content_length, 1_000_000);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(c.sinks[1].kind, SinkKind::SumoLogic(_)));
+        let shown = c.to_toml() + &format!("{c:?}");
+        assert!(
+            !shown.contains("tok-123") && !shown.contains("SECRETX"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_and_missing_secret_are_errors_naming_the_key() {
+        let text = format!(
+            "{BASE}[[sinks]]\ntype = \"splunk_hec\"\nendpoint = \"https://h:8088\"\ntoken = \"t\"\nbogus = 1\n"
+        );
+        let e = Config::from_str(&text, false, &Env::default()).unwrap_err();
+        assert!(e.to_string().contains("sinks[0]"), "{e}");
+        let text = format!("{BASE}[[sinks]]\ntype = \"sumo_logic\"\nurl_env = \"NOPE\"\n");
+        let e = Config::from_str(&text, false, &Env::default()).unwrap_err();
+        assert!(e.to_string().contains("sinks[0].url_env"), "{e}");
+        let text = format!(
+            "{BASE}[[sinks]]\ntype = \"sumo_logic\"\nurl = \"https://x/receiver/SECRETY\"\nmax_request_bytes = \"2MB\"\n"
+        );
+        let e = Config::from_str(&text, false, &Env::default()).unwrap_err();
+        assert!(!e.to_string().contains("SECRETY"));
+    }
+
+    /// The common keys are typed apart from the sink's own (serde cannot deny unknown keys
+    /// through `flatten`): a sink's key on another type, or `schema` on the dead-letter file,
+    /// is an unknown key with its path.
+    #[test]
+    fn a_key_of_another_sink_type_is_unknown_with_its_path() {
+        let text = format!("{BASE}[[sinks]]\ntype = \"stdout\"\npath = \"/tmp/x\"\n");
+        let e = Config::from_str(&text, false, &Env::default()).unwrap_err();
+        assert_eq!(e.path, "sinks[0].path", "{e}");
+        let text = "[[sinks]]\ntype = \"dead_letter\"\npath = \"/tmp/x\"\nschema = \"raw\"\n[[sinks]]\ntype = \"stdout\"\n";
+        let e = Config::from_str(text, false, &Env::default()).unwrap_err();
+        assert_eq!(e.path, "sinks[0].schema", "{e}");
+        let text = format!(
+            "{BASE}[[sinks]]\ntype = \"splunk_hec\"\nendpoint = \"https://h:8088\"\ntoken = \"t\"\napi = \"xml\"\n"
+        );
+        let e = Config::from_str(&text, false, &Env::default()).unwrap_err();
+        assert_eq!(e.path, "sinks[0].api", "{e}");
     }
 }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use entrastream_config::{Config, Env, SinkKind};
+use entrastream_config::{Config, Env, SinkKind, SourceConfig};
 use entrastream_generator::{Generator, GeneratorConfig, poison_message};
 use entrastream_pipeline::{Progress, SinkSlot};
 use entrastream_sink::CategoryFilter;
@@ -443,7 +443,7 @@ fn demo_config(opts: &DemoOptions, hub: &EmbeddedHub, topic: &str) -> Result<Con
     let mut config = Config::from_str(DEMO_CONFIG, false, &Env::from_process())?;
     match hub {
         EmbeddedHub::Kafka(broker) => {
-            if let Some(src) = config.source.as_mut() {
+            if let Some(SourceConfig::Kafka(src)) = config.source.as_mut() {
                 src.brokers = Some(broker.bootstrap.clone());
             }
         }
@@ -464,8 +464,8 @@ fn demo_config(opts: &DemoOptions, hub: &EmbeddedHub, topic: &str) -> Result<Con
         }
     }
     for s in &mut config.sinks {
-        if let SinkKind::File { path, .. } = &mut s.kind {
-            *path = under(&opts.out, path);
+        if let SinkKind::File(f) = &mut s.kind {
+            f.path = under(&opts.out, &f.path);
         }
     }
     if let Some(d) = config.dead_letter.as_mut() {
@@ -477,7 +477,7 @@ fn demo_config(opts: &DemoOptions, hub: &EmbeddedHub, topic: &str) -> Result<Con
             || user
                 .sinks
                 .iter()
-                .any(|s| matches!(s.kind, SinkKind::DeadLetter { .. }))
+                .any(|s| matches!(s.kind, SinkKind::DeadLetter(_)))
         {
             config.dead_letter = user.dead_letter.clone();
         }

@@ -957,6 +957,9 @@ async fn a_hung_commit_does_not_stop_delivery() {
         .expect("the run loop waited on a commit that never answers")
         .unwrap();
     assert!(sink.lines().len() >= t.records, "every record delivered");
-    assert!(summary.committed.iter().next().is_none(), "nothing was committed");
+    assert!(
+        summary.committed.iter().next().is_none(),
+        "nothing was committed"
+    );
     assert!(metrics.checkpoint_commit_failures.get() >= 1);
 }

@@ -13,6 +13,8 @@
 //! kept (oldest removed first, counted by `entrastream_file_rotated_files_removed_total`).
 #![forbid(unsafe_code)]
 
+pub mod config;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +25,8 @@ use entrastream_sink::{
     Coalesce, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, RetryReason, Sink, SinkError,
 };
 use tokio::io::AsyncWriteExt;
+
+pub use config::{DeadLetterConfig, FileConfig, FileMode, NoKeys};
 
 /// Permissions and retention of a file sink's files.
 #[derive(Debug, Clone)]
@@ -38,8 +42,8 @@ pub struct FileOptions {
 impl Default for FileOptions {
     fn default() -> Self {
         FileOptions {
-            mode: 0o640,
-            max_files: 10,
+            mode: FileMode::default().0,
+            max_files: config::d_max_files(),
             removed: None,
         }
     }
@@ -88,6 +92,39 @@ impl FileSink {
     /// The dead-letter file sink (its batches arrive pre-encoded as dead-letter lines).
     pub fn dead_letter(path: impl Into<PathBuf>, rotate_bytes: u64) -> Self {
         Self::new("dead_letter", path, Schema::Raw, rotate_bytes, true)
+    }
+
+    /// The sink of a `type = "file"` entry; `removed` counts rotated files removed.
+    pub fn from_config(
+        name: impl Into<String>,
+        schema: Schema,
+        config: &FileConfig,
+        removed: Option<entrastream_telemetry::IntCounter>,
+    ) -> Self {
+        Self::new(
+            name,
+            &config.path,
+            schema,
+            config.rotate_bytes.0,
+            config.fsync,
+        )
+        .with_options(FileOptions {
+            mode: config.file_mode.0,
+            max_files: config.max_files,
+            removed,
+        })
+    }
+
+    /// The dead-letter sink of `[dead_letter]` or a `type = "dead_letter"` entry.
+    pub fn from_dead_letter(
+        config: &DeadLetterConfig,
+        removed: Option<entrastream_telemetry::IntCounter>,
+    ) -> Self {
+        Self::dead_letter(&config.path, config.rotate_bytes.0).with_options(FileOptions {
+            mode: config.file_mode.0,
+            max_files: config.max_files,
+            removed,
+        })
     }
 
     /// Sets the files' permissions and how many rotated files are kept.

@@ -32,7 +32,8 @@ use entrastream_sink_http::Refused;
 use entrastream_telemetry::SinkStats;
 use futures_util::StreamExt;
 
-pub use config::{HecApi, HecConfig, TlsOptions, default_sourcetype};
+pub use config::{Config, HecApi, TlsOptions, default_sourcetype};
+use entrastream_entra::Schema;
 use request::Chunk;
 use service::{Class, HecService};
 
@@ -90,7 +91,8 @@ pub struct Probe {
 /// The Splunk HEC sink.
 #[derive(Debug)]
 pub struct HecSink {
-    cfg: HecConfig,
+    name: String,
+    cfg: Config,
     encoder: Arc<dyn RecordEncoder>,
     service: HecService,
     metrics: Arc<HecMetrics>,
@@ -117,24 +119,28 @@ enum Step {
 }
 
 impl HecSink {
-    /// Builds the sink (validates the settings, builds the HTTP client).
-    pub fn new(cfg: HecConfig) -> Result<Self, BuildError> {
-        cfg.validate().map_err(BuildError::Config)?;
+    /// Builds the sink named `name` (metric label) sending records in `schema` (validates the
+    /// settings, builds the HTTP client).
+    pub fn new(name: impl Into<String>, schema: Schema, cfg: Config) -> Result<Self, BuildError> {
+        let name = name.into();
+        cfg.validate()
+            .map_err(|e| BuildError::Config(e.to_string()))?;
         let encoder: Arc<dyn RecordEncoder> = match cfg.api {
             HecApi::Event => Arc::new(encoder::HecEventEncoder::new(
-                cfg.schema,
+                schema,
                 cfg.host.as_deref(),
                 cfg.source.as_deref(),
-                cfg.effective_sourcetype(),
+                cfg.effective_sourcetype(schema),
                 cfg.index.as_deref(),
             )),
-            HecApi::Raw => Arc::new(NdjsonEncoder { schema: cfg.schema }),
+            HecApi::Raw => Arc::new(NdjsonEncoder { schema }),
         };
-        let service = HecService::new(&cfg)?;
+        let service = HecService::new(&name, schema, &cfg)?;
         let metrics = Arc::new(HecMetrics::default());
         metrics.healthy.store(true, Ordering::Relaxed);
         Ok(HecSink {
-            stats: SinkStats::detached(&cfg.name),
+            stats: SinkStats::detached(&name),
+            name,
             cfg,
             encoder,
             service,
@@ -192,7 +198,7 @@ impl HecSink {
         let due = self.last_alert.is_none_or(|t| t.elapsed() >= ALERT_EVERY);
         if due {
             self.last_alert = Some(Instant::now());
-            tracing::error!(sink = %self.cfg.name, "Splunk HEC refuses the data; it is kept and retried, nothing is dropped: {msg}");
+            tracing::error!(sink = %self.name, "Splunk HEC refuses the data; it is kept and retried, nothing is dropped: {msg}");
         }
     }
 
@@ -286,7 +292,7 @@ fn bisect(chunk: Chunk, reason: RejectReason) -> Step {
 #[async_trait]
 impl Sink for HecSink {
     fn name(&self) -> &str {
-        &self.cfg.name
+        &self.name
     }
 
     fn encoder(&self) -> Arc<dyn RecordEncoder> {
@@ -385,7 +391,7 @@ impl Sink for HecSink {
                     .fetch_add(records as u64, Ordering::Relaxed);
                 self.stats.duplicates(records as u64);
                 tracing::warn!(
-                    sink = %self.cfg.name,
+                    sink = %self.name,
                     requests = res.timed_out.len(),
                     records,
                     last_poll_error = res.last_error.as_deref().unwrap_or("none"),
@@ -413,7 +419,7 @@ impl Sink for HecSink {
         self.stats.healthy(true);
         self.stats.batch(batch.records.len());
         if !self.metrics.healthy.swap(true, Ordering::Relaxed) {
-            tracing::info!(sink = %self.cfg.name, "Splunk HEC accepts data again");
+            tracing::info!(sink = %self.name, "Splunk HEC accepts data again");
             self.last_alert = None;
         }
         let rejected = progress.rejections.len() as u64;

@@ -14,7 +14,8 @@ use entrastream_sink::{BuildError, SinkError};
 use entrastream_sink_http::{client_builder, excerpt, read_bounded, redirect_reason};
 use serde_json::Value;
 
-use crate::config::{HecApi, HecConfig};
+use crate::config::{Config, HecApi};
+use entrastream_entra::Schema;
 
 /// What one answer means for the records of its request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,7 +163,7 @@ fn query_escape(s: &str) -> String {
 
 impl HecService {
     /// A client for these settings; the channel GUID is new for every sink instance.
-    pub fn new(cfg: &HecConfig) -> Result<Self, BuildError> {
+    pub fn new(name: &str, schema: Schema, cfg: &Config) -> Result<Self, BuildError> {
         let mut b = client_builder(cfg.request_timeout).pool_max_idle_per_host(cfg.concurrency + 1);
         if let Some(ca) = &cfg.tls.ca_file {
             let pem = std::fs::read(ca)
@@ -173,7 +174,7 @@ impl HecService {
         }
         if cfg.tls.insecure_skip_verify {
             tracing::warn!(
-                sink = %cfg.name,
+                sink = %name,
                 "tls.insecure_skip_verify is set: the Splunk certificate is NOT verified; anyone on the path can read the token and the logs"
             );
             b = b.danger_accept_invalid_certs(true);
@@ -189,7 +190,7 @@ impl HecService {
                 let mut q = vec![format!("channel={channel}")];
                 q.push(format!(
                     "sourcetype={}",
-                    query_escape(cfg.effective_sourcetype())
+                    query_escape(cfg.effective_sourcetype(schema))
                 ));
                 for (k, v) in [
                     ("source", &cfg.source),

@@ -13,7 +13,8 @@ use bytes::Bytes;
 use entrastream_model::PartitionId;
 use entrastream_secret::Secret;
 use entrastream_sink::{EncodedBatch, Outcome, RecordMeta, Sink};
-use entrastream_sink_splunk_hec::{HecConfig, HecSink};
+use entrastream_sink_splunk_hec::config::DEFAULT_SCHEMA;
+use entrastream_sink_splunk_hec::{Config, HecSink};
 use entrastream_testkit::{HecPeer, HecPeerOptions};
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -50,8 +51,8 @@ fn batch(from: usize, to: usize) -> EncodedBatch {
     }
 }
 
-fn config(peer: &HecPeer, ack: bool) -> HecConfig {
-    let mut c = HecConfig::new("splunk", peer.url(), Secret::new(peer.token()));
+fn config(peer: &HecPeer, ack: bool) -> Config {
+    let mut c = Config::new(peer.url(), Secret::new(peer.token()));
     c.indexer_ack = ack;
     c.ack_timeout = Duration::from_millis(800);
     c.ack_poll_interval = Duration::from_millis(25);
@@ -94,7 +95,7 @@ async fn outage_503_then_refused_loses_nothing_and_counts_duplicates() {
         ..Default::default()
     })
     .await;
-    let mut sink = HecSink::new(config(&peer, true)).unwrap();
+    let mut sink = HecSink::new("splunk", DEFAULT_SCHEMA, config(&peer, true)).unwrap();
     let metrics = sink.metrics();
     // The outage starts right after the first batch is delivered (mid-stream, whatever the
     // machine's speed): 503 for `outage`, then refused connections for `outage`.
@@ -161,7 +162,7 @@ async fn outage_503_then_refused_loses_nothing_and_counts_duplicates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_invalid_event_only_it_is_rejected_with_splunks_reason() {
     let peer = HecPeer::start(HecPeerOptions::default()).await;
-    let mut sink = HecSink::new(config(&peer, false)).unwrap();
+    let mut sink = HecSink::new("splunk", DEFAULT_SCHEMA, config(&peer, false)).unwrap();
     let good = batch(0, 10);
     // Replace record 4 with malformed JSON.
     let mut data = Vec::new();
@@ -211,7 +212,7 @@ async fn lost_acks_are_resent_after_timeout_and_never_reported_delivered_early()
     .await;
     let mut cfg = config(&peer, true);
     cfg.ack_timeout = Duration::from_millis(400);
-    let mut sink = HecSink::new(cfg).unwrap();
+    let mut sink = HecSink::new("splunk", DEFAULT_SCHEMA, cfg).unwrap();
     let metrics = sink.metrics();
     let b = batch(0, 2_000);
     peer.lose_next_acks(2);
@@ -255,7 +256,7 @@ async fn revoked_token_is_never_dead_lettered_and_recovers() {
     let revoked = Duration::from_millis(env_u64("HEC_TEST_REVOKED_SECS", 0) * 1000)
         .max(Duration::from_millis(1200));
     let peer = HecPeer::start(HecPeerOptions::default()).await;
-    let mut sink = HecSink::new(config(&peer, false)).unwrap();
+    let mut sink = HecSink::new("splunk", DEFAULT_SCHEMA, config(&peer, false)).unwrap();
     let metrics = sink.metrics();
     assert!(sink.healthcheck().await.is_ok());
     peer.fail_for(403, 1, revoked);
@@ -287,7 +288,7 @@ async fn a_413_splits_and_an_oversize_record_is_rejected_not_truncated() {
     .await;
     let mut cfg = config(&peer, false);
     cfg.gzip = false;
-    let mut sink = HecSink::new(cfg).unwrap();
+    let mut sink = HecSink::new("splunk", DEFAULT_SCHEMA, cfg).unwrap();
     let mut b = batch(0, 500);
     // Make record 7 larger than the sink's own max_content_length (64 KiB).
     let mut data = b.data.to_vec();
@@ -339,7 +340,7 @@ async fn the_token_never_appears_in_logs_errors_or_debug() {
     .await;
     let mut cfg = config(&peer, false);
     cfg.tls.insecure_skip_verify = true;
-    let mut sink = HecSink::new(cfg.clone()).unwrap();
+    let mut sink = HecSink::new("splunk", DEFAULT_SCHEMA, cfg.clone()).unwrap();
     let mut texts = vec![format!("{sink:?}"), format!("{cfg:?}")];
     peer.fail_for(403, 4, Duration::from_millis(300));
     texts.push(format!("{:?}", sink.send(&batch(0, 10)).await));
@@ -381,7 +382,7 @@ async fn throughput() {
         let mut cfg = config(&peer, ack);
         cfg.max_content_length = 1_000_000;
         cfg.ack_poll_interval = Duration::from_millis(10);
-        let mut sink = HecSink::new(cfg).unwrap();
+        let mut sink = HecSink::new("splunk", DEFAULT_SCHEMA, cfg).unwrap();
         let t = Instant::now();
         for b in &batches {
             assert_eq!(sink.send(b).await, Outcome::Delivered);
@@ -407,7 +408,7 @@ async fn raw_endpoint_sends_lines_with_metadata_in_the_query_and_a_channel() {
     let mut cfg = config(&peer, true);
     cfg.api = entrastream_sink_splunk_hec::HecApi::Raw;
     cfg.index = Some("entra logs".into());
-    let mut sink = HecSink::new(cfg).unwrap();
+    let mut sink = HecSink::new("splunk", DEFAULT_SCHEMA, cfg).unwrap();
     let mut retries = 0;
     assert_eq!(
         deliver(&mut sink, &batch(0, 300), &mut retries).await,
@@ -430,7 +431,7 @@ async fn merged_sends_fill_concurrent_requests_and_the_counting_peer_indexes_eac
     })
     .await;
     let cfg = config(&peer, true);
-    let mut sink = HecSink::new(cfg.clone()).unwrap();
+    let mut sink = HecSink::new("splunk", DEFAULT_SCHEMA, cfg.clone()).unwrap();
     let c = sink.coalesce().unwrap();
     assert_eq!(c.min_bytes, 0);
     assert_eq!(c.max_bytes, cfg.max_content_length * cfg.concurrency);
@@ -458,7 +459,7 @@ async fn merged_sends_fill_concurrent_requests_and_the_counting_peer_indexes_eac
 async fn a_200_html_page_is_never_an_acceptance() {
     use entrastream_testkit::Impostor;
     let peer = HecPeer::start(HecPeerOptions::default()).await;
-    let mut sink = HecSink::new(config(&peer, false)).unwrap();
+    let mut sink = HecSink::new("splunk", DEFAULT_SCHEMA, config(&peer, false)).unwrap();
     let metrics = sink.metrics();
     peer.impersonate(Some(Impostor::HtmlPage));
     let b = batch(0, 200);
@@ -496,7 +497,7 @@ async fn a_redirect_to_a_200_page_is_never_an_acceptance() {
             ..Default::default()
         })
         .await;
-        let mut sink = HecSink::new(config(&peer, ack)).unwrap();
+        let mut sink = HecSink::new("splunk", DEFAULT_SCHEMA, config(&peer, ack)).unwrap();
         peer.impersonate(Some(Impostor::Redirect));
         let b = batch(0, 50);
         match sink.send(&b).await {
@@ -528,7 +529,7 @@ async fn an_answer_without_ack_id_is_never_delivered_when_ack_is_on() {
         ..Default::default()
     })
     .await;
-    let mut sink = HecSink::new(config(&peer, true)).unwrap();
+    let mut sink = HecSink::new("splunk", DEFAULT_SCHEMA, config(&peer, true)).unwrap();
     let metrics = sink.metrics();
     let b = batch(0, 100);
     for _ in 0..3 {
@@ -564,7 +565,7 @@ async fn an_answer_without_ack_id_is_never_delivered_when_ack_is_on() {
 async fn hec_codes_are_capped_once_into_the_documented_labels() {
     let peer = HecPeer::start(HecPeerOptions::default()).await;
     let metrics = entrastream_telemetry::Metrics::new();
-    let mut sink = HecSink::new(config(&peer, false))
+    let mut sink = HecSink::new("splunk", DEFAULT_SCHEMA, config(&peer, false))
         .unwrap()
         .with_stats(metrics.sink_stats("splunk"));
     let b = batch(0, 10);

@@ -13,130 +13,37 @@
 //! checked once at start-up, and a request still refused for its content (it cannot be built,
 //! or Sumo answers 400/413/431) is split down to the one record it is about, which is
 //! dead-lettered with the reason. Redirects are not followed: a 3xx is an error.
+//! Layout, as the HEC sink's: [`config`] → [`encoder`] → `request` (batch → requests) →
+//! `service` (HTTP, answers) → this file (the `Sink`: send, retry bookkeeping, metrics).
 #![forbid(unsafe_code)]
 
-use std::collections::BTreeMap;
+pub mod config;
+pub mod encoder;
+mod request;
+mod service;
+
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use entrastream_entra::Schema;
-use entrastream_secret::Secret;
 use entrastream_sink::{
     BatchProgress, BuildError, Coalesce, EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder,
     RejectReason, Rejection, RetryReason, Sink, SinkError,
 };
 use entrastream_sink_http::{
-    Refused, client_builder, even_requests, excerpt, gzip_off_task, header_value,
-    is_content_refusal, ndjson_body, read_bounded, redirect_reason, split_refused, transport_error,
+    Refused, client_builder, excerpt, gzip_off_task, is_content_refusal, ndjson_body, read_bounded,
+    redirect_reason, split_refused, transport_error,
 };
 use entrastream_telemetry::SinkStats;
+
+pub use config::{Config, SUMO_MAX_REQUEST, SUMO_MIN_REQUEST};
+pub use encoder::{FALLBACK_CATEGORY, default_category, sumo_category};
 use futures_util::StreamExt;
-
-/// Sumo Logic's documented per-request limit (uncompressed).
-pub const SUMO_MAX_REQUEST: usize = 1_000_000;
-/// Sumo Logic's recommended smallest request: batches are merged up to it (see
-/// `coalesce` in its `Sink` implementation).
-pub const SUMO_MIN_REQUEST: usize = 100_000;
-
-/// Settings of one Sumo sink.
-#[derive(Clone)]
-pub struct SumoConfig {
-    /// Sink name.
-    pub name: String,
-    /// HTTP source URL (secret).
-    pub url: Secret,
-    /// Record schema (NDJSON lines).
-    pub schema: Schema,
-    /// Fixed `X-Sumo-Category`; default per record category ([`default_category`]).
-    pub category: Option<String>,
-    /// `X-Sumo-Name`.
-    pub source_name: Option<String>,
-    /// `X-Sumo-Host`.
-    pub source_host: Option<String>,
-    /// `X-Sumo-Fields` (`k=v,k=v`).
-    pub fields: BTreeMap<String, String>,
-    /// Largest request, uncompressed (capped at 1 MB).
-    pub max_request_bytes: usize,
-    /// Requests in flight per batch.
-    pub concurrency: usize,
-    /// gzip bodies.
-    pub gzip: bool,
-    /// Timeout of one request.
-    pub request_timeout: Duration,
-    /// While merged batches are below [`SUMO_MIN_REQUEST`], wait at most this long for more.
-    pub batch_timeout: Duration,
-}
-
-impl fmt::Debug for SumoConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SumoConfig")
-            .field("name", &self.name)
-            .field("url", &self.url)
-            .field("schema", &self.schema)
-            .field("category", &self.category)
-            .field("max_request_bytes", &self.max_request_bytes)
-            .field("concurrency", &self.concurrency)
-            .field("gzip", &self.gzip)
-            .field("batch_timeout", &self.batch_timeout)
-            .finish()
-    }
-}
-
-impl SumoConfig {
-    /// Settings with defaults.
-    pub fn new(name: impl Into<String>, url: Secret) -> Self {
-        SumoConfig {
-            name: name.into(),
-            url,
-            schema: Schema::Native,
-            category: None,
-            source_name: None,
-            source_host: None,
-            fields: BTreeMap::new(),
-            max_request_bytes: SUMO_MAX_REQUEST,
-            concurrency: 2,
-            gzip: true,
-            request_timeout: Duration::from_secs(30),
-            batch_timeout: Duration::from_secs(1),
-        }
-    }
-}
-
-/// `X-Sumo-Category` for a diagnostic category: `azure/entra/<kind>`.
-pub fn default_category(category: &str) -> String {
-    let kind = match category {
-        "SignInLogs" => "signin",
-        "NonInteractiveUserSignInLogs" => "signin/noninteractive",
-        "ServicePrincipalSignInLogs" => "signin/serviceprincipal",
-        "ManagedIdentitySignInLogs" => "signin/managedidentity",
-        "AuditLogs" => "audit",
-        "ProvisioningLogs" => "provisioning",
-        "RiskyUsers" => "risk/users",
-        "UserRiskEvents" => "risk/userevents",
-        "RiskyServicePrincipals" => "risk/serviceprincipals",
-        "ServicePrincipalRiskEvents" => "risk/serviceprincipalevents",
-        "MicrosoftGraphActivityLogs" => "graphactivity",
-        other => return format!("azure/entra/{}", other.to_ascii_lowercase()),
-    };
-    format!("azure/entra/{kind}")
-}
-
-/// `X-Sumo-Category` when a record's category leaves nothing usable after sanitising.
-pub const FALLBACK_CATEGORY: &str = "azure/entra/other";
-
-/// The `X-Sumo-Category` of a record of this diagnostic category: [`default_category`] made
-/// safe for a header by [`header_value`] (letters, digits, `/ _ - . : @ +`, at most 128 bytes;
-/// [`FALLBACK_CATEGORY`] when nothing is left).
-pub fn sumo_category(category: &str) -> String {
-    // Sanitised before the mapping too, so that a category of nothing usable (a lone line
-    // break) maps to `azure/entra/other` rather than to `azure/entra/_`.
-    let name = header_value(category, "Other");
-    header_value(&default_category(&name), FALLBACK_CATEGORY)
-}
+use request::Chunk;
+use service::Answer;
 
 /// Counters of one Sumo sink.
 #[derive(Debug, Default)]
@@ -163,23 +70,6 @@ pub struct SumoMetrics {
     pub healthy: AtomicBool,
 }
 
-#[derive(Debug, Clone)]
-struct Chunk {
-    category: String,
-    indices: Vec<usize>,
-}
-
-/// What became of one POST.
-enum Answer {
-    /// The collector answered: status and (an excerpt of) its body.
-    Status(u16, String),
-    /// The request could not be built from these values (a header the client refuses): about
-    /// the request's content, so sending it again would fail the same way.
-    Unbuildable(String),
-    /// No answer (connection, timeout, gzip task).
-    Transport(String),
-}
-
 enum Step {
     Done(Chunk),
     Split(Vec<Chunk>),
@@ -191,7 +81,9 @@ enum Step {
 
 /// The Sumo Logic HTTP source sink.
 pub struct SumoSink {
-    cfg: SumoConfig,
+    name: String,
+    schema: Schema,
+    cfg: Config,
     encoder: Arc<NdjsonEncoder>,
     client: reqwest::Client,
     metrics: Arc<SumoMetrics>,
@@ -202,13 +94,22 @@ pub struct SumoSink {
 
 impl fmt::Debug for SumoSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SumoSink").field("cfg", &self.cfg).finish()
+        f.debug_struct("SumoSink")
+            .field("name", &self.name)
+            .field("schema", &self.schema)
+            .field("cfg", &self.cfg)
+            .finish()
     }
 }
 
 impl SumoSink {
-    /// Builds the sink.
-    pub fn new(mut cfg: SumoConfig) -> Result<Self, BuildError> {
+    /// Builds the sink named `name` (metric label) sending records in `schema`.
+    pub fn new(
+        name: impl Into<String>,
+        schema: Schema,
+        mut cfg: Config,
+    ) -> Result<Self, BuildError> {
+        let name = name.into();
         let u = cfg.url.expose();
         if !(u.starts_with("https://") || u.starts_with("http://")) {
             return Err(BuildError::Config(
@@ -228,8 +129,10 @@ impl SumoSink {
         let metrics = Arc::new(SumoMetrics::default());
         metrics.healthy.store(true, Ordering::Relaxed);
         let sink = SumoSink {
-            encoder: Arc::new(NdjsonEncoder { schema: cfg.schema }),
-            stats: SinkStats::detached(&cfg.name),
+            encoder: Arc::new(NdjsonEncoder { schema }),
+            stats: SinkStats::detached(&name),
+            name,
+            schema,
             cfg,
             client,
             metrics,
@@ -238,53 +141,6 @@ impl SumoSink {
         };
         sink.check_configured_headers()?;
         Ok(sink)
-    }
-
-    /// Builds (without sending) a request with every configured header, so that a value the
-    /// HTTP client refuses (a newline in `sumo_name`, a non-ASCII `sumo_fields` value) stops
-    /// the start with the key to fix. After this, a request that cannot be built can only be
-    /// about the record's own data.
-    fn check_configured_headers(&self) -> Result<(), BuildError> {
-        let category = self.cfg.category.as_deref().unwrap_or(FALLBACK_CATEGORY);
-        self.request(category, Bytes::new()).build().map(drop).map_err(|_| {
-            BuildError::Config("sumo_category, sumo_name, sumo_host or sumo_fields holds a character an HTTP header cannot carry (a control character, a line break or non-ASCII text): fix that value".to_string())
-        })
-    }
-
-    /// What `check-sinks` prints: (reachable, authenticated, what to fix). Sends one clearly
-    /// marked test event with category `entrastream/check` (Sumo has no health endpoint).
-    pub async fn probe(&self) -> (bool, Option<bool>, Option<String>) {
-        let line = format!(
-            "{{\"entrastream_test_event\":true,\"message\":\"connectivity test from entrastream check-sinks; safe to ignore\",\"sink\":{}}}\n",
-            serde_escape(&self.cfg.name)
-        );
-        match self.post("entrastream/check", Bytes::from(line)).await {
-            Answer::Status(200..=299, _) => (true, Some(true), None),
-            Answer::Status(s @ 300..=399, _) => {
-                (true, None, Some(redirect_reason(s, "Sumo Logic")))
-            }
-            Answer::Status(s @ (401 | 403 | 404), _) => (
-                true,
-                Some(false),
-                Some(format!(
-                    "HTTP {s}: the HTTP source URL is invalid or was deleted; set a valid url_env / url_file"
-                )),
-            ),
-            Answer::Status(s, text) => (
-                true,
-                None,
-                Some(format!(
-                    "answered HTTP {s} ({text}); retry later or check the collector"
-                )),
-            ),
-            Answer::Unbuildable(e) | Answer::Transport(e) => (
-                false,
-                None,
-                Some(format!(
-                    "unreachable: {e} — check the URL's host, proxies and firewalls"
-                )),
-            ),
-        }
     }
 
     /// Records into these `/metrics` series (from `Metrics::sink_stats`) from now on.
@@ -296,116 +152,6 @@ impl SumoSink {
     /// The sink's counters.
     pub fn metrics(&self) -> Arc<SumoMetrics> {
         self.metrics.clone()
-    }
-
-    fn plan(&self, batch: &EncodedBatch, todo: &[usize]) -> (Vec<Chunk>, Vec<Rejection>) {
-        let max = self.cfg.max_request_bytes;
-        let mut by_cat: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for &i in todo {
-            let cat = match &self.cfg.category {
-                Some(c) => c.clone(),
-                None => sumo_category(&batch.records[i].category),
-            };
-            by_cat.entry(cat).or_default().push(i);
-        }
-        let mut chunks = Vec::new();
-        let mut rejections = Vec::new();
-        for (category, idx) in by_cat {
-            let (requests, oversize) = even_requests(batch, idx, max);
-            rejections.extend(oversize.into_iter().map(|i| Rejection {
-                index: i,
-                reason: RejectReason::Oversize(format!(
-                    "record of {} bytes is above the Sumo Logic request limit ({max} bytes); not truncated",
-                    batch.records[i].range.len()
-                )),
-            }));
-            chunks.extend(requests.into_iter().map(|indices| Chunk {
-                category: category.clone(),
-                indices,
-            }));
-        }
-        (chunks, rejections)
-    }
-
-    fn fields_header(&self) -> Option<String> {
-        (!self.cfg.fields.is_empty()).then(|| {
-            self.cfg
-                .fields
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-    }
-
-    /// The POST of `payload` with the configured headers and this category (not yet built).
-    fn request(&self, category: &str, payload: Bytes) -> reqwest::RequestBuilder {
-        let mut req = self
-            .client
-            .post(self.cfg.url.expose())
-            .header("X-Sumo-Category", category)
-            .header("Content-Type", "application/x-ndjson");
-        if self.cfg.gzip {
-            req = req.header("Content-Encoding", "gzip");
-        }
-        if let Some(n) = &self.cfg.source_name {
-            req = req.header("X-Sumo-Name", n);
-        }
-        if let Some(h) = &self.cfg.source_host {
-            req = req.header("X-Sumo-Host", h);
-        }
-        if let Some(f) = self.fields_header() {
-            req = req.header("X-Sumo-Fields", f);
-        }
-        req.body(payload)
-    }
-
-    async fn post(&self, category: &str, body: Bytes) -> Answer {
-        let raw = body.len() as u64;
-        let m = &self.metrics;
-        m.max_request.fetch_max(raw, Ordering::Relaxed);
-        m.bytes_uncompressed.fetch_add(raw, Ordering::Relaxed);
-        let payload = if self.cfg.gzip {
-            // On the blocking pool: the `concurrency` requests of a send compress in parallel.
-            match gzip_off_task(body).await {
-                Ok(z) => Bytes::from(z),
-                Err(e) => return Answer::Transport(e.to_string()),
-            }
-        } else {
-            body
-        };
-        let wire = payload.len();
-        // Built first, so that a refused header value is told apart from a transport error.
-        let request = match self.request(category, payload).build() {
-            Ok(r) => r,
-            Err(e) => {
-                self.stats.request("unbuildable", None, 0.0);
-                return Answer::Unbuildable(transport_error(e));
-            }
-        };
-        m.bytes_sent.fetch_add(wire as u64, Ordering::Relaxed);
-        self.stats.body(raw as usize, wire);
-        let started = Instant::now();
-        let resp = self.client.execute(request).await;
-        match resp {
-            Ok(r) => {
-                let status = r.status().as_u16();
-                // Read (bounded) only when it can be quoted; a 200's body is not needed.
-                let text = if (200..300).contains(&status) {
-                    String::new()
-                } else {
-                    excerpt(&read_bounded(r).await.text)
-                };
-                let seconds = started.elapsed().as_secs_f64();
-                self.stats.request(&status.to_string(), None, seconds);
-                Answer::Status(status, text)
-            }
-            Err(e) => {
-                self.stats
-                    .request("network", None, started.elapsed().as_secs_f64());
-                Answer::Transport(transport_error(e))
-            }
-        }
     }
 
     /// A request refused for its content: halves resent on their own, a single record
@@ -493,7 +239,7 @@ impl SumoSink {
 #[async_trait]
 impl Sink for SumoSink {
     fn name(&self) -> &str {
-        &self.cfg.name
+        &self.name
     }
 
     fn encoder(&self) -> Arc<dyn RecordEncoder> {
@@ -559,7 +305,7 @@ impl Sink for SumoSink {
                     .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
             {
                 self.last_alert = Some(Instant::now());
-                tracing::error!(sink = %self.cfg.name, "Sumo Logic refuses the data; it is kept and retried, nothing is dropped: {reason}");
+                tracing::error!(sink = %self.name, "Sumo Logic refuses the data; it is kept and retried, nothing is dropped: {reason}");
             }
             self.progress = Some(progress);
             return Outcome::Retryable(reason);
@@ -567,7 +313,7 @@ impl Sink for SumoSink {
         self.stats.healthy(true);
         self.stats.batch(batch.records.len());
         if !self.metrics.healthy.swap(true, Ordering::Relaxed) {
-            tracing::info!(sink = %self.cfg.name, "Sumo Logic accepts data again");
+            tracing::info!(sink = %self.name, "Sumo Logic accepts data again");
             self.last_alert = None;
         }
         let rejected = progress.rejections.len();
@@ -602,23 +348,10 @@ impl Sink for SumoSink {
     }
 }
 
-fn serde_escape(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use entrastream_secret::Secret;
 
     #[test]
     fn categories() {
@@ -629,10 +362,11 @@ mod tests {
 
     #[test]
     fn debug_hides_url() {
-        let s = SumoSink::new(SumoConfig::new(
+        let s = SumoSink::new(
             "s",
-            Secret::new("https://x/receiver/v1/http/SECRETTOKEN"),
-        ))
+            Schema::Native,
+            Config::new(Secret::new("https://x/receiver/v1/http/SECRETTOKEN")),
+        )
         .unwrap();
         assert!(!format!("{s:?}").contains("SECRETTOKEN"));
     }

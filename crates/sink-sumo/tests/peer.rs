@@ -10,7 +10,8 @@ use bytes::Bytes;
 use entrastream_model::PartitionId;
 use entrastream_secret::Secret;
 use entrastream_sink::{EncodedBatch, Outcome, RecordMeta, Sink};
-use entrastream_sink_sumo::{SumoConfig, SumoSink};
+use entrastream_sink_sumo::config::DEFAULT_SCHEMA;
+use entrastream_sink_sumo::{Config, SumoSink};
 use entrastream_testkit::SumoPeer;
 
 fn batch(from: usize, to: usize) -> EncodedBatch {
@@ -63,10 +64,10 @@ async fn throttled_then_all_delivered_and_no_request_above_1mb() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     let peer = SumoPeer::start("ZaVnC4dhaV2dQ0t8nA").await;
-    let mut cfg = SumoConfig::new("sumo", Secret::new(peer.url()));
+    let mut cfg = Config::new(Secret::new(peer.url()));
     cfg.source_name = Some("entra".into());
     cfg.fields.insert("tenant".into(), "contoso".into());
-    let mut sink = SumoSink::new(cfg).unwrap();
+    let mut sink = SumoSink::new("sumo", DEFAULT_SCHEMA, cfg).unwrap();
     let metrics = sink.metrics();
     peer.fail_for(429, Duration::from_secs(secs));
     let mut total = 0;
@@ -114,7 +115,7 @@ async fn throttled_then_all_delivered_and_no_request_above_1mb() {
 async fn bad_url_is_unhealthy_never_dead_lettered_and_secret_never_shown() {
     let peer = SumoPeer::start("S3CR3TPATHTOKEN").await;
     let bad = peer.url().replace("S3CR3TPATHTOKEN", "S3CR3TWR0NG");
-    let mut sink = SumoSink::new(SumoConfig::new("sumo", Secret::new(bad))).unwrap();
+    let mut sink = SumoSink::new("sumo", DEFAULT_SCHEMA, Config::new(Secret::new(bad))).unwrap();
     let b = batch(0, 10);
     let o = sink.send(&b).await;
     let mut texts = vec![format!("{o:?}"), format!("{sink:?}")];
@@ -138,7 +139,8 @@ async fn bad_url_is_unhealthy_never_dead_lettered_and_secret_never_shown() {
     assert!(!all.contains("S3CR3T"), "{all}");
     assert!(peer.lines().is_empty());
 
-    let mut good = SumoSink::new(SumoConfig::new("sumo", Secret::new(peer.url()))).unwrap();
+    let mut good =
+        SumoSink::new("sumo", DEFAULT_SCHEMA, Config::new(Secret::new(peer.url()))).unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(good.healthcheck().await.is_ok());
     assert_eq!(
@@ -150,7 +152,8 @@ async fn bad_url_is_unhealthy_never_dead_lettered_and_secret_never_shown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_408_and_503_retry_and_count_possible_duplicates() {
     let peer = SumoPeer::start("tok").await;
-    let mut sink = SumoSink::new(SumoConfig::new("sumo", Secret::new(peer.url()))).unwrap();
+    let mut sink =
+        SumoSink::new("sumo", DEFAULT_SCHEMA, Config::new(Secret::new(peer.url()))).unwrap();
     peer.fail_for(408, Duration::from_millis(300));
     let (o, r) = deliver(&mut sink, &batch(0, 100)).await;
     assert_eq!(o, Outcome::Delivered);
@@ -173,9 +176,9 @@ async fn status_408_and_503_retry_and_count_possible_duplicates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_batches_become_even_requests_between_100kb_and_1mb() {
     let peer = SumoPeer::start("EvenSplitSecret").await;
-    let mut cfg = SumoConfig::new("sumo", Secret::new(peer.url()));
+    let mut cfg = Config::new(Secret::new(peer.url()));
     cfg.category = Some("azure/entra".into());
-    let mut sink = SumoSink::new(cfg).unwrap();
+    let mut sink = SumoSink::new("sumo", DEFAULT_SCHEMA, cfg).unwrap();
     for (from, to) in [(0, 3_300), (3_300, 13_300), (13_300, 13_400)] {
         let (o, _) = deliver(&mut sink, &batch(from, to)).await;
         assert_eq!(o, Outcome::Delivered);
@@ -196,19 +199,19 @@ async fn large_batches_become_even_requests_between_100kb_and_1mb() {
 /// and never past `concurrency` requests at its request limit (each request stays within it).
 #[test]
 fn the_sink_asks_for_batches_merged_between_100kb_and_its_limit() {
-    let mut cfg = SumoConfig::new(
-        "sumo",
-        Secret::new("https://sumo.invalid/receiver/v1/http/X"),
-    );
+    let mut cfg = Config::new(Secret::new("https://sumo.invalid/receiver/v1/http/X"));
     cfg.batch_timeout = Duration::from_millis(1500);
-    let sink = SumoSink::new(cfg.clone()).unwrap();
+    let sink = SumoSink::new("sumo", DEFAULT_SCHEMA, cfg.clone()).unwrap();
     let c = sink.coalesce().unwrap();
     assert_eq!(c.min_bytes, 100_000);
     assert_eq!(c.max_bytes, 2 * 1_000_000, "default concurrency 2");
     assert_eq!(c.max_wait, Duration::from_millis(1500));
     cfg.max_request_bytes = 50_000;
     cfg.concurrency = 3;
-    let c = SumoSink::new(cfg).unwrap().coalesce().unwrap();
+    let c = SumoSink::new("sumo", DEFAULT_SCHEMA, cfg)
+        .unwrap()
+        .coalesce()
+        .unwrap();
     assert_eq!((c.min_bytes, c.max_bytes), (50_000, 150_000));
 }
 
@@ -245,7 +248,8 @@ fn batch_with_categories(categories: &[String]) -> EncodedBatch {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_categories_are_sanitised_and_never_stall_the_sink() {
     let peer = SumoPeer::start("HOSTILECATS").await;
-    let mut sink = SumoSink::new(SumoConfig::new("sumo", Secret::new(peer.url()))).unwrap();
+    let mut sink =
+        SumoSink::new("sumo", DEFAULT_SCHEMA, Config::new(Secret::new(peer.url()))).unwrap();
     let cats: Vec<String> = vec![
         "SignInLogs".into(),
         "Audit\nLogs".into(),
@@ -291,7 +295,8 @@ async fn hostile_categories_are_sanitised_and_never_stall_the_sink() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn content_refusals_split_and_dead_letter_only_the_refused_record() {
     let peer = SumoPeer::start("REFUSALS").await;
-    let mut sink = SumoSink::new(SumoConfig::new("sumo", Secret::new(peer.url()))).unwrap();
+    let mut sink =
+        SumoSink::new("sumo", DEFAULT_SCHEMA, Config::new(Secret::new(peer.url()))).unwrap();
     for status in [400u16, 431, 413] {
         let cats: Vec<String> = (0..9).map(|_| "SignInLogs".to_string()).collect();
         let mut b = batch_with_categories(&cats);
@@ -328,7 +333,8 @@ async fn content_refusals_split_and_dead_letter_only_the_refused_record() {
 async fn a_redirect_is_never_delivered() {
     use entrastream_testkit::Impostor;
     let peer = SumoPeer::start("REDIRECTED").await;
-    let mut sink = SumoSink::new(SumoConfig::new("sumo", Secret::new(peer.url()))).unwrap();
+    let mut sink =
+        SumoSink::new("sumo", DEFAULT_SCHEMA, Config::new(Secret::new(peer.url()))).unwrap();
     peer.impersonate(Some(Impostor::Redirect));
     let b = batch(0, 10);
     match sink.send(&b).await {
@@ -355,11 +361,8 @@ async fn a_redirect_is_never_delivered() {
 /// A configured header value the HTTP client cannot carry stops the start with the key to fix.
 #[test]
 fn configured_header_values_are_checked_at_start() {
-    let mut cfg = SumoConfig::new(
-        "sumo",
-        Secret::new("https://collectors.example/receiver/v1/http/X"),
-    );
+    let mut cfg = Config::new(Secret::new("https://collectors.example/receiver/v1/http/X"));
     cfg.source_name = Some("bad\nname".into());
-    let e = SumoSink::new(cfg).unwrap_err();
+    let e = SumoSink::new("sumo", DEFAULT_SCHEMA, cfg).unwrap_err();
     assert!(e.contains("sumo_name"), "{e}");
 }

@@ -10,7 +10,7 @@
 //! dead-letters the record: it is never truncated.
 
 use entrastream_entra::{EncodeContext, Record, Schema};
-use entrastream_sink::RecordEncoder;
+use entrastream_sink::{EncodeError, RecordEncoder};
 
 use crate::config::{Config, Facility, Format, Framing, Transport};
 use crate::rfc5424::{BOM, Header};
@@ -65,7 +65,7 @@ impl RecordEncoder for SyslogEncoder {
         record: &Record<'_>,
         ctx: &EncodeContext,
         out: &mut Vec<u8>,
-    ) -> Result<(), String> {
+    ) -> Result<(), EncodeError> {
         let start = out.len();
         let level = severity::level(record);
         self.header.write(record, ctx, level.syslog(), out);
@@ -73,8 +73,7 @@ impl RecordEncoder for SyslogEncoder {
         match self.format {
             Format::Rfc5424Json => {
                 out.extend_from_slice(BOM);
-                entrastream_entra::encode(self.schema, record, ctx, out)
-                    .map_err(|e| e.to_string())?;
+                entrastream_entra::encode(self.schema, record, ctx, out)?;
             }
             Format::Cef => {
                 let m = mapping::map(record);
@@ -92,10 +91,10 @@ impl RecordEncoder for SyslogEncoder {
         }
         let len = out.len() - start;
         if len > self.max_message_bytes {
-            return Err(format!(
+            return Err(EncodeError::TooLarge(format!(
                 "{TOO_LARGE}: {len} bytes is above max_message_bytes = {} (the record is not truncated; raise max_message_bytes together with the receiver's limit, e.g. rsyslog's maxMessageSize, to deliver it)",
                 self.max_message_bytes
-            ));
+            )));
         }
         Ok(())
     }
@@ -116,7 +115,8 @@ mod tests {
     fn encode(enc: &SyslogEncoder, json: &str) -> Result<Vec<u8>, String> {
         let r = parse(json);
         let mut out = b"previous".to_vec();
-        enc.encode(&r.record(), &EncodeContext::default(), &mut out)?;
+        enc.encode(&r.record(), &EncodeContext::default(), &mut out)
+            .map_err(|e| e.to_string())?;
         assert!(out.starts_with(b"previous"));
         Ok(out[8..].to_vec())
     }

@@ -44,7 +44,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use entrastream_entra::Schema;
 use entrastream_sink::{
-    BatchProgress, Coalesce, EncodedBatch, Outcome, RecordEncoder, Rejection, Sink, SinkError,
+    BatchProgress, Coalesce, EncodedBatch, Outcome, RecordEncoder, RejectReason, Rejection,
+    RetryReason, Sink, SinkError,
 };
 
 pub use config::{Config, ConfigError, Facility, Format, Framing, TlsConfig, Transport};
@@ -276,11 +277,11 @@ impl Sink for SyslogSink {
                 SyslogStats::add(&self.stats.dead_lettered_too_large, 1);
                 progress.reject(Rejection {
                     index: i,
-                    reason: format!(
+                    reason: RejectReason::TooLarge(format!(
                         "{}: {len} bytes is above max_message_bytes = {} (not truncated; raise max_message_bytes together with the receiver's limit to deliver it)",
                         encoder::TOO_LARGE,
                         self.cfg.max_message_bytes
-                    ),
+                    )),
                 });
             }
         }
@@ -319,7 +320,7 @@ impl Sink for SyslogSink {
                 SyslogStats::add(&self.stats.retries, 1);
                 tracing::warn!(sink = %self.name, "syslog send failed, will retry: {reason}");
                 self.progress = Some(progress);
-                return Outcome::Retryable(reason);
+                return Outcome::Retryable(RetryReason::Unreachable(reason));
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -335,9 +336,9 @@ impl Sink for SyslogSink {
     /// Opens a connection as a send would (TCP connect, TLS handshake, RELP open), then
     /// closes it (RELP politely).
     async fn healthcheck(&mut self) -> Result<(), SinkError> {
-        let slot = self.open().await.map_err(SinkError)?;
+        let slot = self.open().await.map_err(SinkError::Unreachable)?;
         if let Slot::Relp(session) = slot {
-            session.close().await.map_err(SinkError)?;
+            session.close().await.map_err(SinkError::Unreachable)?;
         }
         Ok(())
     }

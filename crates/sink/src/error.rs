@@ -86,6 +86,9 @@ pub enum EncodeError {
     /// The schema cannot represent the record.
     #[error(transparent)]
     Schema(#[from] entrastream_entra::EncodeError),
+    /// The encoded record is above the sink's size limit; it is refused, never truncated.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl EncodeError {
@@ -93,6 +96,7 @@ impl EncodeError {
     pub fn code(&self) -> &'static str {
         match self {
             EncodeError::Schema(_) => "not_representable",
+            EncodeError::TooLarge(_) => "too_large",
         }
     }
 }

@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+pub mod config;
 mod control;
 mod counting;
 mod error;

@@ -16,6 +16,7 @@
 //! tracks the timestamps of uncommitted messages for the retention headroom ([`retention`]).
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod connection_string;
 pub mod handoff;
 pub mod retention;

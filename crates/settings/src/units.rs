@@ -205,6 +205,66 @@ pub fn property_map<'de, D: Deserializer<'de>>(
         .collect()
 }
 
+/// `#[serde(with = "units::duration")]`: a `Duration` field written like [`Dur`].
+pub mod duration {
+    use super::*;
+
+    /// Deserializes like [`Dur`].
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Dur::deserialize(d).map(|d| d.0)
+    }
+
+    /// Serializes like [`Dur`].
+    pub fn serialize<S: Serializer>(v: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        Dur(*v).serialize(s)
+    }
+}
+
+/// `#[serde(with = "units::size")]`: a `usize` byte count written like [`Bytes`].
+pub mod size {
+    use super::*;
+
+    /// Deserializes like [`Bytes`].
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        let b = Bytes::deserialize(d)?;
+        usize::try_from(b.0).map_err(|_| de::Error::custom(format!("size {} is too large", b.0)))
+    }
+
+    /// Serializes like [`Bytes`].
+    pub fn serialize<S: Serializer>(v: &usize, s: S) -> Result<S::Ok, S::Error> {
+        Bytes(*v as u64).serialize(s)
+    }
+}
+
+/// `#[serde(deserialize_with = "units::flag")]`: a bool that also accepts "true"/"false".
+pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    lenient_bool(d)?.ok_or_else(|| de::Error::custom("expected true or false"))
+}
+
+/// `#[serde(deserialize_with = "units::count")]`: a whole number that also accepts a string
+/// of digits.
+pub fn count<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    struct V;
+    impl Visitor<'_> for V {
+        type Value = usize;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a whole number")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<usize, E> {
+            usize::try_from(v).map_err(|_| E::custom(format!("{v} is too large")))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<usize, E> {
+            usize::try_from(v).map_err(|_| E::custom(format!("{v} is not a whole number")))
+        }
+        fn visit_str<E: de::Error>(self, t: &str) -> Result<usize, E> {
+            t.trim()
+                .parse()
+                .map_err(|_| E::custom(format!("{t:?} is not a whole number")))
+        }
+    }
+    d.deserialize_any(V)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,160 @@
+//! The sections that belong to no component: `[log]`, `[pipeline]`, `[admin]`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::{self, Bytes, Dur};
+
+/// `[log] format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines (default).
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    /// The value as written in the file.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LogFormat::Pretty => "pretty",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+/// Callers that read the format as text (`telemetry_format(&config.log.format)`).
+impl std::ops::Deref for LogFormat {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `pretty` (default) or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// Default filter when `RUST_LOG` is not set.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+fn default_log_level() -> String {
+    "info".into()
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::default(),
+            level: default_log_level(),
+        }
+    }
+}
+
+/// `[pipeline]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    /// How often acknowledged positions are committed.
+    #[serde(default = "d_checkpoint")]
+    pub checkpoint_interval: Dur,
+    /// How long a revoke waits for in-flight messages (must be below the session timeout).
+    #[serde(default = "d_drain")]
+    pub drain_timeout: Dur,
+    /// How long SIGTERM/SIGINT waits for in-flight messages.
+    #[serde(default = "d_shutdown")]
+    pub shutdown_timeout: Dur,
+    /// Global in-flight byte budget.
+    #[serde(default = "d_budget")]
+    pub max_in_flight_bytes: Bytes,
+    /// Batch cut size (message bytes).
+    #[serde(default = "d_batch")]
+    pub batch_max_bytes: Bytes,
+    /// Batch cut age.
+    #[serde(default = "d_linger")]
+    pub batch_linger: Dur,
+    /// First retry delay of a failing sink.
+    #[serde(default = "d_retry_initial")]
+    pub retry_initial: Dur,
+    /// Largest retry delay of a failing sink.
+    #[serde(default = "d_retry_max")]
+    pub retry_max: Dur,
+}
+
+fn d_checkpoint() -> Dur {
+    Dur(std::time::Duration::from_secs(5))
+}
+fn d_drain() -> Dur {
+    Dur(std::time::Duration::from_secs(10))
+}
+fn d_shutdown() -> Dur {
+    Dur(std::time::Duration::from_secs(30))
+}
+fn d_budget() -> Bytes {
+    Bytes(256 << 20)
+}
+fn d_batch() -> Bytes {
+    Bytes(1 << 20)
+}
+fn d_linger() -> Dur {
+    Dur(std::time::Duration::from_millis(50))
+}
+fn d_retry_initial() -> Dur {
+    Dur(std::time::Duration::from_millis(100))
+}
+fn d_retry_max() -> Dur {
+    Dur(std::time::Duration::from_secs(30))
+}
+
+impl Default for PipelineSection {
+    fn default() -> Self {
+        PipelineSection {
+            checkpoint_interval: d_checkpoint(),
+            drain_timeout: d_drain(),
+            shutdown_timeout: d_shutdown(),
+            max_in_flight_bytes: d_budget(),
+            batch_max_bytes: d_batch(),
+            batch_linger: d_linger(),
+            retry_initial: d_retry_initial(),
+            retry_max: d_retry_max(),
+        }
+    }
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// Address of `/metrics`, `/livez`, `/readyz`.
+    #[serde(default = "d_listen")]
+    pub listen: String,
+    /// Set to false to run without the admin server.
+    #[serde(default = "d_true", deserialize_with = "lenient_bool_default_true")]
+    pub enabled: bool,
+}
+
+fn d_listen() -> String {
+    "0.0.0.0:9464".into()
+}
+fn d_true() -> bool {
+    true
+}
+fn lenient_bool_default_true<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    units::lenient_bool(d).map(|b| b.unwrap_or(true))
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        AdminSection {
+            listen: d_listen(),
+            enabled: true,
+        }
+    }
+}
