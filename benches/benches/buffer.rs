@@ -88,8 +88,13 @@ fn benches(c: &mut Criterion) {
              drained {} records",
             input.len(),
             bytes as f64 / (1 << 20) as f64,
-            (stats.bytes_written.load(std::sync::atomic::Ordering::Relaxed) as f64
-                / stats.records_written.load(std::sync::atomic::Ordering::Relaxed).max(1) as f64)
+            (stats
+                .bytes_written
+                .load(std::sync::atomic::Ordering::Relaxed) as f64
+                / stats
+                    .records_written
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    .max(1) as f64)
                 / (bytes as f64 / input.iter().map(|b| b.records.len()).sum::<usize>() as f64)
                 * 100.0
                 - 100.0,

@@ -324,6 +324,46 @@ pub fn parse_window(buf: &[u8], at_end: bool) -> Parsed {
     out
 }
 
+/// Checks what the reader promises on any input (the fuzz target's body, also run by the
+/// property tests): no panic, every consumed byte in exactly one item, `at_end` judges every
+/// byte, and every record re-decodes on its own to the same origin and bytes.
+pub fn check_parse_invariants(data: &[u8]) {
+    for at_end in [false, true] {
+        let parsed = parse_window(data, at_end);
+        assert!(parsed.consumed <= data.len());
+        if at_end {
+            assert_eq!(
+                parsed.consumed,
+                data.len(),
+                "at the end every byte is judged"
+            );
+            assert!(parsed.want.is_none());
+        }
+        let mut covered = 0;
+        for item in &parsed.items {
+            let range = match item {
+                Item::Record { meta, data: r } => {
+                    match decode(&data[covered..]) {
+                        Decoded::Frame {
+                            meta: m, data: d, ..
+                        } => {
+                            assert_eq!(&m, meta);
+                            assert_eq!(covered + d.start..covered + d.end, r.clone());
+                        }
+                        other => panic!("a record that does not decode: {other:?}"),
+                    }
+                    covered..r.end
+                }
+                Item::Damaged { range, .. } | Item::Torn { range } => range.clone(),
+            };
+            assert_eq!(range.start, covered, "items are contiguous");
+            assert!(range.end > range.start, "every item covers bytes");
+            covered = range.end;
+        }
+        assert_eq!(covered, parsed.consumed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,9 +530,22 @@ mod tests {
         }
 
         #[test]
-        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512), at_end: bool) {
-            let p = parse_window(&bytes, at_end);
-            prop_assert!(p.consumed <= bytes.len());
+        fn arbitrary_bytes_keep_the_invariants(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            check_parse_invariants(&bytes);
+        }
+
+        // Valid frames with random bytes spliced in: the interesting inputs for resync.
+        #[test]
+        fn frames_with_garbage_keep_the_invariants(
+            records in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 1..8),
+            garbage in proptest::collection::vec(any::<u8>(), 0..64),
+            at in any::<prop::sample::Index>(),
+        ) {
+            let refs: Vec<&[u8]> = records.iter().map(|r| r.as_slice()).collect();
+            let mut buf = frames(&refs);
+            let at = at.index(buf.len() + 1);
+            buf.splice(at..at, garbage);
+            check_parse_invariants(&buf);
         }
     }
 }

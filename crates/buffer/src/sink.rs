@@ -31,7 +31,7 @@ const SEGMENT_MAX: u64 = 64 << 20;
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
 /// How a [`BufferedSink`] drains.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DrainOptions {
     /// Backoff between failed sends to the wrapped sink (and to the dead-letter sink); the
     /// pipeline's `retry_initial` / `retry_max` are the natural choice.
@@ -43,15 +43,6 @@ pub struct DrainOptions {
     pub segment_bytes: Option<u64>,
 }
 
-impl Default for DrainOptions {
-    fn default() -> Self {
-        DrainOptions {
-            retry: RetryPolicy::default(),
-            batch_max_bytes: None,
-            segment_bytes: None,
-        }
-    }
-}
 
 /// A sink wrapped in a durable disk buffer. See the crate documentation.
 #[derive(Debug)]
@@ -286,7 +277,10 @@ async fn deliver(
     let mut lines = Vec::new();
     let records = read.batch.records.len() as u64;
     let mut attempt = 0u32;
-    while records > 0 {
+    // A batch that only moves the position past a segment, or holds only damage, has nothing
+    // for the wrapped sink.
+    let mut pending = records > 0;
+    while pending {
         match inner.send(&read.batch).await {
             Outcome::Delivered => {
                 stats
@@ -303,7 +297,7 @@ async fn deliver(
                 for r in &rejections {
                     rejection_line(&mut lines, name, &read.batch, r);
                 }
-                break;
+                pending = false;
             }
             Outcome::Retryable(reason) => {
                 stats.drain_retries.fetch_add(1, Ordering::Relaxed);
