@@ -24,9 +24,7 @@ fn batches(size: usize, total: usize) -> Vec<EncodedBatch> {
     let mut out = Vec::new();
     let mut data = Vec::with_capacity(size);
     let mut records = Vec::new();
-    let mut offset = 0;
-    for envelope in realistic_bodies(total) {
-        offset += 1;
+    for (offset, envelope) in (1i64..).zip(realistic_bodies(total)) {
         for slice in split(&envelope) {
             let record = parse_record(slice.expect("generator output splits"), &opts)
                 .expect("generator output parses");
