@@ -43,7 +43,6 @@ pub struct DrainOptions {
     pub segment_bytes: Option<u64>,
 }
 
-
 /// A sink wrapped in a durable disk buffer. See the crate documentation.
 #[derive(Debug)]
 pub struct BufferedSink {
