@@ -6,6 +6,7 @@ use entrastream_sink::Sink;
 use entrastream_sink_file::{BlackholeSink, FileSink, StdoutSink};
 use entrastream_sink_splunk_hec::HecSink;
 use entrastream_sink_sumo::SumoSink;
+use entrastream_sink_syslog::SyslogSink;
 use entrastream_telemetry::Metrics;
 
 /// What one `[[sinks]]` entry builds.
@@ -54,6 +55,7 @@ pub fn build_sink(s: &SinkConfig, metrics: Option<&Metrics>) -> Result<Built, Co
                 None => Box::new(sink),
             }
         }
+        SinkKind::Syslog(c) => Box::new(syslog(s, c)?),
     }))
 }
 
@@ -63,6 +65,11 @@ fn hec(s: &SinkConfig, c: &entrastream_sink_splunk_hec::Config) -> Result<HecSin
 
 fn sumo(s: &SinkConfig, c: &entrastream_sink_sumo::Config) -> Result<SumoSink, ConfigError> {
     SumoSink::new(&s.name, s.schema, c.clone()).map_err(|m| build_error(s, m))
+}
+
+fn syslog(s: &SinkConfig, c: &entrastream_sink_syslog::Config) -> Result<SyslogSink, ConfigError> {
+    SyslogSink::new(&s.name, s.schema, c.clone())
+        .map_err(|e| ConfigError::new(format!("sinks.{}", s.name), e.to_string()))
 }
 
 /// The result of checking one sink.
@@ -101,6 +108,17 @@ pub async fn check_sinks(config: &Config) -> Result<Vec<SinkCheck>, ConfigError>
                     reachable: p.reachable,
                     authenticated: p.authenticated,
                     problem: p.problem,
+                }
+            }
+            SinkKind::Syslog(c) => {
+                // A connection as a send opens it: TCP connect, TLS handshake, RELP open.
+                let problem = syslog(s, c)?.healthcheck().await.err();
+                SinkCheck {
+                    name: s.name.clone(),
+                    kind: "syslog",
+                    reachable: problem.is_none(),
+                    authenticated: None,
+                    problem: problem.map(|e| e.to_string()),
                 }
             }
             SinkKind::SumoLogic(c) => {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use entrastream_config::units::Bytes;
+use entrastream_settings::units::Bytes;
 use serde::Deserialize;
 
 /// Smallest `max_size`: a few group commits, so that a full buffer still drains in steps.

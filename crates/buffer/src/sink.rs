@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use entrastream_pipeline::DeadLetterLine;
 use entrastream_sink::{
-    Coalesce, EncodedBatch, Outcome, RecordEncoder, Rejection, RetryPolicy, Sink, SinkError,
+    Coalesce, EncodedBatch, Outcome, RecordEncoder, Rejection, RetryPolicy, RetryReason, Sink,
+    SinkError,
 };
 use tokio::task::JoinHandle;
 
@@ -134,11 +135,11 @@ impl Sink for BufferedSink {
     /// A full buffer or an I/O error (disk full included) is `Retryable`.
     async fn send(&mut self, batch: &EncodedBatch) -> Outcome {
         if self.drain.is_finished() {
-            return Outcome::Retryable(format!(
+            return Outcome::Retryable(RetryReason::Operator(format!(
                 "the disk buffer of sink `{}` stopped draining (see the error above); restart \
                  entrastream, the buffer is kept",
                 self.name
-            ));
+            )));
         }
         let shared = self.shared.clone();
         let writer = self.writer.clone();
@@ -151,8 +152,10 @@ impl Sink for BufferedSink {
         match appended {
             Ok(Ok(rejections)) if rejections.is_empty() => Outcome::Delivered,
             Ok(Ok(rejections)) => Outcome::Rejected(rejections),
-            Ok(Err(e)) => Outcome::Retryable(e.to_string()),
-            Err(e) => Outcome::Retryable(format!("disk buffer append failed: {e}")),
+            Ok(Err(e)) => Outcome::Retryable(RetryReason::Io(e.to_string())),
+            Err(e) => {
+                Outcome::Retryable(RetryReason::Io(format!("disk buffer append failed: {e}")))
+            }
         }
     }
 
@@ -160,7 +163,7 @@ impl Sink for BufferedSink {
     /// sink's peer is not asked (a buffered sink accepts records while its peer is down).
     async fn healthcheck(&mut self) -> Result<(), SinkError> {
         if self.drain.is_finished() {
-            return Err(SinkError(format!(
+            return Err(SinkError::Io(format!(
                 "the disk buffer of sink `{}` stopped draining; restart entrastream",
                 self.name
             )));
@@ -168,11 +171,11 @@ impl Sink for BufferedSink {
         let dir = self.shared.dir.clone();
         match tokio::fs::metadata(&dir).await {
             Ok(m) if m.is_dir() => Ok(()),
-            Ok(_) => Err(SinkError(format!(
+            Ok(_) => Err(SinkError::Io(format!(
                 "buffer path {} is not a directory",
                 dir.display()
             ))),
-            Err(e) => Err(SinkError(format!(
+            Err(e) => Err(SinkError::Io(format!(
                 "buffer directory {} unusable: {e}",
                 dir.display()
             ))),

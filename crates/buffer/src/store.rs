@@ -464,7 +464,10 @@ impl Writer {
             let data = batch.data.get(meta.range.clone()).unwrap_or_default();
             match format::encode_frame(&mut buf, seq, now, meta, data) {
                 Ok(()) => seq += 1,
-                Err(reason) => rejections.push(Rejection { index: i, reason }),
+                Err(reason) => rejections.push(Rejection {
+                    index: i,
+                    reason: entrastream_sink::RejectReason::TooLarge(reason),
+                }),
             }
         }
         let written = seq - first_seq;

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use entrastream_buffer::BufferedSink;
 use entrastream_entra::Schema;
-use entrastream_sink::{EncodedBatch, Outcome, RecordEncoder, Sink, SinkError};
+use entrastream_sink::{EncodedBatch, Outcome, RecordEncoder, RetryReason, Sink, SinkError};
 use entrastream_sink_file::FileSink;
 
 const CHILD: &str = "ENTRASTREAM_BUFFER_CRASH_CHILD";
@@ -42,7 +42,7 @@ impl Sink for Flapping {
     }
     async fn send(&mut self, batch: &EncodedBatch) -> Outcome {
         if self.sends.fetch_add(1, Ordering::Relaxed) % 3 == 2 {
-            return Outcome::Retryable("flap".into());
+            return Outcome::Retryable(RetryReason::Unavailable("flap".into()));
         }
         self.inner.send(batch).await
     }

@@ -64,6 +64,8 @@ pub enum SinkKind {
     SplunkHec(Box<entrastream_sink_splunk_hec::Config>),
     /// Sumo Logic HTTP source (see `docs/sinks.md`).
     SumoLogic(Box<entrastream_sink_sumo::Config>),
+    /// Syslog receiver: RFC 5424, CEF or LEEF over TCP, TLS or RELP (see `docs/sinks.md`).
+    Syslog(Box<entrastream_sink_syslog::Config>),
 }
 
 /// One sink type in the registry.
@@ -150,6 +152,16 @@ pub const REGISTRY: &[Entry] = &[
             let c: entrastream_sink_sumo::Config = typed(v)?;
             c.validate().map_err(Parsed::Invalid)?;
             Ok(SinkKind::SumoLogic(Box::new(c)))
+        },
+    },
+    Entry {
+        type_name: "syslog",
+        default_schema: Some(Schema::Native),
+        secret_keys: &[],
+        parse: |v| {
+            let c: entrastream_sink_syslog::Config = typed(v)?;
+            c.validate().map_err(|e| Parsed::Invalid(e.into()))?;
+            Ok(SinkKind::Syslog(Box::new(c)))
         },
     },
 ];

@@ -5,10 +5,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use entrastream_settings::InvalidKey;
+use entrastream_settings::units::{Bytes, Dur};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// How the syslog messages travel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// Plain TCP (RFC 6587): a record counts as accepted once written and flushed.
@@ -21,7 +23,7 @@ pub enum Transport {
 }
 
 /// How messages are delimited on a TCP/TLS stream (RELP has its own frames).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Framing {
     /// `LEN SP MSG` (RFC 6587 §3.4.1, RFC 5425): any byte may appear in the message.
@@ -32,7 +34,7 @@ pub enum Framing {
 }
 
 /// What the MSG part holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     /// RFC 5424 header and structured data, MSG = the record as JSON in the sink's schema.
@@ -44,7 +46,7 @@ pub enum Format {
 }
 
 /// Syslog facility (RFC 5424 §6.2.1), by its usual name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Facility {
     Kern,
@@ -84,30 +86,30 @@ impl Facility {
 }
 
 /// TLS settings (for `transport = "tls"`, and RELP over TLS).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM file with the CA(s) that signed the receiver's certificate. When set, only these
     /// CAs are trusted (a private syslog CA is the usual case); otherwise the web roots.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
     /// PEM client certificate chain, for receivers that require client authentication.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_file: Option<PathBuf>,
     /// PEM private key of the client certificate.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
     /// Name of an environment variable holding the path of the key file (for orchestrators
     /// that mount the secret at a path they choose). Read when the sink is built.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_file_env: Option<String>,
     /// Name sent as SNI and checked against the certificate (default: the host of `address`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
 }
 
 /// Settings of one syslog sink.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `host:port` of the receiver.
@@ -122,13 +124,13 @@ pub struct Config {
     #[serde(default = "defaults::format")]
     pub format: Format,
     /// TLS settings; required for `transport = "tls"`, turns on TLS for RELP.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
     /// APP-NAME of the header (1–48 printable US-ASCII characters).
     #[serde(default = "defaults::app_name")]
     pub app_name: String,
     /// HOSTNAME of the header (default: this machine's host name).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     /// Facility of every message.
     #[serde(default = "defaults::facility")]
@@ -140,7 +142,11 @@ pub struct Config {
     /// Largest message (header + MSG, without framing) the receiver takes; larger records go
     /// to the dead-letter sink, never truncated. Match the receiver's limit (rsyslog's
     /// `maxMessageSize`).
-    #[serde(default = "defaults::max_message_bytes", deserialize_with = "bytes")]
+    #[serde(
+        default = "defaults::max_message_bytes",
+        deserialize_with = "bytes",
+        serialize_with = "bytes_text"
+    )]
     pub max_message_bytes: u64,
     /// Connections used at once (a batch is split across them).
     #[serde(default = "defaults::concurrency")]
@@ -149,20 +155,40 @@ pub struct Config {
     #[serde(default = "defaults::relp_window")]
     pub relp_window: usize,
     /// Most encoded bytes merged into one send.
-    #[serde(default = "defaults::batch_max_bytes", deserialize_with = "bytes")]
+    #[serde(
+        default = "defaults::batch_max_bytes",
+        deserialize_with = "bytes",
+        serialize_with = "bytes_text"
+    )]
     pub batch_max_bytes: u64,
     /// How long a send waits for more batches to merge (0 = send what is queued).
-    #[serde(default = "defaults::batch_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "defaults::batch_timeout",
+        deserialize_with = "duration",
+        serialize_with = "duration_text"
+    )]
     pub batch_timeout: Duration,
     /// Timeout of a connect, TLS handshake or RELP open.
-    #[serde(default = "defaults::connect_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "defaults::connect_timeout",
+        deserialize_with = "duration",
+        serialize_with = "duration_text"
+    )]
     pub connect_timeout: Duration,
     /// Longest a write (or a RELP acknowledgement) may stall before the connection is
     /// considered dead and the unconfirmed records are resent on a new one.
-    #[serde(default = "defaults::request_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "defaults::request_timeout",
+        deserialize_with = "duration",
+        serialize_with = "duration_text"
+    )]
     pub request_timeout: Duration,
     /// How long one send keeps reconnecting (with backoff) before it reports `Retryable`.
-    #[serde(default = "defaults::retry_window", deserialize_with = "duration")]
+    #[serde(
+        default = "defaults::retry_window",
+        deserialize_with = "duration",
+        serialize_with = "duration_text"
+    )]
     pub retry_window: Duration,
 }
 
@@ -246,6 +272,28 @@ pub enum ConfigError {
     Zero(&'static str),
     #[error("{0} must be more than 0s")]
     ZeroDuration(&'static str),
+}
+
+impl ConfigError {
+    /// The key the error is about, relative to the sink's table.
+    pub fn key(&self) -> &'static str {
+        match self {
+            ConfigError::Address(_) => "address",
+            ConfigError::TlsMissing | ConfigError::TlsWithTcp => "tls",
+            ConfigError::ClientCertHalf => "tls.cert_file",
+            ConfigError::KeyTwice => "tls.key_file",
+            ConfigError::FramingWithRelp => "framing",
+            ConfigError::Header { key, .. } => key,
+            ConfigError::MaxMessageTooSmall(_) => "max_message_bytes",
+            ConfigError::Zero(key) | ConfigError::ZeroDuration(key) => key,
+        }
+    }
+}
+
+impl From<ConfigError> for InvalidKey {
+    fn from(e: ConfigError) -> Self {
+        InvalidKey::new(e.key(), e.to_string())
+    }
 }
 
 /// RFC 5424 PRINTUSASCII (33–126), at most `max` long.
@@ -362,65 +410,22 @@ impl Config {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum NumOrText {
-    Num(u64),
-    Text(String),
-}
-
-/// A size: a byte count or text such as `"64KiB"`, `"1MiB"`, `"100KB"`.
+/// A size in the config syntax of every component (`entrastream_settings::units`).
 fn bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    match NumOrText::deserialize(d)? {
-        NumOrText::Num(n) => Ok(n),
-        NumOrText::Text(s) => parse_bytes(&s).map_err(serde::de::Error::custom),
-    }
+    Bytes::deserialize(d).map(|b| b.0)
 }
 
-/// A duration: seconds or text such as `"250ms"`, `"5s"`, `"2m"`.
+/// A duration in the config syntax of every component (`entrastream_settings::units`).
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    match NumOrText::deserialize(d)? {
-        NumOrText::Num(n) => Ok(Duration::from_secs(n)),
-        NumOrText::Text(s) => parse_duration(&s).map_err(serde::de::Error::custom),
-    }
+    Dur::deserialize(d).map(|t| t.0)
 }
 
-fn parse_bytes(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid size {s:?} (use e.g. \"64KiB\")"))?;
-    let mult: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KB" | "kB" => 1000,
-        "KiB" => 1 << 10,
-        "MB" => 1_000_000,
-        "MiB" => 1 << 20,
-        _ => {
-            return Err(format!(
-                "invalid size unit in {s:?} (use B, KB, KiB, MB, MiB)"
-            ));
-        }
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("size {s:?} is too large"))
+fn bytes_text<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    Bytes(*v).serialize(s)
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?} (use e.g. \"5s\", \"250ms\")"))?;
-    match unit.trim() {
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "ms" => Ok(Duration::from_millis(n)),
-        "m" | "min" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(format!("invalid duration unit in {s:?} (use ms, s or m)")),
-    }
+fn duration_text<S: Serializer>(v: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    Dur(*v).serialize(s)
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ use bytes::Bytes;
 use entrastream_entra::Schema;
 use entrastream_model::PartitionId;
 use entrastream_sink::{
-    EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, RecordMeta, Rejection, Sink, SinkError,
+    EncodedBatch, NdjsonEncoder, Outcome, RecordEncoder, RecordMeta, RejectReason, Rejection,
+    RetryReason, Sink, SinkError,
 };
 
 /// Records what it accepts; can be taken down and can refuse records containing a marker.
@@ -70,7 +71,7 @@ impl Sink for PeerSink {
             .sends
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if self.peer.down.load(Ordering::Relaxed) {
-            return Outcome::Retryable("peer down".into());
+            return Outcome::Retryable(RetryReason::Unavailable("peer down".into()));
         }
         let mut rejected = Vec::new();
         let mut got = self.peer.received.lock().unwrap();
@@ -79,7 +80,7 @@ impl Sink for PeerSink {
             if text.contains("refuse") {
                 rejected.push(Rejection {
                     index: i,
-                    reason: "peer refuses this one".into(),
+                    reason: RejectReason::Invalid("peer refuses this one".into()),
                 });
             } else {
                 got.push(text);
