@@ -25,5 +25,7 @@ mod sink_outage;
 mod poll_outage;
 // Splunk HEC and Sumo Logic sinks against their peers, one down: nothing lost.
 mod siem;
+// The syslog sink in the daemon: Kafka → entrastream → rsyslog over RELP, nothing lost.
+mod syslog;
 // Hostile categories and metadata through every sink type: delivered or dead-lettered.
 mod hostile;
