@@ -267,3 +267,111 @@ async fn siem_sink_metrics_are_exported_per_sink_promtool_clean_without_secrets(
     assert!(small <= 1, "requests under 100 KB: {sizes:?}");
     assert_eq!(sumo_ids(&sumo).len(), traffic.ids().len());
 }
+
+/// Issue 13: with a disk buffer in front of Sumo Logic, Sumo's outage no longer holds Splunk or
+/// the checkpoint. While Sumo answers 503, Splunk receives every record and the committed
+/// offsets reach the end of every partition; when Sumo is back its buffer drains and it has
+/// every record too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)]
+async fn a_buffered_sink_down_holds_neither_the_other_sink_nor_the_checkpoint() {
+    let _serial = serial();
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    broker.create_topic("buffered", 4);
+    let traffic = {
+        let b = broker.bootstrap.clone();
+        tokio::task::spawn_blocking(move || produce(&b, "buffered", 4, 20_000, 0, 79))
+            .await
+            .unwrap()
+    };
+    let hec = HecPeer::start(HecPeerOptions {
+        ack: true,
+        ..Default::default()
+    })
+    .await;
+    let sumo = SumoPeer::start("E2ESUMOBUFFEREDSECRET").await;
+    let outage = Duration::from_secs(40);
+    sumo.fail_for(503, outage);
+    let outage_began = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let path = daemon_config(
+        dir.path(),
+        "b",
+        &broker.bootstrap,
+        "buffered",
+        "buffered-group",
+        "max_in_flight_bytes = \"4MiB\"\nbatch_max_bytes = \"256KiB\"\nretry_max = \"500ms\"",
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start_sinks = text.find("[[sinks]]").unwrap();
+    let end_sinks = text.find("[dead_letter]").unwrap();
+    let buffer_dir = dir.path().join("sumo-buffer");
+    let sinks = format!(
+        "[[sinks]]\nname = \"splunk\"\ntype = \"splunk_hec\"\nendpoint = \"{}\"\ntoken_env = \"E2E_HEC_TOKEN\"\nschema = \"raw\"\nindexer_ack = true\nack_poll_interval = \"50ms\"\nack_timeout = \"5s\"\n\n\
+         [[sinks]]\nname = \"sumo\"\ntype = \"sumo_logic\"\nurl_env = \"E2E_SUMO_URL\"\nschema = \"raw\"\n\
+         buffer = {{ type = \"disk\", path = \"{}\", max_size = \"512MiB\" }}\n\n",
+        hec.url(),
+        buffer_dir.display()
+    );
+    let text = format!("{}{sinks}{}", &text[..start_sinks], &text[end_sinks..]);
+    let env = Env::from_pairs([
+        ("E2E_SASL_PASSWORD", SECRET.to_string()),
+        ("E2E_HEC_TOKEN", hec.token().to_string()),
+        ("E2E_SUMO_URL", sumo.url()),
+    ]);
+    let config = Config::from_str(&text, false, &env).unwrap();
+    let running = start(&config, &env, Hooks::default()).await.unwrap();
+    let end = traffic.end_offsets();
+    let want = traffic.ids();
+
+    // During the outage: the checkpoint reaches the end and Splunk has everything.
+    loop {
+        let done = broker.committed("buffered-group", "buffered", 4) == end;
+        if done {
+            break;
+        }
+        assert!(
+            outage_began.elapsed() < outage.mul_f64(0.9),
+            "the checkpoint did not reach the end while the buffered sink was down: {:?} of {end:?}",
+            broker.committed("buffered-group", "buffered", 4)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let h = hec_ids(&hec);
+    let missing_h = want.iter().filter(|id| !h.contains_key(*id)).count();
+    assert_eq!(missing_h, 0, "Splunk is missing records while Sumo is down");
+    assert!(
+        outage_began.elapsed() < outage,
+        "the test ran past the outage: it proves nothing"
+    );
+    let s_during = sumo_ids(&sumo);
+    assert!(
+        s_during.len() < want.len(),
+        "Sumo had every record during its outage"
+    );
+
+    // After the outage: the buffer drains into Sumo.
+    let deadline = outage_began + outage + Duration::from_secs(120);
+    loop {
+        let s = sumo_ids(&sumo);
+        if want.iter().all(|id| s.contains_key(id)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the buffer did not drain into Sumo: {} of {} records",
+            s.len(),
+            want.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    running.stop().await.unwrap();
+    eprintln!(
+        "buffered e2e: {} records; Splunk had all {:.1} s into Sumo's {} s outage",
+        want.len(),
+        outage_began.elapsed().as_secs_f64(),
+        outage.as_secs()
+    );
+}

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod amqp;
+mod buffers;
 pub mod siem;
 
 use std::net::SocketAddr;
@@ -46,6 +47,14 @@ pub enum AppError {
     /// The pipeline failed.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    /// A sink's disk buffer could not be opened.
+    #[error("sink `{sink}`: {error}")]
+    Buffer {
+        /// The sink's name.
+        sink: String,
+        /// Why (names the directory and what to check).
+        error: entrastream_buffer::OpenError,
+    },
 }
 
 /// Wraps a built sink (fault injection in tests).
@@ -276,6 +285,7 @@ pub async fn start_with_source(
             })
             .collect();
     }
+    let (mut sinks, dead_letter) = buffers::wrap(config, sinks, dead_letter)?;
     sinks.extend(hooks.extra_sinks);
     let health = Health::new();
     health.set("source", Err("no partition assigned yet".into()));

@@ -4,13 +4,13 @@
 use std::path::PathBuf;
 
 use entrastream_settings::units::Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Smallest `max_size`: a few group commits, so that a full buffer still drains in steps.
 pub const MIN_MAX_SIZE: u64 = 1 << 20;
 
 /// A sink's `buffer` setting.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Config {
     /// No disk buffer: the pipeline waits for the sink itself (its byte budget is the only
@@ -21,7 +21,7 @@ pub enum Config {
 }
 
 /// `buffer = { type = "disk", … }`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiskConfig {
     /// Directory of this sink's buffer (one directory per sink; created if missing).

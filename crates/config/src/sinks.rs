@@ -32,6 +32,10 @@ pub struct SinkConfig {
     /// Only these categories (all when absent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub categories: Option<Vec<String>>,
+    /// A durable disk buffer in front of the sink (`buffer = { type = "disk", … }`), so that
+    /// its outage does not hold the other sinks; `None` or `type = "memory"`: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buffer: Option<entrastream_buffer::Config>,
     /// The sink's own settings, by `type`.
     #[serde(flatten)]
     pub kind: SinkKind,
@@ -41,6 +45,11 @@ impl SinkConfig {
     /// The record schema.
     pub fn schema(&self) -> Schema {
         self.schema
+    }
+
+    /// The disk buffer's settings, when the sink has one.
+    pub fn disk_buffer(&self) -> Option<&entrastream_buffer::DiskConfig> {
+        self.buffer.as_ref().and_then(|b| b.disk())
     }
 }
 
@@ -176,6 +185,8 @@ struct Common {
     schema: Option<Schema>,
     #[serde(default)]
     categories: Option<Vec<String>>,
+    #[serde(default)]
+    buffer: Option<entrastream_buffer::Config>,
 }
 
 fn schema_value<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Schema>, D::Error> {
@@ -223,7 +234,7 @@ pub(crate) fn parse(i: usize, v: Value, env: &Env) -> Result<SinkConfig, ConfigE
     // its own table, where they are unknown keys.
     let mut common = Map::new();
     let common_keys: &[&str] = if entry.default_schema.is_some() {
-        &["name", "schema", "categories"]
+        &["name", "schema", "categories", "buffer"]
     } else {
         &["name"]
     };
@@ -238,6 +249,10 @@ pub(crate) fn parse(i: usize, v: Value, env: &Env) -> Result<SinkConfig, ConfigE
             e.into_inner().to_string(),
         )
     })?;
+    if let Some(b) = &common.buffer {
+        b.validate()
+            .map_err(|e| ConfigError::new(format!("{at}.buffer"), e.to_string()))?;
+    }
     // Step 2: the sink's own keys, secrets resolved first.
     crate::secrets::resolve_in_table(&mut table, &at, entry.secret_keys, true, env, None)?;
     let kind = (entry.parse)(Value::Object(table)).map_err(|e| match e {
@@ -254,6 +269,7 @@ pub(crate) fn parse(i: usize, v: Value, env: &Env) -> Result<SinkConfig, ConfigE
             .or(entry.default_schema)
             .unwrap_or(Schema::Raw),
         categories: common.categories,
+        buffer: common.buffer,
         kind,
     })
 }
