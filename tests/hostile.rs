@@ -80,12 +80,7 @@ fn produce_hostile(bootstrap: &str, topic: &str, partitions: i32, envelopes: usi
 const SINKS: [&str; 4] = ["file", "hec_event", "hec_raw", "sumo"];
 
 fn id_of_line(line: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    let p = &v["properties"];
-    p["id"]
-        .as_str()
-        .or(p["requestId"].as_str())
-        .map(str::to_owned)
+    record_id_in(line.as_bytes())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,7 +115,6 @@ async fn hostile_categories_and_metadata_are_delivered_or_dead_lettered_by_every
         "batch_max_bytes = \"64KiB\"\nretry_max = \"200ms\"",
     );
     let text = std::fs::read_to_string(&path).unwrap();
-    let at = text.find("[dead_letter]").unwrap();
     let sinks = format!(
         "[[sinks]]\nname = \"hec_event\"\ntype = \"splunk_hec\"\nendpoint = \"{}\"\ntoken_env = \"E2E_HEC_TOKEN\"\nschema = \"raw\"\nindexer_ack = true\nack_poll_interval = \"20ms\"\n\n\
          [[sinks]]\nname = \"hec_raw\"\ntype = \"splunk_hec\"\napi = \"raw\"\nendpoint = \"{}\"\ntoken_env = \"E2E_HEC_TOKEN\"\nschema = \"raw\"\n\n\
@@ -128,7 +122,7 @@ async fn hostile_categories_and_metadata_are_delivered_or_dead_lettered_by_every
         event.url(),
         raw.url()
     );
-    let text = format!("{}{sinks}{}", &text[..at], &text[at..]);
+    let text = add_sinks(&text, &sinks);
     let env = Env::from_pairs([
         ("E2E_SASL_PASSWORD", SECRET.to_string()),
         ("E2E_HEC_TOKEN", event.token().to_string()),

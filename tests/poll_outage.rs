@@ -154,13 +154,11 @@ async fn a_sink_outage_past_max_poll_interval_keeps_the_group_and_loses_nothing(
     );
     let admin = format!("127.0.0.1:{}", free_port());
     let text = std::fs::read_to_string(&path).unwrap();
-    let start_sinks = text.find("[[sinks]]").unwrap();
-    let end_sinks = text.find("[dead_letter]").unwrap();
     let sinks = format!(
         "[[sinks]]\nname = \"splunk\"\ntype = \"splunk_hec\"\nendpoint = \"{}\"\ntoken_env = \"E2E_HEC_TOKEN\"\nschema = \"raw\"\n\n",
         hec.url()
     );
-    let text = format!("{}{sinks}{}", &text[..start_sinks], &text[end_sinks..])
+    let text = replace_sinks(&text, &sinks)
         .replace(
             "start_position = \"earliest\"",
             &format!("start_position = \"earliest\"\nretention = \"{RETENTION_SECS}s\""),

@@ -8,6 +8,14 @@ use entrastream_testkit::{HecPeer, HecPeerOptions, SumoPeer};
 
 use crate::support::*;
 
+/// A Splunk HEC sink with indexer acknowledgement, records in the raw schema.
+fn acked_hec_sink(hec: &HecPeer) -> String {
+    format!(
+        "[[sinks]]\nname = \"splunk\"\ntype = \"splunk_hec\"\nendpoint = \"{}\"\ntoken_env = \"E2E_HEC_TOKEN\"\nschema = \"raw\"\nindexer_ack = true\nack_poll_interval = \"50ms\"\nack_timeout = \"5s\"\n\n",
+        hec.url()
+    )
+}
+
 fn id_of(v: &serde_json::Value) -> Option<String> {
     let p = &v["properties"];
     p["id"]
@@ -77,14 +85,11 @@ async fn two_siem_sinks_one_down_nothing_lost_checkpoint_held_by_the_slower() {
         "max_in_flight_bytes = \"4MiB\"\nbatch_max_bytes = \"256KiB\"\nretry_max = \"500ms\"",
     );
     let text = std::fs::read_to_string(&path).unwrap();
-    let start_sinks = text.find("[[sinks]]").unwrap();
-    let end_sinks = text.find("[dead_letter]").unwrap();
     let sinks = format!(
-        "[[sinks]]\nname = \"splunk\"\ntype = \"splunk_hec\"\nendpoint = \"{}\"\ntoken_env = \"E2E_HEC_TOKEN\"\nschema = \"raw\"\nindexer_ack = true\nack_poll_interval = \"50ms\"\nack_timeout = \"5s\"\n\n\
-         [[sinks]]\nname = \"sumo\"\ntype = \"sumo_logic\"\nurl_env = \"E2E_SUMO_URL\"\nschema = \"raw\"\n\n",
-        hec.url()
+        "{}[[sinks]]\nname = \"sumo\"\ntype = \"sumo_logic\"\nurl_env = \"E2E_SUMO_URL\"\nschema = \"raw\"\n\n",
+        acked_hec_sink(&hec)
     );
-    let text = format!("{}{sinks}{}", &text[..start_sinks], &text[end_sinks..]);
+    let text = replace_sinks(&text, &sinks);
     let env = Env::from_pairs([
         ("E2E_SASL_PASSWORD", SECRET.to_string()),
         ("E2E_HEC_TOKEN", hec.token().to_string()),
@@ -183,14 +188,12 @@ async fn siem_sink_metrics_are_exported_per_sink_promtool_clean_without_secrets(
     let text = std::fs::read_to_string(&path)
         .unwrap()
         .replace("enabled = false", "listen = \"127.0.0.1:0\"");
-    let start_sinks = text.find("[[sinks]]").unwrap();
-    let end_sinks = text.find("[dead_letter]").unwrap();
     let sinks = format!(
         "[[sinks]]\nname = \"splunk\"\ntype = \"splunk_hec\"\nendpoint = \"{}\"\ntoken_env = \"E2E_HEC_TOKEN\"\nindexer_ack = true\nack_poll_interval = \"20ms\"\nack_timeout = \"1s\"\n\n\
          [[sinks]]\nname = \"sumo\"\ntype = \"sumo_logic\"\nurl_env = \"E2E_SUMO_URL\"\nsumo_category = \"azure/entra\"\nbatch_timeout = \"5s\"\n\n",
         hec.url()
     );
-    let text = format!("{}{sinks}{}", &text[..start_sinks], &text[end_sinks..]);
+    let text = replace_sinks(&text, &sinks);
     let env = Env::from_pairs([
         ("E2E_SASL_PASSWORD", SECRET.to_string()),
         ("E2E_HEC_TOKEN", hec.token().to_string()),
@@ -305,17 +308,14 @@ async fn a_buffered_sink_down_holds_neither_the_other_sink_nor_the_checkpoint() 
         "max_in_flight_bytes = \"4MiB\"\nbatch_max_bytes = \"256KiB\"\nretry_max = \"500ms\"",
     );
     let text = std::fs::read_to_string(&path).unwrap();
-    let start_sinks = text.find("[[sinks]]").unwrap();
-    let end_sinks = text.find("[dead_letter]").unwrap();
     let buffer_dir = dir.path().join("sumo-buffer");
     let sinks = format!(
-        "[[sinks]]\nname = \"splunk\"\ntype = \"splunk_hec\"\nendpoint = \"{}\"\ntoken_env = \"E2E_HEC_TOKEN\"\nschema = \"raw\"\nindexer_ack = true\nack_poll_interval = \"50ms\"\nack_timeout = \"5s\"\n\n\
-         [[sinks]]\nname = \"sumo\"\ntype = \"sumo_logic\"\nurl_env = \"E2E_SUMO_URL\"\nschema = \"raw\"\n\
+        "{}[[sinks]]\nname = \"sumo\"\ntype = \"sumo_logic\"\nurl_env = \"E2E_SUMO_URL\"\nschema = \"raw\"\n\
          buffer = {{ type = \"disk\", path = \"{}\", max_size = \"512MiB\" }}\n\n",
-        hec.url(),
+        acked_hec_sink(&hec),
         buffer_dir.display()
     );
-    let text = format!("{}{sinks}{}", &text[..start_sinks], &text[end_sinks..]);
+    let text = replace_sinks(&text, &sinks);
     let env = Env::from_pairs([
         ("E2E_SASL_PASSWORD", SECRET.to_string()),
         ("E2E_HEC_TOKEN", hec.token().to_string()),

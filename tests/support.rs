@@ -151,3 +151,26 @@ pub fn assert_promtool_accepts(body: &str) {
         );
     }
 }
+
+/// `text` (a [`daemon_config`]) with its `[[sinks]]` replaced by `sinks` (TOML).
+pub fn replace_sinks(text: &str, sinks: &str) -> String {
+    let start = text.find("[[sinks]]").expect("a [[sinks]] entry");
+    let end = text.find("[dead_letter]").expect("a [dead_letter] section");
+    format!("{}{sinks}{}", &text[..start], &text[end..])
+}
+
+/// `text` (a [`daemon_config`]) with `sinks` (TOML) added after its file sink.
+pub fn add_sinks(text: &str, sinks: &str) -> String {
+    let at = text.find("[dead_letter]").expect("a [dead_letter] section");
+    format!("{}{sinks}{}", &text[..at], &text[at..])
+}
+
+/// The id of a record (sign-in and audit `id`, provisioning `requestId`) in JSON text.
+pub fn record_id_in(json: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+    let p = &v["properties"];
+    p["id"]
+        .as_str()
+        .or(p["requestId"].as_str())
+        .map(str::to_owned)
+}

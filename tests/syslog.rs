@@ -16,12 +16,7 @@ use crate::support::*;
 fn id_of_line(line: &[u8]) -> Option<String> {
     const BOM: &[u8] = b"\xEF\xBB\xBF";
     let at = line.windows(BOM.len()).position(|w| w == BOM)?;
-    let v: serde_json::Value = serde_json::from_slice(&line[at + BOM.len()..]).ok()?;
-    let p = &v["properties"];
-    p["id"]
-        .as_str()
-        .or(p["requestId"].as_str())
-        .map(str::to_owned)
+    record_id_in(&line[at + BOM.len()..])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,12 +50,11 @@ async fn syslog_sink_over_relp_delivers_every_record_to_rsyslog() {
         "batch_max_bytes = \"128KiB\"\nretry_max = \"500ms\"",
     );
     let text = std::fs::read_to_string(&path).unwrap();
-    let at = text.find("[dead_letter]").unwrap();
     let sink = format!(
         "[[sinks]]\nname = \"qradar\"\ntype = \"syslog\"\naddress = \"127.0.0.1:{relp_port}\"\n\
          transport = \"relp\"\nformat = \"rfc5424_json\"\nschema = \"raw\"\nfacility = \"authpriv\"\n\n"
     );
-    let text = format!("{}{sink}{}", &text[..at], &text[at..]);
+    let text = add_sinks(&text, &sink);
     let env = Env::from_pairs([("E2E_SASL_PASSWORD", SECRET.to_string())]);
     let config = Config::from_str(&text, false, &env).unwrap();
     let running = start(&config, &env, Hooks::default()).await.unwrap();

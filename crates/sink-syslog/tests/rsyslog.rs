@@ -19,6 +19,13 @@ use entrastream_sink_syslog::{
 use entrastream_testkit::{Rsyslog, RsyslogOptions, RsyslogTls, peer_missing};
 use support::*;
 
+/// One test at a time: each starts its own rsyslog and pushes tens of megabytes, and the
+/// blackhole test measures this process's memory, which a test beside it would inflate.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -80,6 +87,7 @@ fn corpus_of(n: usize) -> Vec<String> {
 
 #[test]
 fn tcp_octet_counted_every_message_arrives_byte_identical() {
+    let _serial = serial();
     let Some(rs) = Rsyslog::start(RsyslogOptions {
         tcp: true,
         ..Default::default()
@@ -128,6 +136,7 @@ fn tcp_octet_counted_every_message_arrives_byte_identical() {
 
 #[test]
 fn tcp_receiver_restarted_between_sends_loses_nothing_of_the_next_send() {
+    let _serial = serial();
     let Some(mut rs) = Rsyslog::start(RsyslogOptions {
         tcp: true,
         ..Default::default()
@@ -214,6 +223,7 @@ fn test_pki(dir: &Path) -> [std::path::PathBuf; 5] {
 
 #[test]
 fn tls_with_test_ca_and_client_certificate() {
+    let _serial = serial();
     let pki = tempfile::tempdir().unwrap();
     let [ca, server_cert, server_key, client_cert, client_key] = test_pki(pki.path());
     let Some(rs) = Rsyslog::start(RsyslogOptions {
@@ -270,6 +280,7 @@ fn tls_with_test_ca_and_client_certificate() {
 
 #[test]
 fn relp_every_message_acknowledged_and_written() {
+    let _serial = serial();
     let Some(rs) = Rsyslog::start(RsyslogOptions {
         relp: true,
         ..Default::default()
@@ -294,6 +305,7 @@ fn relp_every_message_acknowledged_and_written() {
 
 #[test]
 fn relp_over_three_connections_delivers_every_record_once() {
+    let _serial = serial();
     let Some(rs) = Rsyslog::start(RsyslogOptions {
         relp: true,
         ..Default::default()
@@ -326,6 +338,7 @@ fn relp_over_three_connections_delivers_every_record_once() {
 
 #[test]
 fn relp_receiver_killed_and_restarted_mid_stream_loses_nothing() {
+    let _serial = serial();
     let Some(mut rs) = Rsyslog::start(RsyslogOptions {
         relp: true,
         ..Default::default()
@@ -426,6 +439,7 @@ impl Blackhole {
 
 #[test]
 fn receiver_that_never_reads_holds_the_send_back_in_bounded_memory_then_recovers() {
+    let _serial = serial();
     let hole = Blackhole::start();
     let mut cfg = Config::new(format!("127.0.0.1:{}", hole.port));
     cfg.request_timeout = Duration::from_millis(300);
@@ -538,6 +552,7 @@ fn cef_escaped(s: &str) -> String {
 
 #[test]
 fn cef_and_leef_of_the_sample_corpus_parse_with_independent_parsers() {
+    let _serial = serial();
     let Some(mut texts) = corpus() else { return };
     let samples = texts.len();
     texts.extend(generated(3_000, 5));
