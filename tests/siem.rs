@@ -8,6 +8,25 @@ use entrastream_testkit::{HecPeer, HecPeerOptions, SumoPeer};
 
 use crate::support::*;
 
+/// A HEC peer that answers with indexer acknowledgements.
+async fn acked_hec_peer() -> HecPeer {
+    HecPeer::start(HecPeerOptions {
+        ack: true,
+        ..Default::default()
+    })
+    .await
+}
+
+/// The environment of a config with both SIEM sinks: the SASL password, the HEC token and the
+/// Sumo URL, each from its peer.
+fn siem_env(hec: &HecPeer, sumo: &SumoPeer) -> Env {
+    Env::from_pairs([
+        ("E2E_SASL_PASSWORD", SECRET.to_string()),
+        ("E2E_HEC_TOKEN", hec.token().to_string()),
+        ("E2E_SUMO_URL", sumo.url()),
+    ])
+}
+
 /// A Splunk HEC sink with indexer acknowledgement, records in the raw schema.
 fn acked_hec_sink(hec: &HecPeer) -> String {
     format!(
@@ -55,24 +74,14 @@ async fn two_siem_sinks_one_down_nothing_lost_checkpoint_held_by_the_slower() {
     let Some(broker) = Broker::start() else {
         return;
     };
-    broker.create_topic("siem", 4);
     let outage = Duration::from_secs(
         std::env::var("E2E_SIEM_OUTAGE_SECS")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(5),
     );
-    let traffic = {
-        let b = broker.bootstrap.clone();
-        tokio::task::spawn_blocking(move || produce(&b, "siem", 4, 20_000, 0, 77))
-            .await
-            .unwrap()
-    };
-    let hec = HecPeer::start(HecPeerOptions {
-        ack: true,
-        ..Default::default()
-    })
-    .await;
+    let traffic = produce_topic(&broker, "siem", 4, 20_000, 77).await;
+    let hec = acked_hec_peer().await;
     let sumo = SumoPeer::start("E2ESUMOSECRET").await;
     sumo.fail_for(503, outage);
     let dir = tempfile::tempdir().unwrap();
@@ -90,11 +99,7 @@ async fn two_siem_sinks_one_down_nothing_lost_checkpoint_held_by_the_slower() {
         acked_hec_sink(&hec)
     );
     let text = replace_sinks(&text, &sinks);
-    let env = Env::from_pairs([
-        ("E2E_SASL_PASSWORD", SECRET.to_string()),
-        ("E2E_HEC_TOKEN", hec.token().to_string()),
-        ("E2E_SUMO_URL", sumo.url()),
-    ]);
+    let env = siem_env(&hec, &sumo);
     let config = Config::from_str(&text, false, &env).unwrap();
     let running = start(
         &config,
@@ -160,18 +165,8 @@ async fn siem_sink_metrics_are_exported_per_sink_promtool_clean_without_secrets(
     let Some(broker) = Broker::start() else {
         return;
     };
-    broker.create_topic("siemmetrics", 2);
-    let traffic = {
-        let b = broker.bootstrap.clone();
-        tokio::task::spawn_blocking(move || produce(&b, "siemmetrics", 2, 6_000, 0, 78))
-            .await
-            .unwrap()
-    };
-    let hec = HecPeer::start(HecPeerOptions {
-        ack: true,
-        ..Default::default()
-    })
-    .await;
+    let traffic = produce_topic(&broker, "siemmetrics", 2, 6_000, 78).await;
+    let hec = acked_hec_peer().await;
     hec.fail_for(503, 9, Duration::from_millis(300));
     hec.lose_next_acks(1);
     let sumo_secret = "E2ESUMOMETRICSURLSECRET";
@@ -194,11 +189,7 @@ async fn siem_sink_metrics_are_exported_per_sink_promtool_clean_without_secrets(
         hec.url()
     );
     let text = replace_sinks(&text, &sinks);
-    let env = Env::from_pairs([
-        ("E2E_SASL_PASSWORD", SECRET.to_string()),
-        ("E2E_HEC_TOKEN", hec.token().to_string()),
-        ("E2E_SUMO_URL", sumo.url()),
-    ]);
+    let env = siem_env(&hec, &sumo);
     let config = Config::from_str(&text, false, &env).unwrap();
     let running = start(&config, &env, Hooks::default()).await.unwrap();
     let total: u64 = traffic.end_offsets().iter().sum::<i64>() as u64;
@@ -282,18 +273,8 @@ async fn a_buffered_sink_down_holds_neither_the_other_sink_nor_the_checkpoint() 
     let Some(broker) = Broker::start() else {
         return;
     };
-    broker.create_topic("buffered", 4);
-    let traffic = {
-        let b = broker.bootstrap.clone();
-        tokio::task::spawn_blocking(move || produce(&b, "buffered", 4, 20_000, 0, 79))
-            .await
-            .unwrap()
-    };
-    let hec = HecPeer::start(HecPeerOptions {
-        ack: true,
-        ..Default::default()
-    })
-    .await;
+    let traffic = produce_topic(&broker, "buffered", 4, 20_000, 79).await;
+    let hec = acked_hec_peer().await;
     let sumo = SumoPeer::start("E2ESUMOBUFFEREDSECRET").await;
     let outage = Duration::from_secs(40);
     sumo.fail_for(503, outage);
@@ -316,11 +297,7 @@ async fn a_buffered_sink_down_holds_neither_the_other_sink_nor_the_checkpoint() 
         buffer_dir.display()
     );
     let text = replace_sinks(&text, &sinks);
-    let env = Env::from_pairs([
-        ("E2E_SASL_PASSWORD", SECRET.to_string()),
-        ("E2E_HEC_TOKEN", hec.token().to_string()),
-        ("E2E_SUMO_URL", sumo.url()),
-    ]);
+    let env = siem_env(&hec, &sumo);
     let config = Config::from_str(&text, false, &env).unwrap();
     let running = start(&config, &env, Hooks::default()).await.unwrap();
     let end = traffic.end_offsets();

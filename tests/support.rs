@@ -174,3 +174,19 @@ pub fn record_id_in(json: &[u8]) -> Option<String> {
         .or(p["requestId"].as_str())
         .map(str::to_owned)
 }
+
+/// A new topic of `partitions` holding `records` generated records (no poison), produced on
+/// the blocking pool so an async test keeps its runtime free.
+pub async fn produce_topic(
+    broker: &Broker,
+    topic: &str,
+    partitions: i32,
+    records: usize,
+    seed: u64,
+) -> Traffic {
+    broker.create_topic(topic, partitions);
+    let (bootstrap, topic) = (broker.bootstrap.clone(), topic.to_string());
+    tokio::task::spawn_blocking(move || produce(&bootstrap, &topic, partitions, records, 0, seed))
+        .await
+        .expect("the producer thread panicked")
+}

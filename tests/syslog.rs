@@ -33,13 +33,7 @@ async fn syslog_sink_over_relp_delivers_every_record_to_rsyslog() {
         return;
     };
     let relp_port = rsyslog.relp_port.expect("RELP input");
-    broker.create_topic("syslog", 3);
-    let traffic = {
-        let b = broker.bootstrap.clone();
-        tokio::task::spawn_blocking(move || produce(&b, "syslog", 3, 6_000, 0, 91))
-            .await
-            .unwrap()
-    };
+    let traffic = produce_topic(&broker, "syslog", 3, 6_000, 91).await;
     let dir = tempfile::tempdir().unwrap();
     let path = daemon_config(
         dir.path(),

@@ -591,14 +591,7 @@ impl Rng {
     }
 }
 
-/// Polls `cond` every 100 ms up to `timeout`; whether it held.
-pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    cond()
+/// Polls `cond` every 100 ms up to `timeout`; whether it held (testkit's loop).
+pub fn wait_for(timeout: Duration, cond: impl FnMut() -> bool) -> bool {
+    entrastream_testkit::poll_until(timeout, Duration::from_millis(100), cond)
 }
