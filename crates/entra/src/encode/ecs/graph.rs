@@ -113,19 +113,18 @@ pub(super) fn encode(
         match flavour {
             Flavour::Graph => {
                 e.strs("category", &["api"]);
-                let mut types: Vec<&str> = Vec::new();
-                match m {
-                    None | Some("GET") | Some("HEAD") => types.push("access"),
-                    Some("POST") => types.push("creation"),
-                    Some("PATCH") | Some("PUT") => types.push("change"),
-                    Some("DELETE") => types.push("deletion"),
-                    Some(_) => {}
-                }
-                if matches!(status, Some(401) | Some(403)) {
-                    types.push("denied");
-                }
-                if !types.is_empty() {
-                    e.strs("type", &types);
+                let by_method = match m {
+                    None | Some("GET") | Some("HEAD") => Some("access"),
+                    Some("POST") => Some("creation"),
+                    Some("PATCH") | Some("PUT") => Some("change"),
+                    Some("DELETE") => Some("deletion"),
+                    Some(_) => None,
+                };
+                let denied = matches!(status, Some(401) | Some(403)).then_some("denied");
+                match (by_method, denied) {
+                    (Some(a), Some(b)) => e.strs("type", &[a, b]),
+                    (Some(a), None) | (None, Some(a)) => e.strs("type", &[a]),
+                    (None, None) => {}
                 }
             }
             Flavour::AadGraph => {
@@ -350,6 +349,9 @@ fn write_envelope(w: &mut ObjectWriter<'_>, record: &Record<'_>, flavour: Flavou
     }
 }
 
+/// The longest property name this module acts on (`__udi_required_fields_region_scope`).
+const NAME_MAX: usize = 40;
+
 /// `properties` in snake_case with the pipeline's conversions: lists split, dates in
 /// Elasticsearch's form, `_billed_size`/`_is_billable` renamed, numbers and booleans converted;
 /// fields moved to ECS left out; nulls and empties removed.
@@ -360,8 +362,17 @@ fn write_properties(w: &mut ObjectWriter<'_>, props: &Object<'_>, flavour: Flavo
             continue;
         }
         let (mark, range) = snake_member(w, *k);
-        let name = w.out[range].to_vec();
-        let keep = match name.as_slice() {
+        // The name is copied out of the buffer (it is written to next) without allocating;
+        // a longer one is none of the names below.
+        let mut buf = [0u8; NAME_MAX];
+        let name: &[u8] = match w.out.get(range) {
+            Some(n) if n.len() <= NAME_MAX => {
+                buf[..n.len()].copy_from_slice(n);
+                &buf[..n.len()]
+            }
+            _ => b"",
+        };
+        let keep = match name {
             b"request_id" | b"request_uri" | b"response_size_bytes" => false,
             b"request_method" | b"response_status_code" => aad,
             b"http_method" | b"http_status_code" | b"caller_ip_address" => !aad,
@@ -381,7 +392,7 @@ fn write_properties(w: &mut ObjectWriter<'_>, props: &Object<'_>, flavour: Flavo
             w.rollback(mark);
             continue;
         }
-        let wrote = match (name.as_slice(), v) {
+        let wrote = match (name, v) {
             (b"roles" | b"wids", Value::String(s)) if aad => {
                 write_list(w.out, &s.decode(), ListStyle::Commas)
             }
