@@ -1,6 +1,7 @@
 //! Owns `entrastream report` and the daemon's IAM-health metrics: the answers an Entra
 //! administrator asks of activity logs (who signs in and how, what changed, what provisioning
-//! did), computed from typed records of any input entrastream reads.
+//! did, who is at risk, which apps call which Graph endpoints), computed from typed records of
+//! any input entrastream reads.
 //!
 //! Main design decision: one streaming accumulator ([`Report`]) observes each record once and
 //! keeps only counters keyed by interned names, so memory grows with distinct users, apps and
