@@ -5,7 +5,7 @@ use std::process::Command;
 
 use entrastream_generator::{Generator, GeneratorConfig};
 
-const IDS: [&str; 18] = [
+const IDS: [&str; 20] = [
     "signin_pattern",
     "users_signed_in",
     "signin_status",
@@ -24,6 +24,8 @@ const IDS: [&str; 18] = [
     "app_renames",
     "consent_grants",
     "provisioning_outcomes",
+    "risk",
+    "graph_activity",
 ];
 
 fn input(dir: &std::path::Path) -> std::path::PathBuf {

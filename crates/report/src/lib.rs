@@ -1,6 +1,7 @@
 //! Owns `entrastream report` and the daemon's IAM-health metrics: the answers an Entra
 //! administrator asks of activity logs (who signs in and how, what changed, what provisioning
-//! did), computed from typed records of any input entrastream reads.
+//! did, who is at risk, which apps call which Graph endpoints), computed from typed records of
+//! any input entrastream reads.
 //!
 //! Main design decision: one streaming accumulator ([`Report`]) observes each record once and
 //! keeps only counters keyed by interned names, so memory grows with distinct users, apps and
@@ -13,11 +14,13 @@
 pub mod answer;
 mod audits;
 pub mod classify;
+pub mod graph;
 pub mod metrics;
 mod names;
 mod provisioning;
 pub mod questions;
 pub mod render;
+mod risk;
 pub mod signins;
 
 use std::collections::BTreeMap;
@@ -66,6 +69,8 @@ pub struct Report {
     signins: signins::SignIns,
     audits: audits::Audits,
     provisioning: provisioning::Provisioning,
+    risk: risk::Risk,
+    graph: graph::Graph,
     read: u64,
     in_scope: u64,
     outside_window: u64,
@@ -207,6 +212,8 @@ impl Report {
             signins: Default::default(),
             audits: Default::default(),
             provisioning: Default::default(),
+            risk: Default::default(),
+            graph: Default::default(),
             read: 0,
             in_scope: 0,
             outside_window: 0,
@@ -272,7 +279,11 @@ impl Report {
             Body::SignIn(s) => self.signins.observe(&mut self.names, r, s),
             Body::Audit(a) => self.audits.observe(&mut self.names, r, a),
             Body::Provisioning(p) => self.provisioning.observe(&mut self.names, r, p),
-            _ => {}
+            Body::Risk(k) => self
+                .risk
+                .observe(&mut self.names, r, k, self.opts.top_n.max(1)),
+            Body::GraphActivity(g) => self.graph.observe(&mut self.names, r, g),
+            Body::Generic => {}
         }
     }
 
@@ -314,6 +325,8 @@ impl Report {
                     "app_renames" => self.audits.app_renames(n, top),
                     "consent_grants" => self.audits.consent_grants(n, top),
                     "provisioning_outcomes" => self.provisioning.answer(n, top),
+                    "risk" => self.risk.answer(n, top),
+                    "graph_activity" => self.graph.answer(n, top),
                     _ => Answer::default(),
                 };
                 QuestionAnswer {

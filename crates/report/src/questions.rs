@@ -13,8 +13,9 @@ const fn q(id: &'static str, text: &'static str) -> Question {
 
 /// Every question, in the order the issue lists them. The first four and the password and
 /// administrator questions carry the issue's own wording; the others, which the issue names
-/// only by id, are worded in the same style.
-pub const QUESTIONS: [Question; 18] = [
+/// only by id, are worded in the same style. The last two (issue 16) cover Identity Protection
+/// and Graph activity.
+pub const QUESTIONS: [Question; 20] = [
     q("signin_pattern", "What is the sign-in pattern of a user?"),
     q(
         "users_signed_in",
@@ -65,5 +66,13 @@ pub const QUESTIONS: [Question; 18] = [
     q(
         "provisioning_outcomes",
         "What did provisioning do, from which source system to which target system, with what result?",
+    ),
+    q(
+        "risk",
+        "Which users and service principals are at risk, and which risk detections were raised (who, level, state, detection type, when)?",
+    ),
+    q(
+        "graph_activity",
+        "Which applications call which Graph API endpoints, and which requests fail, by status?",
     ),
 ];

@@ -288,3 +288,195 @@ fn sample_signins_and_provisioning() {
             .any(|r| r[1] == Cell::text("Contoso") && r[4] == Cell::text("failure"))
     );
 }
+
+/// Risk and Graph answers against the generator's records, recounted here from the emitted JSON
+/// with serde_json (not with the parser the report uses), and against the generator's truth.
+#[test]
+fn risk_and_graph_answers_match_the_generated_records() {
+    use std::collections::BTreeSet;
+    let mut generator = Generator::new(GeneratorConfig {
+        seed: 11,
+        ..GeneratorConfig::default()
+    })
+    .unwrap();
+    let mut report = Report::new(all_rows());
+    // (latest riskLastUpdatedDateTime, level, state) per risky user / service principal.
+    let mut users: BTreeMap<String, (String, String, String)> = BTreeMap::new();
+    let mut sps: BTreeMap<String, (String, String, String)> = BTreeMap::new();
+    let mut detections_by_level: BTreeMap<String, u64> = BTreeMap::new();
+    let mut detection_identities: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // (api, appId) → (requests, failed); failing status → requests.
+    let mut apps: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    let mut failing: BTreeMap<String, u64> = BTreeMap::new();
+    let mut graph_requests = 0u64;
+    let mut buf = Vec::new();
+    for _ in 0..4000 {
+        buf.clear();
+        generator.next_envelope(&mut buf);
+        feed(&mut report, &buf);
+        let env: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        for rec in env["records"].as_array().unwrap() {
+            let p = &rec["properties"];
+            let s = |k: &str| p[k].as_str().unwrap_or("").to_owned();
+            match rec["category"].as_str().unwrap() {
+                c @ ("RiskyUsers" | "RiskyServicePrincipals") => {
+                    let (map, who) = if c == "RiskyUsers" {
+                        (&mut users, s("userPrincipalName"))
+                    } else {
+                        (&mut sps, s("displayName"))
+                    };
+                    let new = (s("riskLastUpdatedDateTime"), s("riskLevel"), s("riskState"));
+                    // Same-width ISO times: text order is time order; a tie goes to the later.
+                    if map.get(&who).is_none_or(|old| old.0 <= new.0) {
+                        map.insert(who, new);
+                    }
+                }
+                c @ ("UserRiskEvents" | "ServicePrincipalRiskEvents") => {
+                    *detections_by_level.entry(s("riskLevel")).or_insert(0) += 1;
+                    let who = if c == "UserRiskEvents" {
+                        s("userPrincipalName")
+                    } else {
+                        s("servicePrincipalDisplayName")
+                    };
+                    detection_identities
+                        .entry(s("riskEventType"))
+                        .or_default()
+                        .insert(who);
+                }
+                c @ ("MicrosoftGraphActivityLogs" | "AzureADGraphActivityLogs") => {
+                    graph_requests += 1;
+                    let api = if c == "MicrosoftGraphActivityLogs" {
+                        "Microsoft Graph"
+                    } else {
+                        "Azure AD Graph"
+                    };
+                    let status = p["responseStatusCode"]
+                        .as_i64()
+                        .or(p["httpStatusCode"].as_i64())
+                        .unwrap();
+                    let e = apps.entry((api.to_owned(), s("appId"))).or_insert((0, 0));
+                    e.0 += 1;
+                    if status >= 400 {
+                        e.1 += 1;
+                        *failing.entry(status.to_string()).or_insert(0) += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let truth = generator.truth().clone();
+    let out = report.finish();
+    assert!(!users.is_empty() && !sps.is_empty() && graph_requests > 0);
+
+    // Risky users and service principals: one row each, with the newest state.
+    let at_risk = |m: &BTreeMap<String, (String, String, String)>| {
+        m.values()
+            .filter(|v| v.2 == "atRisk" || v.2 == "confirmedCompromised")
+            .count() as u64
+    };
+    assert_eq!(fact(&out, "risk", "risky_users"), users.len() as u64);
+    assert_eq!(fact(&out, "risk", "users_at_risk"), at_risk(&users));
+    assert_eq!(
+        fact(&out, "risk", "risky_service_principals"),
+        sps.len() as u64
+    );
+    assert_eq!(
+        fact(&out, "risk", "service_principals_at_risk"),
+        at_risk(&sps)
+    );
+    for (t, want) in [("risky_users", &users), ("risky_service_principals", &sps)] {
+        let t = table(&out, "risk", t);
+        let got: BTreeMap<String, (String, String)> = t
+            .rows
+            .iter()
+            .map(|r| (r[0].display(), (r[1].display(), r[2].display())))
+            .collect();
+        let want: BTreeMap<String, (String, String)> = want
+            .iter()
+            .map(|(k, v)| (k.clone(), (v.1.clone(), v.2.clone())))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    // Detections: by type (the generator's truth), by level, and who.
+    let detections: u64 = truth.risk_detections_by_type.values().sum();
+    assert_eq!(fact(&out, "risk", "detections"), detections);
+    for level in ["high", "medium", "low"] {
+        assert_eq!(
+            fact(&out, "risk", &format!("{level}_detections")),
+            detections_by_level.get(level).copied().unwrap_or(0),
+            "{level}"
+        );
+    }
+    let by_type = table(&out, "risk", "detections_by_type");
+    let got: BTreeMap<String, u64> = by_type
+        .rows
+        .iter()
+        .map(|r| (r[0].display(), int(&r[col(by_type, "count")])))
+        .collect();
+    assert_eq!(got, truth.risk_detections_by_type);
+    for r in &by_type.rows {
+        assert_eq!(
+            int(&r[col(by_type, "distinct_identities")]),
+            detection_identities[&r[0].display()].len() as u64,
+            "{}",
+            r[0].display()
+        );
+    }
+    let recent = table(&out, "risk", "recent_detections");
+    assert_eq!(recent.rows.len() as u64, detections.min(1_000_000));
+    assert!(
+        recent
+            .rows
+            .windows(2)
+            .all(|w| w[0][0].display() >= w[1][0].display()),
+        "newest first"
+    );
+
+    // Graph activity: per app, failures by status (the generator's truth).
+    assert_eq!(fact(&out, "graph_activity", "requests"), graph_requests);
+    assert_eq!(
+        graph_requests,
+        truth.graph_requests_by_status.values().sum::<u64>()
+    );
+    let failed: u64 = failing.values().sum();
+    assert_eq!(fact(&out, "graph_activity", "failed_requests"), failed);
+    let t = table(&out, "graph_activity", "apps");
+    let got: BTreeMap<(String, String), (u64, u64)> = t
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                (r[col(t, "api")].display(), r[0].display()),
+                (int(&r[col(t, "requests")]), int(&r[col(t, "failed")])),
+            )
+        })
+        .collect();
+    assert_eq!(got, apps);
+    // The endpoint rows of each app add up to the app's requests.
+    let e = table(&out, "graph_activity", "app_endpoints");
+    let mut sums: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    for r in &e.rows {
+        let s = sums
+            .entry((r[col(e, "api")].display(), r[0].display()))
+            .or_insert((0, 0));
+        s.0 += int(&r[col(e, "requests")]);
+        s.1 += int(&r[col(e, "failed")]);
+    }
+    assert_eq!(sums, apps);
+    let s = table(&out, "graph_activity", "failures_by_status");
+    let got: BTreeMap<String, u64> = s
+        .rows
+        .iter()
+        .map(|r| (r[0].display(), int(&r[1])))
+        .collect();
+    assert_eq!(got, failing);
+    let want: BTreeMap<String, u64> = truth
+        .graph_requests_by_status
+        .iter()
+        .filter(|(s, _)| **s >= 400)
+        .map(|(s, n)| (s.to_string(), *n))
+        .collect();
+    assert_eq!(got, want);
+}

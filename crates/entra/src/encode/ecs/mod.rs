@@ -4,16 +4,21 @@
 //! Sign-ins, audits and provisioning follow Elastic's ingest pipelines field for field: the same
 //! `azure.<dataset>.*` key renames, the same ECS fields, and for sign-ins the same recursive
 //! snake_case and removal of null and empty values. What Elasticsearch adds itself (GeoIP,
-//! user-agent parsing, `event.original` on request) is left to Elasticsearch. Categories Elastic
-//! has no pipeline for here (risk, Graph activity, unknown) get a mapping in the sign-in style.
+//! user-agent parsing, `event.original` on request) is left to Elasticsearch. Identity Protection
+//! (`identity_protection`) and Graph activity (`graphactivitylogs`, `aadgraphactivitylogs`)
+//! follow their own pipelines, which write the newer `azure.tenant.id` / `cloud.*` names next to
+//! the legacy ones. Categories Elastic has no pipeline for get a mapping in the sign-in style.
 //!
 //! Everything is written straight into the output buffer: input strings are copied in their
 //! escaped form, nested objects that end up empty are rolled back rather than pre-computed.
 
 mod audit;
+mod graph;
+mod identity_protection;
 mod other;
 mod provisioning;
 mod signin;
+mod uri;
 
 use std::ops::Range;
 
@@ -31,7 +36,9 @@ pub fn encode(record: &Record<'_>, ctx: &EncodeContext, out: &mut Vec<u8>) {
         Body::SignIn(s) => signin::encode(record, s, ctx, out),
         Body::Audit(_) => audit::encode(record, ctx, out),
         Body::Provisioning(_) => provisioning::encode(record, ctx, out),
-        Body::Risk(_) | Body::GraphActivity(_) | Body::Generic => other::encode(record, ctx, out),
+        Body::Risk(r) => identity_protection::encode(record, r, ctx, out),
+        Body::GraphActivity(g) => graph::encode(record, g, ctx, out),
+        Body::Generic => other::encode(record, ctx, out),
     }
 }
 
@@ -86,6 +93,93 @@ fn write_azure(
         f(a);
     });
     o.object("cloud", |c| c.str("provider", "azure"));
+}
+
+/// What the per-stream pipeline of a Graph or Identity Protection record found before the shared
+/// pipeline runs.
+struct AzureIds<'a> {
+    /// `azure.tenant.id` from the record's own `tenantId` (the shared pipeline reads the tenant
+    /// from `resourceId` only when this is absent).
+    tenant: Option<JsonStr<'a>>,
+    correlation: Option<JsonStr<'a>>,
+    /// `cloud.account.id` is copied from the tenant before the shared pipeline runs
+    /// (Identity Protection) or after it (Graph, which then also sees the tenant from
+    /// `resourceId`).
+    account_after_shared: bool,
+    region: Option<JsonStr<'a>>,
+    service: Option<&'static str>,
+}
+
+/// `azure.{tenant, correlation, resource, resource_provider}` with their legacy copies
+/// (`tenant_id`, `correlation_id`, `resource.id`, `resource.provider`) and `cloud.*`, as the
+/// shared tenant pipeline of the Graph and Identity Protection data streams writes them; the
+/// caller writes `azure.<dataset>` inside `f`.
+fn write_azure_semconv(
+    o: &mut ObjectWriter<'_>,
+    record: &Record<'_>,
+    ids: &AzureIds<'_>,
+    f: impl FnOnce(&mut ObjectWriter<'_>),
+) {
+    let rid = record
+        .envelope()
+        .resource_id
+        .filter(|r| !r.is_empty())
+        .map(|r| r.decode());
+    let grok = match ids.tenant {
+        Some(_) => None,
+        None => rid.as_deref().and_then(tenant_and_provider),
+    };
+    let namespace = match grok {
+        Some((_, provider)) => Some(provider),
+        None => rid.as_deref().and_then(provider_after),
+    };
+    let write_tenant = |a: &mut ObjectWriter<'_>, key: &str| match (ids.tenant, grok) {
+        (Some(t), _) => a.opt_json_str(key, Some(t)),
+        (None, Some((t, _))) => a.str(key, t),
+        (None, None) => {}
+    };
+    o.object("azure", |a| {
+        a.object("tenant", |t| write_tenant(t, "id"));
+        write_tenant(a, "tenant_id");
+        a.object("correlation", |c| c.opt_str_nonempty("id", ids.correlation));
+        a.opt_str_nonempty("correlation_id", ids.correlation);
+        a.object("resource", |r| {
+            r.opt_str_nonempty("id", record.envelope().resource_id);
+            if let Some(p) = namespace {
+                r.str("provider", p);
+            }
+        });
+        a.object("resource_provider", |r| {
+            if let Some(p) = namespace {
+                r.str("namespace", p);
+            }
+        });
+        f(a);
+    });
+    o.object("cloud", |c| {
+        c.object("account", |a| {
+            if ids.account_after_shared {
+                write_tenant(a, "id");
+            } else {
+                a.opt_str_nonempty("id", ids.tenant);
+            }
+        });
+        c.str("provider", "azure");
+        c.opt_str_nonempty("region", ids.region);
+        c.opt_str_nonempty("resource_id", record.envelope().resource_id);
+        if let Some(name) = ids.service {
+            c.object("service", |s| s.str("name", name));
+        }
+    });
+}
+
+/// The shared pipeline's second pattern, `(?i)/providers/{rest}`: what follows the first
+/// `/providers/`, up to a line break.
+fn provider_after(rid: &str) -> Option<&str> {
+    let tail = b"/providers/";
+    let at = find_ignore_case(rid.as_bytes(), tail)?;
+    let rest = rid[at + tail.len()..].split(['\n', '\r']).next()?;
+    (!rest.is_empty()).then_some(rest)
 }
 
 /// The shared pipeline's `(?i)/tenants/{GUID}/providers/{rest}`, unanchored like grok: the tenant

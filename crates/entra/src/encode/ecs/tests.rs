@@ -282,43 +282,269 @@ fn provisioning_maps_like_elastic() {
 }
 
 #[test]
-fn risk_detection_is_an_alert() {
+fn risk_detection_follows_elastics_identity_protection_pipeline() {
     let d = ecs(
         r#"{"time":"9/9/2022 10:00:00 AM","category":"UserRiskEvents","operationName":"User Risk Detection","location":"neu",
+      "tenantId":"5611623b-9128-461e-9d7f-a0d9c270ead2","correlationId":"c-1","Level":4,"identity":"ada","durationMs":0,
+      "resourceId":"/tenants/5611623b-9128-461e-9d7f-a0d9c270ead2/providers/microsoft.aadiam","resultType":null,
       "properties":{"id":"r-1","riskEventType":"passwordSpray","riskLevel":"high","ipAddress":"192.0.2.1","userId":"u-1",
-      "userPrincipalName":"ada@example.com","activityDateTime":"2022-09-09T9:59:27.958Z","additionalInfo":"[]",
+      "userPrincipalName":"ada@example.com","userDisplayName":"Ada","activityDateTime":"2022-09-09T9:59:27.958Z","additionalInfo":"[{\"Key\":\"userAgent\",\"Value\":\"curl\"}]",
+      "homeTenantId":"t","resourceTenantId":null,"source":"IdentityProtection","":"",
       "location":{"city":"Delft","countryOrRegion":"NL","geoCoordinates":{"latitude":52.0,"longitude":4.35}}}}"#,
     );
-    assert_eq!(d["@timestamp"], "2022-09-09T09:59:27.958Z");
-    assert_eq!(d["event"]["kind"], "alert");
+    // Elastic dates the document by the envelope `time`.
+    assert_eq!(d["@timestamp"], "2022-09-09T10:00:00.000Z");
+    assert_eq!(d["event"]["kind"], "event");
+    assert_eq!(d["event"]["action"], "User Risk Detection");
+    assert_eq!(d["event"]["duration"], 0);
     assert_eq!(d["event"]["dataset"], "azure.identity_protection");
     assert_eq!(d["user"]["name"], "ada@example.com");
+    assert_eq!(d["user"]["email"], "ada@example.com");
+    assert_eq!(d["user"]["id"], "u-1");
+    assert_eq!(d["user"]["full_name"], "Ada");
+    assert_eq!(
+        d["related"]["user"],
+        serde_json::json!(["u-1", "ada@example.com", "Ada"])
+    );
+    // No caller address: the detection's own address.
     assert_eq!(d["source"]["ip"], "192.0.2.1");
-    assert_eq!(d["geo"]["country_iso_code"], "NL");
-    let p = &d["azure"]["identity_protection"];
-    assert_eq!(p["location"], "neu");
-    assert_eq!(p["properties"]["risk_event_type"], "passwordSpray");
+    assert_eq!(d["client"]["ip"], "192.0.2.1");
+    assert_eq!(d["related"]["ip"], serde_json::json!(["192.0.2.1"]));
+    // Elastic does not map the detection's location to `geo.*` (GeoIP of `source.ip` does).
+    assert!(d.get("geo").is_none());
+    let a = &d["azure"];
+    assert_eq!(a["tenant"]["id"], "5611623b-9128-461e-9d7f-a0d9c270ead2");
+    assert_eq!(a["tenant_id"], "5611623b-9128-461e-9d7f-a0d9c270ead2");
+    assert_eq!(a["correlation"]["id"], "c-1");
+    assert_eq!(a["correlation_id"], "c-1");
+    assert_eq!(a["resource"]["provider"], "microsoft.aadiam");
+    assert_eq!(a["resource_provider"]["namespace"], "microsoft.aadiam");
+    assert_eq!(
+        d["cloud"]["account"]["id"],
+        "5611623b-9128-461e-9d7f-a0d9c270ead2"
+    );
+    assert_eq!(
+        d["cloud"]["resource_id"],
+        "/tenants/5611623b-9128-461e-9d7f-a0d9c270ead2/providers/microsoft.aadiam"
+    );
+    let p = &a["identityprotection"];
+    assert_eq!(p["category"], "UserRiskEvents");
+    assert_eq!(p["operation_name"], "User Risk Detection");
+    // Moved or removed: time, tenant, correlation, identity, Level, location, duration.
+    for gone in [
+        "time",
+        "tenantId",
+        "correlationId",
+        "identity",
+        "Level",
+        "location",
+        "durationMs",
+    ] {
+        assert!(p.get(gone).is_none(), "{gone}");
+    }
+    // Kept as received, null included (no snake_case pass, no null removal).
+    assert!(p["resultType"].is_null());
+    let props = &p["properties"];
+    assert_eq!(props["risk_event_type"], "passwordSpray");
+    assert_eq!(props["risk_level"], "high");
+    assert_eq!(props["ip_address"], "192.0.2.1");
+    assert_eq!(props["user_id"], "u-1");
+    assert_eq!(props["activity_datetime"], "2022-09-09T09:59:27.958Z");
+    assert_eq!(props["additional_info"][0]["Value"], "curl");
+    assert_eq!(props["source"], "IdentityProtection");
+    assert_eq!(props["location"]["countryOrRegion"], "NL");
+    for gone in [
+        "homeTenantId",
+        "resourceTenantId",
+        "additionalInfo",
+        "activityDateTime",
+        "",
+    ] {
+        assert!(props.get(gone).is_none(), "{gone}");
+    }
 }
 
 #[test]
-fn graph_activity_has_http_fields() {
+fn risky_user_keeps_the_caller_address_and_service_principals_are_mapped_too() {
     let d = ecs(
-        r#"{"time":"2024-03-07T11:47:05Z","category":"MicrosoftGraphActivityLogs","operationName":"Microsoft Graph Activity","durationMs":462680,
-      "properties":{"requestId":"q-1","requestMethod":"GET","requestUri":"https://graph.microsoft.com/v1.0/me","responseStatusCode":403,
-      "ipAddress":"192.0.2.1","userAgent":"curl","userId":"u-1","appId":"a-1","timeGenerated":"2024-03-07T11:47:00.6442361Z","responseSizeBytes":364,"scopes":null}}"#,
+        r#"{"time":"8/22/2022 6:11:52 PM","category":"RiskyUsers","callerIpAddress":"not an ip",
+      "properties":{"id":"u-1","userPrincipalName":"joe","userId":null,"riskLastUpdatedDateTime":"2022-09-09T9:59:27.958Z",
+      "isDeleted":true,"riskState":"atRisk","additionalInfo":"not json"}}"#,
     );
-    assert_eq!(d["@timestamp"], "2024-03-07T11:47:00.644Z");
-    assert_eq!(d["event"]["outcome"], "failure");
-    assert_eq!(d["event"]["dataset"], "azure.graphactivitylogs");
-    assert_eq!(d["http"]["request"]["method"], "GET");
+    assert_eq!(d["@timestamp"], "2022-08-22T18:11:52.000Z");
+    assert_eq!(d["source"]["address"], "not an ip");
+    assert!(d["source"].get("ip").is_none());
+    // Not an address: no `user.email`; Elastic takes no `user.id` from a risky user's own id.
+    assert_eq!(d["user"], serde_json::json!({"name": "joe"}));
+    let p = &d["azure"]["identityprotection"]["properties"];
+    assert_eq!(p["risk_last_updated_datetime"], "2022-09-09T09:59:27.958Z");
+    assert_eq!(p["is_deleted"], true);
+    assert!(p.get("user_id").is_none(), "a null userId is removed");
+    assert_eq!(p["additionalInfo"], "not json");
+    // No tenant anywhere: no tenant fields, no account.
+    assert!(d["azure"].get("tenant").is_none());
+    assert!(d["cloud"].get("account").is_none());
+
+    let d = ecs(
+        r#"{"category":"RiskyServicePrincipals","resourceId":"/tenants/5611623b-9128-461e-9d7f-a0d9c270ead2/providers/microsoft.aadiam",
+      "properties":{"id":"sp-1","displayName":"robot","appId":"a-1","riskLevel":"high","riskState":"atRisk"}}"#,
+    );
+    assert_eq!(d["service"]["id"], "sp-1");
+    assert_eq!(d["service"]["name"], "robot");
+    assert_eq!(d["event"]["category"], serde_json::json!(["iam"]));
+    // The tenant from `resourceId` when the record names none; `cloud.account.id` is copied
+    // before the shared pipeline runs, so it stays unset.
+    assert_eq!(
+        d["azure"]["tenant"]["id"],
+        "5611623b-9128-461e-9d7f-a0d9c270ead2"
+    );
+    assert!(d["cloud"].get("account").is_none());
+}
+
+#[test]
+fn graph_activity_follows_elastics_graph_pipeline() {
+    let d = ecs(
+        r#"{"time":"2024-03-07T11:47:05Z","Level":4,"category":"MicrosoftGraphActivityLogs","operationName":"Microsoft Graph Activity","durationMs":462680,
+      "callerIpAddress":"192.0.2.1","location":"West Europe","tenantId":"t-1","correlationId":"c-1","resultSignature":"403",
+      "resourceId":"/TENANTS/A140785B-418D-4344-A4EC-8E9648919ABC/PROVIDERS/MICROSOFT.AADIAM",
+      "properties":{"requestId":"q-1","requestMethod":"DELETE","requestUri":"https://graph.microsoft.com/v1.0/users/<pii>ada</pii>@example.com?$select=id","responseStatusCode":403,
+      "ipAddress":"192.0.2.1","userAgent":"curl","userId":"u-1","servicePrincipalId":"sp-1","appId":"a-1","timeGenerated":"2024-03-07T11:47:00.6442361Z","responseSizeBytes":364,"scopes":null,
+      "roles":"User.Read.All  Group.Read.All","clientAuthMethod":"2","tokenIssuedAt":"2024-03-07T11:42:00Z","C_DeviceId":"d-1","C_Sid":"s-1","signInActivityId":"tok",
+      "_BilledSize":12,"_IsBillable":"True","atContent":"","durationMs":462680,"location":"West Europe","tenantId":"t-1"}}"#,
+    );
+    // Graph dates the document by the envelope `time`.
+    assert_eq!(d["@timestamp"], "2024-03-07T11:47:05.000Z");
+    let e = &d["event"];
+    assert_eq!(e["outcome"], "failure");
+    assert_eq!(e["category"], serde_json::json!(["api"]));
+    assert_eq!(e["type"], serde_json::json!(["deletion", "denied"]));
+    assert_eq!(e["action"], "Microsoft Graph Activity");
+    assert_eq!(e["duration"], 462_680_000_000_i64);
+    assert_eq!(e["dataset"], "azure.graphactivitylogs");
+    assert_eq!(d["http"]["request"]["method"], "DELETE");
+    assert_eq!(d["http"]["request"]["id"], "q-1");
     assert_eq!(d["http"]["response"]["status_code"], 403);
-    assert_eq!(d["url"]["original"], "https://graph.microsoft.com/v1.0/me");
-    assert_eq!(d["user"]["id"], "u-1");
-    assert!(
-        d["azure"]["graphactivitylogs"]["properties"]
-            .get("scopes")
-            .is_none()
+    assert_eq!(d["http"]["response"]["bytes"], 364);
+    assert_eq!(
+        d["url"]["original"],
+        "https://graph.microsoft.com/v1.0/users/<pii>ada</pii>@example.com?$select=id"
     );
+    assert_eq!(d["url"]["path"], "/v1.0/users/ada@example.com");
+    assert_eq!(d["url"]["domain"], "graph.microsoft.com");
+    assert_eq!(d["url"]["query"], "$select=id");
+    assert_eq!(d["url"]["extension"], "com");
+    assert_eq!(d["user"]["id"], "u-1");
+    assert_eq!(d["client"]["user"]["id"], "u-1");
+    assert_eq!(d["client"]["ip"], "192.0.2.1");
+    assert_eq!(d["source"]["ip"], "192.0.2.1");
+    assert_eq!(d["service"]["id"], "sp-1");
+    assert_eq!(d["device"]["id"], "d-1");
+    assert_eq!(d["session"]["id"], "s-1");
+    assert_eq!(d["token"]["id"], "tok");
+    assert_eq!(d["log"]["level"], "4");
+    assert_eq!(d["user_agent"]["original"], "curl");
+    assert_eq!(d["destination"]["geo"]["region_name"], "West Europe");
+    assert_eq!(d["cloud"]["region"], "West Europe");
+    assert_eq!(d["cloud"]["service"]["name"], "Microsoft Graph");
+    assert_eq!(d["cloud"]["account"]["id"], "t-1");
+    assert_eq!(d["azure"]["tenant"]["id"], "t-1");
+    assert_eq!(d["azure"]["correlation"]["id"], "c-1");
+    assert_eq!(d["azure"]["resource"]["provider"], "MICROSOFT.AADIAM");
+    let g = &d["azure"]["graphactivitylogs"];
+    assert_eq!(g["result_signature"], "403");
+    assert_eq!(g["operation_name"], "Microsoft Graph Activity");
+    for gone in [
+        "time",
+        "level",
+        "caller_ip_address",
+        "duration_ms",
+        "location",
+        "tenant_id",
+    ] {
+        assert!(g.get(gone).is_none(), "{gone}");
+    }
+    let p = &g["properties"];
+    assert_eq!(
+        p["roles"],
+        serde_json::json!(["User.Read.All", "Group.Read.All"])
+    );
+    assert_eq!(p["client_auth_method"], 2);
+    assert_eq!(p["time_generated"], "2024-03-07T11:47:00.644Z");
+    assert_eq!(p["token_issued_at"], "2024-03-07T11:42:00.000Z");
+    assert_eq!(p["billed_size"], 12);
+    assert_eq!(p["is_billable"], true);
+    assert_eq!(p["app_id"], "a-1");
+    assert_eq!(p["c_device_id"], "d-1");
+    for gone in [
+        "scopes",
+        "request_id",
+        "request_uri",
+        "request_method",
+        "response_status_code",
+        "response_size_bytes",
+        "ip_address",
+        "user_agent",
+        "user_id",
+        "at_content",
+        "duration_ms",
+        "location",
+        "tenant_id",
+        "_billed_size",
+    ] {
+        assert!(p.get(gone).is_none(), "{gone}");
+    }
+}
+
+#[test]
+fn aad_graph_activity_derives_its_action_from_the_path() {
+    let d = ecs(
+        r#"{"category":"AzureADGraphActivityLogs","location":"WestUS","operationName":"AAD Graph Activity","tenantId":"t-1",
+      "properties":{"__UDI_RequiredFields_EventTime":639140000000000000,"__UDI_RequiredFields_TenantId":"t-1","actorType":"Application",
+      "appId":"a-1","callerIpAddress":"81.2.69.143","deviceId":"","durationMs":59,"httpMethod":"GET","httpStatusCode":302,
+      "issuedAt":"5/7/2026 1:50:39 PM","requestId":"q-1","requestUri":"/v2/ab30785b-417f-42a4-b5dc-8f9051718acb/directoryRoles",
+      "responseSizeBytes":-1,"roles":" Group.Read.All, Directory.Read.All,","scopes":"","servicePrincipalId":"sp-1","sessionId":"s-1",
+      "timeGenerated":"2026-05-07T15:19:33.5368860Z","userAgent":"AADInternals","userId":"","wids":""}}"#,
+    );
+    assert_eq!(d["@timestamp"], "2026-05-07T15:19:33.536Z");
+    let e = &d["event"];
+    assert_eq!(e["action"], "directory-roles-read");
+    assert_eq!(e["category"], serde_json::json!(["iam", "web"]));
+    assert_eq!(e["type"], serde_json::json!(["access", "info"]));
+    assert_eq!(e["outcome"], "unknown");
+    assert_eq!(e["id"], "q-1");
+    assert_eq!(e["duration"], 59_000_000);
+    assert_eq!(d["http"]["response"]["bytes"], -1);
+    assert_eq!(
+        d["url"]["path"],
+        "/v2/ab30785b-417f-42a4-b5dc-8f9051718acb/directoryRoles"
+    );
+    // No user: the service principal is the user.
+    assert_eq!(d["user"]["id"], "sp-1");
+    assert_eq!(d["related"]["user"], serde_json::json!(["sp-1", "a-1"]));
+    assert_eq!(d["source"]["ip"], "81.2.69.143");
+    assert_eq!(d["session"]["id"], "s-1");
+    assert!(d.get("device").is_none());
+    assert_eq!(d["cloud"]["service"]["name"], "Azure AD Graph");
+    let p = &d["azure"]["aadgraphactivitylogs"]["properties"];
+    assert_eq!(
+        p["roles"],
+        serde_json::json!(["Group.Read.All", "Directory.Read.All"])
+    );
+    assert_eq!(p["token_issued_at"], "2026-05-07T13:50:39.000Z");
+    assert_eq!(p["actor_type"], "Application");
+    for gone in [
+        "__udi_required_fields_event_time",
+        "__udi_required_fields_tenant_id",
+        "caller_ip_address",
+        "http_method",
+        "http_status_code",
+        "issued_at",
+        "wids",
+        "scopes",
+        "device_id",
+    ] {
+        assert!(p.get(gone).is_none(), "{gone}");
+    }
 }
 
 #[test]
