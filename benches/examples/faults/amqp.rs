@@ -9,15 +9,13 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use entrastream_eventhubs_peer::{EventHubsPeer, PeerConfig};
-use entrastream_generator::{Generator, GeneratorConfig};
-use entrastream_testkit::record_ids;
 
 use crate::Args;
-use crate::harness::{file_sink, wait_for};
-use crate::kills::{KillRun, Replicas, kill_at_random_times, kill_row};
+use crate::harness::{file_sink, paced_envelopes};
+use crate::kills::{Replicas, finish_kill_run, kill_at_random_times, kill_row};
 
 const HUB: &str = "kills";
 
@@ -83,33 +81,17 @@ fn produce(
     limit: u64,
     stop: Arc<AtomicBool>,
 ) -> HashSet<String> {
-    let mut generator = Generator::new(GeneratorConfig {
-        seed,
-        ..Default::default()
-    })
-    .expect("generator");
     let mut ids = HashSet::new();
-    let mut buf = Vec::new();
-    let t0 = Instant::now();
-    let (mut records, mut messages) = (0u64, 0u64);
-    while records < limit && !stop.load(Ordering::Relaxed) {
-        let due = (t0.elapsed().as_secs_f64() * rate as f64) as u64;
-        if records >= due {
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
-        }
-        buf.clear();
-        generator.next_envelope_with(25, &mut buf);
-        let new = record_ids(&buf);
-        records += new.len() as u64;
+    let mut messages = 0u64;
+    paced_envelopes(rate, seed, limit, &stop, |buf, new| {
         peer.append(
             HUB,
             &(messages % partitions as u64).to_string(),
-            buf.clone(),
+            buf.to_vec(),
         );
         messages += 1;
         ids.extend(new);
-    }
+    });
     ids
 }
 
@@ -133,38 +115,27 @@ pub fn amqp_kills(a: &Args, rt: &tokio::runtime::Runtime) -> crate::harness::Row
         config(a, &peer, dir.path(), "b"),
     ];
     let mut reps = Replicas::from_configs(dir.path(), configs);
-    let KillRun {
-        t0,
-        mut seen,
-        at_kill,
-    } = kill_at_random_times(a, &mut reps, cp);
+    let mut run = kill_at_random_times(a, &mut reps, cp);
     let want = producer.join().expect("producer thread");
-    let produced_in = t0.elapsed();
+    let produced_in = run.t0.elapsed();
     eprintln!(
         "amqp-kills: appended {} records in {:.0} s",
         want.len(),
-        t0.elapsed().as_secs_f64()
+        produced_in.as_secs_f64()
     );
     // Done when every id was delivered: the store's checkpoints are checked by the clean stop
     // (it commits what is done) and the loss count below.
-    let mut last_check = Instant::now();
-    let done = wait_for(Duration::from_secs(900), || {
-        let n = reps.poll_lines();
-        let waiting = seen.deliveries < want.len();
-        seen.add_count(n, waiting);
-        if waiting || last_check.elapsed() < Duration::from_secs(5) {
-            return false;
-        }
-        last_check = Instant::now();
-        let got = reps.ids();
-        want.iter().all(|id| got.contains_key(id))
-    });
+    let done = finish_kill_run(
+        &mut reps,
+        &mut run,
+        want.len(),
+        Duration::from_secs(5),
+        |reps| {
+            let got = reps.ids();
+            want.iter().all(|id| got.contains_key(id))
+        },
+    );
     stop.store(true, Ordering::Relaxed);
-    reps.stop();
-    let n = reps.poll_lines();
-    seen.add_count(n, false);
-    seen.counts = reps.ids();
-    let run = KillRun { t0, seen, at_kill };
     kill_row(
         a,
         "6. AMQP (Event Hubs peer, file store): kill -9",

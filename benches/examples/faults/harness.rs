@@ -5,14 +5,14 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use entrastream_generator::{Generator, GeneratorConfig};
 use entrastream_testkit::kafka::Producing;
-use entrastream_testkit::{count_ids, record_ids};
+use entrastream_testkit::{ChildProcess, count_ids, record_ids};
 
 /// One row of the results table.
 #[derive(Debug, Clone)]
@@ -74,10 +74,10 @@ pub fn entrastream_bin() -> PathBuf {
     bin
 }
 
-/// `entrastream run --config FILE`, its stderr (JSON logs) appended to a log file that
-/// outlives restarts.
+/// `entrastream run --config FILE` as testkit's [`ChildProcess`], its stderr (JSON logs)
+/// appended to a log file that outlives restarts, its peak RSS sampled while it runs.
 pub struct Daemon {
-    child: Child,
+    child: ChildProcess,
     /// Highest VmHWM read from /proc while it ran, in KiB.
     peak_kib: u64,
 }
@@ -89,31 +89,19 @@ impl Daemon {
 
     /// Like [`Daemon::start`], with extra environment variables (e.g. `RUST_LOG`).
     pub fn start_env(config: &Path, log: &Path, env: &[(&str, &str)]) -> Daemon {
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("daemon log");
-        let child = Command::new(entrastream_bin())
-            .args(["run", "--config"])
+        let mut cmd = Command::new(entrastream_bin());
+        cmd.args(["run", "--config"])
             .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(stderr))
-            .envs(env.iter().copied())
-            .spawn()
-            .expect("spawn entrastream run");
-        Daemon { child, peak_kib: 0 }
+            .envs(env.iter().copied());
+        Daemon {
+            child: ChildProcess::spawn_appending(cmd, log),
+            peak_kib: 0,
+        }
     }
 
     /// Reads the peak RSS so far (call it now and then, and before a kill).
     pub fn sample_rss(&mut self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let hwm = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0);
+        let hwm = self.child.peak_rss_kib().unwrap_or(0);
         self.peak_kib = self.peak_kib.max(hwm);
         self.peak_kib
     }
@@ -124,39 +112,26 @@ impl Daemon {
 
     pub fn kill9(&mut self) {
         self.sample_rss();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill9();
     }
 
     /// SIGTERM, then up to `grace` for a clean exit (kill -9 after that).
     pub fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
         self.sample_rss();
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return Some(s);
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if !self.child.is_running() {
+            return self.child.wait_timeout(Duration::ZERO);
         }
-        self.kill9();
-        None
+        self.child.term();
+        let status = self.child.wait_timeout(grace);
+        if status.is_none() {
+            self.kill9();
+        }
+        status
     }
 
     /// Still running (not exited on its own)?
     pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.alive() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.child.is_running()
     }
 }
 
@@ -458,6 +433,38 @@ impl Seen {
     }
 }
 
+/// Generated envelopes of 25 records at `rate` records/s, each handed to `send` with its
+/// record ids, until `limit` records were generated or `stop` is set. The pace of every
+/// producer of the suite (Kafka and the Event Hubs peer).
+pub fn paced_envelopes(
+    rate: u64,
+    seed: u64,
+    limit: u64,
+    stop: &AtomicBool,
+    mut send: impl FnMut(&[u8], Vec<String>),
+) {
+    let mut generator = Generator::new(GeneratorConfig {
+        seed,
+        ..Default::default()
+    })
+    .expect("generator");
+    let t0 = Instant::now();
+    let mut records = 0u64;
+    let mut buf = Vec::new();
+    while !stop.load(Ordering::Relaxed) && records < limit {
+        let due = (t0.elapsed().as_secs_f64() * rate as f64) as u64;
+        if records >= due {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        }
+        buf.clear();
+        generator.next_envelope_with(25, &mut buf);
+        let ids = record_ids(&buf);
+        records += ids.len() as u64;
+        send(&buf, ids);
+    }
+}
+
 /// Generated traffic produced at a steady rate on its own thread until stopped.
 pub struct SteadyProducer {
     stop: Arc<AtomicBool>,
@@ -497,30 +504,13 @@ impl SteadyProducer {
         );
         let thread = std::thread::spawn(move || {
             let mut p = Producing::new(&b, &t, partitions);
-            let mut generator = Generator::new(GeneratorConfig {
-                seed,
-                ..Default::default()
-            })
-            .expect("generator");
-            let t0 = Instant::now();
-            let mut records = 0u64;
-            let mut buf = Vec::new();
-            while !s.load(Ordering::Relaxed) && records < limit {
-                let due = (t0.elapsed().as_secs_f64() * rate as f64) as u64;
-                if records >= due {
-                    std::thread::sleep(Duration::from_millis(10));
-                    continue;
-                }
-                buf.clear();
-                generator.next_envelope_with(25, &mut buf);
-                let ids = record_ids(&buf);
-                records += ids.len() as u64;
-                let partition = p.send(&buf);
+            paced_envelopes(rate, seed, limit, &s, |buf, ids| {
+                let partition = p.send(buf);
                 let mut sent = m.lock().unwrap_or_else(|e| e.into_inner());
                 for id in ids {
                     sent.insert(id, partition);
                 }
-            }
+            });
             p.finish();
         });
         SteadyProducer {

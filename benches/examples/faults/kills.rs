@@ -383,41 +383,28 @@ pub fn kills(a: &Args) -> Row {
         total,
     );
     let mut reps = Replicas::start(a, dir.path(), &broker.bootstrap, "kills");
-    let KillRun {
-        t0,
-        mut seen,
-        at_kill,
-    } = kill_at_random_times(a, &mut reps, cp);
+    let mut run = kill_at_random_times(a, &mut reps, cp);
     let sent = producer.finish_limit();
     let want: HashSet<String> = sent.into_keys().collect();
-    let produced_in = t0.elapsed();
+    let produced_in = run.t0.elapsed();
     let end = end_offsets(&broker.bootstrap, "kills", a.partitions);
     eprintln!(
         "kills: produced {} records in {:.0} s",
         want.len(),
-        t0.elapsed().as_secs_f64()
+        produced_in.as_secs_f64()
     );
-    let mut last_check = Instant::now();
-    let done = wait_for(Duration::from_secs(900), || {
-        let n = reps.poll_lines();
-        let waiting = seen.deliveries < want.len();
-        seen.add_count(n, waiting);
-        // Creating a consumer per check is slow: only once enough lines arrived, every 2 s.
-        if waiting || last_check.elapsed() < Duration::from_secs(2) {
-            return false;
-        }
-        last_check = Instant::now();
-        broker.committed("faults", "kills", a.partitions) == end
-    });
-    reps.stop();
-    let n = reps.poll_lines();
-    seen.add_count(n, false);
+    // Creating a consumer per check is slow: every 2 s.
+    let done = finish_kill_run(
+        &mut reps,
+        &mut run,
+        want.len(),
+        Duration::from_secs(2),
+        |_| broker.committed("faults", "kills", a.partitions) == end,
+    );
     eprintln!(
-        "kills: all committed after {:.1} s; counting ids",
-        t0.elapsed().as_secs_f64()
+        "kills: all committed after {:.1} s; ids counted",
+        run.t0.elapsed().as_secs_f64()
     );
-    seen.counts = reps.ids();
-    let run = KillRun { t0, seen, at_kill };
     kill_row(
         a,
         "1. kill -9",
@@ -429,6 +416,34 @@ pub fn kills(a: &Args) -> Row {
         produced_in,
         "kills",
     )
+}
+
+/// After the kills: follows both replicas until `all_done` (checked every `every`, and only
+/// once the delivered lines reached the `produced` count: a check is costly) or 900 s, stops
+/// both cleanly and counts every id they delivered. Whether `all_done` held.
+pub(crate) fn finish_kill_run(
+    reps: &mut Replicas,
+    run: &mut KillRun,
+    produced: usize,
+    every: Duration,
+    mut all_done: impl FnMut(&Replicas) -> bool,
+) -> bool {
+    let mut last_check = Instant::now();
+    let done = wait_for(Duration::from_secs(900), || {
+        let n = reps.poll_lines();
+        let waiting = run.seen.deliveries < produced;
+        run.seen.add_count(n, waiting);
+        if waiting || last_check.elapsed() < every {
+            return false;
+        }
+        last_check = Instant::now();
+        all_done(reps)
+    });
+    reps.stop();
+    let n = reps.poll_lines();
+    run.seen.add_count(n, false);
+    run.seen.counts = reps.ids();
+    done
 }
 
 /// The result row of a kill scenario: loss and duplicates by id, the duplicate bound, and

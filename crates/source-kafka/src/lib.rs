@@ -9,8 +9,10 @@
 //! group for exceeding `max.poll.interval.ms`. Rebalance callbacks run on that thread, so on
 //! *revoke* the thread hands the pipeline the revoked partitions (the pipeline reads rebalance
 //! events even while its budget is full), waits for their drained watermark, and commits it
-//! synchronously *before* librdkafka gives the partitions away (the next owner resumes exactly
-//! there). Nothing is ever auto-committed or auto-stored (`enable.auto.commit=false`,
+//! *before* librdkafka gives the partitions away (the next owner resumes exactly there). That
+//! commit never waits on the broker on this thread: it is asynchronous (librdkafka rejoins
+//! only once it is answered), and it is skipped when the assignment was lost with the group
+//! session, when the group would refuse it anyway (see `commit_on_revoke`). Nothing is ever auto-committed or auto-stored (`enable.auto.commit=false`,
 //! `enable.auto.offset.store=false`). On *assign*, the committed offsets are read back and
 //! reported, so the pipeline's tracker starts from what the group holds. The source also
 //! tracks the timestamps of uncommitted messages for the retention headroom ([`retention`]).
@@ -347,15 +349,7 @@ impl ConsumerContext for Ctx {
         if cp.is_empty() {
             return;
         }
-        match to_tpl(&cp) {
-            Ok(commit) => match consumer.commit(&commit, CommitMode::Sync) {
-                Ok(()) => tracing::info!(checkpoint = ?cp, "committed on revoke"),
-                Err(e) => {
-                    tracing::warn!(error = %e, checkpoint = ?cp, "commit on revoke failed; the next owner may redeliver")
-                }
-            },
-            Err(e) => tracing::warn!(error = %e, "bad checkpoint on revoke"),
-        }
+        commit_on_revoke(consumer, &cp);
     }
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -394,6 +388,46 @@ impl ConsumerContext for Ctx {
         }
         *lock(&self.assignment) = ids;
         let _ = self.control.send(Ok(SourceEvent::Assigned(parts)));
+    }
+}
+
+/// Commits the drained watermark of revoked partitions without ever waiting on the broker.
+///
+/// * The assignment is **lost** (librdkafka revokes it itself when the group session timed
+///   out, e.g. behind a blackholed network path, or after `max.poll.interval.ms`): the group
+///   has already given the partitions away and reset this member's id, so the coordinator
+///   refuses any commit of them (`UnknownMemberId`). Nothing is sent: a commit that cannot
+///   succeed would only hold the consumer (a synchronous one waited here for the request to
+///   time out, `socket.timeout.ms`, while librdkafka cannot unassign, stop its fetchers and
+///   rejoin; the fault suite's network scenario measured 36 s). The next owner redelivers
+///   from the last commit that succeeded: duplicates, never a gap.
+/// * Otherwise the commit is **asynchronous**: the rebalance callback returns at once and the
+///   result is left to librdkafka. librdkafka still completes the
+///   unassign (and so rejoins, and only then can the next owner read the committed offsets)
+///   only once no commit is outstanding, so the commit lands before the partitions move on a
+///   healthy network, and on a faulty one it waits at most its request timeout inside
+///   librdkafka, never on this thread. Its result is not waited for (no commit event reached the
+///   consumer's context in our runs): a failure shows as the next owner starting lower, which
+///   is redelivery.
+///
+/// Either way the only offsets ever committed are those of `cp`, the pipeline's drained
+/// watermark: every record below them was delivered, so a commit that does not complete (or
+/// completes late, after the next owner committed more) means redelivery, never loss.
+fn commit_on_revoke(consumer: &BaseConsumer<Ctx>, cp: &Checkpoint) {
+    if consumer.assignment_lost() {
+        tracing::warn!(
+            checkpoint = ?cp,
+            "partitions lost with the group session: nothing committed on revoke (the group refuses it); the next owner redelivers from the last successful commit"
+        );
+        return;
+    }
+    match to_tpl(cp).and_then(|tpl| consumer.commit(&tpl, CommitMode::Async)) {
+        Ok(()) => tracing::info!(checkpoint = ?cp, "commit on revoke sent"),
+        Err(e) => tracing::warn!(
+            error = %e,
+            checkpoint = ?cp,
+            "commit on revoke failed; the next owner redelivers from the last successful commit"
+        ),
     }
 }
 

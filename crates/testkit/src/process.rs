@@ -17,9 +17,24 @@ pub struct ChildProcess {
 
 impl ChildProcess {
     /// Spawns `cmd` with stdout discarded and stderr written to `log` (created or truncated).
-    pub fn spawn(mut cmd: Command, log: &Path) -> ChildProcess {
+    pub fn spawn(cmd: Command, log: &Path) -> ChildProcess {
         let stderr = std::fs::File::create(log)
             .unwrap_or_else(|e| panic!("create log file {}: {e}", log.display()));
+        Self::spawn_to(cmd, log, stderr)
+    }
+
+    /// Like [`ChildProcess::spawn`], appending to `log` instead of truncating it: one log for
+    /// every run of a process that is killed and restarted.
+    pub fn spawn_appending(cmd: Command, log: &Path) -> ChildProcess {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap_or_else(|e| panic!("open log file {}: {e}", log.display()));
+        Self::spawn_to(cmd, log, stderr)
+    }
+
+    fn spawn_to(mut cmd: Command, log: &Path, stderr: std::fs::File) -> ChildProcess {
         let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::from(stderr))
@@ -29,6 +44,16 @@ impl ChildProcess {
             child,
             log: log.to_path_buf(),
         }
+    }
+
+    /// Its peak resident memory so far (`VmHWM` of `/proc/PID/status`) in KiB; None once it
+    /// was reaped, or where `/proc` does not say.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
     /// Where its stderr goes.
@@ -118,6 +143,21 @@ mod tests {
         let status = c.wait_timeout(Duration::from_secs(10)).expect("exits");
         assert_eq!(status.code(), Some(3));
         assert_eq!(c.log_text().trim(), "hello");
+    }
+
+    #[test]
+    fn an_appending_log_keeps_every_run_and_peak_rss_is_read_while_it_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("runs.log");
+        for run in ["first", "second"] {
+            let mut cmd = Command::new("sh");
+            cmd.args(["-c", &format!("echo {run} >&2; sleep 0.3")]);
+            let mut c = ChildProcess::spawn_appending(cmd, &log);
+            assert!(c.peak_rss_kib().is_some_and(|k| k > 0));
+            c.wait_timeout(Duration::from_secs(10)).expect("exits");
+            assert_eq!(c.peak_rss_kib(), None, "reaped");
+        }
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "first\nsecond\n");
     }
 
     #[test]

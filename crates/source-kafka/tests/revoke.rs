@@ -1,0 +1,220 @@
+//! The commit on revoke against the real nisshi broker, with the testkit's fault proxy on the
+//! address nisshi advertises (every connection after bootstrap crosses it):
+//!
+//! * behind a blackholed path the group session times out and librdkafka revokes the lost
+//!   assignment; the source must not then hold its poll thread (and with it librdkafka's
+//!   unassign, rejoin and a shutdown) in a commit the group cannot accept;
+//! * on a healthy path a revoke still commits exactly the pipeline's drained watermark, and
+//!   before the next owner reads the group's offsets.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use entrastream_model::{Checkpoint, PartitionId, Position, StartPosition};
+use entrastream_source::{Source, SourceEvent};
+use entrastream_source_kafka::{KafkaSource, KafkaSourceConfig};
+use entrastream_testkit::kafka::{Broker, produce};
+use entrastream_testkit::{FaultMode, FaultProxy, free_port};
+
+const PARTITIONS: i32 = 2;
+const SESSION_MS: u64 = 6000;
+/// The source's drain timeout; the blackhole test answers the revoke [`ANSWER_AFTER`] into
+/// it, as a pipeline does whose sinks still finish in-flight batches.
+const DRAIN: Duration = Duration::from_secs(10);
+const ANSWER_AFTER: Duration = Duration::from_secs(2);
+
+fn config(bootstrap: &str, topic: &str) -> KafkaSourceConfig {
+    let mut properties: BTreeMap<String, String> = [
+        ("session.timeout.ms", SESSION_MS.to_string()),
+        ("heartbeat.interval.ms", "500".to_string()),
+        ("fetch.wait.max.ms", "50".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    // librdkafka's own debug contexts, when a run needs explaining (e.g. `cgrp,broker` with
+    // `RUST_LOG=librdkafka=debug` and `--nocapture`).
+    if let Ok(d) = std::env::var("RDKAFKA_DEBUG") {
+        properties.insert("debug".into(), d);
+    }
+    KafkaSourceConfig {
+        brokers: bootstrap.into(),
+        topic: topic.into(),
+        consumer_group: topic.into(),
+        start_position: StartPosition::Earliest,
+        security_protocol: None,
+        sasl_mechanism: None,
+        sasl_username: None,
+        sasl_password: None,
+        event_hubs_defaults: false,
+        properties,
+        drain_timeout: DRAIN,
+    }
+}
+
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// nisshi advertising a fault proxy in front of itself; a topic with traffic on it.
+async fn broker_behind_proxy(topic: &str) -> Option<(Broker, FaultProxy)> {
+    let proxy_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let broker = Broker::start_advertising(Some(&proxy_addr.to_string()))?;
+    let proxy = FaultProxy::start_on(proxy_addr, broker.bootstrap.parse().unwrap())
+        .await
+        .expect("fault proxy");
+    broker.create_topic(topic, PARTITIONS);
+    produce(&broker.bootstrap, topic, PARTITIONS, 2000, 0, 7);
+    Some((broker, proxy))
+}
+
+/// Reads until a message of every assigned partition came; the last offset read of each.
+async fn read_some(source: &mut KafkaSource) -> BTreeMap<i32, i64> {
+    let mut assigned: Option<usize> = None;
+    let mut last = BTreeMap::new();
+    while assigned.is_none_or(|n| last.len() < n) {
+        match tokio::time::timeout(Duration::from_secs(30), source.next_event())
+            .await
+            .expect("no messages")
+            .unwrap()
+        {
+            SourceEvent::Message(m) => {
+                last.insert(m.partition.partition, m.offset);
+            }
+            SourceEvent::Assigned(a) => assigned = Some(a.len()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    last
+}
+
+fn checkpoint(topic: &str, last: &BTreeMap<i32, i64>) -> Checkpoint {
+    let mut cp = Checkpoint::new();
+    for (p, o) in last {
+        cp.set(PartitionId::new(topic, *p), Position::Offset(*o));
+    }
+    cp
+}
+
+/// The fault suite's network stall in small: the path to the broker goes silent, the session
+/// times out and librdkafka revokes the (lost) assignment. Once the pipeline answered, the
+/// poll thread must be free at once. Before the fix it committed synchronously inside the
+/// rebalance callback and waited until that commit failed (6.5 s to more than two minutes
+/// in runs here, as long as the path stayed dead; 36 s in the fault suite), during which
+/// librdkafka can neither unassign nor rejoin; `close()` joins the poll thread, so it
+/// measures that hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_assignment_is_not_held_in_a_commit_behind_a_blackholed_broker() {
+    init_logs();
+    let topic = "revoke-lost";
+    let Some((broker, proxy)) = broker_behind_proxy(topic).await else {
+        return;
+    };
+    let mut source = KafkaSource::start(&config(&broker.bootstrap, topic), None).unwrap();
+    let last = read_some(&mut source).await;
+    proxy.set_mode(FaultMode::Blackhole);
+    let blackholed = Instant::now();
+    let revoked = tokio::time::timeout(Duration::from_secs(60), source.next_rebalance())
+        .await
+        .expect("no revoke after the session timed out")
+        .unwrap();
+    let SourceEvent::Revoked { drained, .. } = revoked else {
+        panic!("expected a revoke, got {revoked:?}");
+    };
+    eprintln!("revoked {:?} after the blackhole", blackholed.elapsed());
+    tokio::time::sleep(ANSWER_AFTER).await;
+    drained.send(checkpoint(topic, &last)).unwrap();
+    let answered = Instant::now();
+    // Give the callback a moment to see the answer, then ask the poll thread to stop.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Bounded: before the fix the commit held the thread for as long as the path stayed dead.
+    let closed = tokio::time::timeout(Duration::from_secs(15), source.close()).await;
+    let held = answered.elapsed();
+    eprintln!("poll thread free {held:?} after the answer");
+    // Heal the path so that a thread still held can finish and the consumer can be dropped.
+    proxy.set_mode(FaultMode::Pass);
+    assert!(
+        closed.is_ok() && held < Duration::from_secs(3),
+        "the poll thread was held {held:?} (still held: {}) after the pipeline answered the revoke of a lost assignment",
+        closed.is_err()
+    );
+    // Nothing was committed: the group refuses a lost member's commit anyway.
+    assert_eq!(broker.committed(topic, topic, PARTITIONS), vec![0, 0]);
+}
+
+/// A revoke on a healthy path (a second member joins): the commit is asynchronous now, but
+/// it still lands before the next owner reads the group's offsets, and it is exactly the
+/// drained watermark the pipeline answered (never more).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoke_commits_the_drained_watermark_before_the_next_owner_starts() {
+    init_logs();
+    let topic = "revoke-healthy";
+    let Some((broker, _proxy)) = broker_behind_proxy(topic).await else {
+        return;
+    };
+    let mut first = KafkaSource::start(&config(&broker.bootstrap, topic), None).unwrap();
+    let last = read_some(&mut first).await;
+    assert_eq!(last.len(), PARTITIONS as usize, "one member owns both");
+    // The watermark the pipeline answers: below what was read, as a pipeline with undelivered
+    // messages would answer.
+    let drained: BTreeMap<i32, i64> = last.iter().map(|(p, o)| (*p, o / 2)).collect();
+    let mut second = KafkaSource::start(&config(&broker.bootstrap, topic), None).unwrap();
+    let revoked = tokio::time::timeout(Duration::from_secs(60), first.next_rebalance())
+        .await
+        .expect("no revoke when a second member joined")
+        .unwrap();
+    let SourceEvent::Revoked { drained: reply, .. } = revoked else {
+        panic!("expected a revoke, got {revoked:?}");
+    };
+    reply.send(checkpoint(topic, &drained)).unwrap();
+    // Both members must keep polling for the group to settle.
+    let (assigned_first, assigned_second) = tokio::join!(
+        async {
+            loop {
+                match tokio::time::timeout(Duration::from_secs(60), first.next_rebalance())
+                    .await
+                    .expect("first member: no assignment")
+                    .unwrap()
+                {
+                    SourceEvent::Assigned(a) => break a,
+                    // A further rebalance while the group settles: nothing more to commit.
+                    SourceEvent::Revoked { drained, .. } => {
+                        drained.send(Checkpoint::new()).unwrap()
+                    }
+                    other => panic!("first member: unexpected {other:?}"),
+                }
+            }
+        },
+        async {
+            loop {
+                match tokio::time::timeout(Duration::from_secs(60), second.next_rebalance())
+                    .await
+                    .expect("second member: no assignment")
+                    .unwrap()
+                {
+                    SourceEvent::Assigned(a) => break a,
+                    SourceEvent::Revoked { drained, .. } => {
+                        drained.send(Checkpoint::new()).unwrap()
+                    }
+                    other => panic!("second member: unexpected {other:?}"),
+                }
+            }
+        }
+    );
+    // Whoever owns a partition now starts exactly at the answered watermark.
+    for (p, pos) in assigned_first.iter().chain(&assigned_second) {
+        assert_eq!(
+            *pos,
+            Position::Offset(drained[&p.partition]),
+            "{p}: the next owner does not start at the drained watermark"
+        );
+    }
+    let want: Vec<i64> = (0..PARTITIONS).map(|p| drained[&p] + 1).collect();
+    assert_eq!(broker.committed(topic, topic, PARTITIONS), want);
+    first.close().await.unwrap();
+    second.close().await.unwrap();
+}
