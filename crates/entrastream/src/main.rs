@@ -4,6 +4,7 @@
 
 mod check_config_cmd;
 mod check_sinks_cmd;
+mod checkpoints_cmd;
 mod demo_cmd;
 mod generate_cmd;
 mod parse_cmd;
@@ -38,6 +39,8 @@ enum Command {
     Demo(demo_cmd::DemoArgs),
     /// Answer an administrator's questions (sign-ins, changes, provisioning) from logs.
     Report(report_cmd::ReportArgs),
+    /// Show where every partition stands (offsets, lag, owners), or move it.
+    Checkpoints(checkpoints_cmd::CheckpointsArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::CheckSinks(args) => check_sinks_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
+        Command::Checkpoints(args) => checkpoints_cmd::run(args),
     };
     match result {
         Ok(code) => code,
