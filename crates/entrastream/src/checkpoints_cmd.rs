@@ -1,7 +1,7 @@
 //! `entrastream checkpoints show|set --config FILE`: where every partition stands, and moving
 //! it. Wiring only: the config is loaded here and handed to `entrastream-checkpoint-tool`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -116,7 +116,7 @@ enum Tool {
     Amqp(Box<AmqpTool>, tokio::runtime::Runtime),
 }
 
-fn load(path: &PathBuf) -> Result<Config, ExitCode> {
+fn load(path: &Path) -> Result<Config, ExitCode> {
     Config::load(path, &Env::from_process()).map_err(|e| {
         eprintln!("error: invalid configuration: {e}");
         ExitCode::from(2)
