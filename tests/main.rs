@@ -27,5 +27,7 @@ mod poll_outage;
 mod siem;
 // The syslog sink in the daemon: Kafka → entrastream → rsyslog over RELP, nothing lost.
 mod syslog;
+// `entrastream checkpoints show|set` against what the daemon committed.
+mod checkpoints;
 // Hostile categories and metadata through every sink type: delivered or dead-lettered.
 mod hostile;

@@ -109,6 +109,11 @@ async fn poison_goes_to_dead_letter_offsets_advance_metrics_valid_no_secret_leak
         "entrastream_in_flight_bytes",
         "entrastream_committed_offset",
         "entrastream_checkpoint_commits_total",
+        // issue 17: which build runs, and the process collector's series
+        "entrastream_build_info{",
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_open_fds",
     ] {
         assert!(body.contains(name), "{name} missing from /metrics");
     }

@@ -275,6 +275,8 @@ pub async fn start_with_source(
     metrics: Metrics,
     hooks: Hooks,
 ) -> Result<Running, AppError> {
+    // entrastream_build_info and process_* (issue 17) on the daemon's /metrics.
+    entrastream_telemetry::register_process_metrics(metrics.registry());
     let (mut sinks, dead_letter) = build_sinks_with(config, Some(&metrics))?;
     if let Some(wrap) = &hooks.wrap_sink {
         sinks = sinks

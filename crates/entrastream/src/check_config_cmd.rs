@@ -6,11 +6,15 @@ use std::process::ExitCode;
 
 use entrastream_app::config::{Config, Env};
 
+/// Exit codes, as `check-config --help` lists them.
+const EXIT_CODES: &str = "Exit codes:\n  0  valid (the effective config is on stdout)\n  2  invalid (the key path is on stderr)";
+
 /// Arguments of `entrastream check-config`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct CheckConfigArgs {
     /// Configuration file (TOML, or YAML with a .yaml/.yml extension).
-    #[arg(long, short = 'c', value_name = "FILE")]
+    #[arg(long, short = 'c', value_name = "FILE", env = "ENTRASTREAM_CONFIG")]
     pub config: PathBuf,
 }
 

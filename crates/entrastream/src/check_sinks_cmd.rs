@@ -7,11 +7,15 @@ use std::process::ExitCode;
 
 use entrastream_app::config::{Config, Env};
 
+/// Exit codes, as `check-sinks --help` lists them.
+const EXIT_CODES: &str = "Exit codes:\n  0  every sink passed\n  1  a sink failed (what to fix is printed under it)\n  2  invalid configuration";
+
 /// Arguments of `entrastream check-sinks`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct CheckSinksArgs {
     /// Configuration file (TOML, or YAML with a .yaml/.yml extension).
-    #[arg(long, short = 'c', value_name = "FILE")]
+    #[arg(long, short = 'c', value_name = "FILE", env = "ENTRASTREAM_CONFIG")]
     pub config: PathBuf,
 }
 

@@ -18,9 +18,13 @@ pub enum SourceArg {
     Amqp,
 }
 
+/// Exit codes, as `demo --help` lists them.
+const EXIT_CODES: &str = "Exit codes:\n  0  the demo ran (the summary is printed)\n  1  the demo failed, or this binary was built without the demo\n  2  invalid --config file";
+
 /// Arguments of `entrastream demo`.
 #[cfg_attr(not(feature = "demo"), allow(dead_code))]
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct DemoArgs {
     /// Source to run the demo through.
     #[arg(long, value_enum, default_value = "kafka")]

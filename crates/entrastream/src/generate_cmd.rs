@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use clap::Args;
 use entrastream_generator::{Generator, GeneratorConfig};
 
+/// Exit codes, as `generate --help` lists them.
+const EXIT_CODES: &str = "Exit codes:\n  0  written (also when the reader closed the pipe)\n  1  unknown category, or the output could not be written\n  2  usage error";
+
 #[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct GenerateArgs {
     /// Number of envelopes (Event Hubs messages) to write.
     #[arg(long, default_value_t = 1000)]

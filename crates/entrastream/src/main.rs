@@ -4,6 +4,8 @@
 
 mod check_config_cmd;
 mod check_sinks_cmd;
+mod checkpoints_cmd;
+mod completions_cmd;
 mod demo_cmd;
 mod generate_cmd;
 mod parse_cmd;
@@ -12,7 +14,7 @@ mod run_cmd;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Streams Microsoft Entra ID activity logs from Azure Event Hubs into SIEMs.
 #[derive(Debug, Parser)]
@@ -38,9 +40,24 @@ enum Command {
     Demo(demo_cmd::DemoArgs),
     /// Answer an administrator's questions (sign-ins, changes, provisioning) from logs.
     Report(report_cmd::ReportArgs),
+    /// Show where every partition stands (offsets, lag, owners), or move it.
+    Checkpoints(checkpoints_cmd::CheckpointsArgs),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(completions_cmd::CompletionsArgs),
+    /// Print the man page (or write one per subcommand with --out-dir).
+    Man(completions_cmd::ManArgs),
 }
 
+/// The cargo features of this build, for `entrastream_build_info`.
+const FEATURES: &[&str] = &[
+    #[cfg(feature = "demo")]
+    "demo",
+    #[cfg(feature = "isal")]
+    "isal",
+];
+
 fn main() -> ExitCode {
+    entrastream_telemetry::set_build_info(env!("ENTRASTREAM_COMMIT"), FEATURES);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -57,6 +74,9 @@ fn main() -> ExitCode {
         Command::CheckSinks(args) => check_sinks_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
+        Command::Checkpoints(args) => checkpoints_cmd::run(args),
+        Command::Completions(args) => completions_cmd::completions(args, Cli::command()),
+        Command::Man(args) => completions_cmd::man(args, Cli::command()),
     };
     match result {
         Ok(code) => code,

@@ -5,6 +5,9 @@
 //! `{"error","offset","source","raw"}`; a one-line summary goes to stderr; exit 0 when nothing
 //! was dead-lettered, 3 when something was, 2 for usage errors.
 
+/// Exit codes, as `parse --help` lists them.
+pub const EXIT_CODES: &str = "Exit codes:\n  0  every record was parsed\n  1  an input could not be read or the output not written\n  2  usage error\n  3  some records were dead-lettered";
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -19,10 +22,11 @@ use entrastream_entra::{EncodeContext, ParseError, ParseOptions, Record, Schema,
 use entrastream_input::{Progress, for_each_record};
 
 #[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct ParseArgs {
-    /// Output schema: raw (original bytes), native, ecs or ocsf.
-    #[arg(long, default_value = "native", value_parser = parse_schema)]
-    schema: Schema,
+    /// Output schema.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = SchemaArg::Native)]
+    schema: SchemaArg,
     /// Where records that cannot be parsed are written, one JSON object per line
     /// (default: stderr).
     #[arg(long, value_name = "FILE")]
@@ -36,9 +40,29 @@ pub struct ParseArgs {
     files: Vec<PathBuf>,
 }
 
-fn parse_schema(s: &str) -> Result<Schema, String> {
-    s.parse()
-        .map_err(|e: entrastream_entra::UnknownSchema| e.to_string())
+/// `--schema`: the encoders of `entrastream-entra`, as an enumerated value so that `--help`
+/// lists them and shells complete them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaArg {
+    /// The original record bytes, unchanged.
+    Raw,
+    /// entrastream's normalized JSON.
+    Native,
+    /// Elastic Common Schema.
+    Ecs,
+    /// Open Cybersecurity Schema Framework 1.x.
+    Ocsf,
+}
+
+impl From<SchemaArg> for Schema {
+    fn from(s: SchemaArg) -> Schema {
+        match s {
+            SchemaArg::Raw => Schema::Raw,
+            SchemaArg::Native => Schema::Native,
+            SchemaArg::Ecs => Schema::Ecs,
+            SchemaArg::Ocsf => Schema::Ocsf,
+        }
+    }
 }
 
 /// Inputs are read in chunks of whole lines where they are line-oriented, so memory stays
@@ -55,6 +79,7 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
     let opts = ParseOptions {
         max_record_bytes: args.max_record_bytes,
     };
+    let schema = Schema::from(args.schema);
     let ctx = EncodeContext::default();
     let inputs = entrastream_input::inputs(&args.files);
     let progress = Progress::new(entrastream_input::total_size(&inputs));
@@ -72,7 +97,7 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
             line.clear();
             let written = match item {
                 Ok(record) => {
-                    if let Err(e) = encode(args.schema, &record, &ctx, &mut line) {
+                    if let Err(e) = encode(schema, &record, &ctx, &mut line) {
                         // Encoders refuse nothing today; if one ever does, say so and stop.
                         failure = Some(io::Error::other(e.to_string()));
                         return;

@@ -14,6 +14,7 @@ use entrastream_report::render::{Format, render};
 use entrastream_report::{Report, ReportOptions};
 
 #[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct ReportArgs {
     /// Only events at or after this time (RFC 3339, e.g. 2025-01-06T00:00:00Z).
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
@@ -27,9 +28,9 @@ pub struct ReportArgs {
     /// Narrow every answer to one application (display name or app id).
     #[arg(long, value_name = "NAME")]
     app: Option<String>,
-    /// Output format: text, json, csv or markdown.
-    #[arg(long, default_value = "text", value_parser = parse_format)]
-    format: Format,
+    /// Output format.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = FormatArg::Text)]
+    format: FormatArg,
     /// Rows per table.
     #[arg(long, default_value_t = 10)]
     top: usize,
@@ -44,10 +45,34 @@ fn parse_time(s: &str) -> Result<Timestamp, String> {
         .ok_or_else(|| format!("invalid time {s:?}; use RFC 3339, e.g. 2025-01-06T00:00:00Z"))
 }
 
-fn parse_format(s: &str) -> Result<Format, String> {
-    s.parse()
-        .map_err(|e: entrastream_report::render::UnknownFormat| e.to_string())
+/// `--format`: the renderings of `entrastream-report`, as an enumerated value so that
+/// `--help` lists them and shells complete them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// Aligned tables for a terminal.
+    Text,
+    /// One JSON document.
+    Json,
+    /// One CSV table per question.
+    Csv,
+    /// Markdown tables (for a ticket or a wiki).
+    #[value(alias = "md")]
+    Markdown,
 }
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Text => Format::Text,
+            FormatArg::Json => Format::Json,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Markdown => Format::Markdown,
+        }
+    }
+}
+
+/// Exit codes, as `report --help` lists them.
+pub const EXIT_CODES: &str = "Exit codes:\n  0  the report was printed\n  1  an input could not be read\n  2  usage error\n  3  some records could not be parsed (the report counts them)";
 
 /// Exit 0, or 3 when some records could not be parsed (as `parse` does); the report is
 /// printed either way, with the unparsed count in it.
@@ -85,7 +110,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     progress.finish();
     let out = report.finish();
     let mut stdout = io::stdout().lock();
-    stdout.write_all(render(&out, args.format).as_bytes())?;
+    stdout.write_all(render(&out, Format::from(args.format)).as_bytes())?;
     stdout.flush()?;
     Ok(ExitCode::from(if out.window.records_unparsed > 0 {
         3

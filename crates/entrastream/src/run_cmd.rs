@@ -7,11 +7,15 @@ use std::process::ExitCode;
 use entrastream_app::config::{Config, Env};
 use entrastream_app::{AppError, telemetry_format};
 
+/// Exit codes, as `run --help` lists them.
+const EXIT_CODES: &str = "Exit codes:\n  0  stopped cleanly (SIGTERM or SIGINT)\n  1  runtime failure (source, sinks or storage; the log says which)\n  2  invalid configuration (the key path is on stderr)";
+
 /// Arguments of `entrastream run`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct RunArgs {
     /// Configuration file (TOML, or YAML with a .yaml/.yml extension).
-    #[arg(long, short = 'c', value_name = "FILE")]
+    #[arg(long, short = 'c', value_name = "FILE", env = "ENTRASTREAM_CONFIG")]
     pub config: PathBuf,
 }
 

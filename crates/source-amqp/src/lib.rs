@@ -29,6 +29,7 @@ pub mod config;
 mod control;
 mod counting;
 mod error;
+pub mod hub;
 mod metrics;
 mod reader;
 mod settings;

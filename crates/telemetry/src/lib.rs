@@ -27,12 +27,14 @@
 #![forbid(unsafe_code)]
 
 mod families;
+mod process;
 pub mod spec;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use families::{counter, counter_vec, float_gauge_vec, gauge, gauge_vec, histogram, histogram_vec};
+pub use process::{BUILD_INFO, BuildInfo, build_info, register_process_metrics, set_build_info};
 pub use prometheus::IntCounter;
 use prometheus::{Histogram, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Registry};
 
