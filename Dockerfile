@@ -40,6 +40,10 @@ COPY crates ./crates
 COPY benches ./benches
 COPY tests ./tests
 COPY config ./config
+# The build context has no .git: the commit for entrastream_build_info{commit} comes from the
+# same REVISION argument as the image label (unknown when not given).
+ARG REVISION=unknown
+ENV ENTRASTREAM_COMMIT=${REVISION}
 # --no-default-features: no `demo` (its embedded Kafka broker and Event Hubs peer are test
 # support, not part of the daemon); scripts/check-shipped-build checks these flags' dependency
 # tree for test crates. `isal`: the HTTP sinks' gzip with ISA-L.
