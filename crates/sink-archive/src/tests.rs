@@ -141,7 +141,7 @@ async fn a_record_with_line_breaks_stays_one_line() {
     let mut s = sink(dir.path(), Compression::None);
     let pretty = "{\n  \"time\": \"2024-06-20T05:10:00Z\",\r\n  \"tenantId\": \"t\",\n  \"category\": \"AuditLogs\",\n  \"properties\": {\"id\": \"x\", \"activityDateTime\": \"2024-06-20T05:10:00Z\"}\n}".to_owned();
     assert_eq!(
-        s.send(&batch(&s, &[pretty.clone()])).await,
+        s.send(&batch(&s, std::slice::from_ref(&pretty))).await,
         Outcome::Delivered
     );
     let path = dir
@@ -163,7 +163,7 @@ async fn a_torn_last_line_is_terminated_before_appending() {
     std::fs::write(&path, "{\"torn\":").unwrap();
     let mut s = sink(dir.path(), Compression::None);
     let r = record("SignInLogs", T1, "2024-06-20T05:10:00Z", "a");
-    assert_eq!(s.send(&batch(&s, &[r.clone()])).await, Outcome::Delivered);
+    assert_eq!(s.send(&batch(&s, std::slice::from_ref(&r))).await, Outcome::Delivered);
     assert_eq!(
         read_lines(&path, Compression::None),
         ["{\"torn\":".to_owned(), r]
