@@ -7,6 +7,7 @@ mod check_sinks_cmd;
 mod demo_cmd;
 mod generate_cmd;
 mod parse_cmd;
+mod replay_cmd;
 mod report_cmd;
 mod run_cmd;
 
@@ -38,6 +39,8 @@ enum Command {
     Demo(demo_cmd::DemoArgs),
     /// Answer an administrator's questions (sign-ins, changes, provisioning) from logs.
     Report(report_cmd::ReportArgs),
+    /// Replay an archive or exported files through the sinks, resumably; never touches the hub.
+    Replay(replay_cmd::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::CheckSinks(args) => check_sinks_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
+        Command::Replay(args) => replay_cmd::run(args),
     };
     match result {
         Ok(code) => code,
