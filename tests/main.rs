@@ -29,3 +29,6 @@ mod siem;
 mod syslog;
 // Hostile categories and metadata through every sink type: delivered or dead-lettered.
 mod hostile;
+// The archive_dir sink in the daemon (container and hour per record) and replay beside the
+// live group.
+mod archive;

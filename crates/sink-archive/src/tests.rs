@@ -163,7 +163,10 @@ async fn a_torn_last_line_is_terminated_before_appending() {
     std::fs::write(&path, "{\"torn\":").unwrap();
     let mut s = sink(dir.path(), Compression::None);
     let r = record("SignInLogs", T1, "2024-06-20T05:10:00Z", "a");
-    assert_eq!(s.send(&batch(&s, std::slice::from_ref(&r))).await, Outcome::Delivered);
+    assert_eq!(
+        s.send(&batch(&s, std::slice::from_ref(&r))).await,
+        Outcome::Delivered
+    );
     assert_eq!(
         read_lines(&path, Compression::None),
         ["{\"torn\":".to_owned(), r]
