@@ -56,7 +56,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    if args.rate.is_some_and(|r| !(r > 0.0)) {
+    if args.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
         eprintln!("error: --rate must be a positive number of MB/s");
         return Ok(ExitCode::from(2));
     }
