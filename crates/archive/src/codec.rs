@@ -210,12 +210,8 @@ mod tests {
             let (out, damaged) = decode(c, &file);
             assert_eq!(damaged, [0], "{c:?}");
             assert!(out.ends_with(b"{\"after\":1}\n"), "{c:?}");
-            // gzip hands out the torn member's data up to the tear (a decoder that ran on into
-            // the next member may add garbage before noticing: the parser dead-letters that);
-            // zstd decodes whole blocks, so a torn block yields nothing.
-            if c == Compression::Gzip {
-                assert!(out.starts_with(&big[..1000]));
-            }
+            // How much of the torn member comes out before the damage depends on the inflate
+            // backend (zlib-rs buffers more than miniz): not part of the contract.
             assert!(second_at > 0);
             // A file cut inside its last member: the data before is kept, the cut is reported.
             let mut cut = Vec::new();
