@@ -31,3 +31,6 @@ mod syslog;
 mod checkpoints;
 // Hostile categories and metadata through every sink type: delivered or dead-lettered.
 mod hostile;
+// The archive_dir sink in the daemon (container and hour per record) and replay beside the
+// live group.
+mod archive;

@@ -56,6 +56,9 @@ pub fn build_sink(s: &SinkConfig, metrics: Option<&Metrics>) -> Result<Built, Co
             }
         }
         SinkKind::Syslog(c) => Box::new(syslog(s, c)?),
+        SinkKind::ArchiveDir(c) => Box::new(entrastream_sink_archive::ArchiveDirSink::new(
+            &s.name, s.schema, c,
+        )),
     }))
 }
 

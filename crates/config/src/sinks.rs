@@ -75,6 +75,8 @@ pub enum SinkKind {
     SumoLogic(Box<entrastream_sink_sumo::Config>),
     /// Syslog receiver: RFC 5424, CEF or LEEF over TCP, TLS or RELP (see `docs/sinks.md`).
     Syslog(Box<entrastream_sink_syslog::Config>),
+    /// Azure Monitor's storage-export layout under a local directory (see `docs/archive.md`).
+    ArchiveDir(Box<entrastream_sink_archive::DirConfig>),
 }
 
 /// One sink type in the registry.
@@ -171,6 +173,16 @@ pub const REGISTRY: &[Entry] = &[
             let c: entrastream_sink_syslog::Config = typed(v)?;
             c.validate().map_err(|e| Parsed::Invalid(e.into()))?;
             Ok(SinkKind::Syslog(Box::new(c)))
+        },
+    },
+    Entry {
+        type_name: "archive_dir",
+        default_schema: Some(entrastream_sink_archive::config::DEFAULT_SCHEMA),
+        secret_keys: entrastream_sink_archive::config::SECRET_KEYS,
+        parse: |v| {
+            let c: entrastream_sink_archive::DirConfig = typed(v)?;
+            c.validate().map_err(Parsed::Invalid)?;
+            Ok(SinkKind::ArchiveDir(Box::new(c)))
         },
     },
 ];
@@ -399,5 +411,45 @@ mod siem_tests {
         );
         let e = Config::from_str(&text, false, &Env::default()).unwrap_err();
         assert_eq!(e.path, "sinks[0].api", "{e}");
+    }
+}
+
+#[cfg(test)]
+mod archive_dir_tests {
+    use crate::{Config, Env, SinkKind};
+
+    fn load(keys: &str) -> Result<Config, crate::ConfigError> {
+        let text = format!(
+            "[source]\ntype = \"kafka\"\nbrokers = \"b:9092\"\ntopic = \"t\"\n\n[[sinks]]\nname = \"archive\"\ntype = \"archive_dir\"\n{keys}\n\n[dead_letter]\npath = \"/tmp/d.ndjson\"\n"
+        );
+        Config::from_str(&text, false, &Env::default())
+    }
+
+    #[test]
+    fn archive_dir_keys_defaults_and_errors() {
+        let c = load("path = \"/var/archive\"\ncompression = \"gzip\"").unwrap();
+        let SinkKind::ArchiveDir(d) = &c.sinks[0].kind else {
+            panic!("{:?}", c.sinks[0].kind)
+        };
+        assert_eq!(
+            d.compression,
+            entrastream_sink_archive::config::Compression::Gzip
+        );
+        assert_eq!(
+            c.sinks[0].schema,
+            entrastream_entra::Schema::Raw,
+            "raw by default"
+        );
+        assert_eq!(
+            load("path = \"/a\"\nrotate = 1").unwrap_err().path,
+            "sinks[0].rotate"
+        );
+        assert_eq!(load("path = \"\"").unwrap_err().path, "sinks[0].path");
+        assert_eq!(
+            load("path = \"/a\"\ncompression = \"lz4\"")
+                .unwrap_err()
+                .path,
+            "sinks[0].compression"
+        );
     }
 }

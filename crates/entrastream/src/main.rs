@@ -9,6 +9,7 @@ mod completions_cmd;
 mod demo_cmd;
 mod generate_cmd;
 mod parse_cmd;
+mod replay_cmd;
 mod report_cmd;
 mod run_cmd;
 
@@ -46,6 +47,8 @@ enum Command {
     Completions(completions_cmd::CompletionsArgs),
     /// Print the man page (or write one per subcommand with --out-dir).
     Man(completions_cmd::ManArgs),
+    /// Replay an archive or exported files through the sinks, resumably; never touches the hub.
+    Replay(replay_cmd::ReplayArgs),
 }
 
 /// The cargo features of this build, for `entrastream_build_info`.
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::Checkpoints(args) => checkpoints_cmd::run(args),
         Command::Completions(args) => completions_cmd::completions(args, Cli::command()),
         Command::Man(args) => completions_cmd::man(args, Cli::command()),
+        Command::Replay(args) => replay_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -79,7 +79,7 @@ impl Progress {
 
 /// Whether the first line of `buf` holds complete JSON values (depth back to 0 at its end).
 /// `None` when `buf` has no newline yet.
-fn first_line_complete(buf: &[u8]) -> Option<bool> {
+pub fn first_line_complete(buf: &[u8]) -> Option<bool> {
     let (mut depth, mut in_str, mut esc, mut seen) = (0i64, false, false, false);
     for &b in buf {
         if in_str {
