@@ -27,5 +27,7 @@ mod poll_outage;
 mod siem;
 // The syslog sink in the daemon: Kafka → entrastream → rsyslog over RELP, nothing lost.
 mod syslog;
+// The disk buffer in the daemon: metrics and /status, a full buffer, kill -9 while draining.
+mod buffer;
 // Hostile categories and metadata through every sink type: delivered or dead-lettered.
 mod hostile;

@@ -304,9 +304,9 @@ pub async fn start_with_source(
         let state = entrastream_admin::AdminState {
             metrics: metrics.clone(),
             health: health.clone(),
-            status: Arc::new(move || {
-                serde_json::json!({ "source": described, "buffers": buffers::status(&opened) })
-            }),
+            status: Arc::new(
+                move || serde_json::json!({ "source": described, "buffers": buffers::status(&opened) }),
+            ),
         };
         tokio::spawn(entrastream_admin::serve(
             listener,

@@ -171,7 +171,9 @@ impl Families {
     fn set(&self, sink: &str, r: &BufferReading) {
         let l = &[sink];
         self.bytes.with_label_values(l).set(to_i64(r.bytes));
-        self.disk_bytes.with_label_values(l).set(to_i64(r.disk_bytes));
+        self.disk_bytes
+            .with_label_values(l)
+            .set(to_i64(r.disk_bytes));
         self.max_bytes.with_label_values(l).set(to_i64(r.max_bytes));
         self.records.with_label_values(l).set(to_i64(r.records));
         self.segments.with_label_values(l).set(to_i64(r.segments));
@@ -204,22 +206,14 @@ impl BufferMetrics {
     /// Exports the buffer of sink `sink` through `probe` from now on (the `sink` label). A
     /// second probe for the same sink replaces the first.
     pub fn watch(&self, sink: &str, probe: BufferProbe) {
-        let mut probes = self
-            .inner
-            .probes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut probes = self.inner.probes.lock().unwrap_or_else(|p| p.into_inner());
         probes.retain(|(s, _)| s != sink);
         probes.push((sink.to_string(), probe));
     }
 
     /// The readings of every watched buffer, by sink name (for `/status`).
     pub fn readings(&self) -> Vec<(String, BufferReading)> {
-        let probes = self
-            .inner
-            .probes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let probes = self.inner.probes.lock().unwrap_or_else(|p| p.into_inner());
         probes.iter().map(|(s, p)| (s.clone(), p())).collect()
     }
 }
@@ -239,11 +233,7 @@ impl Collector for BufferMetrics {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let probes = self
-            .inner
-            .probes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let probes = self.inner.probes.lock().unwrap_or_else(|p| p.into_inner());
         let f = &self.inner.families;
         for (sink, probe) in probes.iter() {
             f.set(sink, &probe());
@@ -269,7 +259,10 @@ mod tests {
     #[test]
     fn a_scrape_reads_the_probe_at_that_moment_and_counters_follow_it() {
         let m = crate::Metrics::new();
-        assert!(!m.render().contains("entrastream_buffer_"), "no buffer, no series");
+        assert!(
+            !m.render().contains("entrastream_buffer_"),
+            "no buffer, no series"
+        );
         let written = Arc::new(AtomicU64::new(100));
         let w = written.clone();
         m.buffers.watch(
