@@ -365,7 +365,7 @@ async fn kill_9_while_the_buffer_drains_to_a_flapping_peer_loses_nothing() {
     let dup_sumo: usize = s.values().map(|n| n - 1).sum();
     let dup_file: usize = file.values().map(|n| n - 1).sum();
     let replayed = metric_value(
-        &scrape,
+        scrape,
         "entrastream_buffer_replayed_records_total{sink=\"sumo\"}",
     );
     assert_eq!(line_count(&dir.path().join("k-dead-letter.ndjson")), 0);

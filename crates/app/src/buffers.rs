@@ -84,6 +84,16 @@ pub(crate) fn status(opened: &[Opened]) -> serde_json::Value {
     serde_json::Value::Array(sinks)
 }
 
+/// The sinks the pipeline is to use once the buffered ones are wrapped.
+pub(crate) struct Wrapped {
+    /// The sink slots, buffered sinks wrapped.
+    pub(crate) slots: Vec<SinkSlot>,
+    /// The dead-letter sink (shared with every drain when a buffer is open).
+    pub(crate) dead_letter: Box<dyn Sink>,
+    /// The buffers opened.
+    pub(crate) opened: Vec<Opened>,
+}
+
 /// Wraps the buffered sinks of `slots` (built from `config.sinks`, in order, without the
 /// dead-letter entries) and returns the dead-letter sink the pipeline is to use, with the
 /// buffers it opened.
@@ -91,7 +101,7 @@ pub(crate) fn wrap(
     config: &Config,
     slots: Vec<SinkSlot>,
     dead_letter: Box<dyn Sink>,
-) -> Result<(Vec<SinkSlot>, Box<dyn Sink>, Vec<Opened>), AppError> {
+) -> Result<Wrapped, AppError> {
     let settings: Vec<_> = config
         .sinks
         .iter()
@@ -99,7 +109,11 @@ pub(crate) fn wrap(
         .map(|s| (s.name.clone(), s.disk_buffer().cloned()))
         .collect();
     if settings.iter().all(|(_, b)| b.is_none()) {
-        return Ok((slots, dead_letter, Vec::new()));
+        return Ok(Wrapped {
+            slots,
+            dead_letter,
+            opened: Vec::new(),
+        });
     }
     let shared = SharedSink::new(dead_letter);
     let retry = RetryPolicy::new(config.pipeline.retry_initial.0, config.pipeline.retry_max.0);
@@ -137,5 +151,9 @@ pub(crate) fn wrap(
             filter: slot.filter,
         });
     }
-    Ok((out, Box::new(shared), opened))
+    Ok(Wrapped {
+        slots: out,
+        dead_letter: Box::new(shared),
+        opened,
+    })
 }

@@ -285,7 +285,11 @@ pub async fn start_with_source(
             })
             .collect();
     }
-    let (mut sinks, dead_letter, opened) = buffers::wrap(config, sinks, dead_letter)?;
+    let buffers::Wrapped {
+        slots: mut sinks,
+        dead_letter,
+        opened,
+    } = buffers::wrap(config, sinks, dead_letter)?;
     buffers::export(&metrics, &opened);
     sinks.extend(hooks.extra_sinks);
     let health = Health::new();
