@@ -6,7 +6,8 @@
       (kubernetes-validate, strict), ServiceMonitor / PrometheusRule against the strict schemas in
       deploy/schemas/, and keeps every Deployment in step with the config file in its ConfigMap
       (admin port, probes, grace period above shutdown_timeout, writable paths on volumes,
-      secrets only through secretKeyRef, hardening). Writes each overlay's config file to
+      secrets only through secretKeyRef, hardening; a StatefulSet likewise, and every disk
+      buffer on one of its volumeClaimTemplates, within the claim's size). Writes each overlay's config file to
       DIR/config-<name>.toml and the PrometheusRule groups to DIR/entrastream-rules.yml.
 
   check_deploy.py metrics SCRAPE.txt
@@ -105,10 +106,30 @@ def validate_crd(doc: dict, where: str) -> None:
         ok(f"{where}: valid against deploy/schemas/{schema_file.name}")
 
 
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+
+
+def quantity_bytes(text: str) -> int:
+    """A Kubernetes quantity (`25Gi`, `500M`) or a config size (`20GiB`, `1MB`) in bytes."""
+    m = re.fullmatch(r"\s*(\d+)\s*([KMGT]i?)?B?\s*", str(text))
+    if not m:
+        raise ValueError(f"unrecognised size {text!r}")
+    n, unit = int(m.group(1)), m.group(2) or ""
+    powers = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4}
+    base = 1024 if unit.endswith("i") else 1000
+    return n * base ** powers[unit.rstrip("i")]
+
+
+def mount_of(mounts: dict, path: str):
+    """The mount a path lies on: the longest mountPath that is a prefix of it."""
+    under = [p for p in mounts if path.startswith(p.rstrip("/") + "/")]
+    return mounts[max(under, key=len)] if under else None
+
+
 def check_deployment(docs: list[dict], name: str, out: Path) -> None:
-    deps = [d for d in docs if d.get("kind") == "Deployment"]
+    deps = [d for d in docs if d.get("kind") in WORKLOAD_KINDS]
     if len(deps) != 1:
-        fail(f"{name}: expected one Deployment, found {len(deps)}")
+        fail(f"{name}: expected one Deployment or StatefulSet, found {len(deps)}")
         return
     dep = deps[0]
     pod = dep["spec"]["template"]["spec"]
@@ -220,24 +241,57 @@ def check_deployment(docs: list[dict], name: str, out: Path) -> None:
         if re.search(r"(^|\.)(connection_string|sasl_password|token|key)$", key):
             fail(f"{name}: config {key} is a secret written inline; use {key}_env or {key}_file")
 
-    # Writable paths: file sinks, the dead-letter file, a file checkpoint store.
+    # Writable paths: file sinks, the dead-letter file, a file checkpoint store, disk buffers.
     writable = []
+    claims = {t["metadata"]["name"]: t for t in dep["spec"].get("volumeClaimTemplates", [])}
+    buffers = []
     for i, s in enumerate(cfg.get("sinks", [])):
         if s.get("type") in ("file", "dead_letter") and "path" in s:
             writable.append((f"sinks[{i}].path", s["path"]))
+        b = s.get("buffer", {})
+        if b.get("type") == "disk" and "path" in b:
+            writable.append((f"sinks[{i}].buffer.path", b["path"].rstrip("/") + "/"))
+            buffers.append((i, b))
     if "path" in cfg.get("dead_letter", {}):
         writable.append(("dead_letter.path", cfg["dead_letter"]["path"]))
     if cfg.get("checkpoint", {}).get("type") == "file" and "path" in cfg["checkpoint"]:
         writable.append(("checkpoint.path", cfg["checkpoint"]["path"] + "/"))
     for key, path in writable:
-        under = [m for p, m in mounts.items() if path.startswith(p.rstrip("/") + "/")]
-        vol = volumes.get(under[0]["name"], {}) if under else {}
-        if not under or under[0].get("readOnly") or not (
+        m = mount_of(mounts, path)
+        vol = volumes.get(m["name"], {}) if m else {}
+        if not m or m.get("readOnly") or not (
             "emptyDir" in vol or "persistentVolumeClaim" in vol or "ephemeral" in vol
+            or m["name"] in claims
         ):
             fail(f"{name}: {key} = {path} is not on a writable volume (root is read-only)")
         else:
-            ok(f"{name}: {key} = {path} on writable volume {under[0]['name']}")
+            ok(f"{name}: {key} = {path} on writable volume {m['name']}")
+    # A disk buffer holds records the checkpoint has already passed: it must outlive the pod
+    # (a claim of the StatefulSet, or a PersistentVolumeClaim), and its max_size must fit.
+    used: dict[str, int] = {}
+    for i, b in buffers:
+        m = mount_of(mounts, b["path"].rstrip("/") + "/")
+        if not m:
+            continue
+        vol = volumes.get(m["name"], {})
+        if m["name"] not in claims and "persistentVolumeClaim" not in vol:
+            fail(
+                f"{name}: sinks[{i}].buffer.path = {b['path']} is on volume {m['name']}, which dies "
+                "with the pod; put disk buffers on a PersistentVolumeClaim (a StatefulSet's "
+                "volumeClaimTemplates, see deploy/overlays/buffered)"
+            )
+            continue
+        # A buffer may pass max_size by one segment (64 MiB at most) while a batch is appended.
+        need = quantity_bytes(b.get("max_size", "0")) + (64 << 20)
+        used[m["name"]] = used.get(m["name"], 0) + need
+    for claim, total in used.items():
+        if claim not in claims:
+            continue
+        size = quantity_bytes(claims[claim]["spec"]["resources"]["requests"]["storage"])
+        if total > size:
+            fail(f"{name}: disk buffers on claim {claim} may take {total} bytes, the claim requests {size}")
+        else:
+            ok(f"{name}: disk buffers on claim {claim}: max_size + a segment each = {total} bytes <= {size} requested")
     if "/tmp" not in mounts:
         fail(f"{name}: no writable /tmp volume")
 
@@ -280,7 +334,7 @@ def cmd_manifests(args) -> None:
                 validate_crd(d, where)
             else:
                 validate_builtin(d, where)
-        if any(d["kind"] == "Deployment" for d in docs):
+        if any(d["kind"] in WORKLOAD_KINDS for d in docs):
             check_deployment(docs, name, out)
         for d in docs:
             if d["kind"] == "PrometheusRule":

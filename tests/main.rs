@@ -29,6 +29,8 @@ mod siem;
 mod syslog;
 // `entrastream checkpoints show|set` against what the daemon committed.
 mod checkpoints;
+// The disk buffer in the daemon: metrics and /status, a full buffer, kill -9 while draining.
+mod buffer;
 // Hostile categories and metadata through every sink type: delivered or dead-lettered.
 mod hostile;
 // The archive_dir sink in the daemon (container and hour per record) and replay beside the

@@ -34,6 +34,10 @@ pub struct Args {
     /// Consumer group of a child (empty: `e2e-MODE`). A repeated run needs its own, or it would
     /// resume after the offsets the previous one committed and find nothing to read.
     pub group: String,
+    /// The disk-buffer rounds (issue 13): on by default, `--no-buffer` skips them.
+    pub buffer: bool,
+    /// Only the disk-buffer rounds (`--buffer-only`): no other row.
+    pub buffer_only: bool,
 }
 
 pub fn parse_args() -> Args {
@@ -59,6 +63,8 @@ pub fn parse_args() -> Args {
         amqp_prefetch: None,
         siem_rounds: 3,
         group: String::new(),
+        buffer: true,
+        buffer_only: false,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -94,6 +100,16 @@ pub fn parse_args() -> Args {
             }
             "--no-fsync" => {
                 a.fsync = false;
+                i += 1;
+                continue;
+            }
+            "--no-buffer" => {
+                a.buffer = false;
+                i += 1;
+                continue;
+            }
+            "--buffer-only" => {
+                a.buffer_only = true;
                 i += 1;
                 continue;
             }

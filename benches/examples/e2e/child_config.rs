@@ -9,45 +9,18 @@ use crate::args::Args;
 
 /// The config of a child in `mode` (its files in `dir`).
 pub fn child_config(args: &Args, mode: &str, dir: &Path) -> Config {
-    let (budget, sink) = match mode {
-        "blackhole" => (
-            "256MiB".to_string(),
-            "type = \"blackhole\"\nschema = \"native\"".to_string(),
-        ),
-        "file" => (
-            "256MiB".to_string(),
-            format!(
-                "type = \"file\"\nschema = \"native\"\nrotate_bytes = 0\nfsync = {}\npath = {:?}",
-                args.fsync,
-                dir.join("records.ndjson").display().to_string()
-            ),
-        ),
-        "hec-noack" | "hec-ack" => (
-            "256MiB".to_string(),
-            format!(
-                "type = \"splunk_hec\"\nschema = \"native\"\nendpoint = {:?}\ntoken = {:?}\nindexer_ack = {}",
-                args.peer_url,
-                args.peer_token,
-                mode == "hec-ack"
-            ),
-        ),
-        "sumo" => (
-            "256MiB".to_string(),
-            format!(
-                "type = \"sumo_logic\"\nschema = \"native\"\nurl = {:?}",
-                args.peer_url
-            ),
-        ),
-        "amqp-blackhole" | "amqp-idle32" => (
-            "256MiB".to_string(),
-            "type = \"blackhole\"\nschema = \"native\"".to_string(),
-        ),
-        "stalled" => (
-            format!("{}MiB", args.budget_mib),
-            "type = \"file\"\nschema = \"native\"\nrotate_bytes = 0\npath = \"/dev/full\""
-                .to_string(),
-        ),
-        other => panic!("unknown child mode {other}"),
+    // `…-buffered`: the same sink behind a disk buffer in `dir` (issue 13), large enough to
+    // take the whole input, so the run measures buffer write + drain, never backpressure.
+    let (budget, sink) = match mode.strip_suffix("-buffered") {
+        Some(unbuffered) => {
+            let (budget, sink) = sink_of(args, unbuffered, dir);
+            let buffer = format!(
+                "\nbuffer = {{ type = \"disk\", path = {:?}, max_size = \"16GiB\" }}",
+                dir.join("buffer").display().to_string()
+            );
+            (budget, sink + &buffer)
+        }
+        None => sink_of(args, mode, dir),
     };
     if mode.starts_with("amqp") {
         return amqp_child_config(args, mode, dir, &sink, &budget);
@@ -87,6 +60,50 @@ start_position = "earliest"
             .collect::<String>(),
     );
     Config::from_str(&text, false, &Env::default()).expect("bench config is valid")
+}
+
+/// The byte budget and the `[[sinks]]` body of an unbuffered child in `mode`.
+fn sink_of(args: &Args, mode: &str, dir: &Path) -> (String, String) {
+    match mode {
+        "blackhole" => (
+            "256MiB".to_string(),
+            "type = \"blackhole\"\nschema = \"native\"".to_string(),
+        ),
+        "file" => (
+            "256MiB".to_string(),
+            format!(
+                "type = \"file\"\nschema = \"native\"\nrotate_bytes = 0\nfsync = {}\npath = {:?}",
+                args.fsync,
+                dir.join("records.ndjson").display().to_string()
+            ),
+        ),
+        "hec-noack" | "hec-ack" => (
+            "256MiB".to_string(),
+            format!(
+                "type = \"splunk_hec\"\nschema = \"native\"\nendpoint = {:?}\ntoken = {:?}\nindexer_ack = {}",
+                args.peer_url,
+                args.peer_token,
+                mode == "hec-ack"
+            ),
+        ),
+        "sumo" => (
+            "256MiB".to_string(),
+            format!(
+                "type = \"sumo_logic\"\nschema = \"native\"\nurl = {:?}",
+                args.peer_url
+            ),
+        ),
+        "amqp-blackhole" | "amqp-idle32" => (
+            "256MiB".to_string(),
+            "type = \"blackhole\"\nschema = \"native\"".to_string(),
+        ),
+        "stalled" => (
+            format!("{}MiB", args.budget_mib),
+            "type = \"file\"\nschema = \"native\"\nrotate_bytes = 0\npath = \"/dev/full\""
+                .to_string(),
+        ),
+        other => panic!("unknown child mode {other}"),
+    }
 }
 
 /// The AMQP source on the Event Hubs peer (`--amqp-endpoint` is in the connection string's

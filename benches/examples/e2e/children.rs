@@ -54,9 +54,12 @@ pub fn run_child(args: &Args, mode: &str) {
                 first = Some(Instant::now());
                 cpu_at_first = rusage_self();
             }
+            // A buffered sink's records count as done once they are in its buffer; the run
+            // ends when its buffer has drained them into the sink as well.
             if mode != "stalled"
                 && !idle
                 && progress.messages_done.load(Ordering::Relaxed) >= args.messages
+                && buffers_drained(&running.metrics)
             {
                 break;
             }
@@ -74,11 +77,14 @@ pub fn run_child(args: &Args, mode: &str) {
         let cpu_at_end = rusage_self();
         let first = first.unwrap_or(end);
         let hwm = status_kib("VmHWM:");
+        let buffers = running.metrics.buffers.readings();
+        let buffer_written: u64 = buffers.iter().map(|(_, r)| r.written_bytes).sum();
+        let buffer_read: u64 = buffers.iter().map(|(_, r)| r.read_bytes).sum();
         let file_bytes = std::fs::metadata(dir.path().join("records.ndjson"))
             .map(|m| m.len())
             .unwrap_or(0);
         out = format!(
-            "RESULT startup_s={:.3} secs={:.3} user_s={:.3} sys_s={:.3} maxrss_kib={} records_done={} messages_done={} bytes_in={} records_in={} messages_in={} vmhwm_kib={} vmrss_peak_kib={} file_bytes={}",
+            "RESULT startup_s={:.3} secs={:.3} user_s={:.3} sys_s={:.3} maxrss_kib={} records_done={} messages_done={} bytes_in={} records_in={} messages_in={} vmhwm_kib={} vmrss_peak_kib={} file_bytes={} buffer_written_bytes={} buffer_read_bytes={}",
             (first - t0).as_secs_f64(),
             (end - first).as_secs_f64(),
             cpu_at_end.0 - cpu_at_first.0,
@@ -92,6 +98,8 @@ pub fn run_child(args: &Args, mode: &str) {
             hwm,
             peak_rss_kib.max(status_kib("VmRSS:")),
             file_bytes,
+            buffer_written,
+            buffer_read,
         );
         if idle {
             out.push_str(&format!(
@@ -108,6 +116,15 @@ pub fn run_child(args: &Args, mode: &str) {
         }
         let _ = running.stop().await;
     });
+}
+
+/// True when no disk buffer holds a record its sink has not acknowledged (true without one).
+fn buffers_drained(metrics: &entrastream_telemetry::Metrics) -> bool {
+    metrics
+        .buffers
+        .readings()
+        .iter()
+        .all(|(_, r)| r.records == 0 && r.written_records > 0)
 }
 
 /// Store requests per operation, from the child's /metrics text.

@@ -24,6 +24,13 @@
 //!          [--records N] [--partitions P] [--budget-mib B] [--backlog-mib M] [--stall-secs S]
 //!          [--no-fsync] [--linger-ms MS] [--prop librdkafka.key=value]...
 //!          [--no-siem] [--siem-rounds N] [--no-amqp] [--idle-secs S] [--amqp-prefetch N]
+//!          [--no-buffer] [--buffer-only]
+//!
+//! With the disk buffer (default on; `--no-buffer` skips it, `--buffer-only` runs nothing
+//! else): per round (`--siem-rounds`), the blackhole and Splunk HEC (indexer ack on) rows
+//! without and then with `buffer = { type = "disk", … }` in front of the sink; a buffered run
+//! ends when its buffer has drained into the sink, and the table compares it with the
+//! unbuffered run of the same round.
 //!
 //! Modules by job: [`args`] (the command line), [`broker`] (the peers), [`producers`] (input
 //! and backlogs), [`children`] and [`child_config`] (one pipeline run per child process),
@@ -66,7 +73,7 @@ fn main() {
     let (messages, produced) = producers::into_nisshi(&broker, &bodies, args.partitions);
     // 3b. the same bodies in the Event Hubs peer (same partition spread), for the AMQP row
     let amqp_rt = broker::peer_runtime(2);
-    let amqp_peer = if args.amqp {
+    let amqp_peer = if args.amqp && !args.buffer_only {
         let peer = broker::event_hubs(&amqp_rt, "e2e", args.partitions as u32);
         producers::into_event_hubs(&peer, &bodies, args.partitions);
         Some(peer)
@@ -74,6 +81,19 @@ fn main() {
         None
     };
     drop(bodies);
+
+    // `--buffer-only`: the disk-buffer rounds alone (issue 13), then stop.
+    if args.buffer_only {
+        let runs = runs::buffer_rounds(&args, &broker.bootstrap, messages);
+        println!(
+            "e2e --buffer-only: {} records, {} partitions, load average at start: {}",
+            args.records,
+            args.partitions,
+            load.trim()
+        );
+        println!("{}", report::buffer_table(&runs, args.records));
+        return;
+    }
 
     // 4. end to end, one child per sink
     let rows = runs::kafka_rows(&args, &broker.bootstrap, messages);
@@ -83,6 +103,13 @@ fn main() {
         runs::siem_rounds(&args, &broker.bootstrap, messages)
     } else {
         (Vec::new(), Vec::new())
+    };
+
+    // 4d. the disk buffer (issue 13): blackhole and HEC with ack, without and with a buffer
+    let buffer_runs = if args.buffer {
+        runs::buffer_rounds(&args, &broker.bootstrap, messages)
+    } else {
+        Vec::new()
     };
 
     // 4c. AMQP: the preloaded peer → AMQP source → blackhole; then store traffic at 32
@@ -123,6 +150,7 @@ fn main() {
         idle_row,
         siem_baselines,
         siem_rows,
+        buffer_runs,
         stalled,
         stall_bytes,
     };

@@ -28,6 +28,76 @@ pub struct SiemRun {
     pub r: ChildResult,
 }
 
+/// One disk-buffer round of one sink: the buffered run and the unbuffered run before it.
+pub struct BufferRun {
+    pub round: usize,
+    pub sink: &'static str,
+    pub unbuffered_rps: f64,
+    pub unbuffered: ChildResult,
+    pub rps: f64,
+    pub mbs: f64,
+    pub r: ChildResult,
+}
+
+/// The disk-buffer table (issue 13): per sink, the median round's unbuffered and buffered rows,
+/// the buffered one as a share of the unbuffered one of its round, CPU per MB and peak RSS.
+pub fn buffer_table(runs: &[BufferRun], records: u64) -> String {
+    let mut s = String::new();
+    if runs.is_empty() {
+        return s;
+    }
+    let rounds = runs.iter().map(|r| r.round).max().unwrap_or(1);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    s.push_str(&format!(
+        "\n| sink ({records} records, native schema; median of {rounds} rounds; load average at the end: {}) | records/s | MB/s | % of unbuffered (each round) | CPU-s per MB | peak RSS (VmHWM) | buffer written / read MB |\n",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    ));
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    let cpu_mb = |r: &ChildResult| (r.get("user_s") + r.get("sys_s")) / (r.get("bytes_in") / 1e6);
+    for sink in ["blackhole", "hec-ack"] {
+        let mut of: Vec<&BufferRun> = runs.iter().filter(|r| r.sink == sink).collect();
+        if of.is_empty() {
+            continue;
+        }
+        let each: Vec<String> = of
+            .iter()
+            .map(|r| format!("{:.0}%", r.rps / r.unbuffered_rps * 100.0))
+            .collect();
+        of.sort_by(|a, b| (a.rps / a.unbuffered_rps).total_cmp(&(b.rps / b.unbuffered_rps)));
+        let m = of[of.len() / 2];
+        let pct = m.rps / m.unbuffered_rps * 100.0;
+        let label = match sink {
+            "blackhole" => "blackhole",
+            _ => "Splunk HEC, indexer ack on (peer on loopback)",
+        };
+        let u = &m.unbuffered;
+        s.push_str(&format!(
+            "| {label}, unbuffered (round {}) | {:.0} | {:.1} | 100% | {:.4} | {:.0} MiB | - |\n",
+            m.round,
+            m.unbuffered_rps,
+            u.get("bytes_in") / 1e6 / u.get("secs"),
+            cpu_mb(u),
+            u.get("vmhwm_kib") / 1024.0
+        ));
+        s.push_str(&format!(
+            "| {label}, disk buffer (round {}) | {:.0} | {:.1} | **{pct:.0}%** ({}) | {:.4} | {:.0} MiB | {:.1} / {:.1} |\n",
+            m.round,
+            m.rps,
+            m.mbs,
+            each.join(" / "),
+            cpu_mb(&m.r),
+            m.r.get("vmhwm_kib") / 1024.0,
+            m.r.get("buffer_written_bytes") / 1e6,
+            m.r.get("buffer_read_bytes") / 1e6
+        ));
+        s.push_str(&format!(
+            "target {sink} through the buffer ≥ 80% of unbuffered: {pct:.0}% → {}\n",
+            if pct >= 80.0 { "met" } else { "NOT met" }
+        ));
+    }
+    s
+}
+
 /// One row of the Kafka table: mode, seconds, records/s, MB/s and the child's result.
 pub type Row = (&'static str, f64, f64, f64, ChildResult);
 
@@ -46,6 +116,7 @@ pub struct Summary<'a> {
     pub idle_row: Option<ChildResult>,
     pub siem_baselines: Vec<(f64, ChildResult)>,
     pub siem_rows: Vec<SiemRun>,
+    pub buffer_runs: Vec<BufferRun>,
     pub stalled: ChildResult,
     pub stall_bytes: u64,
 }
@@ -66,6 +137,7 @@ impl Summary<'_> {
             idle_row,
             siem_baselines,
             siem_rows,
+            buffer_runs,
             stalled,
             stall_bytes,
         } = self;
@@ -221,6 +293,7 @@ impl Summary<'_> {
                 ));
             }
         }
+        s.push_str(&buffer_table(buffer_runs, args.records));
         let st_hwm = stalled.get("vmhwm_kib") / 1024.0;
         s.push_str(&format!(
             "stalled sink (file on /dev/full, ENOSPC = retryable): backlog {:.1} MB, budget {} MiB, {}s: consumed {:.1} MB / {} records, delivered {}, peak RSS {:.0} MiB vs limit {:.0} MiB → {}\n",

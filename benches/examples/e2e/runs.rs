@@ -11,7 +11,7 @@ use crate::broker::{event_hubs, peer_runtime, siem_peer};
 use crate::children::{ChildResult, spawn_child};
 use crate::measure::rusage_self;
 use crate::producers;
-use crate::report::{Row, SiemRun, rates};
+use crate::report::{BufferRun, Row, SiemRun, rates};
 
 /// Step 4: the Kafka rows: blackhole and file sinks.
 pub fn kafka_rows(args: &Args, bootstrap: &str, messages: u64) -> Vec<Row> {
@@ -86,6 +86,59 @@ pub fn siem_rounds(
     }
     drop(rt);
     (siem_baselines, siem_rows)
+}
+
+/// Step 4d: the disk-buffer rounds (issue 13): per round the blackhole and Splunk HEC (indexer
+/// ack on) rows without and then with a disk buffer in front of the sink, so each buffered row
+/// compares with the unbuffered one of the same round (the machine's load drifts).
+pub fn buffer_rounds(args: &Args, bootstrap: &str, messages: u64) -> Vec<BufferRun> {
+    let rt = peer_runtime(1);
+    let mut runs = Vec::new();
+    for round in 1..=args.siem_rounds.max(1) {
+        for sink in ["blackhole", "hec-ack"] {
+            let mut pair = Vec::new();
+            for mode in [sink.to_string(), format!("{sink}-buffered")] {
+                let mut a = args.clone();
+                a.group = format!("e2e-{mode}-round{round}");
+                let counted = (sink == "hec-ack").then(|| siem_peer(&rt, sink, &mut a));
+                let before = rusage_self();
+                let mut r = spawn_child(&a, &mode, bootstrap, "e2e", messages);
+                let after = rusage_self();
+                r.kv.insert("peer_cpu_s".into(), after.0 - before.0 + after.1 - before.1);
+                if let Some(counted) = counted {
+                    assert!(
+                        counted() >= args.records as usize,
+                        "{mode}: the peer indexed {} of {} records",
+                        counted(),
+                        args.records
+                    );
+                }
+                let (secs, rps, mbs) = rates(&r, &mode, args.records);
+                eprintln!(
+                    "round {round} {mode}: {secs:.2}s, {rps:.0} records/s, {mbs:.1} MB/s, {:.2} user + {:.2} sys CPU-s, VmHWM {:.0} MiB, buffer {:.1} MB written / {:.1} MB read",
+                    r.get("user_s"),
+                    r.get("sys_s"),
+                    r.get("vmhwm_kib") / 1024.0,
+                    r.get("buffer_written_bytes") / 1e6,
+                    r.get("buffer_read_bytes") / 1e6
+                );
+                pair.push((rps, mbs, r));
+            }
+            let (buffered, unbuffered) =
+                (pair.pop().expect("two runs"), pair.pop().expect("two runs"));
+            runs.push(BufferRun {
+                round,
+                sink,
+                unbuffered_rps: unbuffered.0,
+                unbuffered: unbuffered.2,
+                rps: buffered.0,
+                mbs: buffered.1,
+                r: buffered.2,
+            });
+        }
+    }
+    drop(rt);
+    runs
 }
 
 /// Step 4c: the AMQP rows: the preloaded `peer` read into a blackhole, then the store traffic of

@@ -287,7 +287,12 @@ pub async fn start_with_source(
             })
             .collect();
     }
-    let (mut sinks, dead_letter) = buffers::wrap(config, sinks, dead_letter)?;
+    let buffers::Wrapped {
+        slots: mut sinks,
+        dead_letter,
+        opened,
+    } = buffers::wrap(config, sinks, dead_letter)?;
+    buffers::export(&metrics, &opened);
     sinks.extend(hooks.extra_sinks);
     let health = Health::new();
     health.set("source", Err("no partition assigned yet".into()));
@@ -305,7 +310,9 @@ pub async fn start_with_source(
         let state = entrastream_admin::AdminState {
             metrics: metrics.clone(),
             health: health.clone(),
-            status: Arc::new(move || serde_json::json!({ "source": described })),
+            status: Arc::new(
+                move || serde_json::json!({ "source": described, "buffers": buffers::status(&opened) }),
+            ),
         };
         tokio::spawn(entrastream_admin::serve(
             listener,

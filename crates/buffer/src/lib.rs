@@ -64,7 +64,11 @@
 //! # Metrics
 //!
 //! [`BufferStats`] holds the numbers (bytes, records, oldest record, bytes written and read,
-//! segments, full flag, …) as atomics; the composition root exports them.
+//! segments, full flag, …) as atomics; this crate registers no metric. The composition root
+//! (`crates/app/src/buffers.rs`) hands each buffer's stats to the telemetry crate, which reads
+//! them when `/metrics` is scraped (`entrastream_buffer_*{sink}`, `entrastream_buffer_full`
+//! among them) and for `/status`; alerts and runbooks are in `deploy/monitoring` and
+//! `docs/operations.md`.
 #![forbid(unsafe_code)]
 
 mod config;

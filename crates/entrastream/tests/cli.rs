@@ -246,3 +246,53 @@ path = "/tmp/entrastream-cli/dead-letter.ndjson"
         "{stdout}"
     );
 }
+
+/// Issue 13: `check-config` shows each sink's buffer setting (type, path, max_size), and what
+/// it prints loads again with the same buffers; a bad buffer setting exits 2 with its path.
+#[test]
+fn check_config_shows_each_sinks_buffer_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = valid().replace(
+        "categories = [\"SignInLogs\", \"AuditLogs\"]",
+        "categories = [\"SignInLogs\", \"AuditLogs\"]\n\
+         buffer = { type = \"disk\", path = \"/var/lib/entrastream/buffers/archive\", max_size = \"20GiB\" }\n\n\
+         [[sinks]]\nname = \"console\"\ntype = \"stdout\"\nbuffer = { type = \"memory\" }",
+    );
+    let run = |cfg: &std::path::Path| {
+        let out = bin()
+            .args(["check-config", "--config"])
+            .arg(cfg)
+            .env("EVENTHUB_CONNECTION_STRING", cs())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let stdout = run(&write(dir.path(), &text));
+    // Each sink's `buffer` table follows that sink's keys (`[sinks.buffer]` of its entry).
+    let sinks: Vec<&str> = stdout.split("[[sinks]]").skip(1).collect();
+    assert_eq!(sinks.len(), 2, "{stdout}");
+    for want in [
+        "[sinks.buffer]",
+        "type = \"disk\"",
+        "path = \"/var/lib/entrastream/buffers/archive\"",
+        "max_size = \"20GiB\"",
+    ] {
+        assert!(sinks[0].contains(want), "{want} missing from\n{stdout}");
+    }
+    assert!(
+        sinks[1].contains("[sinks.buffer]\ntype = \"memory\""),
+        "{stdout}"
+    );
+    // The printed config is a config: the same buffers again.
+    let again_dir = tempfile::tempdir().unwrap();
+    assert_eq!(run(&write(again_dir.path(), &stdout)), stdout);
+
+    let bad = text.replace("max_size = \"20GiB\"", "max_size = \"64KiB\"");
+    expect_invalid(
+        &bad,
+        &[("EVENTHUB_CONNECTION_STRING", cs())],
+        "sinks[0].buffer",
+    );
+}

@@ -25,7 +25,11 @@ fn hopts<const N: usize, const B: usize>(s: &HistogramSpec<N, B>) -> HistogramOp
 }
 
 /// Registers `c` in `r` (when exported) and returns it.
-fn registered<C: Collector + Clone + 'static>(r: Option<&Registry>, name: &str, c: C) -> C {
+pub(crate) fn registered<C: Collector + Clone + 'static>(
+    r: Option<&Registry>,
+    name: &str,
+    c: C,
+) -> C {
     if let Some(r) = r
         && let Err(e) = r.register(Box::new(c.clone()))
     {

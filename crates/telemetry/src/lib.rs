@@ -26,6 +26,7 @@
 //! sink and source crate would have to adopt at once.
 #![forbid(unsafe_code)]
 
+mod buffers;
 mod families;
 mod process;
 pub mod spec;
@@ -33,6 +34,7 @@ pub mod spec;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+pub use buffers::{BufferMetrics, BufferProbe, BufferReading};
 use families::{counter, counter_vec, float_gauge_vec, gauge, gauge_vec, histogram, histogram_vec};
 pub use process::{BUILD_INFO, BuildInfo, build_info, register_process_metrics, set_build_info};
 pub use prometheus::IntCounter;
@@ -82,6 +84,8 @@ pub struct Metrics {
     pub file_rotated_files_removed: IntCounterVec,
     /// Protocol-level metrics of the network sinks (Splunk HEC, Sumo Logic), by sink.
     pub sinks: SinkMetrics,
+    /// The disk buffers in front of sinks (`entrastream_buffer_*`), by sink, read on scrape.
+    pub buffers: BufferMetrics,
 }
 
 /// Protocol-level metrics of the network sinks (Splunk HEC, Sumo Logic), labelled by sink name.
@@ -308,6 +312,7 @@ impl Metrics {
             process_duration: histogram(r, &spec::PROCESS_DURATION),
             file_rotated_files_removed: counter_vec(r, &spec::FILE_ROTATED_FILES_REMOVED),
             sinks: SinkMetrics::new(r),
+            buffers: families::registered(r, "entrastream_buffer_*", BufferMetrics::new()),
             registry,
         }
     }
@@ -558,6 +563,15 @@ mod tests {
             .with_label_values(&["hub", "0"])
             .set(1.0);
         m.file_rotated_files_removed("file").inc();
+        m.buffers.watch(
+            "sumo",
+            Arc::new(|| BufferReading {
+                bytes: 10,
+                full: true,
+                oldest_record_age_seconds: 2.5,
+                ..Default::default()
+            }),
+        );
         let mut names: Vec<String> = m
             .registry()
             .gather()

@@ -331,8 +331,92 @@ pub const SINK_HEALTHY: MetricSpec<1> = MetricSpec::new(
     ["sink"],
 );
 
+// The disk buffers in front of sinks (`buffer = { type = "disk", … }`), read from each
+// buffer's live numbers when /metrics is scraped.
+
+pub const BUFFER_BYTES: MetricSpec<1> = MetricSpec::new(
+    "entrastream_buffer_bytes",
+    "Bytes of records in a sink's disk buffer that the sink has not acknowledged yet",
+    ["sink"],
+);
+pub const BUFFER_DISK_BYTES: MetricSpec<1> = MetricSpec::new(
+    "entrastream_buffer_disk_bytes",
+    "Bytes of a sink's disk buffer segment files, what buffer.max_size bounds",
+    ["sink"],
+);
+pub const BUFFER_MAX_BYTES: MetricSpec<1> = MetricSpec::new(
+    "entrastream_buffer_max_bytes",
+    "The configured buffer.max_size of a sink's disk buffer in bytes",
+    ["sink"],
+);
+pub const BUFFER_RECORDS: MetricSpec<1> = MetricSpec::new(
+    "entrastream_buffer_records",
+    "Records in a sink's disk buffer that the sink has not acknowledged yet",
+    ["sink"],
+);
+pub const BUFFER_SEGMENTS: MetricSpec<1> = MetricSpec::new(
+    "entrastream_buffer_segments",
+    "Segment files of a sink's disk buffer",
+    ["sink"],
+);
+pub const BUFFER_OLDEST_RECORD_AGE: MetricSpec<1> = MetricSpec::new(
+    "entrastream_buffer_oldest_record_age_seconds",
+    "Seconds since the oldest record not yet acknowledged by the sink was buffered (0 when empty)",
+    ["sink"],
+);
+pub const BUFFER_FULL: MetricSpec<1> = MetricSpec::new(
+    "entrastream_buffer_full",
+    "1 while a sink's disk buffer refuses records because max_size is reached (backpressure), else 0",
+    ["sink"],
+);
+pub const BUFFER_WRITTEN_BYTES: MetricSpec<1> = MetricSpec::new(
+    "entrastream_buffer_written_bytes_total",
+    "Bytes written and fsynced to a sink's disk buffer",
+    ["sink"],
+);
+pub const BUFFER_WRITTEN_RECORDS: MetricSpec<1> = MetricSpec::new(
+    "entrastream_buffer_written_records_total",
+    "Records written and fsynced to a sink's disk buffer",
+    ["sink"],
+);
+pub const BUFFER_READ_BYTES: MetricSpec<1> = MetricSpec::new(
+    "entrastream_buffer_read_bytes_total",
+    "Bytes the drain read from a sink's disk buffer",
+    ["sink"],
+);
+pub const BUFFER_DELIVERED_RECORDS: MetricSpec<1> = MetricSpec::new(
+    "entrastream_buffer_delivered_records_total",
+    "Records drained from a sink's disk buffer that the sink accepted",
+    ["sink"],
+);
+pub const BUFFER_REJECTED_RECORDS: MetricSpec<1> = MetricSpec::new(
+    "entrastream_buffer_rejected_records_total",
+    "Records drained from a sink's disk buffer that the sink refused for good (dead-lettered)",
+    ["sink"],
+);
+pub const BUFFER_CORRUPT_RECORDS: MetricSpec<1> = MetricSpec::new(
+    "entrastream_buffer_corrupt_records_total",
+    "Damaged records skipped in a sink's disk buffer (dead-lettered as buffer_corrupt)",
+    ["sink"],
+);
+pub const BUFFER_TORN_BYTES: MetricSpec<1> = MetricSpec::new(
+    "entrastream_buffer_torn_bytes_total",
+    "Bytes of torn writes cut off a sink's disk buffer (never acknowledged to the pipeline)",
+    ["sink"],
+);
+pub const BUFFER_REPLAYED_RECORDS: MetricSpec<1> = MetricSpec::new(
+    "entrastream_buffer_replayed_records_total",
+    "Records sent again after a restart because their acknowledgement was not persisted (possible duplicates)",
+    ["sink"],
+);
+pub const BUFFER_DRAIN_RETRIES: MetricSpec<1> = MetricSpec::new(
+    "entrastream_buffer_drain_retries_total",
+    "Failed sends from a sink's disk buffer to the sink, retried",
+    ["sink"],
+);
+
 /// Every family name this crate registers, one entry per constant above.
-pub const ALL_NAMES: [&str; 29] = [
+pub const ALL_NAMES: [&str; 45] = [
     MESSAGES_IN.name,
     BYTES_IN.name,
     RECORDS_IN.name,
@@ -362,6 +446,22 @@ pub const ALL_NAMES: [&str; 29] = [
     SINK_DEAD_LETTERED.name,
     SINK_DUPLICATES.name,
     SINK_HEALTHY.name,
+    BUFFER_BYTES.name,
+    BUFFER_DISK_BYTES.name,
+    BUFFER_MAX_BYTES.name,
+    BUFFER_RECORDS.name,
+    BUFFER_SEGMENTS.name,
+    BUFFER_OLDEST_RECORD_AGE.name,
+    BUFFER_FULL.name,
+    BUFFER_WRITTEN_BYTES.name,
+    BUFFER_WRITTEN_RECORDS.name,
+    BUFFER_READ_BYTES.name,
+    BUFFER_DELIVERED_RECORDS.name,
+    BUFFER_REJECTED_RECORDS.name,
+    BUFFER_CORRUPT_RECORDS.name,
+    BUFFER_TORN_BYTES.name,
+    BUFFER_REPLAYED_RECORDS.name,
+    BUFFER_DRAIN_RETRIES.name,
 ];
 
 const _: () = assert!(all_distinct(&ALL_NAMES), "two metrics share a name");
