@@ -31,6 +31,12 @@ pub struct Args {
     pub amqp_prefetch: Option<u32>,
     /// Rounds of the SIEM comparison; each runs its own blackhole baseline first.
     pub siem_rounds: usize,
+    /// Also run the syslog sink over RELP and over TLS into a real rsyslog writing to a file.
+    pub syslog: bool,
+    /// Rounds of the syslog comparison; each runs its own blackhole baseline first.
+    pub syslog_rounds: usize,
+    /// CA file a syslog TLS child trusts (`--peer-ca`).
+    pub peer_ca: String,
     /// Consumer group of a child (empty: `e2e-MODE`). A repeated run needs its own, or it would
     /// resume after the offsets the previous one committed and find nothing to read.
     pub group: String,
@@ -59,6 +65,9 @@ pub fn parse_args() -> Args {
         amqp_prefetch: None,
         siem_rounds: 3,
         group: String::new(),
+        syslog: true,
+        syslog_rounds: 3,
+        peer_ca: String::new(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -86,6 +95,8 @@ pub fn parse_args() -> Args {
             "--idle-secs" => a.idle_secs = val(i).parse().expect("--idle-secs S"),
             "--siem-rounds" => a.siem_rounds = val(i).parse().expect("--siem-rounds N"),
             "--group" => a.group = val(i),
+            "--syslog-rounds" => a.syslog_rounds = val(i).parse().expect("--syslog-rounds N"),
+            "--peer-ca" => a.peer_ca = val(i),
             "--amqp-prefetch" => a.amqp_prefetch = Some(val(i).parse().expect("--amqp-prefetch N")),
             "--no-amqp" => {
                 a.amqp = false;
@@ -94,6 +105,11 @@ pub fn parse_args() -> Args {
             }
             "--no-fsync" => {
                 a.fsync = false;
+                i += 1;
+                continue;
+            }
+            "--no-syslog" => {
+                a.syslog = false;
                 i += 1;
                 continue;
             }

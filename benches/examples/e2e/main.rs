@@ -14,6 +14,10 @@
 //! Sumo Logic against the testkit peers in this process, in `--siem-rounds` rounds (default 3),
 //! each preceded by its own blackhole run; the table shows each sink's median round.
 //!
+//! With the syslog sink (default on; `--no-syslog` skips it): RELP and TLS into a real rsyslog
+//! (its own process, writing each input to a file), in `--syslog-rounds` rounds (default 3),
+//! each preceded by its own blackhole run, as the SIEM rows are.
+//!
 //! Each pipeline run is a child process (this binary with `--child MODE`) so that its peak RSS
 //! (`VmHWM`) is the pipeline's alone: no input copy, no producer, no broker in that process.
 //!
@@ -24,6 +28,7 @@
 //!          [--records N] [--partitions P] [--budget-mib B] [--backlog-mib M] [--stall-secs S]
 //!          [--no-fsync] [--linger-ms MS] [--prop librdkafka.key=value]...
 //!          [--no-siem] [--siem-rounds N] [--no-amqp] [--idle-secs S] [--amqp-prefetch N]
+//!          [--no-syslog] [--syslog-rounds N]
 //!
 //! Modules by job: [`args`] (the command line), [`broker`] (the peers), [`producers`] (input
 //! and backlogs), [`children`] and [`child_config`] (one pipeline run per child process),
@@ -85,6 +90,13 @@ fn main() {
         (Vec::new(), Vec::new())
     };
 
+    // 4b. (cont.) the syslog sink over RELP and TLS into rsyslog (its own process, on loopback)
+    let (syslog_baselines, syslog_rows) = if args.syslog {
+        runs::syslog_rounds(&args, &broker.bootstrap, messages)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+
     // 4c. AMQP: the preloaded peer → AMQP source → blackhole; then store traffic at 32
     // partitions with a trickle of events so that checkpoints keep moving.
     let (amqp_row, idle_row) = match &amqp_peer {
@@ -123,6 +135,8 @@ fn main() {
         idle_row,
         siem_baselines,
         siem_rows,
+        syslog_baselines,
+        syslog_rows,
         stalled,
         stall_bytes,
     };
