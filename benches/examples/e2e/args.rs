@@ -35,6 +35,8 @@ pub struct Args {
     pub syslog: bool,
     /// Rounds of the syslog comparison; each runs its own blackhole baseline first.
     pub syslog_rounds: usize,
+    /// `relp_window` of the syslog RELP rows (`--syslog-relp-window`, default the sink's 128).
+    pub syslog_relp_window: usize,
     /// CA file a syslog TLS child trusts (`--peer-ca`).
     pub peer_ca: String,
     /// Consumer group of a child (empty: `e2e-MODE`). A repeated run needs its own, or it would
@@ -67,6 +69,7 @@ pub fn parse_args() -> Args {
         group: String::new(),
         syslog: true,
         syslog_rounds: 3,
+        syslog_relp_window: 128,
         peer_ca: String::new(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -97,6 +100,9 @@ pub fn parse_args() -> Args {
             "--group" => a.group = val(i),
             "--syslog-rounds" => a.syslog_rounds = val(i).parse().expect("--syslog-rounds N"),
             "--peer-ca" => a.peer_ca = val(i),
+            "--syslog-relp-window" => {
+                a.syslog_relp_window = val(i).parse().expect("--syslog-relp-window N")
+            }
             "--amqp-prefetch" => a.amqp_prefetch = Some(val(i).parse().expect("--amqp-prefetch N")),
             "--no-amqp" => {
                 a.amqp = false;

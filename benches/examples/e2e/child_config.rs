@@ -42,8 +42,8 @@ pub fn child_config(args: &Args, mode: &str, dir: &Path) -> Config {
         "syslog-relp" => (
             "256MiB".to_string(),
             format!(
-                "type = \"syslog\"\nschema = \"native\"\naddress = {:?}\ntransport = \"relp\"\nformat = \"rfc5424_json\"",
-                args.peer_url
+                "type = \"syslog\"\nschema = \"native\"\naddress = {:?}\ntransport = \"relp\"\nformat = \"rfc5424_json\"\nrelp_window = {}",
+                args.peer_url, args.syslog_relp_window
             ),
         ),
         "syslog-tls" => (

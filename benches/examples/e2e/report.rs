@@ -181,6 +181,7 @@ impl Summary<'_> {
             ));
         }
         if !syslog_baselines.is_empty() {
+            let relp_label = format!("syslog over RELP (window {})", args.syslog_relp_window);
             s.push_str(&comparison(
                 &format!(
                     "syslog sink (RFC 5424, native record as MSG, rsyslog on loopback writing to a file; median of {} rounds)",
@@ -189,7 +190,7 @@ impl Summary<'_> {
                 syslog_baselines,
                 syslog_rows,
                 &[
-                    ("syslog-relp", "syslog over RELP (window 128)"),
+                    ("syslog-relp", relp_label.as_str()),
                     ("syslog-tls", "syslog over TLS (octet counting)"),
                 ],
                 ("syslog-relp", "syslog over RELP", 60.0),
