@@ -228,6 +228,7 @@ impl Session {
                 return Ok(f);
             }
             let mut chunk = [0u8; 4096];
+            self.stream.quickack();
             let n = match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
                 Ok(Ok(0)) => return Err("the RELP receiver closed the connection".into()),
                 Ok(Ok(n)) => n,
