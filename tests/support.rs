@@ -134,6 +134,11 @@ impl Daemon {
     pub fn log_text(&self) -> String {
         self.process.log_text()
     }
+
+    /// Its process id (for /proc/<pid>/status).
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
 }
 
 /// Like [`wait_until`], printing a daemon's log on timeout.

@@ -31,6 +31,14 @@ pub struct Args {
     pub amqp_prefetch: Option<u32>,
     /// Rounds of the SIEM comparison; each runs its own blackhole baseline first.
     pub siem_rounds: usize,
+    /// Also run the syslog sink over RELP and over TLS into a real rsyslog writing to a file.
+    pub syslog: bool,
+    /// Rounds of the syslog comparison; each runs its own blackhole baseline first.
+    pub syslog_rounds: usize,
+    /// `relp_window` of the syslog RELP rows (`--syslog-relp-window`, default the sink's 128).
+    pub syslog_relp_window: usize,
+    /// CA file a syslog TLS child trusts (`--peer-ca`).
+    pub peer_ca: String,
     /// Consumer group of a child (empty: `e2e-MODE`). A repeated run needs its own, or it would
     /// resume after the offsets the previous one committed and find nothing to read.
     pub group: String,
@@ -65,6 +73,10 @@ pub fn parse_args() -> Args {
         group: String::new(),
         buffer: true,
         buffer_only: false,
+        syslog: true,
+        syslog_rounds: 3,
+        syslog_relp_window: 128,
+        peer_ca: String::new(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -92,6 +104,11 @@ pub fn parse_args() -> Args {
             "--idle-secs" => a.idle_secs = val(i).parse().expect("--idle-secs S"),
             "--siem-rounds" => a.siem_rounds = val(i).parse().expect("--siem-rounds N"),
             "--group" => a.group = val(i),
+            "--syslog-rounds" => a.syslog_rounds = val(i).parse().expect("--syslog-rounds N"),
+            "--peer-ca" => a.peer_ca = val(i),
+            "--syslog-relp-window" => {
+                a.syslog_relp_window = val(i).parse().expect("--syslog-relp-window N")
+            }
             "--amqp-prefetch" => a.amqp_prefetch = Some(val(i).parse().expect("--amqp-prefetch N")),
             "--no-amqp" => {
                 a.amqp = false;
@@ -110,6 +127,11 @@ pub fn parse_args() -> Args {
             }
             "--buffer-only" => {
                 a.buffer_only = true;
+                i += 1;
+                continue;
+            }
+            "--no-syslog" => {
+                a.syslog = false;
                 i += 1;
                 continue;
             }

@@ -1,10 +1,13 @@
 //! The peers the children read from and write to: the nisshi broker, the in-repo Event Hubs
 //! peer, and the Splunk HEC and Sumo Logic peers of the SIEM rows (all but nisshi in this
-//! process, on runtimes of their own).
+//! process, on runtimes of their own); rsyslog for the syslog rows (its own process).
 
 use entrastream_eventhubs_peer::{EventHubsPeer, PeerConfig};
 use entrastream_testkit::kafka::Broker;
-use entrastream_testkit::{HecPeer, HecPeerOptions, SumoPeer, SumoPeerOptions};
+use entrastream_testkit::{
+    HecPeer, HecPeerOptions, Rsyslog, RsyslogOptions, RsyslogTls, SumoPeer, SumoPeerOptions,
+    TestPki, test_pki,
+};
 
 use crate::args::Args;
 
@@ -56,4 +59,35 @@ pub fn siem_peer(rt: &tokio::runtime::Runtime, mode: &str, a: &mut Args) -> Box<
         a.peer_token = peer.token().to_string();
         Box::new(move || peer.event_count())
     }
+}
+
+/// rsyslog with a RELP input and a TLS input (server certificate of a fresh test CA, no client
+/// certificate asked), writing every message raw to a file per input; and the PKI directory.
+pub fn rsyslog() -> (Rsyslog, tempfile::TempDir, TestPki) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = test_pki(dir.path());
+    let r = Rsyslog::start(RsyslogOptions {
+        relp: true,
+        tls: Some(RsyslogTls {
+            ca_file: pki.ca.clone(),
+            cert_file: pki.server_cert.clone(),
+            key_file: pki.server_key.clone(),
+            require_client_cert: false,
+        }),
+        raw_only: true,
+        ..Default::default()
+    })
+    .expect("rsyslogd is installed (scripts/test installs rsyslog, rsyslog-relp, rsyslog-gnutls)");
+    (r, dir, pki)
+}
+
+/// CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; 0 when gone.
+pub fn process_cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): state is the 3rd field, utime
+    // and stime the 14th and 15th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }

@@ -93,6 +93,21 @@ fn sink_of(args: &Args, mode: &str, dir: &Path) -> (String, String) {
                 args.peer_url
             ),
         ),
+        // rsyslog on loopback (`--peer-url` = host:port), RFC 5424 with the native record as MSG.
+        "syslog-relp" => (
+            "256MiB".to_string(),
+            format!(
+                "type = \"syslog\"\nschema = \"native\"\naddress = {:?}\ntransport = \"relp\"\nformat = \"rfc5424_json\"\nrelp_window = {}",
+                args.peer_url, args.syslog_relp_window
+            ),
+        ),
+        "syslog-tls" => (
+            "256MiB".to_string(),
+            format!(
+                "type = \"syslog\"\nschema = \"native\"\naddress = {:?}\ntransport = \"tls\"\nformat = \"rfc5424_json\"\ntls = {{ ca_file = {:?}, server_name = \"localhost\" }}",
+                args.peer_url, args.peer_ca
+            ),
+        ),
         "amqp-blackhole" | "amqp-idle32" => (
             "256MiB".to_string(),
             "type = \"blackhole\"\nschema = \"native\"".to_string(),

@@ -224,6 +224,10 @@ pub fn spawn_child(
     if !args.peer_url.is_empty() {
         cmd.args(["--peer-url", &args.peer_url]);
     }
+    cmd.args(["--syslog-relp-window", &args.syslog_relp_window.to_string()]);
+    if !args.peer_ca.is_empty() {
+        cmd.args(["--peer-ca", &args.peer_ca]);
+    }
     if !args.peer_token.is_empty() {
         cmd.args(["--peer-token", &args.peer_token]);
     }

@@ -14,6 +14,10 @@
 //! Sumo Logic against the testkit peers in this process, in `--siem-rounds` rounds (default 3),
 //! each preceded by its own blackhole run; the table shows each sink's median round.
 //!
+//! With the syslog sink (default on; `--no-syslog` skips it): RELP and TLS into a real rsyslog
+//! (its own process, writing each input to a file), in `--syslog-rounds` rounds (default 3),
+//! each preceded by its own blackhole run, as the SIEM rows are.
+//!
 //! Each pipeline run is a child process (this binary with `--child MODE`) so that its peak RSS
 //! (`VmHWM`) is the pipeline's alone: no input copy, no producer, no broker in that process.
 //!
@@ -24,7 +28,7 @@
 //!          [--records N] [--partitions P] [--budget-mib B] [--backlog-mib M] [--stall-secs S]
 //!          [--no-fsync] [--linger-ms MS] [--prop librdkafka.key=value]...
 //!          [--no-siem] [--siem-rounds N] [--no-amqp] [--idle-secs S] [--amqp-prefetch N]
-//!          [--no-buffer] [--buffer-only]
+//!          [--no-buffer] [--buffer-only] [--no-syslog] [--syslog-rounds N]
 //!
 //! With the disk buffer (default on; `--no-buffer` skips it, `--buffer-only` runs nothing
 //! else): per round (`--siem-rounds`), the blackhole and Splunk HEC (indexer ack on) rows
@@ -112,6 +116,13 @@ fn main() {
         Vec::new()
     };
 
+    // 4b. (cont.) the syslog sink over RELP and TLS into rsyslog (its own process, on loopback)
+    let (syslog_baselines, syslog_rows) = if args.syslog {
+        runs::syslog_rounds(&args, &broker.bootstrap, messages)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+
     // 4c. AMQP: the preloaded peer → AMQP source → blackhole; then store traffic at 32
     // partitions with a trickle of events so that checkpoints keep moving.
     let (amqp_row, idle_row) = match &amqp_peer {
@@ -151,6 +162,8 @@ fn main() {
         siem_baselines,
         siem_rows,
         buffer_runs,
+        syslog_baselines,
+        syslog_rows,
         stalled,
         stall_bytes,
     };

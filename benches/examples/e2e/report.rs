@@ -117,6 +117,8 @@ pub struct Summary<'a> {
     pub siem_baselines: Vec<(f64, ChildResult)>,
     pub siem_rows: Vec<SiemRun>,
     pub buffer_runs: Vec<BufferRun>,
+    pub syslog_baselines: Vec<(f64, ChildResult)>,
+    pub syslog_rows: Vec<SiemRun>,
     pub stalled: ChildResult,
     pub stall_bytes: u64,
 }
@@ -138,6 +140,8 @@ impl Summary<'_> {
             siem_baselines,
             siem_rows,
             buffer_runs,
+            syslog_baselines,
+            syslog_rows,
             stalled,
             stall_bytes,
         } = self;
@@ -231,65 +235,43 @@ impl Summary<'_> {
             ));
         }
         if !siem_baselines.is_empty() {
-            let rounds = siem_baselines.len();
             // Compile-time: `--features isal` builds the sinks (this binary's children) on ISA-L.
             let gzip = entrastream_sink_http::GzipBackend::DEFAULT.name();
-            s.push_str(&format!(
-                "\n| SIEM sink (gzip on with {gzip}, native schema, peer on loopback; median of {rounds} rounds) | records/s | MB/s | % of blackhole (each round) | CPU-s per MB (entrastream) | peak RSS (VmHWM) | peer CPU-s |\n",
+            s.push_str(&comparison(
+                &format!(
+                    "SIEM sink (gzip on with {gzip}, native schema, peer on loopback; median of {} rounds)",
+                    siem_baselines.len()
+                ),
+                siem_baselines,
+                siem_rows,
+                &[
+                    ("hec-noack", "Splunk HEC, indexer ack off"),
+                    ("hec-ack", "Splunk HEC, indexer ack on"),
+                    ("sumo", "Sumo Logic"),
+                ],
+                ("hec-ack", "HEC with ack on", 70.0),
             ));
-            s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
-            let cpu_mb =
-                |r: &ChildResult| (r.get("user_s") + r.get("sys_s")) / (r.get("bytes_in") / 1e6);
-            let mut baselines: Vec<&(f64, ChildResult)> = siem_baselines.iter().collect();
-            baselines.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let (bh_rps, bh) = baselines[baselines.len() / 2];
-            let each: Vec<String> = siem_baselines
-                .iter()
-                .map(|(rps, _)| format!("{rps:.0}"))
-                .collect();
-            s.push_str(&format!(
-                "| blackhole (run before each round; records/s: {}) | {bh_rps:.0} | {:.1} | 100% | {:.4} | {:.0} MiB | - |\n",
-                each.join(" / "),
-                bh.get("bytes_in") / 1e6 / bh.get("secs"),
-                cpu_mb(bh),
-                bh.get("vmhwm_kib") / 1024.0
+        }
+        if !syslog_baselines.is_empty() {
+            let relp_label = format!("syslog over RELP (window {})", args.syslog_relp_window);
+            s.push_str(&comparison(
+                &format!(
+                    "syslog sink (RFC 5424, native record as MSG, rsyslog on loopback writing to a file; median of {} rounds)",
+                    syslog_baselines.len()
+                ),
+                syslog_baselines,
+                syslog_rows,
+                &[
+                    ("syslog-relp", relp_label.as_str()),
+                    ("syslog-tls", "syslog over TLS (octet counting)"),
+                ],
+                ("syslog-relp", "syslog over RELP", 60.0),
             ));
-            let mut hec_ack_pct = None;
-            for mode in ["hec-noack", "hec-ack", "sumo"] {
-                let mut runs: Vec<&SiemRun> = siem_rows.iter().filter(|r| r.mode == mode).collect();
-                if runs.is_empty() {
-                    continue;
-                }
-                let each: Vec<String> = runs
-                    .iter()
-                    .map(|r| format!("{:.0}%", r.rps / r.baseline_rps * 100.0))
-                    .collect();
-                runs.sort_by(|a, b| (a.rps / a.baseline_rps).total_cmp(&(b.rps / b.baseline_rps)));
-                let m = runs[runs.len() / 2];
-                let pct = m.rps / m.baseline_rps * 100.0;
-                if mode == "hec-ack" {
-                    hec_ack_pct = Some(pct);
-                }
-                let label = match mode {
-                    "hec-noack" => "Splunk HEC, indexer ack off",
-                    "hec-ack" => "Splunk HEC, indexer ack on",
-                    _ => "Sumo Logic",
-                };
+            if let Some(pct) = median_pct(syslog_rows, "syslog-tls") {
                 s.push_str(&format!(
-                    "| {label} (median: round {}) | {:.0} | {:.1} | **{pct:.0}%** ({}) | {:.4} | {:.0} MiB | {:.2} |\n",
-                    m.round,
-                    m.rps,
-                    m.mbs,
-                    each.join(" / "),
-                    cpu_mb(&m.r),
-                    m.r.get("vmhwm_kib") / 1024.0,
-                    m.r.get("peer_cpu_s")
-                ));
-            }
-            if let Some(pct) = hec_ack_pct {
-                s.push_str(&format!(
-                    "target HEC with ack on ≥ 70% of blackhole (median of {rounds} rounds): {pct:.0}% → {}\n",
-                    if pct >= 70.0 { "met" } else { "NOT met" }
+                    "target syslog over TLS ≥ 60% of blackhole (median of {} rounds): {pct:.0}% → {}\n",
+                    syslog_baselines.len(),
+                    if pct >= 60.0 { "met" } else { "NOT met" }
                 ));
             }
         }
@@ -316,4 +298,76 @@ impl Summary<'_> {
         }
         s
     }
+}
+
+/// The median run of `mode` by its share of its own round's blackhole.
+fn median_run<'a>(rows: &'a [SiemRun], mode: &str) -> Option<&'a SiemRun> {
+    let mut runs: Vec<&SiemRun> = rows.iter().filter(|r| r.mode == mode).collect();
+    runs.sort_by(|a, b| (a.rps / a.baseline_rps).total_cmp(&(b.rps / b.baseline_rps)));
+    runs.get(runs.len() / 2).copied()
+}
+
+/// The median run's records/s as a percentage of its round's blackhole.
+fn median_pct(rows: &[SiemRun], mode: &str) -> Option<f64> {
+    median_run(rows, mode).map(|m| m.rps / m.baseline_rps * 100.0)
+}
+
+/// A table of sinks against a peer, each run compared with the blackhole run of its own round
+/// (`modes`: mode and label), and the target line of `target` (mode, label, percent).
+fn comparison(
+    heading: &str,
+    baselines: &[(f64, ChildResult)],
+    rows: &[SiemRun],
+    modes: &[(&str, &str)],
+    target: (&str, &str, f64),
+) -> String {
+    let rounds = baselines.len();
+    let mut s = format!(
+        "\n| {heading} | records/s | MB/s | % of blackhole (each round) | CPU-s per MB (entrastream) | peak RSS (VmHWM) | peer CPU-s |\n"
+    );
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    let cpu_mb = |r: &ChildResult| (r.get("user_s") + r.get("sys_s")) / (r.get("bytes_in") / 1e6);
+    let mut sorted: Vec<&(f64, ChildResult)> = baselines.iter().collect();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (bh_rps, bh) = sorted[sorted.len() / 2];
+    let each: Vec<String> = baselines
+        .iter()
+        .map(|(rps, _)| format!("{rps:.0}"))
+        .collect();
+    s.push_str(&format!(
+        "| blackhole (run before each round; records/s: {}) | {bh_rps:.0} | {:.1} | 100% | {:.4} | {:.0} MiB | - |\n",
+        each.join(" / "),
+        bh.get("bytes_in") / 1e6 / bh.get("secs"),
+        cpu_mb(bh),
+        bh.get("vmhwm_kib") / 1024.0
+    ));
+    for (mode, label) in modes {
+        let Some(m) = median_run(rows, mode) else {
+            continue;
+        };
+        let each: Vec<String> = rows
+            .iter()
+            .filter(|r| r.mode == *mode)
+            .map(|r| format!("{:.0}%", r.rps / r.baseline_rps * 100.0))
+            .collect();
+        let pct = m.rps / m.baseline_rps * 100.0;
+        s.push_str(&format!(
+            "| {label} (median: round {}) | {:.0} | {:.1} | **{pct:.0}%** ({}) | {:.4} | {:.0} MiB | {:.2} |\n",
+            m.round,
+            m.rps,
+            m.mbs,
+            each.join(" / "),
+            cpu_mb(&m.r),
+            m.r.get("vmhwm_kib") / 1024.0,
+            m.r.get("peer_cpu_s")
+        ));
+    }
+    let (mode, label, want) = target;
+    if let Some(pct) = median_pct(rows, mode) {
+        s.push_str(&format!(
+            "target {label} ≥ {want:.0}% of blackhole (median of {rounds} rounds): {pct:.0}% → {}\n",
+            if pct >= want { "met" } else { "NOT met" }
+        ));
+    }
+    s
 }

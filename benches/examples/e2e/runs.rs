@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use entrastream_eventhubs_peer::EventHubsPeer;
 
 use crate::args::Args;
-use crate::broker::{event_hubs, peer_runtime, siem_peer};
+use crate::broker::{event_hubs, peer_runtime, process_cpu_s, rsyslog, siem_peer};
 use crate::children::{ChildResult, spawn_child};
 use crate::measure::rusage_self;
 use crate::producers;
@@ -139,6 +139,95 @@ pub fn buffer_rounds(args: &Args, bootstrap: &str, messages: u64) -> Vec<BufferR
     }
     drop(rt);
     runs
+}
+
+/// Lines in a file, read in chunks (an rsyslog output can be a gigabyte).
+fn lines_in(path: &std::path::Path) -> u64 {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return 0;
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => return n,
+            Ok(k) => n += buf[..k].iter().filter(|&&b| b == b'\n').count() as u64,
+        }
+    }
+}
+
+/// Step 4b (cont.): the syslog rounds: per round a blackhole baseline, then the syslog sink over RELP
+/// and over TLS into one rsyslog (its own process, on the same cores) writing each input to
+/// a file. Each row checks that rsyslog wrote a line per record, then empties the file.
+pub fn syslog_rounds(
+    args: &Args,
+    bootstrap: &str,
+    messages: u64,
+) -> (Vec<(f64, ChildResult)>, Vec<SiemRun>) {
+    let (peer, _pki_dir, pki) = rsyslog();
+    let pid = peer.pid().expect("rsyslogd runs");
+    let mut rows: Vec<SiemRun> = Vec::new();
+    let mut baselines: Vec<(f64, ChildResult)> = Vec::new();
+    for round in 1..=args.syslog_rounds.max(1) {
+        let mut base_args = args.clone();
+        base_args.group = format!("e2e-syslog-blackhole-round{round}");
+        let b = spawn_child(&base_args, "blackhole", bootstrap, "e2e", messages);
+        let (_, baseline_rps, baseline_mbs) = rates(&b, "blackhole", args.records);
+        eprintln!(
+            "syslog round {round}: blackhole {baseline_rps:.0} records/s, {baseline_mbs:.1} MB/s"
+        );
+        baselines.push((baseline_rps, b));
+        for (mode, input, port) in [
+            ("syslog-relp", "relp", peer.relp_port),
+            ("syslog-tls", "tls", peer.tls_port),
+        ] {
+            let mut a = args.clone();
+            a.group = format!("e2e-{mode}-round{round}");
+            a.peer_url = format!("127.0.0.1:{}", port.expect("rsyslog input"));
+            a.peer_ca = pki.ca.display().to_string();
+            let before = process_cpu_s(pid);
+            let mut r = spawn_child(&a, mode, bootstrap, "e2e", messages);
+            let out = peer.dir().join(format!("{input}.log"));
+            // rsyslog writes each transaction before it answers (RELP) but may still be
+            // writing what TLS delivered when the child is done.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            let mut lines = lines_in(&out);
+            while lines < args.records && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                lines = lines_in(&out);
+            }
+            r.kv.insert("peer_cpu_s".into(), process_cpu_s(pid) - before);
+            assert!(
+                lines >= args.records,
+                "{mode}: rsyslog wrote {lines} lines of {} records\n{}",
+                args.records,
+                peer.diagnostics()
+            );
+            // omfile appends (O_APPEND), so emptying the file keeps the disk from filling up.
+            let _ = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&out)
+                .and_then(|f| f.set_len(0));
+            let (secs, rps, mbs) = rates(&r, mode, args.records);
+            eprintln!(
+                "{mode}: {secs:.2}s, {rps:.0} records/s, {mbs:.1} MB/s, {:.2} user + {:.2} sys CPU-s, VmHWM {:.0} MiB, rsyslog {:.2} CPU-s, {lines} lines",
+                r.get("user_s"),
+                r.get("sys_s"),
+                r.get("vmhwm_kib") / 1024.0,
+                r.get("peer_cpu_s")
+            );
+            rows.push(SiemRun {
+                round,
+                mode,
+                baseline_rps,
+                rps,
+                mbs,
+                r,
+            });
+        }
+    }
+    (baselines, rows)
 }
 
 /// Step 4c: the AMQP rows: the preloaded `peer` read into a blackhole, then the store traffic of

@@ -55,7 +55,13 @@ pub fn build_sink(s: &SinkConfig, metrics: Option<&Metrics>) -> Result<Built, Co
                 None => Box::new(sink),
             }
         }
-        SinkKind::Syslog(c) => Box::new(syslog(s, c)?),
+        SinkKind::Syslog(c) => {
+            let sink = syslog(s, c)?;
+            match metrics {
+                Some(m) => Box::new(sink.with_metrics(m.syslog_stats(&s.name))),
+                None => Box::new(sink),
+            }
+        }
         SinkKind::ArchiveDir(c) => Box::new(entrastream_sink_archive::ArchiveDirSink::new(
             &s.name, s.schema, c,
         )),

@@ -87,3 +87,47 @@ fn every_shipped_config_loads_and_validates() {
         assert_eq!(again.to_toml(), printed, "{}", file.display());
     }
 }
+
+/// The commented `[[sinks]]` example of `type` in the example config, uncommented: its lines
+/// from `# [[sinks]]` to the next blank line, without their leading `# `.
+fn commented_example(text: &str, sink_type: &str) -> String {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if line.trim() == "# [[sinks]]" {
+            current = Some(String::new());
+        }
+        if let Some(block) = current.as_mut() {
+            if line.trim().is_empty() {
+                blocks.push(current.take().unwrap_or_default());
+                continue;
+            }
+            block.push_str(line.strip_prefix("# ").unwrap_or(line));
+            block.push('\n');
+        }
+    }
+    blocks.extend(current);
+    blocks
+        .into_iter()
+        .find(|b| b.contains(&format!("type = \"{sink_type}\"")))
+        .unwrap_or_else(|| panic!("no commented {sink_type} example"))
+}
+
+#[test]
+fn the_commented_syslog_example_loads_when_uncommented() {
+    let path = repo().join("config/entrastream.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let example = commented_example(&text, "syslog");
+    let config = Config::from_str(&format!("{text}\n{example}"), false, &env())
+        .unwrap_or_else(|e| panic!("the syslog example:\n{example}\n{e}"));
+    let printed = config.to_toml();
+    for key in [
+        "type = \"syslog\"",
+        "transport = \"tls\"",
+        "framing = \"octet_counting\"",
+        "format = \"cef\"",
+        "key_file_env = \"SYSLOG_CLIENT_KEY_PATH\"",
+    ] {
+        assert!(printed.contains(key), "{key} missing from\n{printed}");
+    }
+}

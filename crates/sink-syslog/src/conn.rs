@@ -62,6 +62,23 @@ impl AsyncWrite for Stream {
 }
 
 impl Stream {
+    /// Asks the kernel to acknowledge the receiver's next segments at once instead of
+    /// delaying the ACK (Linux resets this after a while, so it is set before each wait for
+    /// an answer). Why: rsyslog's RELP server writes its small `rsp` frames without
+    /// TCP_NODELAY, so Nagle holds the last answers of a window until our ACK arrives, and a
+    /// delayed ACK makes that up to 40 ms at the end of every send (measured: ~4,700 records/s
+    /// whatever the window). Best effort: where the option does not exist nothing changes.
+    pub fn quickack(&self) {
+        let tcp = match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.get_ref().0,
+        };
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let _ = tcp.set_quickack(true);
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let _ = tcp;
+    }
+
     /// False when the receiver has closed the connection (or reset it) while it was idle.
     /// A syslog receiver never sends on a TCP/TLS stream, so a read that does not block
     /// means it is gone; TLS session tickets are consumed inside rustls and do not count.

@@ -47,6 +47,7 @@ use entrastream_sink::{
     BatchProgress, Coalesce, EncodedBatch, Outcome, RecordEncoder, RejectReason, Rejection,
     RetryReason, Sink, SinkError,
 };
+use entrastream_telemetry::SyslogSinkStats;
 
 pub use config::{Config, ConfigError, Facility, Format, Framing, TlsConfig, Transport};
 pub use encoder::SyslogEncoder;
@@ -131,7 +132,6 @@ impl SyslogSink {
         let encoder = Arc::new(SyslogEncoder::new(&cfg, schema, &hostname));
         let connector = Connector::new(cfg.address.clone(), tls, cfg.connect_timeout);
         let stats = Arc::new(SyslogStats::default());
-        stats.healthy.store(true, Ordering::Relaxed);
         Ok(SyslogSink {
             name: name.into(),
             slots: (0..cfg.concurrency).map(|_| Slot::Closed).collect(),
@@ -142,6 +142,23 @@ impl SyslogSink {
             connected_once: AtomicBool::new(false),
             progress: None,
         })
+    }
+
+    /// Records into these `/metrics` series (from `Metrics::syslog_stats`) from now on; the
+    /// counters start again from zero.
+    pub fn with_metrics(mut self, exported: SyslogSinkStats) -> Self {
+        exported.relp_window(self.relp_window_total());
+        self.stats = Arc::new(SyslogStats::exported_by(exported));
+        self
+    }
+
+    /// The most RELP messages unacknowledged at once over the whole pool (0 without RELP).
+    fn relp_window_total(&self) -> u64 {
+        if self.cfg.transport == Transport::Relp {
+            (self.cfg.relp_window as u64).saturating_mul(self.cfg.concurrency as u64)
+        } else {
+            0
+        }
     }
 
     /// The sink's counters (for the metrics exporter, tests and `check-sinks`).
@@ -170,10 +187,10 @@ impl SyslogSink {
         match &opened {
             Ok(_) => {
                 if self.connected_once.swap(true, Ordering::Relaxed) {
-                    SyslogStats::add(&self.stats.reconnects, 1);
+                    self.stats.reconnected();
                 }
             }
-            Err(_) => SyslogStats::add(&self.stats.connect_failures, 1),
+            Err(_) => self.stats.connect_failed(),
         }
         opened
     }
@@ -203,8 +220,8 @@ impl SyslogSink {
                 let octets = self.cfg.framing == Framing::OctetCounting;
                 match stream::send(&mut s, batch, part, octets, self.cfg.request_timeout).await {
                     Ok(bytes) => {
-                        SyslogStats::add(&self.stats.messages_sent, part.len() as u64);
-                        SyslogStats::add(&self.stats.bytes_sent, bytes);
+                        self.stats.sent(part.len() as u64);
+                        self.stats.wrote(bytes);
                         PartResult {
                             slot: Slot::Stream(s),
                             confirmed: part.to_vec(),
@@ -212,7 +229,7 @@ impl SyslogSink {
                         }
                     }
                     Err(e) => {
-                        SyslogStats::add(&self.stats.resent_records, e.written as u64);
+                        self.stats.resent(e.written as u64);
                         PartResult {
                             slot: Slot::Closed,
                             confirmed: Vec::new(),
@@ -239,7 +256,7 @@ impl SyslogSink {
                         failure: None,
                     },
                     Err(e) => {
-                        SyslogStats::add(&self.stats.resent_records, e.unconfirmed as u64);
+                        self.stats.resent(e.unconfirmed as u64);
                         PartResult {
                             slot: Slot::Closed,
                             confirmed,
@@ -274,7 +291,7 @@ impl Sink for SyslogSink {
         for i in progress.pending() {
             let len = batch.records[i].range.len() as u64;
             if len > self.cfg.max_message_bytes {
-                SyslogStats::add(&self.stats.dead_lettered_too_large, 1);
+                self.stats.too_large();
                 progress.reject(Rejection {
                     index: i,
                     reason: RejectReason::TooLarge(format!(
@@ -315,9 +332,9 @@ impl Sink for SyslogSink {
             slots.extend(idle);
             self.slots = slots;
             let Some(reason) = failure else { continue };
-            self.stats.healthy.store(false, Ordering::Relaxed);
+            self.stats.set_healthy(false);
             if Instant::now() + backoff >= deadline {
-                SyslogStats::add(&self.stats.retries, 1);
+                self.stats.retried();
                 tracing::warn!(sink = %self.name, "syslog send failed, will retry: {reason}");
                 self.progress = Some(progress);
                 return Outcome::Retryable(RetryReason::Unreachable(reason));
@@ -325,7 +342,7 @@ impl Sink for SyslogSink {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
-        self.stats.healthy.store(true, Ordering::Relaxed);
+        self.stats.set_healthy(true);
         if progress.rejections.is_empty() {
             Outcome::Delivered
         } else {
@@ -417,6 +434,45 @@ mod tests {
             got, want,
             "the others are sent whole; the large one not at all"
         );
+    }
+
+    /// The counters reach a registry's scrape with the values of a real send (TCP to a local
+    /// reader): messages and bytes as written, the oversized record as dead-lettered.
+    #[tokio::test]
+    async fn stats_reach_the_registry_given_with_metrics() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut cfg = Config::new(listener.local_addr().unwrap().to_string());
+        cfg.max_message_bytes = 1000;
+        let metrics = entrastream_telemetry::Metrics::new();
+        let mut sink = SyslogSink::new("qradar", Schema::Raw, cfg)
+            .unwrap()
+            .with_metrics(metrics.syslog_stats("qradar"));
+        let reader = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut s, &mut got)
+                .await
+                .unwrap();
+            got
+        });
+        let outcome = sink.send(&batch(&[10, 1001, 1000])).await;
+        assert!(matches!(outcome, Outcome::Rejected(_)), "{outcome:?}");
+        let stats = sink.stats();
+        drop(sink);
+        let wire = reader.await.unwrap().len();
+        assert_eq!(wire, 3 + 10 + 5 + 1000);
+        assert_eq!(SyslogStats::get(&stats.bytes_sent), wire as u64);
+        let text = metrics.render();
+        for want in [
+            "entrastream_sink_syslog_messages_total{sink=\"qradar\"} 2".to_string(),
+            format!("entrastream_sink_syslog_bytes_total{{sink=\"qradar\"}} {wire}"),
+            "entrastream_sink_dead_lettered_total{reason=\"too_large\",sink=\"qradar\"} 1".into(),
+            "entrastream_sink_healthy{sink=\"qradar\"} 1".into(),
+            "entrastream_sink_syslog_reconnects_total{sink=\"qradar\"} 0".into(),
+            "entrastream_sink_syslog_relp_window{sink=\"qradar\"} 0".into(),
+        ] {
+            assert!(text.contains(&want), "{want} missing from\n{text}");
+        }
     }
 
     #[tokio::test]

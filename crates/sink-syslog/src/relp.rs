@@ -228,6 +228,7 @@ impl Session {
                 return Ok(f);
             }
             let mut chunk = [0u8; 4096];
+            self.stream.quickack();
             let n = match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
                 Ok(Ok(0)) => return Err("the RELP receiver closed the connection".into()),
                 Ok(Ok(n)) => n,
@@ -261,17 +262,30 @@ impl Session {
         stats: &SyslogStats,
         done: &mut Vec<usize>,
     ) -> Result<(), WindowError> {
+        // What this connection added to the in-flight gauge; taken back however it ends.
+        let mut reported = 0;
+        let sent = self
+            .send_window(batch, indices, window, stats, done, &mut reported)
+            .await;
+        stats.relp_in_flight_moved(reported, 0);
+        sent
+    }
+
+    async fn send_window(
+        &mut self,
+        batch: &EncodedBatch,
+        indices: &[usize],
+        window: usize,
+        stats: &SyslogStats,
+        done: &mut Vec<usize>,
+        reported: &mut u64,
+    ) -> Result<(), WindowError> {
         let mut in_flight: VecDeque<(u32, usize)> = VecDeque::with_capacity(window);
         let mut next = 0;
         let mut out = Vec::with_capacity(WRITE_CHUNK);
-        let fail = |reason: String, in_flight: &VecDeque<(u32, usize)>| {
-            stats
-                .relp_in_flight
-                .store(0, std::sync::atomic::Ordering::Relaxed);
-            WindowError {
-                reason,
-                unconfirmed: in_flight.len(),
-            }
+        let fail = |reason: String, in_flight: &VecDeque<(u32, usize)>| WindowError {
+            reason,
+            unconfirmed: in_flight.len(),
         };
         while next < indices.len() || !in_flight.is_empty() {
             out.clear();
@@ -284,17 +298,17 @@ impl Session {
                 next += 1;
                 if out.len() >= WRITE_CHUNK {
                     self.write(&out).await.map_err(|e| fail(e, &in_flight))?;
-                    SyslogStats::add(&stats.bytes_sent, out.len() as u64);
+                    stats.wrote(out.len() as u64);
                     out.clear();
                 }
             }
             if !out.is_empty() {
                 self.write(&out).await.map_err(|e| fail(e, &in_flight))?;
-                SyslogStats::add(&stats.bytes_sent, out.len() as u64);
+                stats.wrote(out.len() as u64);
             }
-            stats
-                .relp_in_flight
-                .store(in_flight.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            let now = in_flight.len() as u64;
+            stats.relp_in_flight_moved(*reported, now);
+            *reported = now;
             // Wait for one answer, then take every answer already buffered, before refilling.
             let first = self.read_frame().await.map_err(|e| fail(e, &in_flight))?;
             self.answer(first, &mut in_flight, stats, done)
@@ -305,9 +319,6 @@ impl Session {
                     .map_err(|e| fail(e, &in_flight))?;
             }
         }
-        stats
-            .relp_in_flight
-            .store(0, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -337,11 +348,11 @@ impl Session {
             if let Some((_, idx)) = in_flight.remove(pos) {
                 done.push(idx);
             }
-            SyslogStats::add(&stats.relp_acks, 1);
-            SyslogStats::add(&stats.messages_sent, 1);
+            stats.relp_answer(true);
+            stats.sent(1);
             Ok(())
         } else {
-            SyslogStats::add(&stats.relp_nacks, 1);
+            stats.relp_answer(false);
             Err(format!(
                 "the RELP receiver refused a message: {:?}",
                 String::from_utf8_lossy(&f.data)

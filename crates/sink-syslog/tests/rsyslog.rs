@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -160,65 +159,17 @@ fn tcp_receiver_restarted_between_sends_loses_nothing_of_the_next_send() {
     assert_eq!(SyslogStats::get(&sink.stats().reconnects), 1);
 }
 
-fn write(path: &Path, text: &str) {
-    std::fs::File::create(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .unwrap();
-}
-
 /// A test CA, a server certificate for `localhost`/127.0.0.1 and a client certificate, as
 /// PEM files in `dir`: (ca, server cert, server key, client cert, client key).
 fn test_pki(dir: &Path) -> [std::path::PathBuf; 5] {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "entrastream test CA");
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let leaf = |names: Vec<String>, usage: ExtendedKeyUsagePurpose, cn: &str| {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(names).unwrap();
-        p.distinguished_name.push(DnType::CommonName, cn);
-        p.extended_key_usages = vec![usage];
-        p.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        let cert = p.signed_by(&key, &issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
-    };
-    let (server_cert, server_key) = leaf(
-        vec!["localhost".into(), "127.0.0.1".into()],
-        ExtendedKeyUsagePurpose::ServerAuth,
-        "localhost",
-    );
-    let (client_cert, client_key) = leaf(
-        vec!["entrastream-client".into()],
-        ExtendedKeyUsagePurpose::ClientAuth,
-        "entrastream-client",
-    );
-    let files = [
-        ("ca.pem", ca_cert.pem()),
-        ("server.pem", server_cert),
-        ("server-key.pem", server_key),
-        ("client.pem", client_cert),
-        ("client-key.pem", client_key),
-    ];
-    files.map(|(name, text)| {
-        let p = dir.join(name);
-        write(&p, &text);
-        p
-    })
+    let p = entrastream_testkit::test_pki(dir);
+    [
+        p.ca,
+        p.server_cert,
+        p.server_key,
+        p.client_cert,
+        p.client_key,
+    ]
 }
 
 #[test]

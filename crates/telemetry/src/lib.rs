@@ -86,6 +86,8 @@ pub struct Metrics {
     pub sinks: SinkMetrics,
     /// The disk buffers in front of sinks (`entrastream_buffer_*`), by sink, read on scrape.
     pub buffers: BufferMetrics,
+    /// Transport metrics of the syslog sinks, by sink.
+    pub syslog: SyslogMetrics,
 }
 
 /// Protocol-level metrics of the network sinks (Splunk HEC, Sumo Logic), labelled by sink name.
@@ -221,6 +223,163 @@ impl SinkStats {
     }
 }
 
+/// Transport metrics of the syslog sinks, labelled by sink name only. A syslog sink's refusals
+/// and health go to the network sinks' `entrastream_sink_dead_lettered_total` and
+/// `entrastream_sink_healthy`, so one alert covers every network sink.
+#[derive(Clone, Debug)]
+pub struct SyslogMetrics {
+    /// Messages confirmed (RELP: acknowledged; TCP/TLS: written and flushed).
+    pub messages: IntCounterVec,
+    /// Bytes written, framing included, before TLS.
+    pub bytes: IntCounterVec,
+    /// Connections opened after the first.
+    pub reconnects: IntCounterVec,
+    /// Failed connection attempts.
+    pub connect_failures: IntCounterVec,
+    /// Records resent after their connection failed unconfirmed.
+    pub resent_records: IntCounterVec,
+    /// RELP `rsp 200` answers.
+    pub relp_acks: IntCounterVec,
+    /// RELP answers other than 200.
+    pub relp_nacks: IntCounterVec,
+    /// RELP messages sent and not yet acknowledged.
+    pub relp_in_flight: IntGaugeVec,
+    /// RELP messages the sink may have unacknowledged at most.
+    pub relp_window: IntGaugeVec,
+}
+
+impl SyslogMetrics {
+    fn new(r: Option<&Registry>) -> Self {
+        SyslogMetrics {
+            messages: counter_vec(r, &spec::SINK_SYSLOG_MESSAGES),
+            bytes: counter_vec(r, &spec::SINK_SYSLOG_BYTES),
+            reconnects: counter_vec(r, &spec::SINK_SYSLOG_RECONNECTS),
+            connect_failures: counter_vec(r, &spec::SINK_SYSLOG_CONNECT_FAILURES),
+            resent_records: counter_vec(r, &spec::SINK_SYSLOG_RESENT_RECORDS),
+            relp_acks: counter_vec(r, &spec::SINK_SYSLOG_RELP_ACKS),
+            relp_nacks: counter_vec(r, &spec::SINK_SYSLOG_RELP_NACKS),
+            relp_in_flight: gauge_vec(r, &spec::SINK_SYSLOG_RELP_IN_FLIGHT),
+            relp_window: gauge_vec(r, &spec::SINK_SYSLOG_RELP_WINDOW),
+        }
+    }
+}
+
+/// One syslog sink's share of [`SyslogMetrics`] (and of the network sinks' dead-letter and
+/// health families). The sink name is its only label besides the fixed `reason` codes, so a
+/// syslog sink adds at most [`SYSLOG_SERIES_PER_SINK_MAX`] series.
+#[derive(Clone, Debug)]
+pub struct SyslogSinkStats {
+    sink: String,
+    dead_lettered: IntCounterVec,
+    messages: IntCounter,
+    bytes: IntCounter,
+    reconnects: IntCounter,
+    connect_failures: IntCounter,
+    resent_records: IntCounter,
+    relp_acks: IntCounter,
+    relp_nacks: IntCounter,
+    relp_in_flight: IntGauge,
+    relp_window: IntGauge,
+    healthy: IntGauge,
+}
+
+/// The `reason` values a syslog sink dead-letters under (the sink seam's reason codes).
+pub const SYSLOG_DEAD_LETTER_REASONS: [&str; 1] = ["too_large"];
+
+/// Series one syslog sink adds at most: nine transport families, health, and one
+/// dead-letter series per reason plus `other`.
+pub const SYSLOG_SERIES_PER_SINK_MAX: usize = 9 + 1 + SYSLOG_DEAD_LETTER_REASONS.len() + 1;
+
+impl SyslogSinkStats {
+    fn bound(sink: &str, m: &SyslogMetrics, s: &SinkMetrics) -> Self {
+        let l = &[sink];
+        let stats = SyslogSinkStats {
+            sink: sink.to_string(),
+            dead_lettered: s.dead_lettered.clone(),
+            messages: m.messages.with_label_values(l),
+            bytes: m.bytes.with_label_values(l),
+            reconnects: m.reconnects.with_label_values(l),
+            connect_failures: m.connect_failures.with_label_values(l),
+            resent_records: m.resent_records.with_label_values(l),
+            relp_acks: m.relp_acks.with_label_values(l),
+            relp_nacks: m.relp_nacks.with_label_values(l),
+            relp_in_flight: m.relp_in_flight.with_label_values(l),
+            relp_window: m.relp_window.with_label_values(l),
+            healthy: s.healthy.with_label_values(l),
+        };
+        stats.healthy.set(1);
+        stats
+    }
+
+    /// Stats that no registry exports (`check-sinks`, unit tests).
+    pub fn detached(sink: &str) -> Self {
+        Self::bound(sink, &SyslogMetrics::new(None), &SinkMetrics::new(None))
+    }
+
+    /// `messages` confirmed.
+    pub fn sent(&self, messages: u64) {
+        self.messages.inc_by(messages);
+    }
+
+    /// `bytes` written (framing included).
+    pub fn bytes(&self, bytes: u64) {
+        self.bytes.inc_by(bytes);
+    }
+
+    /// A connection opened after the first.
+    pub fn reconnect(&self) {
+        self.reconnects.inc();
+    }
+
+    /// A connection attempt failed.
+    pub fn connect_failure(&self) {
+        self.connect_failures.inc();
+    }
+
+    /// `records` to be sent again.
+    pub fn resent(&self, records: u64) {
+        self.resent_records.inc_by(records);
+    }
+
+    /// A RELP answer: acknowledged (200) or not.
+    pub fn relp_answer(&self, ok: bool) {
+        if ok {
+            self.relp_acks.inc();
+        } else {
+            self.relp_nacks.inc();
+        }
+    }
+
+    /// RELP messages now in flight (positive) or no longer (negative).
+    pub fn relp_in_flight(&self, delta: i64) {
+        self.relp_in_flight.add(delta);
+    }
+
+    /// The most RELP messages that may be unacknowledged at once.
+    pub fn relp_window(&self, messages: u64) {
+        self.relp_window
+            .set(i64::try_from(messages).unwrap_or(i64::MAX));
+    }
+
+    /// Records refused for good; a reason outside [`SYSLOG_DEAD_LETTER_REASONS`] counts as
+    /// `other`, so the series stay bounded.
+    pub fn dead_lettered(&self, reason: &str, records: u64) {
+        let reason = SYSLOG_DEAD_LETTER_REASONS
+            .iter()
+            .find(|r| **r == reason)
+            .copied()
+            .unwrap_or("other");
+        self.dead_lettered
+            .with_label_values(&[self.sink.as_str(), reason])
+            .inc_by(records);
+    }
+
+    /// The sink's health (1/0).
+    pub fn healthy(&self, ok: bool) {
+        self.healthy.set(i64::from(ok));
+    }
+}
+
 /// Label values of `category`: the named Entra categories plus `other`.
 pub const CATEGORY_LABELS: usize = entrastream_entra::Category::ALL.len() + 1;
 
@@ -313,6 +472,7 @@ impl Metrics {
             file_rotated_files_removed: counter_vec(r, &spec::FILE_ROTATED_FILES_REMOVED),
             sinks: SinkMetrics::new(r),
             buffers: families::registered(r, "entrastream_buffer_*", BufferMetrics::new()),
+            syslog: SyslogMetrics::new(r),
             registry,
         }
     }
@@ -339,6 +499,11 @@ impl Metrics {
     /// The network-sink metrics of the sink named `sink`, exported by this registry.
     pub fn sink_stats(&self, sink: &str) -> SinkStats {
         SinkStats::bound(sink, self.sinks.clone())
+    }
+
+    /// The transport metrics of the syslog sink named `sink`, exported by this registry.
+    pub fn syslog_stats(&self, sink: &str) -> SyslogSinkStats {
+        SyslogSinkStats::bound(sink, &self.syslog, &self.sinks)
     }
 
     /// The registry (for the admin server).
@@ -545,6 +710,17 @@ mod tests {
         hec.batch(1);
         hec.dead_lettered("oversize", 1);
         hec.duplicates(1);
+        let syslog = m.syslog_stats("qradar");
+        syslog.sent(1);
+        syslog.bytes(10);
+        syslog.reconnect();
+        syslog.connect_failure();
+        syslog.resent(1);
+        syslog.relp_answer(true);
+        syslog.relp_answer(false);
+        syslog.relp_in_flight(1);
+        syslog.relp_window(128);
+        syslog.dead_lettered("too_large", 1);
         m.messages_in.with_label_values(&["hub", "0"]).inc();
         m.bytes_in.with_label_values(&["hub", "0"]).inc();
         m.count_records_in("SignInLogs", 1);
@@ -586,6 +762,56 @@ mod tests {
         if let Some(check) = entrastream_testkit::promtool::check_metrics(&text) {
             assert!(check.success, "promtool: {}\n{text}", check.output);
         }
+    }
+
+    #[test]
+    fn syslog_stats_are_labelled_by_sink_bounded_and_only_exported_when_registered() {
+        let m = Metrics::new();
+        let s = m.syslog_stats("qradar");
+        s.sent(3);
+        s.bytes(300);
+        s.reconnect();
+        s.connect_failure();
+        s.connect_failure();
+        s.resent(2);
+        s.relp_answer(true);
+        s.relp_answer(false);
+        s.relp_in_flight(5);
+        s.relp_in_flight(-2);
+        s.relp_window(256);
+        s.healthy(false);
+        for i in 0..1000 {
+            s.dead_lettered(&format!("made_up_{i}"), 1);
+        }
+        s.dead_lettered("too_large", 4);
+        let text = m.render();
+        for want in [
+            "entrastream_sink_syslog_messages_total{sink=\"qradar\"} 3",
+            "entrastream_sink_syslog_bytes_total{sink=\"qradar\"} 300",
+            "entrastream_sink_syslog_reconnects_total{sink=\"qradar\"} 1",
+            "entrastream_sink_syslog_connect_failures_total{sink=\"qradar\"} 2",
+            "entrastream_sink_syslog_resent_records_total{sink=\"qradar\"} 2",
+            "entrastream_sink_syslog_relp_acks_total{sink=\"qradar\"} 1",
+            "entrastream_sink_syslog_relp_nacks_total{sink=\"qradar\"} 1",
+            "entrastream_sink_syslog_relp_in_flight{sink=\"qradar\"} 3",
+            "entrastream_sink_syslog_relp_window{sink=\"qradar\"} 256",
+            "entrastream_sink_healthy{sink=\"qradar\"} 0",
+            "entrastream_sink_dead_lettered_total{reason=\"too_large\",sink=\"qradar\"} 4",
+            "entrastream_sink_dead_lettered_total{reason=\"other\",sink=\"qradar\"} 1000",
+        ] {
+            assert!(text.contains(want), "{want} missing from\n{text}");
+        }
+        let series = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.contains("sink=\"qradar\""))
+            .count();
+        assert_eq!(series, SYSLOG_SERIES_PER_SINK_MAX, "{text}");
+        assert!(!text.contains("made_up"));
+        // no HTTP families for a syslog sink
+        assert!(!text.contains("entrastream_sink_http"));
+        SyslogSinkStats::detached("elsewhere").sent(1);
+        assert!(!m.render().contains("elsewhere"));
+        assert!(!Metrics::new().render().contains("entrastream_sink_syslog"));
     }
 
     #[test]

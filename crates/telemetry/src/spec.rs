@@ -414,9 +414,57 @@ pub const BUFFER_DRAIN_RETRIES: MetricSpec<1> = MetricSpec::new(
     "Failed sends from a sink's disk buffer to the sink, retried",
     ["sink"],
 );
+// The syslog sink's transport metrics (its refusals and health are the network sinks'
+// `entrastream_sink_dead_lettered_total` and `entrastream_sink_healthy`).
+
+pub const SINK_SYSLOG_MESSAGES: MetricSpec<1> = MetricSpec::new(
+    "entrastream_sink_syslog_messages_total",
+    "Syslog messages confirmed (RELP: acknowledged; TCP/TLS: written and flushed)",
+    ["sink"],
+);
+pub const SINK_SYSLOG_BYTES: MetricSpec<1> = MetricSpec::new(
+    "entrastream_sink_syslog_bytes_total",
+    "Syslog bytes written, framing included, before TLS",
+    ["sink"],
+);
+pub const SINK_SYSLOG_RECONNECTS: MetricSpec<1> = MetricSpec::new(
+    "entrastream_sink_syslog_reconnects_total",
+    "Syslog connections opened after the first (each follows an error or a closed connection)",
+    ["sink"],
+);
+pub const SINK_SYSLOG_CONNECT_FAILURES: MetricSpec<1> = MetricSpec::new(
+    "entrastream_sink_syslog_connect_failures_total",
+    "Syslog connection attempts that failed (refused, timed out, TLS handshake or RELP open)",
+    ["sink"],
+);
+pub const SINK_SYSLOG_RESENT_RECORDS: MetricSpec<1> = MetricSpec::new(
+    "entrastream_sink_syslog_resent_records_total",
+    "Syslog records sent again after their connection failed unconfirmed (possible duplicates)",
+    ["sink"],
+);
+pub const SINK_SYSLOG_RELP_ACKS: MetricSpec<1> = MetricSpec::new(
+    "entrastream_sink_syslog_relp_acks_total",
+    "RELP rsp 200 acknowledgements received",
+    ["sink"],
+);
+pub const SINK_SYSLOG_RELP_NACKS: MetricSpec<1> = MetricSpec::new(
+    "entrastream_sink_syslog_relp_nacks_total",
+    "RELP answers other than 200 (the record is kept and resent)",
+    ["sink"],
+);
+pub const SINK_SYSLOG_RELP_IN_FLIGHT: MetricSpec<1> = MetricSpec::new(
+    "entrastream_sink_syslog_relp_in_flight",
+    "RELP messages sent and not yet acknowledged, over all connections",
+    ["sink"],
+);
+pub const SINK_SYSLOG_RELP_WINDOW: MetricSpec<1> = MetricSpec::new(
+    "entrastream_sink_syslog_relp_window",
+    "RELP messages one connection may have unacknowledged (relp_window) times concurrency",
+    ["sink"],
+);
 
 /// Every family name this crate registers, one entry per constant above.
-pub const ALL_NAMES: [&str; 45] = [
+pub const ALL_NAMES: [&str; 54] = [
     MESSAGES_IN.name,
     BYTES_IN.name,
     RECORDS_IN.name,
@@ -462,6 +510,15 @@ pub const ALL_NAMES: [&str; 45] = [
     BUFFER_TORN_BYTES.name,
     BUFFER_REPLAYED_RECORDS.name,
     BUFFER_DRAIN_RETRIES.name,
+    SINK_SYSLOG_MESSAGES.name,
+    SINK_SYSLOG_BYTES.name,
+    SINK_SYSLOG_RECONNECTS.name,
+    SINK_SYSLOG_CONNECT_FAILURES.name,
+    SINK_SYSLOG_RESENT_RECORDS.name,
+    SINK_SYSLOG_RELP_ACKS.name,
+    SINK_SYSLOG_RELP_NACKS.name,
+    SINK_SYSLOG_RELP_IN_FLIGHT.name,
+    SINK_SYSLOG_RELP_WINDOW.name,
 ];
 
 const _: () = assert!(all_distinct(&ALL_NAMES), "two metrics share a name");

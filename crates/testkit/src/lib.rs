@@ -27,6 +27,7 @@ mod hec;
 mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+mod pki;
 mod process;
 pub mod promtool;
 mod records;
@@ -40,6 +41,7 @@ pub use azurite::{AZURITE_DEV_KEY, Azurite};
 pub use fault_proxy::{FaultMode, FaultProxy, FaultStats};
 pub use hec::{HecPeer, HecPeerOptions, HecStats};
 pub use http::{Impostor, PAGE_PATH};
+pub use pki::{TestPki, test_pki};
 pub use process::{ChildProcess, wait_for_child};
 pub use records::{Traffic, count_ids, ids_in, line_count, record_id, record_ids};
 pub use rsyslog::{Rsyslog, RsyslogOptions, RsyslogTls};

@@ -35,6 +35,9 @@ pub struct RsyslogOptions {
     pub tls: Option<RsyslogTls>,
     /// rsyslog's `maxMessageSize` (default 256 KiB).
     pub max_message_size: Option<usize>,
+    /// Write only the raw messages, not rsyslog's parse of each header as well (benchmarks:
+    /// one file action per message, as a relay writing to disk does).
+    pub raw_only: bool,
 }
 
 /// A running rsyslogd; killed on drop.
@@ -91,7 +94,12 @@ fn conf(dir: &Path, o: &RsyslogOptions, ports: (Option<u16>, Option<u16>, Option
     for (name, port) in [("tcp", tcp), ("relp", relp), ("tls", tls)] {
         let Some(port) = port else { continue };
         c += &format!(
-            "ruleset(name=\"{name}\" queue.type=\"Direct\") {{ action(type=\"omfile\" file=\"{d}/{name}.log\" template=\"raw\" flushOnTXEnd=\"on\" asyncWriting=\"off\") action(type=\"omfile\" file=\"{d}/{name}.fields\" template=\"fields\") }}\n"
+            "ruleset(name=\"{name}\" queue.type=\"Direct\") {{ action(type=\"omfile\" file=\"{d}/{name}.log\" template=\"raw\" flushOnTXEnd=\"on\" asyncWriting=\"off\") {fields}}}\n",
+            fields = if o.raw_only {
+                String::new()
+            } else {
+                format!("action(type=\"omfile\" file=\"{d}/{name}.fields\" template=\"fields\") ")
+            }
         );
         c += &match name {
             "relp" => format!(
@@ -208,6 +216,11 @@ impl Rsyslog {
     pub fn restart(&mut self) {
         self.kill();
         self.launch();
+    }
+
+    /// The running rsyslogd's process id (its CPU time for benchmarks).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// The directory holding the config and the output files.
