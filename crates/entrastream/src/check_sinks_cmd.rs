@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use entrastream_app::config::{Config, Env};
+use crate::config_load::{invalid_config, load_config};
 
 /// Exit codes, as `check-sinks --help` lists them.
 const EXIT_CODES: &str = "Exit codes:\n  0  every sink passed\n  1  a sink failed (what to fix is printed under it)\n  2  invalid configuration";
@@ -28,23 +28,16 @@ fn yes_no(b: Option<bool>) -> &'static str {
 }
 
 pub fn run(args: CheckSinksArgs) -> anyhow::Result<ExitCode> {
-    let env = Env::from_process();
-    let config = match Config::load(&args.config, &env) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: invalid configuration: {e}");
-            return Ok(ExitCode::from(2));
-        }
+    let (config, _) = match load_config(&args.config) {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let checks = match runtime.block_on(entrastream_app::siem::check_sinks(&config)) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: invalid configuration: {e}");
-            return Ok(ExitCode::from(2));
-        }
+        Err(e) => return Ok(invalid_config(&e)),
     };
     let mut all = true;
     for c in &checks {

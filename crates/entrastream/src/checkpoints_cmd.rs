@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
+use crate::config_load::{invalid_config, load_config};
+
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
-use entrastream_app::config::{Config, Env, SourceConfig};
+use entrastream_app::config::{Config, SourceConfig};
 use entrastream_checkpoint_tool::amqp::AmqpTool;
 use entrastream_checkpoint_tool::kafka::KafkaTool;
 use entrastream_checkpoint_tool::{Plan, Report, Target, ToolError};
@@ -117,17 +119,11 @@ enum Tool {
 }
 
 fn load(path: &Path) -> Result<Config, ExitCode> {
-    Config::load(path, &Env::from_process()).map_err(|e| {
-        eprintln!("error: invalid configuration: {e}");
-        ExitCode::from(2)
-    })
+    load_config(path).map(|(config, _)| config)
 }
 
 fn open(config: &Config) -> anyhow::Result<Result<Tool, ExitCode>> {
-    let invalid = |e: &dyn std::fmt::Display| {
-        eprintln!("error: invalid configuration: {e}");
-        Ok(Err(ExitCode::from(2)))
-    };
+    let invalid = |e: &dyn std::fmt::Display| Ok(Err(invalid_config(e)));
     match &config.source {
         Some(SourceConfig::Kafka(k)) => {
             let settings = match entrastream_app::kafka_config(config) {

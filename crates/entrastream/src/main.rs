@@ -6,6 +6,7 @@ mod check_config_cmd;
 mod check_sinks_cmd;
 mod checkpoints_cmd;
 mod completions_cmd;
+mod config_load;
 mod demo_cmd;
 mod generate_cmd;
 mod parse_cmd;

@@ -7,7 +7,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use entrastream_app::config::{Config, Env};
+use crate::config_load::{invalid_config, load_config};
+
 use entrastream_app::telemetry_format;
 use entrastream_replay::{ReplayOptions, Selection, parse_time};
 
@@ -48,13 +49,9 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let env = Env::from_process();
-    let config = match Config::load(&args.config, &env) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: invalid configuration: {e}");
-            return Ok(ExitCode::from(2));
-        }
+    let (config, _) = match load_config(&args.config) {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
     };
     if args.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
         eprintln!("error: --rate must be a positive number of MB/s");
@@ -94,8 +91,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             }))
         }
         Err(entrastream_replay::ReplayError::App(entrastream_app::AppError::Config(e))) => {
-            eprintln!("error: invalid configuration: {e}");
-            Ok(ExitCode::from(2))
+            Ok(invalid_config(&e))
         }
         Err(e @ entrastream_replay::ReplayError::NoSuchSink { .. }) => {
             eprintln!("error: {e}");

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use entrastream_app::config::{Config, Env};
+use crate::config_load::{invalid_config, load_config};
+
 use entrastream_app::{AppError, telemetry_format};
 
 /// Exit codes, as `run --help` lists them.
@@ -20,13 +21,9 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let env = Env::from_process();
-    let config = match Config::load(&args.config, &env) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: invalid configuration: {e}");
-            return Ok(ExitCode::from(2));
-        }
+    let (config, env) = match load_config(&args.config) {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
     };
     entrastream_app::init_logging(telemetry_format(&config.log.format), &config.log.level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -34,10 +31,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     match runtime.block_on(entrastream_app::run_until_signal(&config, &env)) {
         Ok(_) => Ok(ExitCode::SUCCESS),
-        Err(AppError::Config(e)) => {
-            eprintln!("error: invalid configuration: {e}");
-            Ok(ExitCode::from(2))
-        }
+        Err(AppError::Config(e)) => Ok(invalid_config(&e)),
         Err(e) => {
             eprintln!("error: {e}");
             Ok(ExitCode::from(1))
