@@ -379,8 +379,12 @@ async fn kill_9_while_the_buffer_drains_to_a_flapping_peer_loses_nothing() {
         want.len()
     );
     assert!(dup_sumo <= bound, "{dup_sumo} duplicates in Sumo > {bound}");
+    // That each kill landed while the buffer was draining is asserted before it (fewer records
+    // in Sumo than sent). How many records the last restart resends depends on whether the kill
+    // hit a request in flight or the gap between two, so it is reported, not asserted (a loaded
+    // CI machine gave 0 once).
     assert!(
-        replayed.is_some_and(|r| r > 0.0),
-        "the last restart found nothing to resend: the kill did not land while draining"
+        replayed.is_some(),
+        "the buffer's replayed counter is missing from /metrics"
     );
 }
