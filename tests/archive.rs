@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use entrastream_app::config::{Config, Env};
 use entrastream_app::{Hooks, start};
 use entrastream_entra::{ParseOptions, RecordSlice, parse_record};
-use entrastream_testkit::{HecPeer, HecPeerOptions};
 
 use crate::support::*;
 
@@ -66,11 +65,7 @@ async fn run_archives_every_record_once_in_its_container_and_hour_and_replay_lea
         return;
     };
     let traffic = produce_topic(&broker, "archive", 4, 50_000, 15).await;
-    let hec = HecPeer::start(HecPeerOptions {
-        ack: true,
-        ..Default::default()
-    })
-    .await;
+    let hec = acked_hec_peer().await;
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
     let path = daemon_config(

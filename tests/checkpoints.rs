@@ -53,10 +53,7 @@ fn kafka_show_after_a_run_equals_what_was_committed_and_set_by_time_resumes_ther
     let Some(broker) = Broker::start() else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread_runtime();
     let before = rt.block_on(produce_topic(&broker, "cp", 3, 3_000, 41));
     // Kafka timestamps are milliseconds; leave a clear gap on both sides of the cut.
     std::thread::sleep(Duration::from_millis(1100));
@@ -118,10 +115,7 @@ fn kafka_set_is_refused_while_a_daemon_runs() {
     let Some(broker) = Broker::start() else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread_runtime();
     let traffic = rt.block_on(produce_topic(&broker, "busy", 2, 1_000, 43));
     let dir = tempfile::tempdir().unwrap();
     let cfg = daemon_config(
@@ -269,4 +263,12 @@ fn amqp_set_is_refused_while_a_replica_owns_partitions() {
     );
     daemon.term();
     assert!(daemon.wait_timeout(Duration::from_secs(30)).is_some());
+}
+
+/// The runtime these synchronous tests produce their traffic on.
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }

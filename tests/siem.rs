@@ -4,18 +4,9 @@ use std::time::{Duration, Instant};
 
 use entrastream_app::config::{Config, Env};
 use entrastream_app::{Hooks, start};
-use entrastream_testkit::{HecPeer, HecPeerOptions, SumoPeer};
+use entrastream_testkit::{HecPeer, SumoPeer};
 
 use crate::support::*;
-
-/// A HEC peer that answers with indexer acknowledgements.
-async fn acked_hec_peer() -> HecPeer {
-    HecPeer::start(HecPeerOptions {
-        ack: true,
-        ..Default::default()
-    })
-    .await
-}
 
 /// The environment of a config with both SIEM sinks: the SASL password, the HEC token and the
 /// Sumo URL, each from its peer.

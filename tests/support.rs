@@ -195,3 +195,12 @@ pub async fn produce_topic(
         .await
         .expect("the producer thread panicked")
 }
+
+/// A Splunk HEC peer that answers with indexer acknowledgements.
+pub async fn acked_hec_peer() -> entrastream_testkit::HecPeer {
+    entrastream_testkit::HecPeer::start(entrastream_testkit::HecPeerOptions {
+        ack: true,
+        ..Default::default()
+    })
+    .await
+}

@@ -381,6 +381,16 @@ mod tests {
     use entrastream_model::PartitionId;
     use entrastream_sink::RecordMeta;
 
+    /// Everything the first connection to `listener` writes, until it closes.
+    async fn read_one_connection(listener: tokio::net::TcpListener) -> Vec<u8> {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut got = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut s, &mut got)
+            .await
+            .unwrap();
+        got
+    }
+
     fn batch(sizes: &[usize]) -> EncodedBatch {
         let mut data = Vec::new();
         let mut records = Vec::new();
@@ -406,14 +416,7 @@ mod tests {
         let mut cfg = Config::new(listener.local_addr().unwrap().to_string());
         cfg.max_message_bytes = 1000;
         let mut sink = SyslogSink::new("s", Schema::Raw, cfg).unwrap();
-        let reader = tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut got = Vec::new();
-            tokio::io::AsyncReadExt::read_to_end(&mut s, &mut got)
-                .await
-                .unwrap();
-            got
-        });
+        let reader = tokio::spawn(read_one_connection(listener));
         let outcome = sink.send(&batch(&[10, 1001, 1000])).await;
         let Outcome::Rejected(r) = outcome else {
             panic!("{outcome:?}")
@@ -447,14 +450,7 @@ mod tests {
         let mut sink = SyslogSink::new("qradar", Schema::Raw, cfg)
             .unwrap()
             .with_metrics(metrics.syslog_stats("qradar"));
-        let reader = tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut got = Vec::new();
-            tokio::io::AsyncReadExt::read_to_end(&mut s, &mut got)
-                .await
-                .unwrap();
-            got
-        });
+        let reader = tokio::spawn(read_one_connection(listener));
         let outcome = sink.send(&batch(&[10, 1001, 1000])).await;
         assert!(matches!(outcome, Outcome::Rejected(_)), "{outcome:?}");
         let stats = sink.stats();
