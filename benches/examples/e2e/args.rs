@@ -37,6 +37,12 @@ pub struct Args {
     pub syslog_rounds: usize,
     /// `relp_window` of the syslog RELP rows (`--syslog-relp-window`, default the sink's 128).
     pub syslog_relp_window: usize,
+    /// `concurrency` (connections) of the syslog rows (`--syslog-concurrency`, default 1).
+    pub syslog_concurrency: usize,
+    /// rsyslog as the tests run it (`--syslog-strict`): direct queues, a flush per
+    /// transaction, so a RELP acknowledgement means "written to the file". Default: the
+    /// throughput setup (`RsyslogOptions::throughput`).
+    pub syslog_strict: bool,
     /// CA file a syslog TLS child trusts (`--peer-ca`).
     pub peer_ca: String,
     /// Consumer group of a child (empty: `e2e-MODE`). A repeated run needs its own, or it would
@@ -76,6 +82,8 @@ pub fn parse_args() -> Args {
         syslog: true,
         syslog_rounds: 3,
         syslog_relp_window: 128,
+        syslog_concurrency: 1,
+        syslog_strict: false,
         peer_ca: String::new(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -109,6 +117,9 @@ pub fn parse_args() -> Args {
             "--syslog-relp-window" => {
                 a.syslog_relp_window = val(i).parse().expect("--syslog-relp-window N")
             }
+            "--syslog-concurrency" => {
+                a.syslog_concurrency = val(i).parse().expect("--syslog-concurrency N")
+            }
             "--amqp-prefetch" => a.amqp_prefetch = Some(val(i).parse().expect("--amqp-prefetch N")),
             "--no-amqp" => {
                 a.amqp = false;
@@ -127,6 +138,11 @@ pub fn parse_args() -> Args {
             }
             "--buffer-only" => {
                 a.buffer_only = true;
+                i += 1;
+                continue;
+            }
+            "--syslog-strict" => {
+                a.syslog_strict = true;
                 i += 1;
                 continue;
             }

@@ -63,7 +63,9 @@ pub fn siem_peer(rt: &tokio::runtime::Runtime, mode: &str, a: &mut Args) -> Box<
 
 /// rsyslog with a RELP input and a TLS input (server certificate of a fresh test CA, no client
 /// certificate asked), writing every message raw to a file per input; and the PKI directory.
-pub fn rsyslog() -> (Rsyslog, tempfile::TempDir, TestPki) {
+/// `strict`: as the tests run it (direct queues, a flush per transaction); else tuned for
+/// throughput (`RsyslogOptions::throughput`).
+pub fn rsyslog(strict: bool) -> (Rsyslog, tempfile::TempDir, TestPki) {
     let dir = tempfile::tempdir().expect("temp dir");
     let pki = test_pki(dir.path());
     let r = Rsyslog::start(RsyslogOptions {
@@ -75,6 +77,7 @@ pub fn rsyslog() -> (Rsyslog, tempfile::TempDir, TestPki) {
             require_client_cert: false,
         }),
         raw_only: true,
+        throughput: !strict,
         ..Default::default()
     })
     .expect("rsyslogd is installed (scripts/test installs rsyslog, rsyslog-relp, rsyslog-gnutls)");

@@ -97,15 +97,15 @@ fn sink_of(args: &Args, mode: &str, dir: &Path) -> (String, String) {
         "syslog-relp" => (
             "256MiB".to_string(),
             format!(
-                "type = \"syslog\"\nschema = \"native\"\naddress = {:?}\ntransport = \"relp\"\nformat = \"rfc5424_json\"\nrelp_window = {}",
-                args.peer_url, args.syslog_relp_window
+                "type = \"syslog\"\nschema = \"native\"\naddress = {:?}\ntransport = \"relp\"\nformat = \"rfc5424_json\"\nrelp_window = {}\nconcurrency = {}",
+                args.peer_url, args.syslog_relp_window, args.syslog_concurrency
             ),
         ),
         "syslog-tls" => (
             "256MiB".to_string(),
             format!(
-                "type = \"syslog\"\nschema = \"native\"\naddress = {:?}\ntransport = \"tls\"\nformat = \"rfc5424_json\"\ntls = {{ ca_file = {:?}, server_name = \"localhost\" }}",
-                args.peer_url, args.peer_ca
+                "type = \"syslog\"\nschema = \"native\"\naddress = {:?}\ntransport = \"tls\"\nformat = \"rfc5424_json\"\nconcurrency = {}\ntls = {{ ca_file = {:?}, server_name = \"localhost\" }}",
+                args.peer_url, args.syslog_concurrency, args.peer_ca
             ),
         ),
         "amqp-blackhole" | "amqp-idle32" => (

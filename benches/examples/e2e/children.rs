@@ -225,6 +225,7 @@ pub fn spawn_child(
         cmd.args(["--peer-url", &args.peer_url]);
     }
     cmd.args(["--syslog-relp-window", &args.syslog_relp_window.to_string()]);
+    cmd.args(["--syslog-concurrency", &args.syslog_concurrency.to_string()]);
     if !args.peer_ca.is_empty() {
         cmd.args(["--peer-ca", &args.peer_ca]);
     }

@@ -165,7 +165,7 @@ pub fn syslog_rounds(
     bootstrap: &str,
     messages: u64,
 ) -> (Vec<(f64, ChildResult)>, Vec<SiemRun>) {
-    let (peer, _pki_dir, pki) = rsyslog();
+    let (peer, _pki_dir, pki) = rsyslog(args.syslog_strict);
     let pid = peer.pid().expect("rsyslogd runs");
     let mut rows: Vec<SiemRun> = Vec::new();
     let mut baselines: Vec<(f64, ChildResult)> = Vec::new();
@@ -188,6 +188,7 @@ pub fn syslog_rounds(
             a.peer_ca = pki.ca.display().to_string();
             let before = process_cpu_s(pid);
             let mut r = spawn_child(&a, mode, bootstrap, "e2e", messages);
+            let child_done = std::time::Instant::now();
             let out = peer.dir().join(format!("{input}.log"));
             // rsyslog writes each transaction before it answers (RELP) but may still be
             // writing what TLS delivered when the child is done.
@@ -198,6 +199,8 @@ pub fn syslog_rounds(
                 lines = lines_in(&out);
             }
             r.kv.insert("peer_cpu_s".into(), process_cpu_s(pid) - before);
+            // How long after the child was done rsyslog still wrote (its queue and buffers).
+            let lag_s = child_done.elapsed().as_secs_f64();
             assert!(
                 lines >= args.records,
                 "{mode}: rsyslog wrote {lines} lines of {} records\n{}",
@@ -211,7 +214,7 @@ pub fn syslog_rounds(
                 .and_then(|f| f.set_len(0));
             let (secs, rps, mbs) = rates(&r, mode, args.records);
             eprintln!(
-                "{mode}: {secs:.2}s, {rps:.0} records/s, {mbs:.1} MB/s, {:.2} user + {:.2} sys CPU-s, VmHWM {:.0} MiB, rsyslog {:.2} CPU-s, {lines} lines",
+                "{mode}: {secs:.2}s, {rps:.0} records/s, {mbs:.1} MB/s, {:.2} user + {:.2} sys CPU-s, VmHWM {:.0} MiB, rsyslog {:.2} CPU-s, {lines} lines, file complete {lag_s:.2}s after the child",
                 r.get("user_s"),
                 r.get("sys_s"),
                 r.get("vmhwm_kib") / 1024.0,

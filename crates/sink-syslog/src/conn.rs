@@ -79,6 +79,23 @@ impl Stream {
         let _ = tcp;
     }
 
+    /// A second handle on this connection's socket for [`QuickAck::arm`] from a task that
+    /// holds only the read half (the RELP answer reader). It keeps the socket open while it
+    /// lives: drop it with the reader.
+    pub fn quickack_handle(&self) -> QuickAck {
+        use std::os::fd::AsFd;
+        let tcp = match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.get_ref().0,
+        };
+        QuickAck(
+            tcp.as_fd()
+                .try_clone_to_owned()
+                .ok()
+                .map(std::net::TcpStream::from),
+        )
+    }
+
     /// False when the receiver has closed the connection (or reset it) while it was idle.
     /// A syslog receiver never sends on a TCP/TLS stream, so a read that does not block
     /// means it is gone; TLS session tickets are consumed inside rustls and do not count.
@@ -153,6 +170,21 @@ impl Connector {
                 "TLS handshake with {} timed out after {:?}",
                 self.address, self.timeout
             )),
+        }
+    }
+}
+
+/// See [`Stream::quickack_handle`].
+#[derive(Debug)]
+pub struct QuickAck(Option<std::net::TcpStream>);
+
+impl QuickAck {
+    /// [`Stream::quickack`] through this handle.
+    pub fn arm(&self) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(s) = &self.0 {
+            use std::os::linux::net::TcpStreamExt;
+            let _ = s.set_quickack(true);
         }
     }
 }

@@ -36,16 +36,17 @@ pub mod stream;
 #[cfg(test)]
 mod test_records;
 pub mod tls;
+pub mod window;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use entrastream_entra::Schema;
 use entrastream_sink::{
-    BatchProgress, Coalesce, EncodedBatch, Outcome, RecordEncoder, RejectReason, Rejection,
-    RetryReason, Sink, SinkError,
+    BatchProgress, Coalesce, EncodedBatch, Outcome, PendingSend, RecordEncoder, RejectReason,
+    Rejection, RetryReason, Sink, SinkError,
 };
 use entrastream_telemetry::SyslogSinkStats;
 
@@ -71,8 +72,17 @@ enum Slot {
     #[default]
     Closed,
     Stream(Stream),
+    Relp(window::Pipe),
+}
+
+/// A new connection before it becomes a [`Slot`]: the RELP session still in the caller's hands.
+enum Opened {
+    Stream(Stream),
     Relp(relp::Session),
 }
+
+/// Progress of batches whose send failed, kept for their resend (at most this many).
+const RESUMABLE: usize = 16;
 
 /// What became of one part of a batch.
 struct PartResult {
@@ -95,7 +105,11 @@ pub struct SyslogSink {
     slots: Vec<Slot>,
     stats: Arc<SyslogStats>,
     connected_once: AtomicBool,
-    progress: Option<BatchProgress>,
+    /// What failed sends had confirmed already, so their resends skip it (RELP sends that
+    /// settle after `start_send` returned store theirs here too).
+    resumable: Arc<Mutex<Vec<BatchProgress>>>,
+    /// The slot the next started send goes to (round robin over the pool).
+    next_slot: usize,
 }
 
 /// This machine's host name for the HOSTNAME field, or `-` (the RFC's nil value).
@@ -140,7 +154,8 @@ impl SyslogSink {
             connector,
             stats,
             connected_once: AtomicBool::new(false),
-            progress: None,
+            resumable: Arc::new(Mutex::new(Vec::new())),
+            next_slot: 0,
         })
     }
 
@@ -171,16 +186,30 @@ impl SyslogSink {
         &self.cfg
     }
 
-    /// A new connection, with the RELP session opened when the transport is RELP.
+    /// A new connection, with the RELP session opened when the transport is RELP; its
+    /// answers then read by a task of its own ([`window::Pipe`]).
     async fn open(&self) -> Result<Slot, String> {
+        Ok(match self.connect().await? {
+            Opened::Stream(s) => Slot::Stream(s),
+            Opened::Relp(session) => Slot::Relp(window::Pipe::start(
+                session,
+                self.cfg.relp_window,
+                self.stats.clone(),
+                self.cfg.request_timeout,
+            )),
+        })
+    }
+
+    /// Connects (TCP, TLS handshake, RELP open) and counts reconnects and failures.
+    async fn connect(&self) -> Result<Opened, String> {
         let opened = async {
             let stream = self.connector.connect().await?;
             if self.cfg.transport == Transport::Relp {
                 relp::Session::open(stream, self.cfg.connect_timeout)
                     .await
-                    .map(Slot::Relp)
+                    .map(Opened::Relp)
             } else {
-                Ok(Slot::Stream(stream))
+                Ok(Opened::Stream(stream))
             }
         }
         .await;
@@ -199,7 +228,7 @@ impl SyslogSink {
     async fn send_part(&self, mut slot: Slot, batch: &EncodedBatch, part: &[usize]) -> PartResult {
         let still_open = match &mut slot {
             Slot::Stream(s) => s.is_open().await,
-            Slot::Relp(r) => r.is_open().await,
+            Slot::Relp(r) => r.is_open(),
             Slot::Closed => false,
         };
         let slot = match slot {
@@ -239,30 +268,19 @@ impl SyslogSink {
                 }
             }
             Slot::Relp(mut r) => {
-                let mut confirmed = Vec::with_capacity(part.len());
-                let sent = r
-                    .send(
-                        batch,
-                        part,
-                        self.cfg.relp_window,
-                        &self.stats,
-                        &mut confirmed,
-                    )
-                    .await;
-                match sent {
-                    Ok(()) => PartResult {
-                        slot: Slot::Relp(r),
-                        confirmed,
-                        failure: None,
+                let (ticket, answered) = window::Ticket::new(part.len());
+                // An error ends the session and settles the ticket; the answers say the rest.
+                let _ = r.submit(batch, part, &ticket).await;
+                let _ = answered.await;
+                let (confirmed, failure) = ticket.result();
+                PartResult {
+                    slot: if failure.is_none() {
+                        Slot::Relp(r)
+                    } else {
+                        Slot::Closed
                     },
-                    Err(e) => {
-                        self.stats.resent(e.unconfirmed as u64);
-                        PartResult {
-                            slot: Slot::Closed,
-                            confirmed,
-                            failure: Some(e.reason),
-                        }
-                    }
+                    confirmed,
+                    failure,
                 }
             }
             Slot::Closed => PartResult {
@@ -272,22 +290,26 @@ impl SyslogSink {
             },
         }
     }
-}
 
-#[async_trait]
-impl Sink for SyslogSink {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn encoder(&self) -> Arc<dyn RecordEncoder> {
-        self.encoder.clone()
-    }
-
-    async fn send(&mut self, batch: &EncodedBatch) -> Outcome {
-        let mut progress = BatchProgress::resume(self.progress.take(), batch);
-        // The encoder refuses oversized records already; a batch built elsewhere is checked
-        // again so nothing too large ever reaches a receiver that would cut it.
+    /// The progress of `batch`: what an earlier failed send of it confirmed, else fresh;
+    /// records above `max_message_bytes` rejected. The encoder refuses oversized records
+    /// already; a batch built elsewhere is checked again so nothing too large ever reaches
+    /// a receiver that would cut it.
+    fn progress_of(&self, batch: &EncodedBatch) -> BatchProgress {
+        let earlier = {
+            let mut kept = self
+                .resumable
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            kept.iter()
+                .position(|p| p.is_for(batch))
+                .map(|i| kept.remove(i))
+        };
+        let fresh = earlier.is_none();
+        let mut progress = BatchProgress::resume(earlier, batch);
+        if !fresh {
+            return progress;
+        }
         for i in progress.pending() {
             let len = batch.records[i].range.len() as u64;
             if len > self.cfg.max_message_bytes {
@@ -302,6 +324,22 @@ impl Sink for SyslogSink {
                 });
             }
         }
+        progress
+    }
+}
+
+#[async_trait]
+impl Sink for SyslogSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn encoder(&self) -> Arc<dyn RecordEncoder> {
+        self.encoder.clone()
+    }
+
+    async fn send(&mut self, batch: &EncodedBatch) -> Outcome {
+        let mut progress = self.progress_of(batch);
         let deadline = Instant::now() + self.cfg.retry_window;
         let mut backoff = FIRST_BACKOFF;
         loop {
@@ -336,7 +374,7 @@ impl Sink for SyslogSink {
             if Instant::now() + backoff >= deadline {
                 self.stats.retried();
                 tracing::warn!(sink = %self.name, "syslog send failed, will retry: {reason}");
-                self.progress = Some(progress);
+                remember(&self.resumable, progress);
                 return Outcome::Retryable(RetryReason::Unreachable(reason));
             }
             tokio::time::sleep(backoff).await;
@@ -353,11 +391,86 @@ impl Sink for SyslogSink {
     /// Opens a connection as a send would (TCP connect, TLS handshake, RELP open), then
     /// closes it (RELP politely).
     async fn healthcheck(&mut self) -> Result<(), SinkError> {
-        let slot = self.open().await.map_err(SinkError::Unreachable)?;
-        if let Slot::Relp(session) = slot {
+        let opened = self.connect().await.map_err(SinkError::Unreachable)?;
+        if let Opened::Relp(session) = opened {
             session.close().await.map_err(SinkError::Unreachable)?;
         }
         Ok(())
+    }
+
+    /// RELP: two sends per connection, so one is written into the window while the one
+    /// before it is still being acknowledged. TCP/TLS: one (a send ends with its flush).
+    fn max_outstanding_sends(&self) -> usize {
+        if self.cfg.transport == Transport::Relp {
+            2 * self.slots.len().max(1)
+        } else {
+            1
+        }
+    }
+
+    /// RELP: writes the batch into the window of the next connection of the pool and
+    /// returns; the outcome comes when every record is answered (`rsp 200` each), so the
+    /// window stays full across sends. One attempt: after `Retryable` the pipeline resends
+    /// with [`Sink::send`], which reconnects and skips what was confirmed. TCP/TLS: `send`.
+    async fn start_send(&mut self, batch: &EncodedBatch) -> PendingSend {
+        if self.cfg.transport != Transport::Relp {
+            let outcome = self.send(batch).await;
+            return Box::pin(std::future::ready(outcome));
+        }
+        let mut progress = self.progress_of(batch);
+        let pending = progress.pending();
+        let (ticket, answered) = window::Ticket::new(pending.len());
+        if !pending.is_empty() {
+            let n = self.slots.len().max(1);
+            let at = self.next_slot % n;
+            self.next_slot = (at + 1) % n;
+            let slot = std::mem::take(&mut self.slots[at]);
+            let open = match slot {
+                Slot::Relp(p) if p.is_open() => Ok(p),
+                _ => match self.open().await {
+                    Ok(Slot::Relp(p)) => Ok(p),
+                    Ok(_) => Err("not a RELP connection".to_owned()),
+                    Err(e) => Err(e),
+                },
+            };
+            match open {
+                Ok(mut pipe) => {
+                    // An error ends the session and settles the ticket.
+                    let _ = pipe.submit(batch, &pending, &ticket).await;
+                    self.slots[at] = Slot::Relp(pipe);
+                }
+                Err(e) => ticket.fail_all(&e),
+            }
+        }
+        let stats = self.stats.clone();
+        let resumable = self.resumable.clone();
+        let name = self.name.clone();
+        Box::pin(async move {
+            let _ = answered.await;
+            let (confirmed, failure) = ticket.result();
+            for i in confirmed {
+                if let Some(d) = progress.done.get_mut(i) {
+                    *d = true;
+                }
+            }
+            match failure {
+                None => {
+                    stats.set_healthy(true);
+                    if progress.rejections.is_empty() {
+                        Outcome::Delivered
+                    } else {
+                        Outcome::Rejected(progress.rejections)
+                    }
+                }
+                Some(reason) => {
+                    stats.set_healthy(false);
+                    stats.retried();
+                    tracing::warn!(sink = %name, "syslog send failed, will retry: {reason}");
+                    remember(&resumable, progress);
+                    Outcome::Retryable(RetryReason::Unreachable(reason))
+                }
+            }
+        })
     }
 
     fn coalesce(&self) -> Option<Coalesce> {
@@ -372,6 +485,16 @@ impl Sink for SyslogSink {
             max_wait: self.cfg.batch_timeout,
         })
     }
+}
+
+/// Keeps `progress` for the resend of its batch (the oldest goes beyond [`RESUMABLE`]: its
+/// resend then starts afresh, which duplicates but never loses).
+fn remember(kept: &Mutex<Vec<BatchProgress>>, progress: BatchProgress) {
+    let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if kept.len() >= RESUMABLE {
+        kept.remove(0);
+    }
+    kept.push(progress);
 }
 
 #[cfg(test)]
@@ -408,6 +531,104 @@ mod tests {
             data: Bytes::from(data),
             records,
         }
+    }
+
+    /// An in-test RELP receiver for the first connection to `listener`: answers `open` at
+    /// once, then each `syslog` frame `latency` after it arrived and at most one answer per
+    /// `service` (a receiver busy writing). For each message it logs how many earlier ones
+    /// were still unanswered when it arrived.
+    async fn slow_relp_receiver(
+        listener: tokio::net::TcpListener,
+        latency: Duration,
+        service: Duration,
+        log: Arc<Mutex<Vec<usize>>>,
+    ) {
+        use std::sync::atomic::AtomicUsize;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (s, _) = listener.accept().await.unwrap();
+        let (mut rd, wr) = s.into_split();
+        let wr = Arc::new(tokio::sync::Mutex::new(wr));
+        let answered = Arc::new(AtomicUsize::new(0));
+        let (queue, mut due) = tokio::sync::mpsc::unbounded_channel::<(u32, Instant)>();
+        let answerer = {
+            let (wr, answered) = (wr.clone(), answered.clone());
+            tokio::spawn(async move {
+                while let Some((txnr, at)) = due.recv().await {
+                    tokio::time::sleep_until((at + latency).into()).await;
+                    let mut out = Vec::new();
+                    relp::push_frame(&mut out, txnr, "rsp", b"200 OK");
+                    if wr.lock().await.write_all(&out).await.is_err() {
+                        return;
+                    }
+                    answered.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(service).await;
+                }
+            })
+        };
+        let (mut buf, mut received) = (Vec::new(), 0usize);
+        let mut chunk = [0u8; 4096];
+        loop {
+            while let Some((f, used)) = relp::parse_frame(&buf).unwrap() {
+                buf.drain(..used);
+                match f.command.as_str() {
+                    "open" => {
+                        let mut out = Vec::new();
+                        let offer = b"200 OK\nrelp_version=0\nrelp_software=test\ncommands=syslog";
+                        relp::push_frame(&mut out, f.txnr, "rsp", offer);
+                        wr.lock().await.write_all(&out).await.unwrap();
+                    }
+                    "syslog" => {
+                        log.lock()
+                            .unwrap()
+                            .push(received - answered.load(Ordering::SeqCst));
+                        received += 1;
+                        queue.send((f.txnr, Instant::now())).unwrap();
+                    }
+                    other => panic!("unexpected RELP command {other}"),
+                }
+            }
+            match rd.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        drop(queue);
+        let _ = answerer.await;
+    }
+
+    /// The window stays full across sends: the second send's messages go out while the
+    /// first send's are still being answered, and each outcome still waits for every
+    /// `rsp 200` of its own records.
+    #[tokio::test]
+    async fn relp_window_stays_full_across_sends() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut cfg = Config::new(listener.local_addr().unwrap().to_string());
+        cfg.transport = Transport::Relp;
+        cfg.relp_window = 8;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let receiver = tokio::spawn(slow_relp_receiver(
+            listener,
+            Duration::from_millis(30),
+            Duration::from_millis(3),
+            log.clone(),
+        ));
+        let mut sink = SyslogSink::new("s", Schema::Raw, cfg).unwrap();
+        assert!(sink.max_outstanding_sends() >= 2);
+        let first = sink.start_send(&batch(&[10; 8])).await;
+        let second = sink.start_send(&batch(&[20; 8])).await;
+        assert_eq!(first.await, Outcome::Delivered);
+        assert_eq!(second.await, Outcome::Delivered);
+        let stats = sink.stats();
+        assert_eq!(SyslogStats::get(&stats.relp_acks), 16);
+        assert_eq!(SyslogStats::get(&stats.relp_in_flight), 0);
+        drop(sink);
+        receiver.await.unwrap();
+        let log = log.lock().unwrap().clone();
+        assert_eq!(log.len(), 16);
+        assert!(
+            log[8] >= 4,
+            "when the second send's first message arrived, most of the first send's were still unanswered: {log:?}"
+        );
     }
 
     #[tokio::test]

@@ -1,34 +1,29 @@
 //! A RELP client session (the Reliable Event Logging Protocol of rsyslog's `imrelp`):
 //! frames `TXNR SP COMMAND SP DATALEN [SP DATA] LF`, the `open` offer exchange, `syslog`
-//! commands sent in a window, and `rsp` answers matched back by transaction number.
+//! commands sent in a window ([`crate::window`]), and `rsp` answers matched back by
+//! transaction number.
 //!
 //! A record is confirmed only by `rsp` with status 200 for its transaction. Any other status,
 //! a `serverclose`, a malformed frame or a silent receiver ends the session: the records still
 //! in the window are not confirmed and the caller sends them again on a new session (the
 //! receiver may then hold some twice; never none).
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
-use entrastream_sink::EncodedBatch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::conn::Stream;
-use crate::stats::SyslogStats;
 
 /// Transaction numbers run 1..=999,999,999 and then start again at 1 (the RELP spec).
 const MAX_TXNR: u32 = 999_999_999;
 
 /// The transaction number after `t`.
-fn following(t: u32) -> u32 {
+pub(crate) fn following(t: u32) -> u32 {
     if t >= MAX_TXNR { 1 } else { t + 1 }
 }
 
 /// Largest answer accepted from the receiver; answers are short status lines and offers.
 const MAX_ANSWER: usize = 64 * 1024;
-
-/// Bytes of frames gathered before a write: bounds memory whatever the window holds.
-const WRITE_CHUNK: usize = 256 * 1024;
 
 /// One frame from the receiver.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,13 +138,6 @@ pub fn parse_frame(buf: &[u8]) -> Result<Option<(Frame, usize)>, String> {
     )))
 }
 
-/// Why a window ended early, and how many of its records were left unconfirmed.
-#[derive(Debug)]
-pub struct WindowError {
-    pub reason: String,
-    pub unconfirmed: usize,
-}
-
 /// An open RELP session.
 #[derive(Debug)]
 pub struct Session {
@@ -198,6 +186,12 @@ impl Session {
         Ok(s)
     }
 
+    /// The connection, the next transaction number and what was read but not yet parsed:
+    /// for [`crate::window::Pipe`], which takes the session over after `open`.
+    pub fn into_parts(self) -> (Stream, u32, Vec<u8>) {
+        (self.stream, self.next_txnr, self.buf)
+    }
+
     fn take_txnr(&mut self) -> u32 {
         let t = self.next_txnr;
         self.next_txnr = following(t);
@@ -241,122 +235,6 @@ impl Session {
                 }
             };
             self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    /// False when an idle session was closed by the receiver (`serverclose`, EOF).
-    pub async fn is_open(&mut self) -> bool {
-        if !self.buf.is_empty() {
-            return false;
-        }
-        self.stream.is_open().await
-    }
-
-    /// Sends the records `indices` of `batch`, at most `window` unacknowledged at a time.
-    /// Each acknowledged record is pushed to `done` as its `rsp 200` arrives.
-    pub async fn send(
-        &mut self,
-        batch: &EncodedBatch,
-        indices: &[usize],
-        window: usize,
-        stats: &SyslogStats,
-        done: &mut Vec<usize>,
-    ) -> Result<(), WindowError> {
-        // What this connection added to the in-flight gauge; taken back however it ends.
-        let mut reported = 0;
-        let sent = self
-            .send_window(batch, indices, window, stats, done, &mut reported)
-            .await;
-        stats.relp_in_flight_moved(reported, 0);
-        sent
-    }
-
-    async fn send_window(
-        &mut self,
-        batch: &EncodedBatch,
-        indices: &[usize],
-        window: usize,
-        stats: &SyslogStats,
-        done: &mut Vec<usize>,
-        reported: &mut u64,
-    ) -> Result<(), WindowError> {
-        let mut in_flight: VecDeque<(u32, usize)> = VecDeque::with_capacity(window);
-        let mut next = 0;
-        let mut out = Vec::with_capacity(WRITE_CHUNK);
-        let fail = |reason: String, in_flight: &VecDeque<(u32, usize)>| WindowError {
-            reason,
-            unconfirmed: in_flight.len(),
-        };
-        while next < indices.len() || !in_flight.is_empty() {
-            out.clear();
-            while in_flight.len() < window && next < indices.len() {
-                let idx = indices[next];
-                let msg = batch.record(idx).unwrap_or_default();
-                let txnr = self.take_txnr();
-                push_frame(&mut out, txnr, "syslog", msg);
-                in_flight.push_back((txnr, idx));
-                next += 1;
-                if out.len() >= WRITE_CHUNK {
-                    self.write(&out).await.map_err(|e| fail(e, &in_flight))?;
-                    stats.wrote(out.len() as u64);
-                    out.clear();
-                }
-            }
-            if !out.is_empty() {
-                self.write(&out).await.map_err(|e| fail(e, &in_flight))?;
-                stats.wrote(out.len() as u64);
-            }
-            let now = in_flight.len() as u64;
-            stats.relp_in_flight_moved(*reported, now);
-            *reported = now;
-            // Wait for one answer, then take every answer already buffered, before refilling.
-            let first = self.read_frame().await.map_err(|e| fail(e, &in_flight))?;
-            self.answer(first, &mut in_flight, stats, done)
-                .map_err(|e| fail(e, &in_flight))?;
-            while let Some((f, used)) = parse_frame(&self.buf).map_err(|e| fail(e, &in_flight))? {
-                self.buf.drain(..used);
-                self.answer(f, &mut in_flight, stats, done)
-                    .map_err(|e| fail(e, &in_flight))?;
-            }
-        }
-        Ok(())
-    }
-
-    fn answer(
-        &mut self,
-        f: Frame,
-        in_flight: &mut VecDeque<(u32, usize)>,
-        stats: &SyslogStats,
-        done: &mut Vec<usize>,
-    ) -> Result<(), String> {
-        if f.command == "serverclose" {
-            return Err("the RELP receiver closed the session (serverclose)".into());
-        }
-        if f.command != "rsp" {
-            return Err(format!(
-                "unexpected RELP command from the receiver: {:?}",
-                f.command
-            ));
-        }
-        let Some(pos) = in_flight.iter().position(|(t, _)| *t == f.txnr) else {
-            return Err(format!(
-                "RELP answer for transaction {} which is not in flight",
-                f.txnr
-            ));
-        };
-        if f.data.starts_with(b"200") {
-            if let Some((_, idx)) = in_flight.remove(pos) {
-                done.push(idx);
-            }
-            stats.relp_answer(true);
-            stats.sent(1);
-            Ok(())
-        } else {
-            stats.relp_answer(false);
-            Err(format!(
-                "the RELP receiver refused a message: {:?}",
-                String::from_utf8_lossy(&f.data)
-            ))
         }
     }
 

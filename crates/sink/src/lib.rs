@@ -232,7 +232,29 @@ pub trait Sink: Send + fmt::Debug + 'static {
     fn coalesce(&self) -> Option<Coalesce> {
         None
     }
+
+    /// How many sends the pipeline may keep outstanding at once through [`Sink::start_send`]
+    /// (default 1: each send finishes before the next starts). A sink whose peer
+    /// acknowledges asynchronously (RELP) says more, so the next batch goes out while the
+    /// previous one's acknowledgements are still coming back and the peer never waits for it.
+    fn max_outstanding_sends(&self) -> usize {
+        1
+    }
+
+    /// Hands `batch` to the peer and returns once it is handed over (written, within the
+    /// sink's window), with a future that resolves to the batch's [`Outcome`] when the peer
+    /// has answered for every record; the delivery contract of [`Sink::send`] holds for that
+    /// outcome. After `Retryable` the pipeline resends the batch with [`Sink::send`].
+    /// Default: the whole [`Sink::send`], then its outcome.
+    async fn start_send(&mut self, batch: &EncodedBatch) -> PendingSend {
+        let outcome = self.send(batch).await;
+        Box::pin(std::future::ready(outcome))
+    }
 }
+
+/// The outcome of a send started with [`Sink::start_send`], still to come.
+pub type PendingSend =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'static>>;
 
 #[cfg(test)]
 mod tests {

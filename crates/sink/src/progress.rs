@@ -51,6 +51,11 @@ impl BatchProgress {
         }
     }
 
+    /// True when `batch` is (a resend of) the batch this progress is about.
+    pub fn is_for(&self, batch: &EncodedBatch) -> bool {
+        self.key == BatchKey::of(batch)
+    }
+
     /// Indices of the records still to send.
     pub fn pending(&self) -> Vec<usize> {
         (0..self.done.len()).filter(|&i| !self.done[i]).collect()
