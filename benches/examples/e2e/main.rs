@@ -16,7 +16,10 @@
 //!
 //! With the syslog sink (default on; `--no-syslog` skips it): RELP and TLS into a real rsyslog
 //! (its own process, writing each input to a file), in `--syslog-rounds` rounds (default 3),
-//! each preceded by its own blackhole run, as the SIEM rows are.
+//! each preceded by its own blackhole run, as the SIEM rows are. rsyslog is set up for
+//! throughput (`RsyslogOptions::throughput`: a bounded in-memory queue per input, asynchronous
+//! 1 MiB file writes); `--syslog-strict` runs it as the tests do (direct queues, a flush per
+//! transaction: a RELP acknowledgement means the record is in the file).
 //!
 //! Each pipeline run is a child process (this binary with `--child MODE`) so that its peak RSS
 //! (`VmHWM`) is the pipeline's alone: no input copy, no producer, no broker in that process.
@@ -29,6 +32,7 @@
 //!          [--no-fsync] [--linger-ms MS] [--prop librdkafka.key=value]...
 //!          [--no-siem] [--siem-rounds N] [--no-amqp] [--idle-secs S] [--amqp-prefetch N]
 //!          [--no-buffer] [--buffer-only] [--no-syslog] [--syslog-rounds N]
+//!          [--syslog-relp-window N] [--syslog-concurrency N] [--syslog-strict]
 //!
 //! With the disk buffer (default on; `--no-buffer` skips it, `--buffer-only` runs nothing
 //! else): per round (`--siem-rounds`), the blackhole and Splunk HEC (indexer ack on) rows
