@@ -631,6 +631,94 @@ mod tests {
         );
     }
 
+    /// A batch of the records `texts`.
+    fn batch_of(texts: &[String]) -> EncodedBatch {
+        let mut b = batch(&texts.iter().map(String::len).collect::<Vec<_>>());
+        b.data = Bytes::from(texts.concat());
+        b
+    }
+
+    /// An in-test RELP receiver for two connections to `listener`: on the first it answers
+    /// `answered` messages, then drops the connection when the next one arrives; on the
+    /// second it answers everything. Logs (connection, message) of each message received.
+    async fn failing_relp_receiver(
+        listener: tokio::net::TcpListener,
+        answered: usize,
+        got: Arc<Mutex<Vec<(usize, Vec<u8>)>>>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        for conn in 0..2 {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let (mut buf, mut chunk, mut n) = (Vec::new(), [0u8; 4096], 0);
+            'conn: loop {
+                while let Some((f, used)) = relp::parse_frame(&buf).unwrap() {
+                    buf.drain(..used);
+                    let mut out = Vec::new();
+                    match f.command.as_str() {
+                        "open" => relp::push_frame(
+                            &mut out,
+                            f.txnr,
+                            "rsp",
+                            b"200 OK\nrelp_version=0\nrelp_software=test\ncommands=syslog",
+                        ),
+                        "syslog" if conn == 0 && n == answered => break 'conn,
+                        "syslog" => {
+                            got.lock().unwrap().push((conn, f.data));
+                            n += 1;
+                            relp::push_frame(&mut out, f.txnr, "rsp", b"200 OK");
+                        }
+                        _ => relp::push_frame(&mut out, f.txnr, "rsp", b"200 OK"),
+                    }
+                    s.write_all(&out).await.unwrap();
+                }
+                match s.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                }
+            }
+        }
+    }
+
+    /// A session that dies with two sends outstanding: both report `Retryable`, and their
+    /// resends on a new session carry exactly the records that were not acknowledged.
+    #[tokio::test]
+    async fn relp_sends_outstanding_when_the_session_dies_are_resent_without_what_was_acknowledged()
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut cfg = Config::new(listener.local_addr().unwrap().to_string());
+        cfg.transport = Transport::Relp;
+        cfg.relp_window = 8;
+        cfg.retry_window = Duration::from_secs(5);
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let receiver = tokio::spawn(failing_relp_receiver(listener, 4, got.clone()));
+        let texts = |p: &str| (0..8).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
+        let (a, b) = (batch_of(&texts("a")), batch_of(&texts("b")));
+        let mut sink = SyslogSink::new("s", Schema::Raw, cfg).unwrap();
+        let first = sink.start_send(&a).await;
+        let second = sink.start_send(&b).await;
+        let (first, second) = (first.await, second.await);
+        assert!(first.is_retryable(), "{first:?}");
+        assert!(second.is_retryable(), "{second:?}");
+        assert_eq!(sink.send(&a).await, Outcome::Delivered);
+        assert_eq!(sink.send(&b).await, Outcome::Delivered);
+        assert!(SyslogStats::get(&sink.stats().resent_records) >= 4);
+        drop(sink);
+        receiver.await.unwrap();
+        let got = got.lock().unwrap().clone();
+        let on = |conn: usize| -> Vec<String> {
+            got.iter()
+                .filter(|(c, _)| *c == conn)
+                .map(|(_, m)| String::from_utf8_lossy(m).into_owned())
+                .collect()
+        };
+        assert_eq!(on(0), ["a0", "a1", "a2", "a3"]);
+        let mut resent = on(1);
+        resent.sort();
+        let mut want: Vec<String> = texts("a")[4..].to_vec();
+        want.extend(texts("b"));
+        assert_eq!(resent, want, "the acknowledged a0..a3 are not sent again");
+    }
+
     #[tokio::test]
     async fn too_large_records_are_rejected_with_the_reason_and_the_rest_sent() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
