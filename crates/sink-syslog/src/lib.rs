@@ -638,13 +638,16 @@ mod tests {
         b
     }
 
+    /// (connection, message) of each message an in-test receiver took.
+    type Received = Arc<Mutex<Vec<(usize, Vec<u8>)>>>;
+
     /// An in-test RELP receiver for two connections to `listener`: on the first it answers
     /// `answered` messages, then drops the connection when the next one arrives; on the
     /// second it answers everything. Logs (connection, message) of each message received.
     async fn failing_relp_receiver(
         listener: tokio::net::TcpListener,
         answered: usize,
-        got: Arc<Mutex<Vec<(usize, Vec<u8>)>>>,
+        got: Received,
     ) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         for conn in 0..2 {
