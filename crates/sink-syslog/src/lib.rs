@@ -15,10 +15,14 @@
 //! is split into that many contiguous parts sent at once. A failed part reconnects with
 //! backoff inside the same send for up to `retry_window`, then the send reports `Retryable`
 //! and remembers which records are already confirmed, so the pipeline's resend skips them.
+//! RELP keeps its window full across sends: the pipeline starts each batch with
+//! `Sink::start_send` on the next connection in turn (two outstanding per connection) while
+//! the connection's answers are read by a task of its own ([`window`]); the batch's outcome
+//! comes when every record is answered, and after a failure the resend goes through `send`.
 //!
 //! Layout: [`config`] → [`encoder`] ([`rfc5424`], [`severity`], [`mapping`], [`cef`],
-//! [`leef`]) → [`frame`]; I/O: [`tls`] → [`conn`] → [`stream`] (TCP/TLS) or [`relp`];
-//! counters in [`stats`].
+//! [`leef`]) → [`frame`]; I/O: [`tls`] → [`conn`] → [`stream`] (TCP/TLS) or [`relp`] →
+//! [`window`]; counters in [`stats`].
 #![forbid(unsafe_code)]
 
 pub mod cef;
