@@ -72,10 +72,12 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod drain;
 pub mod format;
 mod sink;
 mod stats;
 mod store;
+mod watermark;
 
 pub use config::{Config, ConfigError, DiskConfig, MIN_MAX_SIZE};
 pub use sink::{BufferedSink, DrainOptions, SharedSink};

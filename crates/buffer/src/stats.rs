@@ -43,6 +43,9 @@ pub struct BufferStats {
     pub records_replayed: AtomicU64,
     /// Counter: sends to the wrapped sink that failed and were retried.
     pub drain_retries: AtomicU64,
+    /// Counter: acknowledged positions written to the `ack` file (the drain writes them
+    /// coalesced, at most every `DrainOptions::ack_interval`, not once per batch).
+    pub ack_writes: AtomicU64,
 }
 
 impl BufferStats {

@@ -44,6 +44,9 @@ pub enum OpenError {
          buffered sink its own `buffer.path`"
     )]
     Locked(PathBuf),
+    /// No sink to drain into was given.
+    #[error("buffer directory {0}: no sink to drain into was given (a bug in the caller)")]
+    NoSink(PathBuf),
     /// The directory or a file in it could not be created or read.
     #[error(
         "buffer directory {path}: {what} failed: {error}; check that it exists, is writable and has free space"
@@ -125,6 +128,9 @@ pub(crate) struct Shared {
     /// Woken by every append (a permit is kept when the drain is not waiting yet).
     pub appended: tokio::sync::Notify,
     pub stats: Arc<BufferStats>,
+    /// The position the `ack` file holds (what a restart resumes from). Its lock also
+    /// serialises the writers of `ack.tmp` (the drain's persister and `Drop`).
+    persisted: Mutex<Cursor>,
     /// Held for the life of the buffer: the exclusive lock on `lock`.
     _lock: File,
 }
@@ -321,6 +327,7 @@ pub(crate) fn open(
         index: Mutex::new(index),
         appended: tokio::sync::Notify::new(),
         stats,
+        persisted: Mutex::new(ack.unwrap_or_default()),
         _lock: lock,
     });
     Ok((
@@ -763,14 +770,46 @@ impl Reader {
     }
 }
 
-/// Moves the acknowledged position to `to` (everything before it left the buffer), persists
-/// it and removes the segments wholly before it. A failure to persist the position costs
-/// duplicates after a crash, never data, so segments are removed either way (that is what
-/// frees a full disk).
-pub(crate) fn acknowledge(shared: &Shared, to: Cursor) -> std::io::Result<()> {
+impl Cursor {
+    /// Buffer order: segment, then byte offset.
+    fn key(&self) -> (u64, u64) {
+        (self.segment, self.offset)
+    }
+}
+
+/// Moves the acknowledged position to `to` in memory (everything before it left the buffer:
+/// the numbers on `/metrics` and the full-buffer check see it at once) without writing it:
+/// [`persist`] does that, off the send path. Never moves it back.
+pub(crate) fn advance(shared: &Shared, to: Cursor) {
+    let mut idx = shared.index();
+    if to.key() > idx.ack.key() {
+        idx.ack = to;
+        idx.publish(&shared.stats);
+    }
+}
+
+/// The acknowledged position in memory (what [`persist`] would write).
+pub(crate) fn acknowledged(shared: &Shared) -> Cursor {
+    shared.index().ack
+}
+
+/// Writes the acknowledged position `to` to the `ack` file (fsynced, replaced atomically)
+/// and removes the segments wholly before it. A position not past the one already written is
+/// skipped. A failure to write the position costs duplicates after a crash, never data (a
+/// restart resumes from the older position, or from the first segment still there), so the
+/// segments are removed either way: that is what frees a full disk.
+pub(crate) fn persist(shared: &Shared, to: Cursor) -> std::io::Result<()> {
+    let mut persisted = shared.persisted.lock().unwrap_or_else(|p| p.into_inner());
+    if to.key() <= persisted.key() {
+        return Ok(());
+    }
+    let written = write_ack(&shared.dir, to);
+    if written.is_ok() {
+        *persisted = to;
+        shared.stats.ack_writes.fetch_add(1, Ordering::Relaxed);
+    }
     let gone: Vec<u64> = {
         let mut idx = shared.index();
-        idx.ack = to;
         let gone: Vec<u64> = idx
             .segments
             .range(..to.segment)
@@ -782,7 +821,6 @@ pub(crate) fn acknowledge(shared: &Shared, to: Cursor) -> std::io::Result<()> {
         idx.publish(&shared.stats);
         gone
     };
-    let persisted = write_ack(&shared.dir, to);
     let mut removed = Ok(());
     for id in &gone {
         if let Err(e) = std::fs::remove_file(shared.segment_path(*id))
@@ -794,7 +832,15 @@ pub(crate) fn acknowledge(shared: &Shared, to: Cursor) -> std::io::Result<()> {
     if !gone.is_empty() {
         let _ = sync_dir(&shared.dir);
     }
-    persisted.and(removed)
+    written.and(removed)
+}
+
+/// Moves the acknowledged position to `to` and persists it at once ([`advance`], then
+/// [`persist`]): one batch at a time, as the store's own tests drain.
+#[cfg(test)]
+pub(crate) fn acknowledge(shared: &Shared, to: Cursor) -> std::io::Result<()> {
+    advance(shared, to);
+    persist(shared, to)
 }
 
 #[cfg(test)]
