@@ -25,6 +25,8 @@ const DEFAULT_DRAIN_BYTES: usize = 1 << 20;
 /// steps of at most an eighth and a 20 GiB buffer has a few hundred files.
 const SEGMENT_MIN: u64 = 64 << 10;
 const SEGMENT_MAX: u64 = 64 << 20;
+/// Most bytes of recent appends the drain's in-memory tail holds (see `store::Tail`).
+const TAIL_MAX: usize = 4 * GROUP_COMMIT_MAX;
 /// Batches the drain reads ahead of those in flight, by default.
 const DEFAULT_READ_AHEAD: usize = 2;
 /// Longest time between two writes of the acknowledged position while it moves, by default.
@@ -111,6 +113,9 @@ impl BufferedSink {
         if recovery.torn_bytes > 0 || recovery.pending_records > 0 || recovery.ack_lost {
             tracing::info!(sink = %name, path = %path.display(), ?recovery, "disk buffer recovered; sending its records again");
         }
+        // The drain sends recent appends from memory while it keeps up: up to four group
+        // commits (at most 32 MiB) beyond the batches it holds itself.
+        shared.keep_tail(encoder.separator(), TAIL_MAX);
         let drain = tokio::spawn(drain::run(
             shared.clone(),
             reader,
@@ -183,7 +188,7 @@ impl Sink for BufferedSink {
         let batch = batch.clone();
         let appended = tokio::task::spawn_blocking(move || {
             let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
-            w.append(&shared, &batch)
+            w.append_owned(&shared, batch)
         })
         .await;
         match appended {

@@ -46,6 +46,9 @@ pub struct BufferStats {
     /// Counter: acknowledged positions written to the `ack` file (the drain writes them
     /// coalesced, at most every `DrainOptions::ack_interval`, not once per batch).
     pub ack_writes: AtomicU64,
+    /// Counter: of `bytes_read`, the bytes the drain took from the in-memory tail of recent
+    /// appends instead of reading them back from disk.
+    pub bytes_from_tail: AtomicU64,
 }
 
 impl BufferStats {
