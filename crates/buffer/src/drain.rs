@@ -14,10 +14,10 @@
 //!   every batch before it are finished ([`Watermark`]), so a crash can resend, never skip.
 //! - **Position written off the send path.** The watermark updates the in-memory position at
 //!   once (metrics, full-buffer check); a separate persister task writes the `ack` file (one
-//!   fsync and rename) at most every `ack_interval`, and at once when the position enters a
-//!   new segment, so that acknowledged segments are deleted without delay. After `kill -9`
-//!   the records acknowledged since the last write are sent again (duplicates, counted as
-//!   replayed), never lost.
+//!   fsync and rename) as soon as its previous write is done, so one write covers every batch
+//!   finished meanwhile. The drain sends no batch more than `lanes + unpersisted` batches past
+//!   the written position: after `kill -9` at most that many batches are sent again
+//!   (duplicates, counted as replayed), never lost.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -47,8 +47,12 @@ pub(crate) struct Plan {
     pub separator: &'static [u8],
     /// Batches read beyond the lanes' (at least 1).
     pub read_ahead: usize,
-    /// Longest time between two writes of the `ack` file while the position moves.
+    /// Shortest time between two writes of the `ack` file while the position stays in one
+    /// segment (zero: the next write starts as soon as the previous one is done).
     pub ack_interval: Duration,
+    /// Finished batches the written position may lag behind before no new batch is sent:
+    /// with the batches in flight, what a crash can make the sink receive twice.
+    pub unpersisted: usize,
 }
 
 struct Lane {
@@ -80,10 +84,14 @@ pub(crate) async fn run(shared: Arc<Shared>, reader: Reader, plan: Plan) {
         tracing::error!("disk buffer drain started without a sink; it stops");
         return;
     };
-    let (ack_tx, ack_rx) = watch::channel(store::acknowledged(&shared));
+    // The watermark (position, first unfinished batch) to the persister; back, the first
+    // batch not covered by the position it last wrote.
+    let (ack_tx, ack_rx) = watch::channel((store::acknowledged(&shared), 0u64));
+    let (written_tx, mut written_rx) = watch::channel(0u64);
     let _persister = AbortOnDrop(tokio::spawn(persister(
         shared.clone(),
         ack_rx,
+        written_tx,
         plan.ack_interval,
         name.clone(),
     )));
@@ -96,7 +104,10 @@ pub(crate) async fn run(shared: Arc<Shared>, reader: Reader, plan: Plan) {
             retry: plan.retry.clone(),
         })
         .collect();
-    let window = (idle.len() + plan.read_ahead.max(1)) as u64;
+    let lanes = idle.len() as u64;
+    let window = lanes + plan.read_ahead.max(1) as u64;
+    // No batch is sent beyond this many past the written position.
+    let unwritten_max = lanes + plan.unpersisted.max(1) as u64;
     let mut ready: VecDeque<(u64, ReadBatch)> = VecDeque::new();
     let mut sending: JoinSet<Finished> = JoinSet::new();
     let mut reader = Some(reader);
@@ -111,12 +122,18 @@ pub(crate) async fn run(shared: Arc<Shared>, reader: Reader, plan: Plan) {
     let finish = |id: u64, end: Cursor, watermark: &mut Watermark<Cursor>| {
         if let Some(to) = watermark.finish(id, end) {
             store::advance(&shared, to);
-            let _ = ack_tx.send(to);
+            let _ = ack_tx.send((to, watermark.next()));
         }
     };
     loop {
-        // Read batches go to free lanes in buffer order.
-        while !ready.is_empty() && !idle.is_empty() {
+        // Read batches go to free lanes in buffer order, as far as the written position
+        // allows.
+        let written = *written_rx.borrow_and_update();
+        while !idle.is_empty()
+            && ready
+                .front()
+                .is_some_and(|(id, _)| *id < written + unwritten_max)
+        {
             if let (Some((id, batch)), Some(lane)) = (ready.pop_front(), idle.pop()) {
                 sending.spawn(send_on(
                     lane,
@@ -189,6 +206,12 @@ pub(crate) async fn run(shared: Arc<Shared>, reader: Reader, plan: Plan) {
                     None => {}
                 }
             }
+            changed = written_rx.changed(), if !ready.is_empty() && !idle.is_empty() => {
+                if changed.is_err() {
+                    tracing::error!(sink = %name, "disk buffer position writer stopped; the drain stops (restart entrastream, the buffer is kept)");
+                    return;
+                }
+            }
             _ = shared.appended.notified(), if caught_up => caught_up = false,
             _ = tokio::time::sleep(IDLE_POLL), if caught_up => caught_up = false,
             _ = async { backoff.as_mut().expect("guarded by the branch condition").await }, if backoff.is_some() => backoff = None,
@@ -196,25 +219,29 @@ pub(crate) async fn run(shared: Arc<Shared>, reader: Reader, plan: Plan) {
     }
 }
 
-/// Writes the acknowledged position the drain publishes: at once when it enters a new
-/// segment (so the old ones are deleted), otherwise at most every `interval`; the latest
-/// position wins, intermediate ones are never written.
+/// Writes the acknowledged position the drain publishes: as soon as the previous write is
+/// done (or `interval` after it, while the position stays in one segment), the latest
+/// position wins, intermediate ones are never written; then tells the drain which batches
+/// the written position covers (also after a failed write: that costs duplicates after a
+/// crash, while stopping the drain would keep a full disk full).
 async fn persister(
     shared: Arc<Shared>,
-    mut positions: watch::Receiver<Cursor>,
+    mut positions: watch::Receiver<(Cursor, u64)>,
+    written: watch::Sender<u64>,
     interval: Duration,
     name: String,
 ) {
-    let mut written_segment = positions.borrow().segment;
+    let mut written_segment = positions.borrow().0.segment;
     let mut written_at: Option<Instant> = None;
     while positions.changed().await.is_ok() {
-        let to = *positions.borrow_and_update();
-        if to.segment == written_segment
+        let (to, _) = *positions.borrow_and_update();
+        if !interval.is_zero()
+            && to.segment == written_segment
             && let Some(at) = written_at
         {
             tokio::time::sleep_until(at + interval).await;
         }
-        let to = *positions.borrow_and_update();
+        let (to, covered) = *positions.borrow_and_update();
         let s = shared.clone();
         match tokio::task::spawn_blocking(move || store::persist(&s, to)).await {
             Ok(Ok(())) => {}
@@ -227,6 +254,7 @@ async fn persister(
         }
         written_segment = to.segment;
         written_at = Some(Instant::now());
+        let _ = written.send(covered);
     }
 }
 

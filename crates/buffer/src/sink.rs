@@ -29,8 +29,8 @@ const SEGMENT_MAX: u64 = 64 << 20;
 const TAIL_MAX: usize = 4 * GROUP_COMMIT_MAX;
 /// Batches the drain reads ahead of those in flight, by default.
 const DEFAULT_READ_AHEAD: usize = 2;
-/// Longest time between two writes of the acknowledged position while it moves, by default.
-const DEFAULT_ACK_INTERVAL: Duration = Duration::from_millis(100);
+/// Finished batches the written acknowledged position may lag behind, by default.
+const DEFAULT_UNPERSISTED: usize = 4;
 
 /// How a [`BufferedSink`] drains.
 #[derive(Debug, Clone, Default)]
@@ -45,13 +45,16 @@ pub struct DrainOptions {
     pub segment_bytes: Option<u64>,
     /// Batches read from disk ahead of those in flight, so that the next send never waits
     /// for a read. `None`: 2. Memory held by the drain is about `(lanes + read_ahead) ×
-    /// batch bytes`, and a crash sends at most that many batches again beyond those
-    /// acknowledged since the last position write.
+    /// batch bytes`.
     pub read_ahead: Option<usize>,
-    /// Longest time between two writes of the acknowledged position (one fsync and rename
-    /// each) while it moves; it is also written at once whenever it enters a new segment.
-    /// After `kill -9`, what was acknowledged within this time is sent again. `None`: 100 ms.
+    /// Shortest time between two writes of the acknowledged position (one fsync and rename
+    /// each) while it stays in one segment. `None`: zero, the next write starts as soon as
+    /// the previous one is done (one write then covers every batch finished meanwhile).
     pub ack_interval: Option<Duration>,
+    /// Finished batches the written position may lag behind before the drain waits for it:
+    /// after `kill -9`, the sink receives again at most this many batches plus those in
+    /// flight. `None`: 4.
+    pub unpersisted_batches: Option<usize>,
 }
 
 /// A sink wrapped in a durable disk buffer. See the crate documentation.
@@ -126,7 +129,8 @@ impl BufferedSink {
                 batch_bytes,
                 separator: encoder.separator(),
                 read_ahead: options.read_ahead.unwrap_or(DEFAULT_READ_AHEAD),
-                ack_interval: options.ack_interval.unwrap_or(DEFAULT_ACK_INTERVAL),
+                ack_interval: options.ack_interval.unwrap_or_default(),
+                unpersisted: options.unpersisted_batches.unwrap_or(DEFAULT_UNPERSISTED),
             },
         ));
         Ok(BufferedSink {
@@ -151,8 +155,8 @@ impl BufferedSink {
 }
 
 impl Drop for BufferedSink {
-    /// Stops the drain and writes the acknowledged position it reached (the persister writes
-    /// it only every `ack_interval`): what it had not finished stays in the buffer and is sent
+    /// Stops the drain and writes the acknowledged position it reached (the persister may be
+    /// a few batches behind): what it had not finished stays in the buffer and is sent
     /// again by the next process.
     fn drop(&mut self) {
         self.drain.abort();
