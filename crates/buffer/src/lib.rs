@@ -27,9 +27,9 @@
 //! flight on each of several instances of a network sink ([`BufferedSink::open_lanes`]),
 //! moves the acknowledged position only past batches that are finished together with every
 //! batch before them (the contiguous watermark, `watermark.rs`), and writes that position
-//! from a separate task at most every `ack_interval` (100 ms) or when it enters a new segment.
-//! A crash therefore resends the batches in flight and those acknowledged since the last
-//! position write; it never skips one.
+//! from a separate task, one write covering every batch finished during the previous one; no
+//! batch is sent more than `lanes + 4` batches past the written position. A crash therefore
+//! resends at most those few batches; it never skips one.
 //!
 //! # Full buffer = backpressure, never drop
 //!
@@ -54,8 +54,8 @@
 //! - cuts off a torn tail of the newest segment (a write the crash interrupted; it was never
 //!   acknowledged to the pipeline, which sends it again) and logs how many bytes went;
 //! - resumes at the acknowledged position written last and sends everything after it again
-//!   (duplicates possible: the wrapped sink may have taken some of it before the crash, up to
-//!   `ack_interval` of it acknowledged);
+//!   (duplicates possible: the wrapped sink may have taken some of it before the crash, at
+//!   most `lanes + 4` batches);
 //! - falls back to the oldest segment when the `ack` file is missing or damaged.
 //!
 //! While reading, a record whose checksum fails is skipped — the parser finds the next frame by
