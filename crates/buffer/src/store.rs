@@ -881,7 +881,7 @@ impl Reader {
                 }
             };
             if let Some(t) = shared.tail().take(self.cursor, max_bytes) {
-                return Ok(Some(self.from_tail(shared, t)));
+                return Ok(Some(self.take_from_tail(shared, t)));
             }
             let offset = self.cursor.offset;
             // Stop a disk read where the tail's next batch starts, so that the read after it
@@ -907,7 +907,7 @@ impl Reader {
     }
 
     /// Records the tail handed out: the position moves past their frames, as if read.
-    fn from_tail(&mut self, shared: &Shared, t: Taken) -> ReadBatch {
+    fn take_from_tail(&mut self, shared: &Shared, t: Taken) -> ReadBatch {
         self.cursor = t.end;
         let stats = &shared.stats;
         stats
