@@ -17,6 +17,20 @@
 //! are acknowledged. At-least-once holds end to end: the wrapped sink may see a record twice
 //! after a crash, never miss one the pipeline considered delivered.
 //!
+//! # The drain is a pipeline
+//!
+//! A serial drain (read a batch, send it, wait for the peer, write the position, read the
+//! next) leaves the disk, the peer and the sink idle in turn. The drain (`drain.rs`) instead
+//! reads ahead while a batch is in flight (bounded: `lanes + read_ahead` batches past the
+//! acknowledged position), sends recent appends from an in-memory tail of the pipeline's own
+//! bytes while it keeps up (no read-back, no copy; `store::Tail`), can keep one batch in
+//! flight on each of several instances of a network sink ([`BufferedSink::open_lanes`]),
+//! moves the acknowledged position only past batches that are finished together with every
+//! batch before them (the contiguous watermark, `watermark.rs`), and writes that position
+//! from a separate task, one write covering every batch finished during the previous one; no
+//! batch is sent more than `lanes + 4` batches past the written position. A crash therefore
+//! resends at most those few batches; it never skips one.
+//!
 //! # Full buffer = backpressure, never drop
 //!
 //! When an append would take the buffer's files past `max_size`, `send` returns `Retryable`
@@ -39,8 +53,9 @@
 //! any moment, opening the buffer:
 //! - cuts off a torn tail of the newest segment (a write the crash interrupted; it was never
 //!   acknowledged to the pipeline, which sends it again) and logs how many bytes went;
-//! - resumes at the acknowledged position and sends everything after it again (duplicates
-//!   possible: the wrapped sink may have taken some of it before the crash);
+//! - resumes at the acknowledged position written last and sends everything after it again
+//!   (duplicates possible: the wrapped sink may have taken some of it before the crash, at
+//!   most `lanes + 4` batches);
 //! - falls back to the oldest segment when the `ack` file is missing or damaged.
 //!
 //! While reading, a record whose checksum fails is skipped — the parser finds the next frame by
@@ -72,10 +87,12 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod drain;
 pub mod format;
 mod sink;
 mod stats;
 mod store;
+mod watermark;
 
 pub use config::{Config, ConfigError, DiskConfig, MIN_MAX_SIZE};
 pub use sink::{BufferedSink, DrainOptions, SharedSink};

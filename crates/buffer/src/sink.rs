@@ -2,21 +2,18 @@
 //! that feeds the wrapped sink from the buffer.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use entrastream_pipeline::DeadLetterLine;
 use entrastream_sink::{
-    Coalesce, EncodedBatch, Outcome, RecordEncoder, Rejection, RetryPolicy, RetryReason, Sink,
-    SinkError,
+    Coalesce, EncodedBatch, Outcome, RecordEncoder, RetryPolicy, RetryReason, Sink, SinkError,
 };
 use tokio::task::JoinHandle;
 
+use crate::drain::{self, Plan};
 use crate::stats::BufferStats;
-use crate::store::{self, Damaged, OpenError, ReadBatch, Reader, Recovery, Shared, Writer};
+use crate::store::{self, OpenError, Recovery, Shared, Writer};
 
 /// Most bytes one group commit writes (queued pipeline batches merged into one append and
 /// one fsync), as the file sink.
@@ -28,8 +25,12 @@ const DEFAULT_DRAIN_BYTES: usize = 1 << 20;
 /// steps of at most an eighth and a 20 GiB buffer has a few hundred files.
 const SEGMENT_MIN: u64 = 64 << 10;
 const SEGMENT_MAX: u64 = 64 << 20;
-/// The drain looks for new records at least this often even without a wake-up.
-const IDLE_POLL: Duration = Duration::from_secs(1);
+/// Most bytes of recent appends the drain's in-memory tail holds (see `store::Tail`).
+const TAIL_MAX: usize = 4 * GROUP_COMMIT_MAX;
+/// Batches the drain reads ahead of those in flight, by default.
+const DEFAULT_READ_AHEAD: usize = 2;
+/// Finished batches the written acknowledged position may lag behind, by default.
+const DEFAULT_UNPERSISTED: usize = 4;
 
 /// How a [`BufferedSink`] drains.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +43,18 @@ pub struct DrainOptions {
     pub batch_max_bytes: Option<usize>,
     /// Segment file size. `None`: `max_size / 8`, between 64 KiB and 64 MiB.
     pub segment_bytes: Option<u64>,
+    /// Batches read from disk ahead of those in flight, so that the next send never waits
+    /// for a read. `None`: 2. Memory held by the drain is about `(lanes + read_ahead) ×
+    /// batch bytes`.
+    pub read_ahead: Option<usize>,
+    /// Shortest time between two writes of the acknowledged position (one fsync and rename
+    /// each) while it stays in one segment. `None`: zero, the next write starts as soon as
+    /// the previous one is done (one write then covers every batch finished meanwhile).
+    pub ack_interval: Option<Duration>,
+    /// Finished batches the written position may lag behind before the drain waits for it:
+    /// after `kill -9`, the sink receives again at most this many batches plus those in
+    /// flight. `None`: 4.
+    pub unpersisted_batches: Option<usize>,
 }
 
 /// A sink wrapped in a durable disk buffer. See the crate documentation.
@@ -68,29 +81,57 @@ impl BufferedSink {
         dead_letter: Box<dyn Sink>,
         options: DrainOptions,
     ) -> Result<Self, OpenError> {
+        Self::open_lanes(path, max_size, vec![inner], dead_letter, options)
+    }
+
+    /// [`open`](Self::open) with several instances of the wrapped sink (`lanes`, at least
+    /// one; the first gives the name, encoder and batch size): the drain keeps one batch in
+    /// flight on each, so a sink whose acknowledgements are slow (Splunk indexer ack) is sent
+    /// to concurrently. Batches may then reach the peer out of buffer order; the
+    /// acknowledged position still only moves past a batch once every batch before it is
+    /// done. Only for sinks whose instances can write side by side (network sinks), never a
+    /// file.
+    pub fn open_lanes(
+        path: &Path,
+        max_size: u64,
+        lanes: Vec<Box<dyn Sink>>,
+        dead_letter: Box<dyn Sink>,
+        options: DrainOptions,
+    ) -> Result<Self, OpenError> {
+        let Some(first) = lanes.first() else {
+            return Err(OpenError::NoSink(path.to_path_buf()));
+        };
+        let name = first.name().to_string();
+        let encoder = first.encoder();
+        let batch_bytes = options
+            .batch_max_bytes
+            .or_else(|| first.coalesce().map(|c| c.max_bytes))
+            .filter(|&b| b > 0)
+            .unwrap_or(DEFAULT_DRAIN_BYTES);
         let segment_max = options
             .segment_bytes
             .unwrap_or((max_size / 8).clamp(SEGMENT_MIN, SEGMENT_MAX));
         let stats = Arc::new(BufferStats::default());
         let (shared, writer, reader, recovery) = store::open(path, max_size, segment_max, stats)?;
         if recovery.torn_bytes > 0 || recovery.pending_records > 0 || recovery.ack_lost {
-            tracing::info!(sink = inner.name(), path = %path.display(), ?recovery, "disk buffer recovered; sending its records again");
+            tracing::info!(sink = %name, path = %path.display(), ?recovery, "disk buffer recovered; sending its records again");
         }
-        let name = inner.name().to_string();
-        let encoder = inner.encoder();
-        let batch_bytes = options
-            .batch_max_bytes
-            .or_else(|| inner.coalesce().map(|c| c.max_bytes))
-            .filter(|&b| b > 0)
-            .unwrap_or(DEFAULT_DRAIN_BYTES);
-        let drain = tokio::spawn(drain(
+        // The drain sends recent appends from memory while it keeps up: up to four group
+        // commits (at most 32 MiB) beyond the batches it holds itself.
+        shared.keep_tail(encoder.separator(), TAIL_MAX);
+        let drain = tokio::spawn(drain::run(
             shared.clone(),
             reader,
-            inner,
-            dead_letter,
-            options.retry,
-            batch_bytes,
-            encoder.separator(),
+            Plan {
+                lanes,
+                dead_letter,
+                retry: options.retry,
+                batch_bytes,
+                separator: encoder.separator(),
+                read_ahead: options.read_ahead.unwrap_or(DEFAULT_READ_AHEAD),
+                ack_interval: options.ack_interval.unwrap_or_default(),
+                unpersisted: options.unpersisted_batches.unwrap_or(DEFAULT_UNPERSISTED),
+            },
         ));
         Ok(BufferedSink {
             name,
@@ -114,10 +155,15 @@ impl BufferedSink {
 }
 
 impl Drop for BufferedSink {
-    /// Stops the drain: what it had not finished stays in the buffer and is sent again by the
-    /// next process.
+    /// Stops the drain and writes the acknowledged position it reached (the persister may be
+    /// a few batches behind): what it had not finished stays in the buffer and is sent
+    /// again by the next process.
     fn drop(&mut self) {
         self.drain.abort();
+        let to = store::acknowledged(&self.shared);
+        if let Err(e) = store::persist(&self.shared, to) {
+            tracing::warn!(sink = %self.name, error = %e, "disk buffer: writing the acknowledged position at shutdown failed (the next start sends some records again)");
+        }
     }
 }
 
@@ -146,7 +192,7 @@ impl Sink for BufferedSink {
         let batch = batch.clone();
         let appended = tokio::task::spawn_blocking(move || {
             let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
-            w.append(&shared, &batch)
+            w.append_owned(&shared, batch)
         })
         .await;
         match appended {
@@ -190,219 +236,6 @@ impl Sink for BufferedSink {
             max_wait: Duration::ZERO,
         })
     }
-}
-
-/// The drain task: read, send to the wrapped sink until it is done with the batch, hand
-/// refusals and damage to the dead-letter sink, then acknowledge. One batch at a time, in
-/// buffer order.
-async fn drain(
-    shared: Arc<Shared>,
-    reader: Reader,
-    mut inner: Box<dyn Sink>,
-    mut dead_letter: Box<dyn Sink>,
-    mut retry: RetryPolicy,
-    batch_bytes: usize,
-    separator: &'static [u8],
-) {
-    let name = inner.name().to_string();
-    let mut reader = Some(reader);
-    let mut read_failures = 0u32;
-    loop {
-        let Some(r) = reader.take() else { return };
-        let s = shared.clone();
-        let read = tokio::task::spawn_blocking(move || {
-            let mut r = r;
-            let got = r.read(&s, batch_bytes, separator);
-            (r, got)
-        })
-        .await;
-        let (r, got) = match read {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::error!(sink = %name, error = %e, "disk buffer reader failed; the drain stops");
-                return;
-            }
-        };
-        reader = Some(r);
-        match got {
-            Ok(Some(batch)) => {
-                read_failures = 0;
-                deliver(
-                    &name,
-                    &shared,
-                    inner.as_mut(),
-                    dead_letter.as_mut(),
-                    &mut retry,
-                    &batch,
-                )
-                .await;
-                let s = shared.clone();
-                let end = batch.end;
-                match tokio::task::spawn_blocking(move || store::acknowledge(&s, end)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::warn!(sink = %name, error = %e, "disk buffer: persisting the acknowledged position failed (a restart would send some records again)");
-                    }
-                    Err(e) => {
-                        tracing::error!(sink = %name, error = %e, "disk buffer acknowledgement failed; the drain stops");
-                        return;
-                    }
-                }
-            }
-            Ok(None) => {
-                tokio::select! {
-                    _ = shared.appended.notified() => {}
-                    _ = tokio::time::sleep(IDLE_POLL) => {}
-                }
-            }
-            Err(e) => {
-                let delay = retry.delay(read_failures);
-                if read_failures.is_power_of_two() || read_failures == 0 {
-                    tracing::warn!(sink = %name, error = %e, "disk buffer read failed, retrying");
-                }
-                read_failures = read_failures.saturating_add(1);
-                tokio::time::sleep(delay).await;
-            }
-        }
-    }
-}
-
-async fn deliver(
-    name: &str,
-    shared: &Shared,
-    inner: &mut dyn Sink,
-    dead_letter: &mut dyn Sink,
-    retry: &mut RetryPolicy,
-    read: &ReadBatch,
-) {
-    let stats = &shared.stats;
-    let mut lines = Vec::new();
-    let records = read.batch.records.len() as u64;
-    let mut attempt = 0u32;
-    // A batch that only moves the position past a segment, or holds only damage, has nothing
-    // for the wrapped sink.
-    let mut pending = records > 0;
-    while pending {
-        match inner.send(&read.batch).await {
-            Outcome::Delivered => {
-                stats
-                    .records_delivered
-                    .fetch_add(records, Ordering::Relaxed);
-                break;
-            }
-            Outcome::Rejected(rejections) => {
-                let refused = rejections.len() as u64;
-                stats
-                    .records_delivered
-                    .fetch_add(records.saturating_sub(refused), Ordering::Relaxed);
-                stats.records_rejected.fetch_add(refused, Ordering::Relaxed);
-                for r in &rejections {
-                    rejection_line(&mut lines, name, &read.batch, r);
-                }
-                pending = false;
-            }
-            Outcome::Retryable(reason) => {
-                stats.drain_retries.fetch_add(1, Ordering::Relaxed);
-                let delay = retry.delay(attempt);
-                if attempt == 0 || attempt.is_power_of_two() {
-                    tracing::warn!(sink = %name, %reason, attempt, delay_ms = delay.as_millis() as u64, "buffered sink send failed, retrying (records stay in the disk buffer)");
-                }
-                attempt = attempt.saturating_add(1);
-                tokio::time::sleep(delay).await;
-            }
-        }
-    }
-    for d in &read.damaged {
-        damaged_line(&mut lines, name, d);
-    }
-    if lines.is_empty() {
-        return;
-    }
-    let batch = EncodedBatch {
-        data: Bytes::from(lines),
-        records: Vec::new(),
-    };
-    let mut attempt = 0u32;
-    loop {
-        match dead_letter.send(&batch).await {
-            Outcome::Delivered => return,
-            other => {
-                let delay = retry.delay(attempt);
-                tracing::warn!(sink = %name, outcome = ?other, "dead-letter write for the buffered sink failed, retrying (the records stay in the buffer until written)");
-                attempt = attempt.saturating_add(1);
-                tokio::time::sleep(delay).await;
-            }
-        }
-    }
-}
-
-fn push_line(out: &mut Vec<u8>, line: &DeadLetterLine<'_>) {
-    // Serializing a struct of strings and integers into a Vec cannot fail.
-    if serde_json::to_writer(&mut *out, line).is_ok() {
-        out.push(b'\n');
-    }
-}
-
-/// A record the wrapped sink refused for good, in the pipeline's dead-letter format.
-fn rejection_line(out: &mut Vec<u8>, sink: &str, batch: &EncodedBatch, r: &Rejection) {
-    let (Some(meta), Some(raw)) = (batch.records.get(r.index), batch.record(r.index)) else {
-        return;
-    };
-    push_line(
-        out,
-        &DeadLetterLine {
-            error: &r.reason,
-            reason: "sink_rejected",
-            source: sink,
-            topic: &meta.partition.topic,
-            partition: meta.partition.partition,
-            offset: meta.offset,
-            body_offset: None,
-            category: Some(&meta.category),
-            raw: &String::from_utf8_lossy(raw),
-        },
-    );
-}
-
-/// A damaged stretch of a segment. Its origin is known when only its data is damaged;
-/// otherwise partition and offset are -1 and the topic is empty.
-fn damaged_line(out: &mut Vec<u8>, sink: &str, d: &Damaged) {
-    let error = format!(
-        "disk buffer segment {} bytes {}..{}: {}{}",
-        d.segment,
-        d.range.start,
-        d.range.end,
-        d.reason,
-        if d.meta.is_some() {
-            ""
-        } else {
-            "; origin unknown"
-        }
-    );
-    let raw = String::from_utf8_lossy(&d.raw);
-    let (topic, partition, offset, category) = match &d.meta {
-        Some(m) => (
-            m.partition.topic.as_str(),
-            m.partition.partition,
-            m.offset,
-            Some(m.category.as_str()),
-        ),
-        None => ("", -1, -1, None),
-    };
-    push_line(
-        out,
-        &DeadLetterLine {
-            error: &error,
-            reason: "buffer_corrupt",
-            source: sink,
-            topic,
-            partition,
-            offset,
-            body_offset: None,
-            category,
-            raw: &raw,
-        },
-    );
 }
 
 /// One sink shared by several owners, one `send` at a time: hands the pipeline's dead-letter

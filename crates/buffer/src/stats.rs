@@ -43,6 +43,12 @@ pub struct BufferStats {
     pub records_replayed: AtomicU64,
     /// Counter: sends to the wrapped sink that failed and were retried.
     pub drain_retries: AtomicU64,
+    /// Counter: acknowledged positions written to the `ack` file (the drain writes them
+    /// coalesced: one write covers every batch finished during the previous one).
+    pub ack_writes: AtomicU64,
+    /// Counter: of `bytes_read`, the bytes the drain took from the in-memory tail of recent
+    /// appends instead of reading them back from disk.
+    pub bytes_from_tail: AtomicU64,
 }
 
 impl BufferStats {

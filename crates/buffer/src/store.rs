@@ -44,6 +44,9 @@ pub enum OpenError {
          buffered sink its own `buffer.path`"
     )]
     Locked(PathBuf),
+    /// No sink to drain into was given.
+    #[error("buffer directory {0}: no sink to drain into was given (a bug in the caller)")]
+    NoSink(PathBuf),
     /// The directory or a file in it could not be created or read.
     #[error(
         "buffer directory {path}: {what} failed: {error}; check that it exists, is writable and has free space"
@@ -125,6 +128,11 @@ pub(crate) struct Shared {
     /// Woken by every append (a permit is kept when the drain is not waiting yet).
     pub appended: tokio::sync::Notify,
     pub stats: Arc<BufferStats>,
+    /// Recently appended batches the drain sends from memory while it keeps up.
+    tail: Mutex<Tail>,
+    /// The position the `ack` file holds (what a restart resumes from). Its lock also
+    /// serialises the writers of `ack.tmp` (the drain's persister and `Drop`).
+    persisted: Mutex<Cursor>,
     /// Held for the life of the buffer: the exclusive lock on `lock`.
     _lock: File,
 }
@@ -138,6 +146,203 @@ impl Shared {
 
     fn segment_path(&self, id: u64) -> PathBuf {
         segment_path(&self.dir, id)
+    }
+
+    fn tail(&self) -> MutexGuard<'_, Tail> {
+        self.tail.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps up to `max_bytes` of recently appended batches in memory for the drain, whose
+    /// records are each followed by `separator` (see [`Tail`]). Off until called.
+    pub fn keep_tail(&self, separator: &'static [u8], max_bytes: usize) {
+        let mut tail = self.tail();
+        tail.separator = Some(separator);
+        tail.max_bytes = max_bytes;
+    }
+}
+
+/// Recently appended batches, kept in memory so that a drain that keeps up sends them as the
+/// pipeline encoded them instead of reading back what was just written: no read, no read
+/// buffer, no checksum check and no copy (the records are sliced out of the pipeline's
+/// buffer). Only batches that are durable (fsynced) and wholly framed enter it; it holds at
+/// most `max_bytes`, and an append that does not fit is left out (the drain is behind: it
+/// reads that stretch from disk, as after a restart). The drain takes from it only what
+/// starts exactly at its read position, so the records, their order and the positions are
+/// those of the segment.
+#[derive(Debug, Default)]
+pub(crate) struct Tail {
+    entries: std::collections::VecDeque<TailEntry>,
+    bytes: usize,
+    max_bytes: usize,
+    separator: Option<&'static [u8]>,
+}
+
+#[derive(Debug)]
+struct TailEntry {
+    segment: u64,
+    /// Segment offset of the frame of record `next`.
+    start: u64,
+    /// Record number of record `next`.
+    seq: u64,
+    appended_ms: u64,
+    batch: EncodedBatch,
+    /// First record not yet handed to the drain.
+    next: usize,
+    /// Segment offset where the frame of each record ends.
+    ends: Vec<u64>,
+}
+
+impl TailEntry {
+    fn end(&self) -> u64 {
+        self.ends.last().copied().unwrap_or(self.start)
+    }
+}
+
+/// Records handed out by [`Tail::take`].
+struct Taken {
+    batch: EncodedBatch,
+    /// The read position after them.
+    end: Cursor,
+    /// Bytes of their frames in the segment.
+    frame_bytes: u64,
+    appended_ms: u64,
+}
+
+/// A batch to append: borrowed, or owned and then kept in the tail.
+enum Input<'a> {
+    // Only the store's own tests append borrowed batches.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Borrowed(&'a EncodedBatch),
+    Owned(EncodedBatch),
+}
+
+impl Input<'_> {
+    fn get(&self) -> &EncodedBatch {
+        match self {
+            Input::Borrowed(b) => b,
+            Input::Owned(b) => b,
+        }
+    }
+}
+
+/// What an append wrote, for the tail.
+struct Appended {
+    segment: u64,
+    start: u64,
+    first_seq: u64,
+    appended_ms: u64,
+    ends: Vec<u64>,
+}
+
+impl Tail {
+    /// True when every record of `batch` is followed by the separator and directly by the
+    /// next record, so that any run of records is one contiguous slice of `data`.
+    fn contiguous(batch: &EncodedBatch, sep: &[u8]) -> bool {
+        let mut records = batch.records.iter().peekable();
+        while let Some(m) = records.next() {
+            let end = m.range.end + sep.len();
+            if batch.data.get(m.range.end..end) != Some(sep) || m.range.start > m.range.end {
+                return false;
+            }
+            if let Some(next) = records.peek()
+                && next.range.start != end
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn offer(&mut self, batch: EncodedBatch, at: Appended) {
+        let Some(sep) = self.separator else { return };
+        let size = batch.data.len();
+        if batch.records.is_empty()
+            || at.ends.len() != batch.records.len()
+            || self.bytes + size > self.max_bytes
+            || !Self::contiguous(&batch, sep)
+        {
+            return;
+        }
+        self.bytes += size;
+        self.entries.push_back(TailEntry {
+            segment: at.segment,
+            start: at.start,
+            seq: at.first_seq,
+            appended_ms: at.appended_ms,
+            batch,
+            next: 0,
+            ends: at.ends,
+        });
+    }
+
+    /// Where the first batch of the tail that starts in `segment` after `offset` starts.
+    fn next_start(&self, segment: u64, offset: u64) -> Option<u64> {
+        self.entries
+            .iter()
+            .find(|e| e.segment == segment && e.start > offset)
+            .map(|e| e.start)
+    }
+
+    /// Up to `max_bytes` of frames' records starting exactly at `at`, when the tail holds them:
+    /// the batch and the cursor after it. Entries the drain has passed are dropped.
+    fn take(&mut self, at: Cursor, max_bytes: usize) -> Option<Taken> {
+        let sep = self.separator?;
+        while let Some(e) = self.entries.front() {
+            if (e.segment, e.end()) <= (at.segment, at.offset) {
+                self.bytes -= e.batch.data.len();
+                self.entries.pop_front();
+            } else {
+                break;
+            }
+        }
+        let e = self.entries.front_mut()?;
+        if (e.segment, e.start) != (at.segment, at.offset) {
+            return None;
+        }
+        let records = &e.batch.records[e.next..];
+        let base = records.first()?.range.start;
+        // As many whole frames as fit in `max_bytes` (at least one), as a read from disk.
+        let ends = &e.ends[e.next..];
+        let n = ends
+            .iter()
+            .take_while(|&&end| end - e.start <= max_bytes as u64)
+            .count()
+            .max(1);
+        let last = &records[n - 1];
+        let data = e.batch.data.slice(base..last.range.end + sep.len());
+        let metas = records[..n]
+            .iter()
+            .map(|m| RecordMeta {
+                range: m.range.start - base..m.range.end - base,
+                partition: m.partition.clone(),
+                offset: m.offset,
+                category: m.category.clone(),
+            })
+            .collect();
+        let end = e.ends[e.next + n - 1];
+        let consumed = end - e.start;
+        let appended_ms = e.appended_ms;
+        e.next += n;
+        e.seq += n as u64;
+        e.start = end;
+        let cursor = Cursor {
+            segment: e.segment,
+            offset: end,
+            seq: e.seq,
+        };
+        if e.next == e.batch.records.len() {
+            self.bytes -= e.batch.data.len();
+            self.entries.pop_front();
+        }
+        Some(Taken {
+            batch: EncodedBatch {
+                data,
+                records: metas,
+            },
+            end: cursor,
+            frame_bytes: consumed,
+            appended_ms,
+        })
     }
 }
 
@@ -321,6 +526,8 @@ pub(crate) fn open(
         index: Mutex::new(index),
         appended: tokio::sync::Notify::new(),
         stats,
+        tail: Mutex::new(Tail::default()),
+        persisted: Mutex::new(ack.unwrap_or_default()),
         _lock: lock,
     });
     Ok((
@@ -450,20 +657,40 @@ pub(crate) struct Writer {
 impl Writer {
     /// Appends every record of `batch` as frames, fsynced. Records that cannot be framed
     /// (impossibly large) are returned as rejections; everything else is durable on `Ok`.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn append(
         &mut self,
         shared: &Shared,
         batch: &EncodedBatch,
     ) -> Result<Vec<Rejection>, AppendError> {
+        self.write(shared, Input::Borrowed(batch))
+    }
+
+    /// [`append`](Self::append), and the batch goes to the drain's in-memory tail (see
+    /// [`Tail`]) when every record of it was framed, before the drain learns of it.
+    pub fn append_owned(
+        &mut self,
+        shared: &Shared,
+        batch: EncodedBatch,
+    ) -> Result<Vec<Rejection>, AppendError> {
+        self.write(shared, Input::Owned(batch))
+    }
+
+    fn write(&mut self, shared: &Shared, input: Input<'_>) -> Result<Vec<Rejection>, AppendError> {
+        let batch = input.get();
         let now = now_ms();
         let first_seq = shared.index().next_seq;
         let mut buf = Vec::with_capacity(batch.data.len() + batch.records.len() * 80);
         let mut rejections = Vec::new();
+        let mut ends = Vec::with_capacity(batch.records.len());
         let mut seq = first_seq;
         for (i, meta) in batch.records.iter().enumerate() {
             let data = batch.data.get(meta.range.clone()).unwrap_or_default();
             match format::encode_frame(&mut buf, seq, now, meta, data) {
-                Ok(()) => seq += 1,
+                Ok(()) => {
+                    seq += 1;
+                    ends.push(buf.len() as u64);
+                }
                 Err(reason) => rejections.push(Rejection {
                     index: i,
                     reason: entrastream_sink::RejectReason::TooLarge(reason),
@@ -509,7 +736,21 @@ impl Writer {
             self.file = None;
             return Err(self.io_error(shared, error));
         }
+        let start = self.len;
         self.len += size;
+        // The tail first: a drain woken by this append finds the batch there.
+        if let Input::Owned(batch) = input
+            && rejections.is_empty()
+        {
+            let at = Appended {
+                segment: self.id,
+                start,
+                first_seq,
+                appended_ms: now,
+                ends: ends.into_iter().map(|e| start + e).collect(),
+            };
+            shared.tail().offer(batch, at);
+        }
         {
             let mut idx = shared.index();
             idx.segments.insert(self.id, self.len);
@@ -639,7 +880,13 @@ impl Reader {
                     None => return Ok(None),
                 }
             };
+            if let Some(t) = shared.tail().take(self.cursor, max_bytes) {
+                return Ok(Some(self.take_from_tail(shared, t)));
+            }
             let offset = self.cursor.offset;
+            // Stop a disk read where the tail's next batch starts, so that the read after it
+            // is served from memory.
+            let end = shared.tail().next_start(id, offset).unwrap_or(end).min(end);
             let file = self.segment_file(shared, id)?;
             let available = (end - offset) as usize;
             let mut want = available.min(max_bytes.max(1));
@@ -656,6 +903,24 @@ impl Reader {
             return Ok(Some(
                 self.assemble(shared, id, offset, &buf, parsed, separator),
             ));
+        }
+    }
+
+    /// Records the tail handed out: the position moves past their frames, as if read.
+    fn take_from_tail(&mut self, shared: &Shared, t: Taken) -> ReadBatch {
+        self.cursor = t.end;
+        let stats = &shared.stats;
+        stats
+            .oldest_record_unix_ms
+            .store(t.appended_ms, Ordering::Relaxed);
+        stats.bytes_read.fetch_add(t.frame_bytes, Ordering::Relaxed);
+        stats
+            .bytes_from_tail
+            .fetch_add(t.frame_bytes, Ordering::Relaxed);
+        ReadBatch {
+            batch: t.batch,
+            damaged: Vec::new(),
+            end: t.end,
         }
     }
 
@@ -763,14 +1028,46 @@ impl Reader {
     }
 }
 
-/// Moves the acknowledged position to `to` (everything before it left the buffer), persists
-/// it and removes the segments wholly before it. A failure to persist the position costs
-/// duplicates after a crash, never data, so segments are removed either way (that is what
-/// frees a full disk).
-pub(crate) fn acknowledge(shared: &Shared, to: Cursor) -> std::io::Result<()> {
+impl Cursor {
+    /// Buffer order: segment, then byte offset.
+    fn key(&self) -> (u64, u64) {
+        (self.segment, self.offset)
+    }
+}
+
+/// Moves the acknowledged position to `to` in memory (everything before it left the buffer:
+/// the numbers on `/metrics` and the full-buffer check see it at once) without writing it:
+/// [`persist`] does that, off the send path. Never moves it back.
+pub(crate) fn advance(shared: &Shared, to: Cursor) {
+    let mut idx = shared.index();
+    if to.key() > idx.ack.key() {
+        idx.ack = to;
+        idx.publish(&shared.stats);
+    }
+}
+
+/// The acknowledged position in memory (what [`persist`] would write).
+pub(crate) fn acknowledged(shared: &Shared) -> Cursor {
+    shared.index().ack
+}
+
+/// Writes the acknowledged position `to` to the `ack` file (fsynced, replaced atomically)
+/// and removes the segments wholly before it. A position not past the one already written is
+/// skipped. A failure to write the position costs duplicates after a crash, never data (a
+/// restart resumes from the older position, or from the first segment still there), so the
+/// segments are removed either way: that is what frees a full disk.
+pub(crate) fn persist(shared: &Shared, to: Cursor) -> std::io::Result<()> {
+    let mut persisted = shared.persisted.lock().unwrap_or_else(|p| p.into_inner());
+    if to.key() <= persisted.key() {
+        return Ok(());
+    }
+    let written = write_ack(&shared.dir, to);
+    if written.is_ok() {
+        *persisted = to;
+        shared.stats.ack_writes.fetch_add(1, Ordering::Relaxed);
+    }
     let gone: Vec<u64> = {
         let mut idx = shared.index();
-        idx.ack = to;
         let gone: Vec<u64> = idx
             .segments
             .range(..to.segment)
@@ -782,7 +1079,6 @@ pub(crate) fn acknowledge(shared: &Shared, to: Cursor) -> std::io::Result<()> {
         idx.publish(&shared.stats);
         gone
     };
-    let persisted = write_ack(&shared.dir, to);
     let mut removed = Ok(());
     for id in &gone {
         if let Err(e) = std::fs::remove_file(shared.segment_path(*id))
@@ -794,7 +1090,15 @@ pub(crate) fn acknowledge(shared: &Shared, to: Cursor) -> std::io::Result<()> {
     if !gone.is_empty() {
         let _ = sync_dir(&shared.dir);
     }
-    persisted.and(removed)
+    written.and(removed)
+}
+
+/// Moves the acknowledged position to `to` and persists it at once ([`advance`], then
+/// [`persist`]): one batch at a time, as the store's own tests drain.
+#[cfg(test)]
+pub(crate) fn acknowledge(shared: &Shared, to: Cursor) -> std::io::Result<()> {
+    advance(shared, to);
+    persist(shared, to)
 }
 
 #[cfg(test)]

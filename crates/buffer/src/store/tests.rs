@@ -298,3 +298,99 @@ fn every_truncation_and_every_flipped_byte_of_a_segment() {
         assert_eq!(damaged.len(), 1, "flip at {at}: {damaged:?}");
     }
 }
+
+/// Every batch `read` hands out from `o`, with its end, until nothing is left.
+fn read_all(o: &mut Opened, max: usize) -> Vec<(Vec<u64>, Bytes, Cursor)> {
+    let mut out = Vec::new();
+    while let Some(b) = o.reader.read(&o.shared, max, b"\n").unwrap() {
+        out.push((ids(&b.batch), b.batch.data.clone(), b.end));
+        acknowledge(&o.shared, b.end).unwrap();
+    }
+    out
+}
+
+#[test]
+fn the_in_memory_tail_hands_out_exactly_what_the_disk_holds() {
+    // The same appends, read back from disk in one buffer and from the tail in another:
+    // same records, same bytes, same positions (rotation across segments included).
+    let from_disk = tempfile::tempdir().unwrap();
+    let from_tail = tempfile::tempdir().unwrap();
+    let mut d = open_dir(from_disk.path(), 1 << 20, 600);
+    let mut t = open_dir(from_tail.path(), 1 << 20, 600);
+    t.shared.keep_tail(b"\n", 1 << 20);
+    for k in 0..12 {
+        d.writer
+            .append(&d.shared, &batch(k * 7..k * 7 + 7))
+            .unwrap();
+        t.writer
+            .append_owned(&t.shared, batch(k * 7..k * 7 + 7))
+            .unwrap();
+    }
+    // A disk read may span several appends of a segment, a tail batch only one: compare
+    // what they hand out as a whole, and where they end.
+    let joined = |batches: &[(Vec<u64>, Bytes, Cursor)]| {
+        let ids: Vec<u64> = batches.iter().flat_map(|b| b.0.clone()).collect();
+        let data: Vec<u8> = batches.iter().flat_map(|b| b.1.to_vec()).collect();
+        (ids, data, batches.last().map(|b| b.2))
+    };
+    let disk = read_all(&mut d, 300);
+    let tail = read_all(&mut t, 300);
+    assert_eq!(joined(&tail), joined(&disk));
+    assert_eq!(joined(&tail).0, (0..84).collect::<Vec<_>>());
+    assert!(tail.len() > 12, "appends split into several batches");
+    let stats = &t.shared.stats;
+    assert_eq!(
+        stats.bytes_from_tail.load(Ordering::Relaxed),
+        stats.bytes_written.load(Ordering::Relaxed),
+        "every byte came from the tail"
+    );
+    assert_eq!(d.shared.stats.bytes_from_tail.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn appends_past_the_tail_bound_are_read_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = open_dir(dir.path(), 1 << 20, 1 << 20);
+    // Room for about one batch: the drain is behind, the next ones stay on disk only.
+    let one = batch(0..10).data.len();
+    o.shared.keep_tail(b"\n", one);
+    for k in 0..5 {
+        o.writer
+            .append_owned(&o.shared, batch(k * 10..k * 10 + 10))
+            .unwrap();
+    }
+    let got = read_all(&mut o, 1 << 20);
+    assert_eq!(
+        got.iter().flat_map(|b| b.0.clone()).collect::<Vec<_>>(),
+        (0..50).collect::<Vec<_>>()
+    );
+    let stats = o.shared.stats.clone();
+    let from_tail = stats.bytes_from_tail.load(Ordering::Relaxed);
+    assert!(from_tail > 0, "the first batch came from the tail");
+    assert!(from_tail < stats.bytes_written.load(Ordering::Relaxed));
+    // Once caught up, new appends come from the tail again.
+    o.writer.append_owned(&o.shared, batch(50..55)).unwrap();
+    let before = stats.bytes_from_tail.load(Ordering::Relaxed);
+    let got = read_all(&mut o, 1 << 20);
+    assert_eq!(got[0].0, (50..55).collect::<Vec<_>>());
+    assert!(stats.bytes_from_tail.load(Ordering::Relaxed) > before);
+}
+
+#[test]
+fn a_batch_whose_records_are_not_back_to_back_stays_out_of_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = open_dir(dir.path(), 1 << 20, 1 << 20);
+    o.shared.keep_tail(b"\n", 1 << 20);
+    // Records separated by "\r\n": not the drain's separator.
+    let mut b = batch(0..3);
+    let text = b"{\"n\":0}\r\n{\"n\":1}\r\n{\"n\":2}\r\n";
+    b.data = Bytes::from_static(text);
+    for (i, m) in b.records.iter_mut().enumerate() {
+        m.range = i * 9..i * 9 + 7;
+    }
+    o.writer.append_owned(&o.shared, b).unwrap();
+    let got = read_all(&mut o, 1 << 20);
+    assert_eq!(got[0].0, vec![0, 1, 2]);
+    assert_eq!(&got[0].1[..], b"{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n");
+    assert_eq!(o.shared.stats.bytes_from_tail.load(Ordering::Relaxed), 0);
+}
