@@ -97,15 +97,25 @@ pub fn network(a: &Args, rt: &tokio::runtime::Runtime) -> Row {
         .expect("client router");
     broker.create_topic("network", a.partitions);
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = DaemonConfig::from_args(
+    let mut config = DaemonConfig::from_args(
         a,
         &advertised,
         "network",
         hec_sink(&format!("http://{}", hec_proxy.addr()), peer.token(), a.ack),
-    )
-    .write(dir.path(), "network");
+    );
+    // librdkafka's own account of a stall (e.g. `FAULTS_RDKAFKA_DEBUG=cgrp,broker,fetch`, with
+    // `FAULTS_KEEP_LOGS`): which request timed out, when the group rejoined.
+    let rdkafka_debug = std::env::var("FAULTS_RDKAFKA_DEBUG").ok();
+    if let Some(d) = &rdkafka_debug {
+        config.properties.push(("debug".into(), d.clone()));
+    }
+    let config = config.write(dir.path(), "network");
     let log = dir.path().join("network.log");
-    let mut daemon = Daemon::start(&config, &log);
+    let mut daemon = if rdkafka_debug.is_some() {
+        Daemon::start_env(&config, &log, &[("RUST_LOG", "info,librdkafka=debug")])
+    } else {
+        Daemon::start(&config, &log)
+    };
     let producer =
         SteadyProducer::start(&broker.bootstrap, "network", a.partitions, a.rate, a.seed);
     let spike = Duration::from_millis(a.latency_ms);

@@ -422,6 +422,7 @@ impl Pipeline {
                             });
                             self.check_revokes();
                         }
+                        Ok(SourceEvent::Committed(cp)) => self.on_confirmed_commit(&cp),
                         Ok(SourceEvent::Eof) => {
                             eof = true;
                             self.flush_batch();
@@ -816,19 +817,9 @@ impl Pipeline {
                 }
                 let cp = self.checkpoints.tracker.watermarks_of(&r.partitions);
                 tracing::info!(checkpoint = ?cp, "partitions revoked");
-                // A source that dropped the reply commits nothing on revoke (the AMQP source:
-                // ownership is gone), so the committed-offset gauge stays where it was.
-                let will_commit = !r.reply.is_closed();
-                for (p, pos) in cp.iter() {
-                    self.checkpoints.committed.set(p.clone(), *pos);
-                    if will_commit && let Some(k) = pos.kafka_commit_offset() {
-                        self.telemetry
-                            .metrics
-                            .committed_offset
-                            .with_label_values(&[p.topic.as_str(), &p.partition.to_string()])
-                            .set(k);
-                    }
-                }
+                // The answer is not a commit: the source may skip it (the group session is
+                // lost, or ownership is gone) or it may fail. The committed offsets move only
+                // when the source confirms it ([`SourceEvent::Committed`]).
                 for p in &r.partitions {
                     self.checkpoints.tracker.remove(p);
                     self.checkpoints.assigned.retain(|a| a != p);
@@ -847,6 +838,26 @@ impl Pipeline {
                 let _ = r.reply.send(cp);
             } else {
                 i += 1;
+            }
+        }
+    }
+
+    /// A commit the source made on its own (on revoke) and the broker confirmed.
+    fn on_confirmed_commit(&mut self, cp: &Checkpoint) {
+        tracing::debug!(checkpoint = ?cp, "commit on revoke confirmed");
+        self.record_committed(cp);
+    }
+
+    /// What the source really wrote: the run's summary and `entrastream_committed_offset`.
+    fn record_committed(&mut self, written: &Checkpoint) {
+        for (p, pos) in written.iter() {
+            self.checkpoints.committed.set(p.clone(), *pos);
+            if let Some(k) = pos.kafka_commit_offset() {
+                self.telemetry
+                    .metrics
+                    .committed_offset
+                    .with_label_values(&[p.topic.as_str(), &p.partition.to_string()])
+                    .set(k);
             }
         }
     }
@@ -879,16 +890,7 @@ impl Pipeline {
                     .source
                     .written_by_last_commit()
                     .unwrap_or_else(|| cp.clone());
-                for (p, pos) in written.iter() {
-                    self.checkpoints.committed.set(p.clone(), *pos);
-                    if let Some(k) = pos.kafka_commit_offset() {
-                        self.telemetry
-                            .metrics
-                            .committed_offset
-                            .with_label_values(&[p.topic.as_str(), &p.partition.to_string()])
-                            .set(k);
-                    }
-                }
+                self.record_committed(&written);
                 tracing::debug!(checkpoint = ?cp, "committed");
             }
             Err(e) => {

@@ -963,3 +963,120 @@ async fn a_hung_commit_does_not_stop_delivery() {
     );
     assert!(metrics.checkpoint_commit_failures.get() >= 1);
 }
+
+/// A source driven by the test, event by event, whose own commits always fail: the only
+/// confirmed commit it reports is the one the test sends as [`SourceEvent::Committed`].
+struct Scripted {
+    events: tokio::sync::mpsc::UnboundedReceiver<SourceEvent>,
+}
+
+#[async_trait]
+impl Source for Scripted {
+    async fn next_event(&mut self) -> Result<SourceEvent, SourceError> {
+        Ok(self.events.recv().await.unwrap_or(SourceEvent::Eof))
+    }
+    async fn commit(&mut self, _: &Checkpoint) -> Result<(), SourceError> {
+        Err(SourceError::Commit(
+            "the coordinator refuses every commit".into(),
+        ))
+    }
+    fn pause(&mut self, _: &[PartitionId]) -> Result<(), SourceError> {
+        Ok(())
+    }
+    fn resume(&mut self, _: &[PartitionId]) -> Result<(), SourceError> {
+        Ok(())
+    }
+    async fn close(&mut self) -> Result<(), SourceError> {
+        Ok(())
+    }
+    fn describe(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+/// Item 7 of issue 12: `entrastream_committed_offset` moves only when a commit really
+/// happened. Answering a revoke is not one (the Kafka source skips the commit of a lost
+/// assignment, and a commit may fail): before, the gauge moved to the answered watermark the
+/// moment the revoke was answered. Now it moves when the source confirms the commit.
+#[tokio::test]
+async fn the_committed_offset_moves_on_a_confirmed_commit_not_on_a_revoke_answer() {
+    let t = traffic(10, 1, 0);
+    let bodies = t.partitions[0].clone();
+    let p = PartitionId::new("hub", 0);
+    let (events, rx) = tokio::sync::mpsc::unbounded_channel();
+    let metrics = Metrics::new();
+    let sink = ScriptSink::new("file");
+    let (_shutdown, shutdown_rx) = watch::channel(false);
+    let running = tokio::spawn(run(
+        Box::new(Scripted { events: rx }),
+        Sinks {
+            slots: vec![SinkSlot {
+                sink: Box::new(sink.clone()) as Box<dyn Sink>,
+                filter: CategoryFilter::new(None),
+            }],
+            dead_letter: Box::new(ScriptSink::new("dead_letter")),
+        },
+        fast_config(),
+        Telemetry {
+            metrics: metrics.clone(),
+            health: Health::new(),
+            progress: Arc::new(Progress::default()),
+        },
+        shutdown_rx,
+    ));
+    events
+        .send(SourceEvent::Assigned(vec![(
+            p.clone(),
+            Position::Beginning,
+        )]))
+        .unwrap();
+    for (offset, body) in bodies.iter().enumerate() {
+        events
+            .send(SourceEvent::Message(SourceMessage {
+                partition: p.clone(),
+                offset: offset as i64,
+                sequence_number: None,
+                enqueued_time: None,
+                body: body.clone(),
+                unreadable: None,
+            }))
+            .unwrap();
+    }
+    let last = bodies.len() as i64 - 1;
+    let (drained, answer) = oneshot::channel();
+    events
+        .send(SourceEvent::Revoked {
+            partitions: vec![p.clone()],
+            drained,
+        })
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), answer)
+        .await
+        .expect("the revoke was not answered")
+        .expect("the pipeline dropped the revoke");
+    assert_eq!(answer.get(&p), Some(Position::Offset(last)), "{answer:?}");
+    let gauge = || {
+        metrics
+            .committed_offset
+            .with_label_values(&["hub", "0"])
+            .get()
+    };
+    // Let a few checkpoint intervals pass: the source refuses every periodic commit.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(gauge(), 0, "the gauge moved on the revoke answer alone");
+    let mut confirmed = Checkpoint::new();
+    confirmed.set(p.clone(), Position::Offset(last));
+    events.send(SourceEvent::Committed(confirmed)).unwrap();
+    events.send(SourceEvent::Eof).unwrap();
+    let summary = tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the run did not end")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        gauge(),
+        last + 1,
+        "the confirmed commit did not move the gauge"
+    );
+    assert_eq!(summary.committed.get(&p), Some(Position::Offset(last)));
+}

@@ -12,7 +12,15 @@
 //! *before* librdkafka gives the partitions away (the next owner resumes exactly there). That
 //! commit never waits on the broker on this thread: it is asynchronous (librdkafka rejoins
 //! only once it is answered), and it is skipped when the assignment was lost with the group
-//! session, when the group would refuse it anyway (see `commit_on_revoke`). Nothing is ever auto-committed or auto-stored (`enable.auto.commit=false`,
+//! session, when the group would refuse it anyway (see `commit_on_revoke`). A commit on revoke
+//! counts as done only once the group is read back holding it (`confirm_commit`, off the poll
+//! thread): only then does the source report [`SourceEvent::Committed`], from which the
+//! pipeline moves `entrastream_committed_offset`. Periodic commits are confirmed the same way
+//! before [`Source::commit`] returns `Ok` (every wait bounded; a synchronous librdkafka commit
+//! can wait forever). A periodic commit gives up as soon as
+//! librdkafka revokes an assignment lost with the session, so the pipeline answers that
+//! revoke at once instead of waiting on a coordinator that cannot accept the commit.
+//! Nothing is ever auto-committed or auto-stored (`enable.auto.commit=false`,
 //! `enable.auto.offset.store=false`). On *assign*, the committed offsets are read back and
 //! reported, so the pipeline's tracker starts from what the group holds. The source also
 //! tracks the timestamps of uncommitted messages for the retention headroom ([`retention`]).
@@ -226,6 +234,14 @@ const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 /// even when its byte budget is full, so this is a backstop, not a path taken in practice).
 const REVOKE_ANSWER_MARGIN: Duration = Duration::from_secs(10);
 
+/// How long the confirmation of a commit may read the group's offsets back (shorter than the
+/// pipeline's own 10 s commit bound, so the source reports the outcome itself).
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Read-backs of a commit before it counts as not confirmed: the asynchronous commit may still
+/// be on its way when the first one is answered.
+const CONFIRM_ATTEMPTS: u32 = 3;
+
 type Event = Result<SourceEvent, SourceError>;
 
 struct Ctx {
@@ -238,6 +254,12 @@ struct Ctx {
     shared: Arc<Shared>,
     uncommitted: Arc<Mutex<Uncommitted>>,
     drain_timeout: Duration,
+    /// Bumped when librdkafka revokes an assignment it lost with the group session: a
+    /// periodic commit still waiting for the coordinator gives up at once (it cannot succeed,
+    /// and the pipeline must answer the revoke instead of waiting on it).
+    session_lost: tokio::sync::watch::Sender<u64>,
+    /// Commits on revoke sent and not yet confirmed; the poll thread starts their read-back.
+    to_confirm: Mutex<Vec<Checkpoint>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -306,6 +328,9 @@ impl ConsumerContext for Ctx {
         let Rebalance::Revoke(tpl) = rebalance else {
             return;
         };
+        if consumer.assignment_lost() {
+            self.session_lost.send_modify(|n| *n += 1);
+        }
         lock(&self.assignment).clear();
         let partitions: Vec<PartitionId> = tpl
             .elements()
@@ -349,7 +374,9 @@ impl ConsumerContext for Ctx {
         if cp.is_empty() {
             return;
         }
-        commit_on_revoke(consumer, &cp);
+        if commit_on_revoke(consumer, &cp) {
+            lock(&self.to_confirm).push(cp);
+        }
     }
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -413,21 +440,109 @@ impl ConsumerContext for Ctx {
 /// Either way the only offsets ever committed are those of `cp`, the pipeline's drained
 /// watermark: every record below them was delivered, so a commit that does not complete (or
 /// completes late, after the next owner committed more) means redelivery, never loss.
-fn commit_on_revoke(consumer: &BaseConsumer<Ctx>, cp: &Checkpoint) {
+///
+/// `true`: a commit was sent; [`confirm_commit`] reads it back later (rust-rdkafka's
+/// `BaseConsumer` never reports the result of an asynchronous commit: librdkafka posts it
+/// only to an `offset_commit_cb`, which it does not set).
+fn commit_on_revoke(consumer: &BaseConsumer<Ctx>, cp: &Checkpoint) -> bool {
     if consumer.assignment_lost() {
         tracing::warn!(
             checkpoint = ?cp,
             "partitions lost with the group session: nothing committed on revoke (the group refuses it); the next owner redelivers from the last successful commit"
         );
-        return;
+        return false;
     }
     match to_tpl(cp).and_then(|tpl| consumer.commit(&tpl, CommitMode::Async)) {
-        Ok(()) => tracing::info!(checkpoint = ?cp, "commit on revoke sent"),
-        Err(e) => tracing::warn!(
-            error = %e,
-            checkpoint = ?cp,
-            "commit on revoke failed; the next owner redelivers from the last successful commit"
-        ),
+        Ok(()) => {
+            tracing::info!(checkpoint = ?cp, "commit on revoke sent");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                checkpoint = ?cp,
+                "commit on revoke failed; the next owner redelivers from the last successful commit"
+            );
+            false
+        }
+    }
+}
+
+/// Confirms a commit on revoke (off the poll thread) and reports what the group holds of it as
+/// [`SourceEvent::Committed`]: the pipeline's `entrastream_committed_offset` moves only then.
+fn confirm_commit(consumer: &BaseConsumer<Ctx>, cp: &Checkpoint) {
+    let (confirmed, error) = match held_by_group(consumer, cp, CONFIRM_TIMEOUT) {
+        Ok(held) => (held, None),
+        Err(e) => (Checkpoint::new(), Some(e.to_string())),
+    };
+    let sent = to_tpl(cp).map_or(0, |tpl| tpl.count());
+    if confirmed.len() < sent {
+        tracing::warn!(
+            error,
+            sent = ?cp,
+            confirmed = ?confirmed,
+            "the group does not hold (all of) the commit on revoke: it failed or was overtaken; entrastream_committed_offset stays at the last confirmed commit, and the next owner redelivers from what the group holds"
+        );
+    }
+    if !confirmed.is_empty() {
+        tracing::debug!(checkpoint = ?confirmed, "commit on revoke confirmed");
+        let _ = consumer
+            .context()
+            .control
+            .send(Ok(SourceEvent::Committed(confirmed)));
+    }
+}
+
+/// The part of `cp` the group holds: each partition whose committed offset, read back from the
+/// group coordinator, is exactly the one `cp` commits. This is how the source knows a commit
+/// happened: rust-rdkafka's `BaseConsumer` never reports the result of an asynchronous commit
+/// (librdkafka posts it only to an `offset_commit_cb`, which it does not set), and a
+/// synchronous one waits without a bound inside librdkafka (a commit queued for a coordinator
+/// that is gone was seen to wait forever, which also holds the runtime's shutdown). The
+/// read-back is sent after the commit and librdkafka serves both in order, so it sees the
+/// commit once the coordinator took it; up to [`CONFIRM_ATTEMPTS`] read-backs within `budget`
+/// allow for a commit still on its way. Every wait here is bounded by `budget`.
+fn held_by_group(
+    consumer: &BaseConsumer<Ctx>,
+    cp: &Checkpoint,
+    budget: Duration,
+) -> Result<Checkpoint, KafkaError> {
+    let tpl = to_tpl(cp)?;
+    let deadline = Instant::now() + budget;
+    let mut held = Checkpoint::new();
+    let mut last_error = None;
+    for attempt in 0..CONFIRM_ATTEMPTS {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match consumer.committed_offsets(tpl.clone(), left) {
+            Ok(group) => {
+                last_error = None;
+                for (p, pos) in cp.iter() {
+                    let Some(next) = pos.kafka_commit_offset() else {
+                        continue;
+                    };
+                    let holds = group
+                        .find_partition(&p.topic, p.partition)
+                        .map(|e| e.offset());
+                    if holds == Some(Offset::Offset(next)) {
+                        held.set(p.clone(), *pos);
+                    }
+                }
+            }
+            Err(e) => last_error = Some(e),
+        }
+        if held.len() == tpl.count() {
+            return Ok(held);
+        }
+    }
+    match last_error {
+        Some(e) if held.is_empty() => Err(e),
+        _ => Ok(held),
     }
 }
 
@@ -522,6 +637,8 @@ impl KafkaSource {
             shared: shared.clone(),
             uncommitted: uncommitted.clone(),
             drain_timeout: config.drain_timeout,
+            session_lost: tokio::sync::watch::Sender::new(0),
+            to_confirm: Mutex::new(Vec::new()),
         };
         let consumer: BaseConsumer<Ctx> = config
             .client_config()
@@ -540,6 +657,7 @@ impl KafkaSource {
                 .spawn(move || {
                     PollThread {
                         consumer: &consumer,
+                        owner: consumer.clone(),
                         messages: tx,
                         held: VecDeque::new(),
                         full_since: None,
@@ -569,12 +687,20 @@ impl KafkaSource {
     fn stopped() -> SourceError {
         SourceError::Fatal("kafka poll thread stopped".into())
     }
+
+    fn session_lost_error() -> SourceError {
+        SourceError::Commit(
+            "the consumer group session was lost (no answer from the group coordinator within session.timeout.ms); the partitions are revoked and the next owner redelivers from the last successful commit: check the network path to the broker".into(),
+        )
+    }
 }
 
 /// The poll thread: polls, hands messages over without ever waiting on the pipeline for
 /// longer than [`HANDOFF_GRACE`], and serves rebalance callbacks (see [`handoff`]).
 struct PollThread<'a> {
     consumer: &'a BaseConsumer<Ctx>,
+    /// The same consumer, for the threads that confirm commits on revoke.
+    owner: Arc<BaseConsumer<Ctx>>,
     messages: mpsc::Sender<Tagged>,
     /// Polled messages the channel had no room for, oldest first.
     held: VecDeque<Tagged>,
@@ -608,7 +734,9 @@ impl PollThread<'_> {
                     }
                 }
             }
-            match self.consumer.poll(POLL_TIMEOUT) {
+            let polled = self.consumer.poll(POLL_TIMEOUT);
+            self.confirm_commits();
+            match polled {
                 None => {}
                 Some(Ok(m)) => {
                     let tagged = self.tag(&m);
@@ -641,6 +769,21 @@ impl PollThread<'_> {
 
     fn shared(&self) -> &Shared {
         &self.consumer.context().shared
+    }
+
+    /// Starts the read-back of each commit on revoke sent since the last poll, each on its own
+    /// short-lived thread: the read-back waits on the group coordinator, the poll thread never.
+    fn confirm_commits(&self) {
+        let sent = std::mem::take(&mut *lock(&self.consumer.context().to_confirm));
+        for cp in sent {
+            let consumer = self.owner.clone();
+            let spawned = std::thread::Builder::new()
+                .name("kafka-confirm".into())
+                .spawn(move || confirm_commit(&consumer, &cp));
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot confirm a commit on revoke; entrastream_committed_offset stays at the last confirmed commit");
+            }
+        }
     }
 
     /// Hands held messages over, oldest first, as far as the channel has room; drops those
@@ -738,15 +881,36 @@ impl Source for KafkaSource {
         if tpl.count() == 0 {
             return Ok(());
         }
-        let consumer = self.consumer.clone();
-        let result = tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
-            .await
+        if self.consumer.assignment_lost() {
+            return Err(Self::session_lost_error());
+        }
+        // Asynchronous, then confirmed by reading the group's offsets back (see
+        // `held_by_group`): every wait is bounded, and only what the group holds counts.
+        self.consumer
+            .commit(&tpl, CommitMode::Async)
             .map_err(|e| SourceError::Commit(e.to_string()))?;
-        match result {
-            Ok(()) => {}
-            // Nothing new to commit is not a failure.
-            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-            Err(e) => return Err(SourceError::Commit(e.to_string())),
+        // Subscribed before the read-back starts, so a session lost meanwhile is seen.
+        let mut lost = self.consumer.context().session_lost.subscribe();
+        let consumer = self.consumer.clone();
+        let cp = checkpoint.clone();
+        let read_back =
+            tokio::task::spawn_blocking(move || held_by_group(&consumer, &cp, CONFIRM_TIMEOUT));
+        let held = tokio::select! {
+            r = read_back => r
+                .map_err(|e| SourceError::Commit(e.to_string()))?
+                .map_err(|e| SourceError::Commit(format!("reading the committed offsets back failed: {e}")))?,
+            // Behind a silent coordinator the read-back would wait out its budget while
+            // librdkafka already revoked the partitions: give up now, so the pipeline answers
+            // the revoke (the commit cannot succeed: the group reset this member). The tracker
+            // is unchanged, so nothing is lost.
+            Ok(()) = lost.changed() => return Err(Self::session_lost_error()),
+        };
+        if held.len() < tpl.count() {
+            return Err(SourceError::Commit(format!(
+                "the group holds {} of the {} partitions' offsets just committed (a commit refused, or overtaken by another member after a rebalance); the pipeline commits again at the next interval",
+                held.len(),
+                tpl.count()
+            )));
         }
         let mut uncommitted = lock(&self.uncommitted);
         for (p, pos) in checkpoint.iter() {

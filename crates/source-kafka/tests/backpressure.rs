@@ -118,6 +118,7 @@ async fn read_messages(source: &mut KafkaSource, n: usize) -> Vec<(i32, i64)> {
                 panic!("revoked {partitions:?} after {} messages", seen.len())
             }
             SourceEvent::Eof => panic!("eof"),
+            SourceEvent::Committed(_) => {}
         }
     }
     seen

@@ -5,7 +5,12 @@
 //!   assignment; the source must not then hold its poll thread (and with it librdkafka's
 //!   unassign, rejoin and a shutdown) in a commit the group cannot accept;
 //! * on a healthy path a revoke still commits exactly the pipeline's drained watermark, and
-//!   before the next owner reads the group's offsets.
+//!   before the next owner reads the group's offsets;
+//! * a commit is reported as done ([`SourceEvent::Committed`], which moves
+//!   `entrastream_committed_offset`) only when the group holds it, never for a revoke answer
+//!   whose commit was skipped or failed;
+//! * a periodic commit waiting on a silent coordinator gives up as soon as the session is
+//!   lost, so the pipeline answers the revoke at once.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -171,6 +176,7 @@ async fn a_revoke_commits_the_drained_watermark_before_the_next_owner_starts() {
         panic!("expected a revoke, got {revoked:?}");
     };
     reply.send(checkpoint(topic, &drained)).unwrap();
+    let mut confirmed = Vec::new();
     // Both members must keep polling for the group to settle.
     let (assigned_first, assigned_second) = tokio::join!(
         async {
@@ -185,6 +191,7 @@ async fn a_revoke_commits_the_drained_watermark_before_the_next_owner_starts() {
                     SourceEvent::Revoked { drained, .. } => {
                         drained.send(Checkpoint::new()).unwrap()
                     }
+                    SourceEvent::Committed(cp) => confirmed.push(cp),
                     other => panic!("first member: unexpected {other:?}"),
                 }
             }
@@ -215,6 +222,68 @@ async fn a_revoke_commits_the_drained_watermark_before_the_next_owner_starts() {
     }
     let want: Vec<i64> = (0..PARTITIONS).map(|p| drained[&p] + 1).collect();
     assert_eq!(broker.committed(topic, topic, PARTITIONS), want);
+    // The commit is reported as done (the pipeline's committed-offset gauge moves on this),
+    // with exactly the answered watermark, once the group holds it.
+    while confirmed.is_empty() {
+        match tokio::time::timeout(Duration::from_secs(30), first.next_rebalance())
+            .await
+            .expect("the commit on revoke was never confirmed")
+            .unwrap()
+        {
+            SourceEvent::Committed(cp) => confirmed.push(cp),
+            other => panic!("first member: unexpected {other:?}"),
+        }
+    }
+    assert_eq!(confirmed, vec![checkpoint(topic, &drained)]);
     first.close().await.unwrap();
     second.close().await.unwrap();
+}
+
+/// The fault suite's network row, the pipeline's side: a periodic commit is in flight when the
+/// path to the broker goes silent. It cannot succeed once the session is lost, and the pipeline
+/// awaits it before it reads the revoke: it must give up when librdkafka revokes the lost
+/// assignment (about `session.timeout.ms` after the blackhole), not wait out the request
+/// timeout (`socket.timeout.ms`, 30 s; before the fix the pipeline's own 10 s commit bound was
+/// what released it). And the revoke's answer then commits nothing, so nothing is reported as
+/// committed: `entrastream_committed_offset` stays where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_behind_a_blackholed_broker_gives_up_when_the_session_is_lost() {
+    init_logs();
+    let topic = "revoke-commit-lost";
+    let Some((broker, proxy)) = broker_behind_proxy(topic).await else {
+        return;
+    };
+    let mut source = KafkaSource::start(&config(&broker.bootstrap, topic), None).unwrap();
+    let last = read_some(&mut source).await;
+    let cp = checkpoint(topic, &last);
+    proxy.set_mode(FaultMode::Blackhole);
+    let blackholed = Instant::now();
+    let committed = tokio::time::timeout(Duration::from_secs(60), source.commit(&cp)).await;
+    let waited = blackholed.elapsed();
+    eprintln!("the commit returned {committed:?} after {waited:?}");
+    let committed = committed.expect("the commit was still waiting after 60 s");
+    assert!(committed.is_err(), "a commit behind a blackhole succeeded");
+    assert!(
+        waited < Duration::from_millis(SESSION_MS) + Duration::from_secs(5),
+        "the commit held the pipeline {waited:?} after the blackhole; the session times out after {SESSION_MS} ms"
+    );
+    let revoked = tokio::time::timeout(Duration::from_secs(30), source.next_rebalance())
+        .await
+        .expect("no revoke after the session timed out")
+        .unwrap();
+    let SourceEvent::Revoked { drained, .. } = revoked else {
+        panic!("expected a revoke, got {revoked:?}");
+    };
+    drained.send(cp).unwrap();
+    // Nothing is committed for a lost assignment, so nothing is reported as committed.
+    match tokio::time::timeout(Duration::from_secs(3), source.next_rebalance()).await {
+        Err(_) => {}
+        Ok(Ok(SourceEvent::Committed(cp))) => {
+            panic!("a commit was reported behind a blackhole: {cp:?}")
+        }
+        Ok(other) => panic!("unexpected {other:?}"),
+    }
+    proxy.set_mode(FaultMode::Pass);
+    source.close().await.unwrap();
+    assert_eq!(broker.committed(topic, topic, PARTITIONS), vec![0, 0]);
 }

@@ -59,6 +59,11 @@ pub enum SourceEvent {
     },
     /// The source has no more messages and will not produce any (finite sources, tests).
     Eof,
+    /// The broker confirmed these positions committed by a commit the source made on its own
+    /// (the commit on revoke, which [`Source::commit`] does not cover). The pipeline reports
+    /// committed offsets from this and from successful [`Source::commit`] calls only: answering
+    /// a revoke is not a commit (it may be skipped, or fail), so it moves no metric.
+    Committed(Checkpoint),
 }
 
 /// A partition-aware message source (Kafka endpoint, AMQP, test doubles).
