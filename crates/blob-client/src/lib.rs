@@ -17,13 +17,14 @@ mod list;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use azure_core::credentials::TokenCredential;
 use bytes::Bytes;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use reqwest::{Method, Url};
+use reqwest::Url;
 
 pub use auth::{Auth, ConnectionString, parse_connection_string, shared_key_authorization};
+pub use azure_core::credentials::TokenCredential;
 pub use list::{ListedBlob, parse_list};
+pub use reqwest::Method;
 
 /// The REST version we speak; Azurite accepts it (and `--skipApiVersionCheck` covers newer
 /// Azurite defaults). Its Append Block takes at most 4 MiB per block.
