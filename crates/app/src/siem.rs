@@ -74,6 +74,25 @@ pub fn build_sink(
     }))
 }
 
+/// The source's Entra credential (`[source] type = "amqp"` with `credential`), if it has one:
+/// storage clients without their own secret borrow it (one identity, several roles).
+pub fn source_entra_credential(
+    config: &Config,
+) -> Result<Option<std::sync::Arc<dyn entrastream_blob_client::TokenCredential>>, ConfigError> {
+    let Some(entrastream_config::SourceConfig::Amqp(_)) = &config.source else {
+        return Ok(None);
+    };
+    let settings = crate::amqp::amqp_settings(config)?;
+    match &settings.auth {
+        entrastream_source_amqp::EventHubsAuth::Entra { credential, .. } => {
+            entrastream_source_amqp::entra_credential(credential)
+                .map(Some)
+                .map_err(|e| ConfigError::new("source.credential", e.to_string()))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// The `azure_blob` sink: its connection string or SAS, else the source's Entra credential
 /// (one identity with the 'Storage Blob Data Contributor' role, as the checkpoint store).
 fn azure_blob(
@@ -83,19 +102,7 @@ fn azure_blob(
     metrics: Option<&Metrics>,
 ) -> Result<entrastream_sink_archive::AzureBlobSink, ConfigError> {
     let credential = if c.connection_string.is_none() && c.sas.is_none() {
-        match &config.source {
-            Some(entrastream_config::SourceConfig::Amqp(_)) => {
-                let settings = crate::amqp::amqp_settings(config)?;
-                match &settings.auth {
-                    entrastream_source_amqp::EventHubsAuth::Entra { credential, .. } => Some(
-                        entrastream_source_amqp::entra_credential(credential)
-                            .map_err(|e| ConfigError::new("source.credential", e.to_string()))?,
-                    ),
-                    _ => None,
-                }
-            }
-            _ => None,
-        }
+        source_entra_credential(config)?
     } else {
         None
     };
