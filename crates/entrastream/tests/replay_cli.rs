@@ -315,4 +315,41 @@ fn replay_from_azurite_resumes_after_kill_9_without_gaps() {
         resent < want.len() / 2,
         "resumed, not restarted: {resent} sent twice"
     );
+
+    // `report` reads the same SOURCE forms: the container URL, and a directory in the layout
+    // holding a gzip hour file.
+    let report = |source: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_entrastream"))
+            .args(["report", "--format", "json", source])
+            .env_remove("AZURE_STORAGE_CONNECTION_STRING")
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["window"]["records_read"].as_u64().unwrap()
+    };
+    assert_eq!(report(&from), want.len() as u64);
+    let hour = d
+        .path()
+        .join("dir/insights-logs-signinlogs/tenantId=t/y=2024/m=06/d=20/h=01/m=00");
+    std::fs::create_dir_all(&hour).unwrap();
+    let mut gz = Vec::new();
+    for part in ["a", "b"] {
+        let text: String = (0..10)
+            .map(|i| format!("{}\n", rec("2024-06-20T01:00:00Z", &format!("{part}{i}"))))
+            .collect();
+        entrastream_archive::encode_member(
+            entrastream_archive::Compression::Gzip,
+            text.as_bytes(),
+            &mut gz,
+        )
+        .unwrap();
+    }
+    std::fs::write(hour.join("PT1H.json.gz"), gz).unwrap();
+    assert_eq!(report(d.path().join("dir").to_str().unwrap()), 20);
 }

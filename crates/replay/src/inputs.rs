@@ -74,7 +74,7 @@ pub fn expand(from: &str, selection: &Selection) -> Result<Vec<InputFile>, Repla
 }
 
 /// Hour directory, then sibling number, then name.
-pub(crate) fn order_key(f: &InputFile) -> (String, u32, String) {
+pub fn order_key(f: &InputFile) -> (String, u32, String) {
     match parse_blob_path(&f.name) {
         Some(b) => {
             let dir = f.name.rsplit_once('/').map_or("", |(d, _)| d).to_owned();

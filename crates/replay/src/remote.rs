@@ -269,6 +269,41 @@ impl Remote {
     }
 }
 
+/// A blob as `std::io::Read`, fetched one range at a time (for `report`).
+#[derive(Debug)]
+pub struct RemoteRead {
+    remote: Remote,
+    at: u64,
+    buf: Bytes,
+    done: bool,
+}
+
+impl Remote {
+    /// Reads the blob from its start, one ranged GET at a time.
+    pub fn reader(&self) -> RemoteRead {
+        RemoteRead {
+            remote: self.clone(),
+            at: 0,
+            buf: Bytes::new(),
+            done: false,
+        }
+    }
+}
+
+impl std::io::Read for RemoteRead {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.buf.is_empty() && !self.done {
+            self.buf = self.remote.read_range(self.at, RANGE_BYTES)?;
+            self.at += self.buf.len() as u64;
+            self.done = (self.buf.len() as u64) < RANGE_BYTES;
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        let _ = self.buf.split_to(n);
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
