@@ -394,7 +394,7 @@ impl AzureBlobSink {
             // compressed block over the limit is cut in half below.
             let mut end = start;
             plain.clear();
-            while end < lines.len() && plain.len() + lines[end].1.len() + 1 <= self.max_block {
+            while end < lines.len() && plain.len() + lines[end].1.len() < self.max_block {
                 plain.extend_from_slice(lines[end].1);
                 plain.push(b'\n');
                 end += 1;

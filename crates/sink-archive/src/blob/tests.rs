@@ -297,10 +297,7 @@ async fn failing_peer(status: u16, n: usize) -> std::net::SocketAddr {
             };
             let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
-            loop {
-                let Ok(k) = c.read(&mut chunk).await else {
-                    break;
-                };
+            while let Ok(k) = c.read(&mut chunk).await {
                 if k == 0 {
                     break;
                 }
