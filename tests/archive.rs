@@ -170,3 +170,183 @@ async fn run_archives_every_record_once_in_its_container_and_hour_and_replay_lea
         files.len()
     });
 }
+
+/// Every blob of the account (`container/name`, lines), read back through the REST API.
+async fn blob_lines(account: &entrastream_blob_client::Account) -> Vec<(String, String)> {
+    use entrastream_blob_client::{Method, Request};
+    let get = |path: String, query: &'static [(&'static str, &'static str)]| async move {
+        let r = account
+            .send(Request {
+                op: "get",
+                method: Method::GET,
+                path: &path,
+                query,
+                headers: Vec::new(),
+                body: Default::default(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{path}: {}", r.code);
+        r.body
+    };
+    // List Containers (one page holds our few containers).
+    let listing = get(String::new(), &[("comp", "list")]).await;
+    let listing = String::from_utf8_lossy(&listing).into_owned();
+    let containers: Vec<String> = listing
+        .split("<Name>")
+        .skip(1)
+        .filter_map(|s| s.split_once("</Name>").map(|(n, _)| n.to_owned()))
+        .filter(|n| n.starts_with("insights-logs-"))
+        .collect();
+    assert!(!containers.is_empty(), "{listing}");
+    let mut out = Vec::new();
+    for c in containers {
+        for b in account.list_blobs(&c, "").await.unwrap().unwrap() {
+            let path = format!("{c}/{}", b.name);
+            let body = get(path.clone(), &[]).await;
+            for line in String::from_utf8(body.to_vec()).unwrap().lines() {
+                out.push((path.clone(), line.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// Issue 15 tests 1 and 2 against Azurite: `run` with the HEC peer and an `azure_blob` sink on
+/// 50,000 generated records puts every record once in its container and hour blob; `replay`
+/// from the containers' URLs into a second HEC peer delivers every record and leaves the
+/// live group's committed offsets where they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The serial guard only keeps other e2e tests (other threads) out; no task here contends for it.
+#[allow(clippy::await_holding_lock)]
+async fn run_archives_to_azurite_and_replay_from_the_containers_reaches_hec() {
+    let _serial = serial();
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let Some(azurite) = entrastream_testkit::Azurite::start() else {
+        return;
+    };
+    let traffic = produce_topic(&broker, "blobarchive", 4, 50_000, 16).await;
+    let hec = acked_hec_peer().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = daemon_config(
+        dir.path(),
+        "a",
+        &broker.bootstrap,
+        "blobarchive",
+        "blobarchive-group",
+        "",
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let sinks = format!(
+        "[[sinks]]\nname = \"splunk\"\ntype = \"splunk_hec\"\nendpoint = \"{}\"\ntoken_env = \"E2E_HEC_TOKEN\"\nschema = \"raw\"\nindexer_ack = true\nack_poll_interval = \"50ms\"\n\n[[sinks]]\nname = \"archive\"\ntype = \"azure_blob\"\nconnection_string_env = \"E2E_ARCHIVE_CS\"\n\n",
+        hec.url(),
+    );
+    let text = replace_sinks(&text, &sinks);
+    let env = Env::from_pairs([
+        ("E2E_SASL_PASSWORD", SECRET.to_string()),
+        ("E2E_HEC_TOKEN", hec.token().to_string()),
+        ("E2E_ARCHIVE_CS", azurite.connection_string()),
+    ]);
+    let config = Config::from_str(&text, false, &env).unwrap();
+    let running = start(&config, &env, Hooks::default()).await.unwrap();
+    let total: u64 = traffic.end_offsets().iter().sum::<i64>() as u64;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while running.progress.messages_done.load(Ordering::SeqCst) < total {
+        assert!(
+            Instant::now() < deadline,
+            "not everything delivered in 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.stop().await.unwrap();
+    let end = traffic.end_offsets();
+    assert_eq!(broker.committed("blobarchive-group", "blobarchive", 4), end);
+
+    let account = entrastream_blob_client::Account::from_connection_string(
+        &azurite.connection_string(),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let want = traffic.ids();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut misplaced = Vec::new();
+    let lines = blob_lines(&account).await;
+    let mut containers: Vec<String> = Vec::new();
+    for (blob, line) in &lines {
+        let id = record_id_in(line.as_bytes()).expect("a record per line");
+        *seen.entry(id).or_default() += 1;
+        let expected = expected_path(line);
+        if *blob != expected {
+            misplaced.push((blob.clone(), expected));
+        }
+        let c = blob.split('/').next().unwrap().to_owned();
+        if !containers.contains(&c) {
+            containers.push(c);
+        }
+    }
+    assert!(
+        misplaced.is_empty(),
+        "{} misplaced, e.g. {:?}",
+        misplaced.len(),
+        misplaced.first()
+    );
+    let missing = want.iter().filter(|id| !seen.contains_key(*id)).count();
+    let extra = seen.keys().filter(|id| !want.contains(*id)).count();
+    assert_eq!(
+        (missing, extra),
+        (0, 0),
+        "archive differs from what was produced"
+    );
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "a clean run archives each record once"
+    );
+
+    // Replay every container from Azurite into a second HEC peer.
+    let hec2 = acked_hec_peer().await;
+    let replay_text = replace_sinks(
+        &text,
+        &format!(
+            "[[sinks]]\nname = \"splunk\"\ntype = \"splunk_hec\"\nendpoint = \"{}\"\ntoken_env = \"E2E_HEC_TOKEN2\"\nschema = \"raw\"\nindexer_ack = true\nack_poll_interval = \"50ms\"\n\n",
+            hec2.url()
+        ),
+    );
+    let env2 = Env::from_pairs([
+        ("E2E_SASL_PASSWORD", SECRET.to_string()),
+        ("E2E_HEC_TOKEN2", hec2.token().to_string()),
+    ]);
+    let replay_config = Config::from_str(&replay_text, false, &env2).unwrap();
+    let opts = entrastream_replay::ReplayOptions {
+        from: containers
+            .iter()
+            .map(|c| format!("http://127.0.0.1:{}/devstoreaccount1/{c}", azurite.port))
+            .collect(),
+        state: Some(dir.path().join("replay-state.json")),
+        ..Default::default()
+    };
+    let summary = entrastream_replay::replay(&replay_config, &opts, std::future::pending::<()>())
+        .await
+        .unwrap();
+    assert!(summary.complete, "{}", summary.render());
+    let mut replayed: HashMap<String, usize> = HashMap::new();
+    for e in hec2.events() {
+        if let Some(id) = record_id_in(e["event"].to_string().as_bytes()) {
+            *replayed.entry(id).or_default() += 1;
+        }
+    }
+    let missing = want.iter().filter(|id| !replayed.contains_key(*id)).count();
+    assert_eq!(missing, 0, "replay from Azurite lost records");
+    assert_eq!(
+        broker.committed("blobarchive-group", "blobarchive", 4),
+        end,
+        "replay moved the live group's offsets"
+    );
+    eprintln!(
+        "azure_blob e2e: {} records, {} containers, {} lines",
+        want.len(),
+        containers.len(),
+        lines.len()
+    );
+}

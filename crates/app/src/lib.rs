@@ -155,7 +155,7 @@ pub fn build_sinks_with(
         )) as Box<dyn Sink>
     });
     for s in &config.sinks {
-        match siem::build_sink(s, metrics)? {
+        match siem::build_sink(config, s, metrics)? {
             siem::Built::Sink(sink) => slots.push(SinkSlot {
                 sink,
                 filter: CategoryFilter::new(s.categories.clone()),

@@ -23,8 +23,13 @@ fn build_error(s: &SinkConfig, e: entrastream_sink::BuildError) -> ConfigError {
 }
 
 /// Builds one configured sink; with `metrics`, its metrics are exported on `/metrics`.
-/// Adding a sink type: one arm here (see `docs/sinks.md`).
-pub fn build_sink(s: &SinkConfig, metrics: Option<&Metrics>) -> Result<Built, ConfigError> {
+/// `config` is the whole configuration (an `azure_blob` sink without its own secret borrows
+/// the source's Entra credential). Adding a sink type: one arm here (see `docs/sinks.md`).
+pub fn build_sink(
+    config: &Config,
+    s: &SinkConfig,
+    metrics: Option<&Metrics>,
+) -> Result<Built, ConfigError> {
     let removed = |sink: &str| metrics.map(|m| m.file_rotated_files_removed(sink));
     Ok(Built::Sink(match &s.kind {
         SinkKind::File(c) => Box::new(FileSink::from_config(
@@ -65,7 +70,56 @@ pub fn build_sink(s: &SinkConfig, metrics: Option<&Metrics>) -> Result<Built, Co
         SinkKind::ArchiveDir(c) => Box::new(entrastream_sink_archive::ArchiveDirSink::new(
             &s.name, s.schema, c,
         )),
+        SinkKind::AzureBlob(c) => Box::new(azure_blob(config, s, c, metrics)?),
     }))
+}
+
+/// The source's Entra credential (`[source] type = "amqp"` with `credential`), if it has one:
+/// storage clients without their own secret borrow it (one identity, several roles).
+pub fn source_entra_credential(
+    config: &Config,
+) -> Result<Option<std::sync::Arc<dyn entrastream_blob_client::TokenCredential>>, ConfigError> {
+    let Some(entrastream_config::SourceConfig::Amqp(_)) = &config.source else {
+        return Ok(None);
+    };
+    let settings = crate::amqp::amqp_settings(config)?;
+    match &settings.auth {
+        entrastream_source_amqp::EventHubsAuth::Entra { credential, .. } => {
+            entrastream_source_amqp::entra_credential(credential)
+                .map(Some)
+                .map_err(|e| ConfigError::new("source.credential", e.to_string()))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The `azure_blob` sink: its connection string or SAS, else the source's Entra credential
+/// (one identity with the 'Storage Blob Data Contributor' role, as the checkpoint store).
+fn azure_blob(
+    config: &Config,
+    s: &SinkConfig,
+    c: &entrastream_sink_archive::BlobConfig,
+    metrics: Option<&Metrics>,
+) -> Result<entrastream_sink_archive::AzureBlobSink, ConfigError> {
+    let credential = if c.connection_string.is_none() && c.sas.is_none() {
+        source_entra_credential(config)?
+    } else {
+        None
+    };
+    let account = entrastream_sink_archive::account_for(c, credential).map_err(|e| {
+        let key = match &e {
+            entrastream_blob_client::AuthError::Config { key, .. } => *key,
+            entrastream_blob_client::AuthError::Credential { .. } => "credential",
+        };
+        ConfigError::new(format!("sinks.{}.{key}", s.name), e.to_string())
+    })?;
+    Ok(entrastream_sink_archive::AzureBlobSink::new(
+        &s.name,
+        s.schema,
+        c,
+        account,
+        metrics.map(|m| m.archive_stats(&s.name)),
+    ))
 }
 
 fn hec(s: &SinkConfig, c: &entrastream_sink_splunk_hec::Config) -> Result<HecSink, ConfigError> {
@@ -127,6 +181,32 @@ pub async fn check_sinks(config: &Config) -> Result<Vec<SinkCheck>, ConfigError>
                     kind: "syslog",
                     reachable: problem.is_none(),
                     authenticated: None,
+                    problem: problem.map(|e| e.to_string()),
+                }
+            }
+            SinkKind::AzureBlob(c) => {
+                // Creates (if missing) the container `entrastream-access-check` and writes a
+                // probe blob in it: reachable, authenticated and allowed to write.
+                let problem = match azure_blob(config, s, c, None) {
+                    Ok(mut sink) => sink.healthcheck().await.err(),
+                    Err(e) => Some(entrastream_sink::SinkError::Refused(e.to_string())),
+                };
+                SinkCheck {
+                    name: s.name.clone(),
+                    kind: "azure_blob",
+                    reachable: !matches!(
+                        problem,
+                        Some(entrastream_sink::SinkError::Unreachable(_))
+                    ),
+                    authenticated: match &problem {
+                        Some(entrastream_sink::SinkError::Refused(m))
+                            if m.contains("refused our credentials") =>
+                        {
+                            Some(false)
+                        }
+                        Some(_) => None,
+                        None => Some(true),
+                    },
                     problem: problem.map(|e| e.to_string()),
                 }
             }

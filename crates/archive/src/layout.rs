@@ -95,14 +95,17 @@ pub fn sanitize_tenant(tenant: &str) -> String {
 /// The blob path of an hour: `…/PT1H.json`, or the numbered sibling `…/PT1H.<n>.json` for
 /// `sibling > 0`, plus `.gz` / `.zst` when compressed.
 pub fn blob_path(key: &HourKey, sibling: u32, compression: Compression) -> String {
-    let mut p = key.dir();
+    format!("{}/{}", key.dir(), hour_file_name(sibling, compression))
+}
+
+/// The file name of an hour blob: `PT1H.json`, `PT1H.<n>.json` for `sibling > 0`, plus
+/// `.gz` / `.zst` when compressed.
+pub fn hour_file_name(sibling: u32, compression: Compression) -> String {
     if sibling == 0 {
-        p.push_str("/PT1H.json");
+        format!("PT1H.json{}", compression.suffix())
     } else {
-        p.push_str(&format!("/PT1H.{sibling}.json"));
+        format!("PT1H.{sibling}.json{}", compression.suffix())
     }
-    p.push_str(compression.suffix());
-    p
 }
 
 /// What a blob path in this layout says.

@@ -15,4 +15,4 @@ pub mod codec;
 pub mod layout;
 
 pub use codec::{Compression, DecodeEvent, decode_members, encode_member};
-pub use layout::{BlobName, HourKey, blob_path, container_for, parse_blob_path};
+pub use layout::{BlobName, HourKey, blob_path, container_for, hour_file_name, parse_blob_path};

@@ -77,6 +77,8 @@ pub enum SinkKind {
     Syslog(Box<entrastream_sink_syslog::Config>),
     /// Azure Monitor's storage-export layout under a local directory (see `docs/archive.md`).
     ArchiveDir(Box<entrastream_sink_archive::DirConfig>),
+    /// Azure Monitor's storage-export layout in append blobs (see `docs/archive.md`).
+    AzureBlob(Box<entrastream_sink_archive::BlobConfig>),
 }
 
 /// One sink type in the registry.
@@ -88,6 +90,8 @@ pub struct Entry {
     pub default_schema: Option<Schema>,
     /// Keys holding secrets (each also accepts `_env` / `_file`), all required.
     pub secret_keys: &'static [&'static str],
+    /// Keys holding secrets that may be left out (one of several ways to authenticate).
+    pub optional_secret_keys: &'static [&'static str],
     /// Types the rest of the table and checks it.
     pub parse: fn(Value) -> Result<SinkKind, Parsed>,
 }
@@ -117,6 +121,7 @@ pub const REGISTRY: &[Entry] = &[
         type_name: "file",
         default_schema: Some(Schema::Native),
         secret_keys: &[],
+        optional_secret_keys: &[],
         parse: |v| {
             let c: FileConfig = typed(v)?;
             c.validate().map_err(Parsed::Invalid)?;
@@ -127,12 +132,14 @@ pub const REGISTRY: &[Entry] = &[
         type_name: "stdout",
         default_schema: Some(Schema::Native),
         secret_keys: &[],
+        optional_secret_keys: &[],
         parse: |v| typed(v).map(SinkKind::Stdout),
     },
     Entry {
         type_name: "dead_letter",
         default_schema: None,
         secret_keys: &[],
+        optional_secret_keys: &[],
         parse: |v| {
             let c: DeadLetterConfig = typed(v)?;
             c.validate().map_err(Parsed::Invalid)?;
@@ -143,12 +150,14 @@ pub const REGISTRY: &[Entry] = &[
         type_name: "blackhole",
         default_schema: Some(Schema::Native),
         secret_keys: &[],
+        optional_secret_keys: &[],
         parse: |v| typed(v).map(SinkKind::Blackhole),
     },
     Entry {
         type_name: "splunk_hec",
         default_schema: Some(entrastream_sink_splunk_hec::config::DEFAULT_SCHEMA),
         secret_keys: entrastream_sink_splunk_hec::config::SECRET_KEYS,
+        optional_secret_keys: &[],
         parse: |v| {
             let c: entrastream_sink_splunk_hec::Config = typed(v)?;
             c.validate().map_err(Parsed::Invalid)?;
@@ -159,6 +168,7 @@ pub const REGISTRY: &[Entry] = &[
         type_name: "sumo_logic",
         default_schema: Some(entrastream_sink_sumo::config::DEFAULT_SCHEMA),
         secret_keys: entrastream_sink_sumo::config::SECRET_KEYS,
+        optional_secret_keys: &[],
         parse: |v| {
             let c: entrastream_sink_sumo::Config = typed(v)?;
             c.validate().map_err(Parsed::Invalid)?;
@@ -169,6 +179,7 @@ pub const REGISTRY: &[Entry] = &[
         type_name: "syslog",
         default_schema: Some(Schema::Native),
         secret_keys: &[],
+        optional_secret_keys: &[],
         parse: |v| {
             let c: entrastream_sink_syslog::Config = typed(v)?;
             c.validate().map_err(|e| Parsed::Invalid(e.into()))?;
@@ -179,10 +190,22 @@ pub const REGISTRY: &[Entry] = &[
         type_name: "archive_dir",
         default_schema: Some(entrastream_sink_archive::config::DEFAULT_SCHEMA),
         secret_keys: entrastream_sink_archive::config::SECRET_KEYS,
+        optional_secret_keys: &[],
         parse: |v| {
             let c: entrastream_sink_archive::DirConfig = typed(v)?;
             c.validate().map_err(Parsed::Invalid)?;
             Ok(SinkKind::ArchiveDir(Box::new(c)))
+        },
+    },
+    Entry {
+        type_name: "azure_blob",
+        default_schema: Some(entrastream_sink_archive::config::DEFAULT_SCHEMA),
+        secret_keys: &[],
+        optional_secret_keys: entrastream_sink_archive::config::BLOB_OPTIONAL_SECRET_KEYS,
+        parse: |v| {
+            let c: entrastream_sink_archive::BlobConfig = typed(v)?;
+            c.validate().map_err(Parsed::Invalid)?;
+            Ok(SinkKind::AzureBlob(Box::new(c)))
         },
     },
 ];
@@ -267,6 +290,14 @@ pub(crate) fn parse(i: usize, v: Value, env: &Env) -> Result<SinkConfig, ConfigE
     }
     // Step 2: the sink's own keys, secrets resolved first.
     crate::secrets::resolve_in_table(&mut table, &at, entry.secret_keys, true, env, None)?;
+    crate::secrets::resolve_in_table(
+        &mut table,
+        &at,
+        entry.optional_secret_keys,
+        false,
+        env,
+        None,
+    )?;
     let kind = (entry.parse)(Value::Object(table)).map_err(|e| match e {
         Parsed::Shape(e) => ConfigError::new(
             under(&at, &e.path().to_string()),
@@ -450,6 +481,73 @@ mod archive_dir_tests {
                 .unwrap_err()
                 .path,
             "sinks[0].compression"
+        );
+    }
+}
+
+#[cfg(test)]
+mod azure_blob_tests {
+    use crate::{Config, Env, SinkKind};
+
+    fn load(keys: &str, env: &Env) -> Result<Config, crate::ConfigError> {
+        let text = format!(
+            "[source]\ntype = \"kafka\"\nbrokers = \"b:9092\"\ntopic = \"t\"\n\n[[sinks]]\nname = \"archive\"\ntype = \"azure_blob\"\n{keys}\n\n[dead_letter]\npath = \"/tmp/d.ndjson\"\n"
+        );
+        Config::from_str(&text, false, env)
+    }
+
+    /// The issue's example (connection string from the environment), the secret never shown,
+    /// the secret optional (Entra credential) and its errors naming the key.
+    #[test]
+    fn azure_blob_keys_secrets_and_errors() {
+        let env = Env::from_pairs([(
+            "ARCHIVE_STORAGE_CONNECTION_STRING",
+            "AccountName=a;AccountKey=SECRETKEY",
+        )]);
+        let c = load(
+            "account_url = \"https://contosoarchive.blob.core.windows.net\"\n\
+             connection_string_env = \"ARCHIVE_STORAGE_CONNECTION_STRING\"\n\
+             layout = \"azure_monitor\"\ncompression = \"none\"",
+            &env,
+        )
+        .unwrap();
+        let SinkKind::AzureBlob(b) = &c.sinks[0].kind else {
+            panic!("{:?}", c.sinks[0].kind)
+        };
+        assert_eq!(
+            b.connection_string.as_ref().unwrap().expose(),
+            "AccountName=a;AccountKey=SECRETKEY"
+        );
+        let shown = format!("{c:?} {}", serde_json::to_string(&c).unwrap());
+        assert!(!shown.contains("SECRETKEY"), "{shown}");
+        // No secret: the source's Entra credential, so account_url is required.
+        let c = load(
+            "account_url = \"https://a.blob.core.windows.net\"",
+            &Env::default(),
+        )
+        .unwrap();
+        assert_eq!(c.sinks[0].schema, entrastream_entra::Schema::Raw);
+        assert_eq!(
+            load("", &Env::default()).unwrap_err().path,
+            "sinks[0].account_url"
+        );
+        assert_eq!(
+            load(
+                "account_url = \"https://a\"\nsas_env = \"MISSING\"",
+                &Env::default()
+            )
+            .unwrap_err()
+            .path,
+            "sinks[0].sas_env"
+        );
+        assert_eq!(
+            load(
+                "account_url = \"https://a\"\ncontainer = \"x\"",
+                &Env::default()
+            )
+            .unwrap_err()
+            .path,
+            "sinks[0].container"
         );
     }
 }

@@ -45,6 +45,10 @@ fn env() -> Env {
         ),
         ("SPLUNK_HEC_TOKEN", "token"),
         (
+            "ARCHIVE_STORAGE_CONNECTION_STRING",
+            "AccountName=contosoarchive;AccountKey=c2VjcmV0",
+        ),
+        (
             "SUMO_HTTP_SOURCE_URL",
             "https://collectors.sumologic.com/receiver/v1/http/TOKEN",
         ),
@@ -130,4 +134,25 @@ fn the_commented_syslog_example_loads_when_uncommented() {
     ] {
         assert!(printed.contains(key), "{key} missing from\n{printed}");
     }
+}
+
+#[test]
+fn the_commented_azure_blob_example_loads_when_uncommented() {
+    let path = repo().join("config/entrastream.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let example = commented_example(&text, "azure_blob");
+    let config = Config::from_str(&format!("{text}\n{example}"), false, &env())
+        .unwrap_or_else(|e| panic!("the azure_blob example:\n{example}\n{e}"));
+    let printed = config.to_toml();
+    for key in [
+        "type = \"azure_blob\"",
+        "account_url = \"https://contosoarchive.blob.core.windows.net\"",
+        "compression = \"none\"",
+    ] {
+        assert!(printed.contains(key), "{key} missing from\n{printed}");
+    }
+    assert!(
+        !printed.contains("c2VjcmV0"),
+        "the secret is printed:\n{printed}"
+    );
 }

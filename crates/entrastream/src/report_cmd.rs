@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
+
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -35,8 +36,12 @@ pub struct ReportArgs {
     #[arg(long, default_value_t = 10)]
     top: usize,
     /// Inputs in any form `parse` accepts, or entrastream's native output (stdin when none;
-    /// `-` also means stdin).
-    #[arg(value_name = "FILE")]
+    /// `-` also means stdin); `.gz` / `.zst` are decompressed. Also the SOURCE forms of
+    /// `replay`: a directory in the storage-export layout (or any directory, walked), a
+    /// file-name pattern, or a Blob Storage container or prefix URL
+    /// (`https://<account>.blob.core.windows.net/<container>[/<prefix>][?SAS]`; credentials as
+    /// for `replay`: the URL's SAS, AZURE_STORAGE_CONNECTION_STRING, Azurite's dev account).
+    #[arg(value_name = "SOURCE")]
     files: Vec<PathBuf>,
 }
 
@@ -84,10 +89,14 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         app: args.app,
         top_n: args.top,
     });
-    let inputs = entrastream_input::inputs(&args.files);
-    let progress = Progress::new(entrastream_input::total_size(&inputs));
+    // The runtime stays alive until the reads are done (the blobs' ranged GETs run on it).
+    let (sources, _runtime) = expand_sources(&args.files)?;
+    let size = sources
+        .iter()
+        .try_fold(0u64, |sum, s| s.as_ref().map(|f| sum + f.size));
+    let progress = Progress::new(size);
     let opts = ParseOptions::default();
-    for input in &inputs {
+    for input in &sources {
         let each = |_offset: u64,
                     item: Result<
             entrastream_entra::Record<'_>,
@@ -97,12 +106,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             Err(e) => report.observe_dead_letter(e.reason_code()),
         };
         match input {
-            Some(path) => {
-                let f =
-                    File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-                for_each_record(f, &opts, &progress, each)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-            }
+            Some(f) => read_source(f, &opts, &progress, each)
+                .with_context(|| format!("cannot read {}", f.name))?,
             None => for_each_record(io::stdin().lock(), &opts, &progress, each)
                 .context("cannot read stdin")?,
         }
@@ -117,4 +122,89 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     } else {
         0
     }))
+}
+
+/// The inputs the SOURCE arguments name, in order (`None` = stdin). Directories, patterns and
+/// Blob URLs are expanded as `replay` expands them.
+type Sources = (
+    Vec<Option<entrastream_replay::inputs::InputFile>>,
+    Option<tokio::runtime::Runtime>,
+);
+
+/// The inputs, and the runtime their blobs are read on (kept until the reads are done).
+fn expand_sources(args: &[PathBuf]) -> anyhow::Result<Sources> {
+    use entrastream_replay::{inputs, remote, select::Selection};
+    if args.is_empty() {
+        return Ok((vec![None], None));
+    }
+    let mut out = Vec::new();
+    let mut runtime = None;
+    for a in args {
+        let text = a.to_string_lossy();
+        if text == "-" {
+            out.push(None);
+        } else if remote::is_url(&text) {
+            let rt = match &runtime {
+                Some(rt) => rt,
+                None => runtime.insert(
+                    tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(1)
+                        .enable_all()
+                        .build()
+                        .context("cannot start the HTTP runtime")?,
+                ),
+            };
+            let mut blobs = rt
+                .block_on(remote::expand(&text, &Selection::default(), None))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            blobs.sort_by_key(inputs::order_key);
+            out.extend(blobs.into_iter().map(Some));
+        } else {
+            let files =
+                inputs::expand(&text, &Selection::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            out.extend(files.into_iter().map(Some));
+        }
+    }
+    Ok((out, runtime))
+}
+
+/// Reads one input: plain data streamed; `.gz` / `.zst` decompressed member by member (a
+/// damaged member is skipped, as `replay` does, and counted as unparsed).
+fn read_source<F>(
+    f: &entrastream_replay::inputs::InputFile,
+    opts: &ParseOptions,
+    progress: &Progress,
+    mut each: F,
+) -> io::Result<()>
+where
+    F: FnMut(u64, Result<entrastream_entra::Record<'_>, entrastream_entra::ParseError<'_>>),
+{
+    use entrastream_archive::{Compression, DecodeEvent, decode_members};
+    use std::io::Read;
+    let mut raw: Box<dyn Read> = match &f.remote {
+        Some(r) => Box::new(r.reader()),
+        None => Box::new(File::open(&f.path)?),
+    };
+    if f.compression == Compression::None {
+        return for_each_record(raw, opts, progress, each);
+    }
+    let mut data = Vec::new();
+    raw.read_to_end(&mut data)?;
+    let mut plain = Vec::new();
+    let mut damaged = 0u64;
+    decode_members(f.compression, &data, |ev| match ev {
+        DecodeEvent::Data(d) => plain.extend_from_slice(d),
+        DecodeEvent::Damaged { .. } => {
+            damaged += 1;
+            // End the cut line, so the next member's first record starts a line of its own.
+            plain.push(b'\n');
+        }
+    });
+    if damaged > 0 {
+        eprintln!(
+            "warning: {}: {damaged} damaged compressed member(s) skipped",
+            f.name
+        );
+    }
+    for_each_record(&plain[..], opts, progress, &mut each)
 }

@@ -184,3 +184,16 @@ pub(crate) fn io_error(
         source,
     }
 }
+
+impl From<entrastream_blob_client::AuthError> for StoreError {
+    fn from(e: entrastream_blob_client::AuthError) -> Self {
+        match e {
+            entrastream_blob_client::AuthError::Config { key, reason } => {
+                StoreError::Config { key, reason }
+            }
+            entrastream_blob_client::AuthError::Credential { message } => {
+                StoreError::Credential { message }
+            }
+        }
+    }
+}

@@ -19,16 +19,18 @@ pub struct InputFile {
     pub compression: Compression,
     /// Its size on disk (compressed), for the progress bar.
     pub size: u64,
+    /// A blob (`--from https://…`), read with ranged GETs instead of from `path`.
+    pub remote: Option<crate::remote::Remote>,
 }
 
 /// The files `from` names, in replay order (per hour directory: `PT1H.json`, then its
 /// numbered siblings). Layout files of unwanted categories, and hours far outside the window,
 /// are left out without being read.
 pub fn expand(from: &str, selection: &Selection) -> Result<Vec<InputFile>, ReplayError> {
-    if from.starts_with("https://") || from.starts_with("http://") {
+    if crate::remote::is_url(from) {
         return Err(ReplayError::Unsupported(format!(
-            "{from}: replay from Blob Storage is not built yet; download the container \
-             (e.g. `azcopy copy '<url>' DIR --recursive`) and replay DIR"
+            "{}: a Blob Storage URL is listed by remote::expand",
+            from.split('?').next().unwrap_or("")
         )));
     }
     let path = Path::new(from);
@@ -72,7 +74,7 @@ pub fn expand(from: &str, selection: &Selection) -> Result<Vec<InputFile>, Repla
 }
 
 /// Hour directory, then sibling number, then name.
-fn order_key(f: &InputFile) -> (String, u32, String) {
+pub fn order_key(f: &InputFile) -> (String, u32, String) {
     match parse_blob_path(&f.name) {
         Some(b) => {
             let dir = f.name.rsplit_once('/').map_or("", |(d, _)| d).to_owned();
@@ -95,6 +97,7 @@ fn input(path: PathBuf) -> Result<InputFile, ReplayError> {
         name,
         path,
         size,
+        remote: None,
     })
 }
 

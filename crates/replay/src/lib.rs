@@ -13,6 +13,7 @@
 
 pub mod inputs;
 pub mod reader;
+pub mod remote;
 pub mod select;
 pub mod source;
 pub mod state;
@@ -184,11 +185,24 @@ struct Plan {
     state: ReplayState,
 }
 
-fn plan(opts: &ReplayOptions, state: ReplayState) -> Result<Plan, ReplayError> {
+async fn plan(
+    config: &Config,
+    opts: &ReplayOptions,
+    state: ReplayState,
+) -> Result<Plan, ReplayError> {
     let mut files = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for from in &opts.from {
-        for f in inputs::expand(from, &opts.selection)? {
+        let found = if remote::is_url(from) {
+            let credential = entrastream_app::siem::source_entra_credential(config)
+                .map_err(|e| ReplayError::NotFound(e.to_string()))?;
+            let mut blobs = remote::expand(from, &opts.selection, credential).await?;
+            blobs.sort_by_key(inputs::order_key);
+            blobs
+        } else {
+            inputs::expand(from, &opts.selection)?
+        };
+        for f in found {
             if seen.insert(f.name.clone()) {
                 files.push(f);
             }
@@ -281,7 +295,7 @@ pub async fn replay(
     } else {
         ReplayState::load(&state_path)?
     };
-    let plan = plan(opts, state)?;
+    let plan = plan(&config, opts, state).await?;
     let tracking = Arc::new(Mutex::new(Tracking::default()));
     let counters = Arc::new(ReadCounters::default());
     let halt = Arc::new(AtomicBool::new(false));

@@ -266,6 +266,38 @@ fn read_file(f: &InputFile, out: &mut Out<'_>) -> std::io::Result<()> {
         at: 0,
         mode: Mode::Unknown,
     };
+    if let Some(remote) = &f.remote {
+        match f.compression {
+            Compression::None => {
+                // Ranged GETs from the committed byte (a line end): nothing before it is
+                // fetched again.
+                let start = chunker.out.skip_until;
+                chunker.at = start;
+                remote.stream(start, |data| {
+                    counters
+                        .file_bytes
+                        .fetch_add(data.len() as u64, Ordering::Relaxed);
+                    chunker.push(data);
+                    !chunker.out.closed
+                })?;
+                if chunker.out.closed {
+                    return Ok(());
+                }
+            }
+            c => {
+                let mut data = Vec::new();
+                remote.stream(0, |d| {
+                    data.extend_from_slice(d);
+                    true
+                })?;
+                decode_compressed(c, &data, &mut chunker, &counters);
+            }
+        }
+        if !chunker.out.closed {
+            chunker.finish();
+        }
+        return Ok(());
+    }
     match f.compression {
         Compression::None => {
             // Streamed: an uncompressed hour file can be large.
@@ -289,20 +321,31 @@ fn read_file(f: &InputFile, out: &mut Out<'_>) -> std::io::Result<()> {
             // Member by member over the compressed bytes (bounded by the file's compressed
             // size); a damaged member is skipped to the next header.
             let data = std::fs::read(&f.path)?;
-            counters
-                .file_bytes
-                .fetch_add(data.len() as u64, Ordering::Relaxed);
-            decode_members(c, &data, |ev| match ev {
-                DecodeEvent::Data(d) => chunker.push(d),
-                DecodeEvent::Damaged { offset, error } => {
-                    counters.damaged_members.fetch_add(1, Ordering::Relaxed);
-                    chunker.damaged(c, offset, &error);
-                }
-            });
+            decode_compressed(c, &data, &mut chunker, &counters);
         }
     }
     if !chunker.out.closed {
         chunker.finish();
     }
     Ok(())
+}
+
+/// Member by member over a whole compressed file; a damaged member is skipped to the next
+/// header.
+fn decode_compressed(
+    c: Compression,
+    data: &[u8],
+    chunker: &mut Chunker<'_, '_>,
+    counters: &ReadCounters,
+) {
+    counters
+        .file_bytes
+        .fetch_add(data.len() as u64, Ordering::Relaxed);
+    decode_members(c, data, |ev| match ev {
+        DecodeEvent::Data(d) => chunker.push(d),
+        DecodeEvent::Damaged { offset, error } => {
+            counters.damaged_members.fetch_add(1, Ordering::Relaxed);
+            chunker.damaged(c, offset, &error);
+        }
+    });
 }

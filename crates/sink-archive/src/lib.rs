@@ -1,7 +1,8 @@
 //! Archive sinks: records written in Azure Monitor's storage-export layout
 //! (`entrastream-archive`), so an archive made by entrastream and one made by Azure's own
 //! diagnostic setting are interchangeable. [`ArchiveDirSink`] (`type = "archive_dir"`) writes
-//! the layout under a local directory (a mounted volume).
+//! the layout under a local directory (a mounted volume); [`AzureBlobSink`]
+//! (`type = "azure_blob"`, module [`blob`]) in append blobs of a storage account.
 //!
 //! Design decision: where a record goes is decided on the parse path, by the encoder
 //! ([`ArchiveEncoder`]), because only there is the typed record (category, tenant, event time)
@@ -17,6 +18,7 @@
 //! file (group commit). With compression every write is one complete gzip member / zstd frame.
 #![forbid(unsafe_code)]
 
+pub mod blob;
 pub mod config;
 
 use std::collections::HashMap;
@@ -32,7 +34,8 @@ use entrastream_sink::{
 };
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-pub use config::{DirConfig, Layout};
+pub use blob::{AzureBlobSink, account_for};
+pub use config::{BlobConfig, DirConfig, Layout};
 
 /// Most bytes one group commit merges (as the `file` sink).
 const GROUP_COMMIT_MAX: usize = 8 << 20;

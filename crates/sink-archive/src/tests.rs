@@ -7,7 +7,7 @@ use entrastream_sink::RecordMeta;
 
 const T1: &str = "11111111-1111-1111-1111-111111111111";
 
-fn record(category: &str, tenant: &str, time: &str, id: &str) -> String {
+pub(crate) fn record(category: &str, tenant: &str, time: &str, id: &str) -> String {
     format!(
         r#"{{"time":"{time}","tenantId":"{tenant}","category":"{category}","operationName":"x","properties":{{"id":"{id}","createdDateTime":"{time}","activityDateTime":"{time}"}}}}"#
     )
@@ -15,7 +15,11 @@ fn record(category: &str, tenant: &str, time: &str, id: &str) -> String {
 
 /// Encodes `bodies` (records or envelopes) as the pipeline would for this sink.
 fn batch(sink: &ArchiveDirSink, bodies: &[String]) -> EncodedBatch {
-    let encoder = sink.encoder();
+    batch_for(sink.encoder(), bodies)
+}
+
+/// Encodes `bodies` with `encoder` as the pipeline would.
+pub(crate) fn batch_for(encoder: Arc<dyn RecordEncoder>, bodies: &[String]) -> EncodedBatch {
     let ctx = EncodeContext::default();
     let mut data = Vec::new();
     let mut records = Vec::new();
@@ -53,7 +57,7 @@ fn sink(dir: &Path, compression: Compression) -> ArchiveDirSink {
     )
 }
 
-fn read_lines(path: &Path, compression: Compression) -> Vec<String> {
+pub(crate) fn read_lines(path: &Path, compression: Compression) -> Vec<String> {
     let bytes = std::fs::read(path).unwrap();
     let mut out = Vec::new();
     decode_members(compression, &bytes, |ev| match ev {

@@ -26,6 +26,7 @@
 //! sink and source crate would have to adopt at once.
 #![forbid(unsafe_code)]
 
+mod archive;
 mod buffers;
 mod families;
 mod process;
@@ -34,6 +35,7 @@ pub mod spec;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+pub use archive::{ArchiveMetrics, ArchiveSinkStats};
 pub use buffers::{BufferMetrics, BufferProbe, BufferReading};
 use families::{counter, counter_vec, float_gauge_vec, gauge, gauge_vec, histogram, histogram_vec};
 pub use process::{BUILD_INFO, BuildInfo, build_info, register_process_metrics, set_build_info};
@@ -88,6 +90,8 @@ pub struct Metrics {
     pub buffers: BufferMetrics,
     /// Transport metrics of the syslog sinks, by sink.
     pub syslog: SyslogMetrics,
+    /// Storage metrics of the archive sinks, by sink.
+    pub archive: ArchiveMetrics,
 }
 
 /// Protocol-level metrics of the network sinks (Splunk HEC, Sumo Logic), labelled by sink name.
@@ -473,6 +477,7 @@ impl Metrics {
             sinks: SinkMetrics::new(r),
             buffers: families::registered(r, "entrastream_buffer_*", BufferMetrics::new()),
             syslog: SyslogMetrics::new(r),
+            archive: ArchiveMetrics::new(r),
             registry,
         }
     }
@@ -504,6 +509,11 @@ impl Metrics {
     /// The transport metrics of the syslog sink named `sink`, exported by this registry.
     pub fn syslog_stats(&self, sink: &str) -> SyslogSinkStats {
         SyslogSinkStats::bound(sink, &self.syslog, &self.sinks)
+    }
+
+    /// The storage metrics of the archive sink named `sink`, exported by this registry.
+    pub fn archive_stats(&self, sink: &str) -> ArchiveSinkStats {
+        ArchiveSinkStats::bound(sink, &self.archive)
     }
 
     /// The registry (for the admin server).
@@ -721,6 +731,12 @@ mod tests {
         syslog.relp_in_flight(1);
         syslog.relp_window(128);
         syslog.dead_lettered("too_large", 1);
+        let archive = m.archive_stats("archive");
+        archive.blob_created();
+        archive.block(10);
+        archive.rollover();
+        archive.error("503");
+        archive.request(0.01);
         m.messages_in.with_label_values(&["hub", "0"]).inc();
         m.bytes_in.with_label_values(&["hub", "0"]).inc();
         m.count_records_in("SignInLogs", 1);

@@ -463,8 +463,44 @@ pub const SINK_SYSLOG_RELP_WINDOW: MetricSpec<1> = MetricSpec::new(
     ["sink"],
 );
 
+// The archive sinks' metrics (`azure_blob`: one block per Append Block call).
+
+pub const SINK_ARCHIVE_BLOBS_CREATED: MetricSpec<1> = MetricSpec::new(
+    "entrastream_sink_archive_blobs_created_total",
+    "Archive blobs (hour files and their numbered siblings) this process created",
+    ["sink"],
+);
+pub const SINK_ARCHIVE_BLOCKS: MetricSpec<1> = MetricSpec::new(
+    "entrastream_sink_archive_blocks_total",
+    "Archive blocks committed (Append Block answered 201)",
+    ["sink"],
+);
+pub const SINK_ARCHIVE_BYTES: MetricSpec<1> = MetricSpec::new(
+    "entrastream_sink_archive_bytes_total",
+    "Archive bytes committed, as stored (after compression)",
+    ["sink"],
+);
+pub const SINK_ARCHIVE_ROLLOVERS: MetricSpec<1> = MetricSpec::new(
+    "entrastream_sink_archive_rollovers_total",
+    "Hour blobs that reached the block limit, so writing went on in a numbered sibling",
+    ["sink"],
+);
+pub const SINK_ARCHIVE_ERRORS: MetricSpec<2> = MetricSpec::new(
+    "entrastream_sink_archive_errors_total",
+    "Failed archive storage requests, by HTTP status (or network, timeout)",
+    ["sink", "status"],
+);
+pub const SINK_ARCHIVE_REQUEST_DURATION: HistogramSpec<1, 15> = HistogramSpec::new(
+    MetricSpec::new(
+        "entrastream_sink_archive_request_duration_seconds",
+        "Time of one archive storage request (Append Block, create, list)",
+        ["sink"],
+    ),
+    LATENCY_BUCKETS,
+);
+
 /// Every family name this crate registers, one entry per constant above.
-pub const ALL_NAMES: [&str; 54] = [
+pub const ALL_NAMES: [&str; 60] = [
     MESSAGES_IN.name,
     BYTES_IN.name,
     RECORDS_IN.name,
@@ -519,6 +555,12 @@ pub const ALL_NAMES: [&str; 54] = [
     SINK_SYSLOG_RELP_NACKS.name,
     SINK_SYSLOG_RELP_IN_FLIGHT.name,
     SINK_SYSLOG_RELP_WINDOW.name,
+    SINK_ARCHIVE_BLOBS_CREATED.name,
+    SINK_ARCHIVE_BLOCKS.name,
+    SINK_ARCHIVE_BYTES.name,
+    SINK_ARCHIVE_ROLLOVERS.name,
+    SINK_ARCHIVE_ERRORS.name,
+    SINK_ARCHIVE_REQUEST_DURATION.metric.name,
 ];
 
 const _: () = assert!(all_distinct(&ALL_NAMES), "two metrics share a name");

@@ -6,7 +6,6 @@
 //! and [Set Blob Metadata](https://learn.microsoft.com/rest/api/storageservices/set-blob-metadata),
 //! with [conditional headers](https://learn.microsoft.com/rest/api/storageservices/specifying-conditional-headers-for-blob-service-operations).
 
-mod auth;
 mod names;
 mod xml;
 
@@ -18,12 +17,12 @@ use azure_core::credentials::TokenCredential;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Method, Url};
 
-use self::auth::{Auth, parse_connection_string, shared_key_authorization};
 use self::names::*;
 use crate::{
     HubKey, Ownership, PartitionStore, RequestCounts, StoreError, StoredCheckpoint,
     check_checkpoint, keys, parse_sequence_number,
 };
+use entrastream_blob_client::auth::{Auth, parse_connection_string, shared_key_authorization};
 
 /// The REST version we speak; Azurite accepts it (and `--skipApiVersionCheck` covers newer
 /// Azurite defaults).
@@ -145,13 +144,7 @@ impl BlobStore {
     ) -> Result<Self, StoreError> {
         let (container, query) = parse_container_url(container_url, false)?;
         debug_assert!(query.is_none());
-        Self::build(
-            container,
-            Auth::Token {
-                credential: cred,
-                cache: tokio::sync::Mutex::new(None),
-            },
-        )
+        Self::build(container, Auth::token(cred))
     }
 
     fn build(container: Url, auth: Auth) -> Result<Self, StoreError> {

@@ -15,23 +15,23 @@ use hmac::{Hmac, Mac};
 use reqwest::Url;
 use sha2::Sha256;
 
-use crate::StoreError;
+use crate::AuthError;
 
 /// The storage token scope for Entra ID (data plane).
-pub(crate) const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
+pub const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
 
 /// Azurite's (and the old storage emulator's) published development account.
 /// <https://learn.microsoft.com/azure/storage/common/storage-use-azurite#connection-strings>
-const DEV_ACCOUNT: &str = "devstoreaccount1";
-const DEV_KEY: &str =
+pub const DEV_ACCOUNT: &str = "devstoreaccount1";
+pub const DEV_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-const DEV_BLOB_ENDPOINT: &str = "http://127.0.0.1:10000/devstoreaccount1";
+pub const DEV_BLOB_ENDPOINT: &str = "http://127.0.0.1:10000/devstoreaccount1";
 
 /// A token is refreshed this long before it expires (tokens live about an hour).
 const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
 /// How requests are authorized.
-pub(crate) enum Auth {
+pub enum Auth {
     SharedKey {
         account: String,
         key: Vec<u8>,
@@ -59,7 +59,21 @@ impl fmt::Debug for Auth {
 }
 
 impl Auth {
-    pub(crate) fn kind(&self) -> &'static str {
+    /// Entra ID tokens from `credential` (cached until five minutes before they expire).
+    pub fn token(credential: Arc<dyn TokenCredential>) -> Auth {
+        Auth::Token {
+            credential,
+            cache: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The SAS query string (without `?`).
+    pub fn sas(query: impl Into<String>) -> Auth {
+        Auth::Sas(Secret::new(query.into()))
+    }
+
+    /// `shared_key`, `sas` or `token_credential` (for logs and `check-config`).
+    pub fn kind(&self) -> &'static str {
         match self {
             Auth::SharedKey { .. } => "shared_key",
             Auth::Sas(_) => "sas",
@@ -68,7 +82,7 @@ impl Auth {
     }
 
     /// What to check when the service rejects our credentials (401, 403 AuthenticationFailed).
-    pub(crate) fn hint(&self) -> &'static str {
+    pub fn hint(&self) -> &'static str {
         match self {
             Auth::SharedKey { .. } => {
                 "check the account key in the storage connection string (was it rotated?), that \
@@ -87,7 +101,7 @@ impl Auth {
     }
 
     /// A bearer token, from cache or the credential.
-    pub(crate) async fn bearer(&self) -> Result<Option<Secret>, StoreError> {
+    pub async fn bearer(&self) -> Result<Option<Secret>, AuthError> {
         let Auth::Token { credential, cache } = self else {
             return Ok(None);
         };
@@ -100,7 +114,7 @@ impl Auth {
         let token = credential
             .get_token(&[STORAGE_SCOPE], None)
             .await
-            .map_err(|e| StoreError::Credential {
+            .map_err(|e| AuthError::Credential {
                 message: e.to_string(),
             })?;
         let secret = Secret::new(token.token.secret());
@@ -111,7 +125,7 @@ impl Auth {
 
 /// A parsed storage connection string: where the blob service is and how to authorize.
 #[derive(Debug)]
-pub(crate) struct ConnectionString {
+pub struct ConnectionString {
     pub blob_endpoint: String,
     pub auth: Auth,
 }
@@ -119,8 +133,8 @@ pub(crate) struct ConnectionString {
 /// Parses `AccountName=..;AccountKey=..[;BlobEndpoint=..|;EndpointSuffix=..]`,
 /// `BlobEndpoint=..;SharedAccessSignature=..` and `UseDevelopmentStorage=true`. Errors name
 /// the missing key, never a value.
-pub(crate) fn parse_connection_string(s: &str) -> Result<ConnectionString, StoreError> {
-    let err = |reason: &str| StoreError::Config {
+pub fn parse_connection_string(s: &str) -> Result<ConnectionString, AuthError> {
+    let err = |reason: &str| AuthError::Config {
         key: "connection_string",
         reason: reason.to_string(),
     };
@@ -206,15 +220,15 @@ pub(crate) fn parse_connection_string(s: &str) -> Result<ConnectionString, Store
     })
 }
 
-fn shared_key(account: &str, key: &str) -> Result<Auth, StoreError> {
-    let key = B64.decode(key.trim()).map_err(|_| StoreError::Config {
+fn shared_key(account: &str, key: &str) -> Result<Auth, AuthError> {
+    let key = B64.decode(key.trim()).map_err(|_| AuthError::Config {
         key: "connection_string",
         reason: "AccountKey is not valid base64; copy the key again from the storage account's \
                  'Access keys' page"
             .into(),
     })?;
     if account.is_empty() {
-        return Err(StoreError::Config {
+        return Err(AuthError::Config {
             key: "connection_string",
             reason: "AccountName is empty".into(),
         });
@@ -226,8 +240,8 @@ fn shared_key(account: &str, key: &str) -> Result<Auth, StoreError> {
 }
 
 /// The Shared Key `Authorization` header value for a request whose headers are `headers`
-/// (lower-case names; all bodies we send are empty, so Content-Length signs as empty).
-pub(crate) fn shared_key_authorization(
+/// (lower-case names; a zero Content-Length signs as empty).
+pub fn shared_key_authorization(
     account: &str,
     key: &[u8],
     method: &str,
