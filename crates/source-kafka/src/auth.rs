@@ -379,11 +379,21 @@ impl OAuthContext {
         })
     }
 
+    /// A context over a given token source (tests pass one over their own credential).
+    pub fn with_source(source: TokenSource) -> Self {
+        OAuthContext {
+            source: Some(source),
+        }
+    }
+
     /// Serves the token request librdkafka queued when `consumer` was created: calls that do
     /// not poll (metadata, committed offsets, offsets for times) then find a token. A
     /// consumer that is not subscribed returns no message here.
     pub fn prime(consumer: &rdkafka::consumer::BaseConsumer<OAuthContext>) {
-        if rdkafka::consumer::Consumer::context(consumer).source.is_some() {
+        if rdkafka::consumer::Consumer::context(consumer)
+            .source
+            .is_some()
+        {
             let _ = consumer.poll(Duration::ZERO);
         }
     }
