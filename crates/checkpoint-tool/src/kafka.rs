@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use entrastream_model::StartPosition;
 use entrastream_source_kafka::KafkaSourceConfig;
+use entrastream_source_kafka::auth::OAuthContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -112,7 +113,7 @@ pub struct KafkaPartition {
 pub struct KafkaTool {
     config: KafkaSourceConfig,
     retention: Duration,
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<OAuthContext>,
 }
 
 impl std::fmt::Debug for KafkaTool {
@@ -135,7 +136,10 @@ fn kafka(op: &'static str) -> impl Fn(KafkaError) -> ToolError {
 impl KafkaTool {
     /// A tool for the source's group; `retention` is `[source] retention`.
     pub fn new(config: KafkaSourceConfig, retention: Duration) -> Result<Self, ToolError> {
-        let consumer = client(&config).create().map_err(kafka("create consumer"))?;
+        let consumer = client(&config)
+            .create_with_context(oauth_context(&config)?)
+            .map_err(kafka("create consumer"))?;
+        OAuthContext::prime(&consumer);
         Ok(KafkaTool {
             config,
             retention,
@@ -309,11 +313,12 @@ impl KafkaTool {
         if offsets.is_empty() {
             return Ok(found);
         }
-        let peek: BaseConsumer = client(&self.config)
+        let peek: BaseConsumer<OAuthContext> = client(&self.config)
             .set("fetch.max.bytes", "1048576")
             .set("queued.max.messages.kbytes", "1024")
-            .create()
+            .create_with_context(oauth_context(&self.config)?)
             .map_err(kafka("create consumer"))?;
+        OAuthContext::prime(&peek);
         let mut tpl = TopicPartitionList::new();
         for (p, o) in offsets {
             tpl.add_partition_offset(&self.config.topic, *p, Offset::Offset(*o))
@@ -482,6 +487,14 @@ impl KafkaTool {
 fn partition_number(p: &str) -> Result<i32, ToolError> {
     p.parse()
         .map_err(|_| ToolError::Unresolvable(format!("{p:?} is not a Kafka partition number")))
+}
+
+/// Entra ID tokens when the source has a credential (SASL OAUTHBEARER).
+fn oauth_context(config: &KafkaSourceConfig) -> Result<OAuthContext, ToolError> {
+    OAuthContext::new(config).map_err(|e| ToolError::Kafka {
+        op: "Entra ID auth",
+        message: e.to_string(),
+    })
 }
 
 /// The consumer settings of the source: same brokers, credentials and group. Offsets are

@@ -26,6 +26,7 @@ fn source(broker: &Broker, topic: &str, group: &str) -> KafkaSourceConfig {
         event_hubs_defaults: false,
         properties: BTreeMap::new(),
         drain_timeout: Duration::from_secs(5),
+        oauth: None,
     }
 }
 

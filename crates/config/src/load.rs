@@ -22,7 +22,7 @@ pub(crate) fn read(path: &Path) -> Result<(String, bool), ConfigError> {
 /// The text as an untyped tree (an empty file is an empty table).
 pub(crate) fn parse(text: &str, yaml: bool) -> Result<serde_json::Value, ConfigError> {
     let tree: serde_json::Value = if yaml {
-        serde_yaml::from_str(text)
+        serde_norway::from_str(text)
             .map_err(|e| ConfigError::new("", format!("invalid YAML: {e}")))?
     } else {
         toml::from_str(text).map_err(|e| ConfigError::new("", format!("invalid TOML: {e}")))?

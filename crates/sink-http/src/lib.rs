@@ -217,7 +217,7 @@ where
 /// answers 200 must never count as the collector's acceptance.
 pub fn client_builder(timeout: std::time::Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
-        .use_rustls_tls()
+        .tls_backend_rustls()
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
 }

@@ -170,14 +170,14 @@ impl HecService {
                 .map_err(|e| BuildError::File(format!("tls.ca_file {}: {e}", ca.display())))?;
             let cert = reqwest::Certificate::from_pem(&pem)
                 .map_err(|e| BuildError::File(format!("tls.ca_file {}: {e}", ca.display())))?;
-            b = b.add_root_certificate(cert);
+            b = b.tls_certs_merge([cert]);
         }
         if cfg.tls.insecure_skip_verify {
             tracing::warn!(
                 sink = %name,
                 "tls.insecure_skip_verify is set: the Splunk certificate is NOT verified; anyone on the path can read the token and the logs"
             );
-            b = b.danger_accept_invalid_certs(true);
+            b = b.tls_danger_accept_invalid_certs(true);
         }
         let client = b
             .build()

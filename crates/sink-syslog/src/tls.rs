@@ -1,8 +1,8 @@
 //! The rustls client configuration: which CAs are trusted, the client certificate, and the
 //! name sent as SNI and checked against the receiver's certificate.
 //!
-//! The crypto provider is named explicitly (ring): the workspace also links aws-lc-rs through
-//! other crates, and with two providers compiled in rustls refuses to choose one itself.
+//! The crypto provider is named explicitly (aws-lc-rs, the only one the workspace builds: the
+//! Azure SDK's), so that the choice never depends on what else is linked.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -83,7 +83,7 @@ pub fn client(
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Rustls(e.to_string()))?

@@ -90,80 +90,13 @@ impl ConnectionInfo {
     }
 }
 
-/// Builds the Entra credential. Nothing is fetched yet: the first token request happens when
-/// the client connects, and its failure is reported there with the fix.
+/// Builds the Entra credential (see [`entrastream_credential::build`]). Nothing is fetched
+/// yet: the first token request happens when the client connects, and its failure is reported
+/// there with the fix.
 pub fn entra_credential(
     choice: &EntraCredential,
 ) -> Result<Arc<dyn TokenCredential>, AmqpSourceError> {
-    use azure_identity as id;
-    let explain = |e: azure_core::Error| {
-        AmqpSourceError::Config(format!(
-            "cannot set up the {} credential: {e}",
-            choice.name()
-        ))
-    };
-    Ok(match choice {
-        EntraCredential::WorkloadIdentity {
-            client_id,
-            tenant_id,
-        } => {
-            let options = id::WorkloadIdentityCredentialOptions {
-                client_id: client_id.clone(),
-                tenant_id: tenant_id.clone(),
-                ..Default::default()
-            };
-            id::WorkloadIdentityCredential::new(Some(options)).map_err(|e| {
-                AmqpSourceError::Config(format!(
-                    "workload identity is not available: {e}; the pod needs the label azure.workload.identity/use=\"true\" and a ServiceAccount annotated with azure.workload.identity/client-id (see docs/deploy.md)"
-                ))
-            })?
-        }
-        EntraCredential::ManagedIdentity { client_id } => {
-            let options = id::ManagedIdentityCredentialOptions {
-                user_assigned_id: client_id.clone().map(id::UserAssignedId::ClientId),
-                ..Default::default()
-            };
-            id::ManagedIdentityCredential::new(Some(options)).map_err(explain)?
-        }
-        EntraCredential::ClientSecret {
-            tenant_id,
-            client_id,
-            client_secret,
-        } => id::ClientSecretCredential::new(
-            tenant_id,
-            client_id.clone(),
-            azure_core::credentials::Secret::new(client_secret.expose().to_string()),
-            None,
-        )
-        .map_err(explain)?,
-        EntraCredential::ClientCertificate {
-            tenant_id,
-            client_id,
-            certificate_path,
-            certificate_password,
-        } => {
-            let bytes = std::fs::read(certificate_path).map_err(|e| {
-                AmqpSourceError::Config(format!(
-                    "cannot read the client certificate {}: {e}",
-                    certificate_path.display()
-                ))
-            })?;
-            let options = id::ClientCertificateCredentialOptions {
-                password: certificate_password
-                    .as_ref()
-                    .map(|p| azure_core::credentials::Secret::new(p.expose().to_string())),
-                ..Default::default()
-            };
-            id::ClientCertificateCredential::new(
-                tenant_id.clone(),
-                client_id.clone(),
-                azure_core::credentials::SecretBytes::new(bytes),
-                Some(options),
-            )
-            .map_err(explain)?
-        }
-        EntraCredential::AzureCli => id::AzureCliCredential::new(None).map_err(explain)?,
-    })
+    entrastream_credential::build(choice).map_err(|e| AmqpSourceError::Config(e.to_string()))
 }
 
 #[cfg(test)]

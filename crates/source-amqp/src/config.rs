@@ -8,15 +8,14 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use entrastream_credential::CredentialKeys;
 use entrastream_partition_store::Strategy;
 use entrastream_secret::Secret;
 use entrastream_settings::InvalidKey;
 use entrastream_settings::units::Dur;
 use serde::{Deserialize, Serialize};
 
-use crate::settings::{
-    AmqpSourceConfig, Balancing, EntraCredential, EventHubsAuth, StartFrom, default_owner_id,
-};
+use crate::settings::{AmqpSourceConfig, Balancing, EventHubsAuth, StartFrom, default_owner_id};
 
 /// Keys holding a secret; each also accepts `KEY_env` and `KEY_file`.
 pub const SECRET_KEYS: &[&str] = &["connection_string", "client_secret", "certificate_password"];
@@ -24,21 +23,9 @@ pub const SECRET_KEYS: &[&str] = &["connection_string", "client_secret", "certif
 /// The consumer group when none is set: the only group every hub has.
 pub const DEFAULT_CONSUMER_GROUP: &str = "$Default";
 
-/// `credential`: which Entra ID credential authenticates to the namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Credential {
-    /// Kubernetes workload identity.
-    WorkloadIdentity,
-    /// The host's managed identity.
-    ManagedIdentity,
-    /// A service principal with a client secret.
-    ClientSecret,
-    /// A service principal with a certificate.
-    ClientCertificate,
-    /// The signed-in Azure CLI user (development).
-    AzureCli,
-}
+/// `credential`: which Entra ID credential authenticates to the namespace (the same values as
+/// the Kafka source's).
+pub use entrastream_credential::Credential;
 
 /// `load_balancing`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,35 +185,7 @@ impl Config {
                 if self.event_hub.as_deref().unwrap_or_default().is_empty() {
                     return Err(err("event_hub", "required with a credential"));
                 }
-                let name = cred.name();
-                let needs_principal = matches!(
-                    cred,
-                    Credential::ClientSecret | Credential::ClientCertificate
-                );
-                if needs_principal && self.tenant_id.is_none() {
-                    return Err(err(
-                        "tenant_id",
-                        format!("required by credential = \"{name}\""),
-                    ));
-                }
-                if needs_principal && self.client_id.is_none() {
-                    return Err(err(
-                        "client_id",
-                        format!("required by credential = \"{name}\""),
-                    ));
-                }
-                if cred == Credential::ClientSecret && self.client_secret.is_none() {
-                    return Err(err(
-                        "client_secret",
-                        "required by credential = \"client_secret\" (client_secret_env or client_secret_file)",
-                    ));
-                }
-                if cred == Credential::ClientCertificate && self.certificate_path.is_none() {
-                    return Err(err(
-                        "certificate_path",
-                        "required by credential = \"client_certificate\" (a .pfx / .p12 file)",
-                    ));
-                }
+                self.credential_keys().resolve(cred)?;
             }
         }
         if let Some(ep) = &self.custom_endpoint
@@ -259,15 +218,15 @@ impl Config {
     }
 }
 
-impl Credential {
-    /// The name used in config files and logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Credential::WorkloadIdentity => "workload_identity",
-            Credential::ManagedIdentity => "managed_identity",
-            Credential::ClientSecret => "client_secret",
-            Credential::ClientCertificate => "client_certificate",
-            Credential::AzureCli => "azure_cli",
+impl Config {
+    /// The keys the `credential` choices read.
+    fn credential_keys(&self) -> CredentialKeys<'_> {
+        CredentialKeys {
+            client_id: self.client_id.as_deref(),
+            tenant_id: self.tenant_id.as_deref(),
+            client_secret: self.client_secret.as_ref(),
+            certificate_path: self.certificate_path.as_deref(),
+            certificate_password: self.certificate_password.as_ref(),
         }
     }
 }
@@ -287,33 +246,7 @@ impl AmqpSourceConfig {
                 event_hub: c.event_hub.clone(),
             },
             (None, Some(cred)) => {
-                let credential = match cred {
-                    Credential::WorkloadIdentity => EntraCredential::WorkloadIdentity {
-                        client_id: c.client_id.clone(),
-                        tenant_id: c.tenant_id.clone(),
-                    },
-                    Credential::ManagedIdentity => EntraCredential::ManagedIdentity {
-                        client_id: c.client_id.clone(),
-                    },
-                    Credential::ClientSecret => EntraCredential::ClientSecret {
-                        tenant_id: c.tenant_id.clone().ok_or_else(|| required("tenant_id"))?,
-                        client_id: c.client_id.clone().ok_or_else(|| required("client_id"))?,
-                        client_secret: c
-                            .client_secret
-                            .clone()
-                            .ok_or_else(|| required("client_secret"))?,
-                    },
-                    Credential::ClientCertificate => EntraCredential::ClientCertificate {
-                        tenant_id: c.tenant_id.clone().ok_or_else(|| required("tenant_id"))?,
-                        client_id: c.client_id.clone().ok_or_else(|| required("client_id"))?,
-                        certificate_path: c
-                            .certificate_path
-                            .clone()
-                            .ok_or_else(|| required("certificate_path"))?,
-                        certificate_password: c.certificate_password.clone(),
-                    },
-                    Credential::AzureCli => EntraCredential::AzureCli,
-                };
+                let credential = c.credential_keys().resolve(cred)?;
                 EventHubsAuth::Entra {
                     namespace: c.namespace.clone().ok_or_else(|| required("namespace"))?,
                     event_hub: c.event_hub.clone().ok_or_else(|| required("event_hub"))?,

@@ -1,6 +1,5 @@
 //! What the AMQP source needs to know, already validated by the config crate.
 
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use entrastream_partition_store::Strategy;
@@ -28,57 +27,9 @@ pub enum EventHubsAuth {
     },
 }
 
-/// The Entra ID credentials the source (and the blob store) can use.
-#[derive(Debug, Clone)]
-pub enum EntraCredential {
-    /// Kubernetes workload identity (federated token file from the pod's environment).
-    WorkloadIdentity {
-        /// Overrides `AZURE_CLIENT_ID`.
-        client_id: Option<String>,
-        /// Overrides `AZURE_TENANT_ID`.
-        tenant_id: Option<String>,
-    },
-    /// The host's managed identity (system-assigned, or user-assigned by client id).
-    ManagedIdentity {
-        /// Client id of a user-assigned identity.
-        client_id: Option<String>,
-    },
-    /// A service principal with a client secret.
-    ClientSecret {
-        /// Directory (tenant) id.
-        tenant_id: String,
-        /// Application (client) id.
-        client_id: String,
-        /// The secret.
-        client_secret: Secret,
-    },
-    /// A service principal with a PKCS#12 certificate.
-    ClientCertificate {
-        /// Directory (tenant) id.
-        tenant_id: String,
-        /// Application (client) id.
-        client_id: String,
-        /// Path of the `.pfx` / `.p12` file.
-        certificate_path: PathBuf,
-        /// Its password, if any.
-        certificate_password: Option<Secret>,
-    },
-    /// The signed-in Azure CLI user (development).
-    AzureCli,
-}
-
-impl EntraCredential {
-    /// The name used in config files and logs.
-    pub fn name(&self) -> &'static str {
-        match self {
-            EntraCredential::WorkloadIdentity { .. } => "workload_identity",
-            EntraCredential::ManagedIdentity { .. } => "managed_identity",
-            EntraCredential::ClientSecret { .. } => "client_secret",
-            EntraCredential::ClientCertificate { .. } => "client_certificate",
-            EntraCredential::AzureCli => "azure_cli",
-        }
-    }
-}
+/// The Entra ID credentials the source (and the blob store) can use: shared with the Kafka
+/// source's OAUTHBEARER auth.
+pub use entrastream_credential::EntraCredential;
 
 /// Where a partition without a checkpoint starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

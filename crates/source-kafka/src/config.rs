@@ -6,8 +6,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use entrastream_credential::Credential;
 use entrastream_model::StartPosition;
 use entrastream_secret::{REDACTED, Secret};
 use entrastream_settings::InvalidKey;
@@ -15,7 +17,12 @@ use entrastream_settings::units::{self, Dur};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Keys holding a secret; each also accepts `KEY_env` and `KEY_file`.
-pub const SECRET_KEYS: &[&str] = &["connection_string", "sasl_password"];
+pub const SECRET_KEYS: &[&str] = &[
+    "connection_string",
+    "sasl_password",
+    "client_secret",
+    "certificate_password",
+];
 
 /// The consumer group when none is set: Kafka groups are created on first use.
 pub const DEFAULT_CONSUMER_GROUP: &str = "entrastream";
@@ -67,6 +74,29 @@ pub struct Config {
     /// 24h; set it to your hub's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<Dur>,
+    /// Entra ID credential for SASL OAUTHBEARER on the Event Hubs Kafka endpoint (instead of
+    /// a connection string): the same values as the AMQP source's (see [`crate::auth`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<Credential>,
+    /// The namespace host (`contoso-ns.servicebus.windows.net`) with a credential: the
+    /// bootstrap server `HOST:9093` and the token scope. Without it, `brokers` names both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Application (client) id: see the AMQP source's `client_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Directory (tenant) id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    /// Client secret (secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    /// PKCS#12 certificate for `client_certificate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_path: Option<PathBuf>,
+    /// Password of the certificate (secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_password: Option<Secret>,
 }
 
 /// `start_position`: `earliest` (or `beginning`) and `latest` (or `end`), any case. An
@@ -107,7 +137,7 @@ impl Config {
     /// True when the Event Hubs client defaults apply.
     pub fn event_hubs_defaults(&self) -> bool {
         self.event_hubs_defaults
-            .unwrap_or(self.connection_string.is_some())
+            .unwrap_or(self.connection_string.is_some() || self.credential.is_some())
     }
 
     /// The consumer session timeout: `session.timeout.ms` if set, else librdkafka's
@@ -130,7 +160,8 @@ impl Config {
     /// shows a secret.
     pub fn validate(&self) -> Result<(), InvalidKey> {
         check_delivery_properties(&self.properties)?;
-        if self.connection_string.is_none() && self.brokers.is_none() {
+        crate::auth::keys::validate(self)?;
+        if self.connection_string.is_none() && self.brokers.is_none() && self.namespace.is_none() {
             return Err(InvalidKey::new(
                 "brokers",
                 "set either brokers or connection_string (or connection_string_env / connection_string_file)",
@@ -189,6 +220,7 @@ impl crate::KafkaSourceConfig {
                 event_hubs_defaults: false,
                 properties: BTreeMap::new(),
                 drain_timeout,
+                oauth: None,
             },
         };
         if let Some(b) = &c.brokers {
@@ -210,6 +242,7 @@ impl crate::KafkaSourceConfig {
         }
         k.properties = c.properties.0.clone();
         k.drain_timeout = drain_timeout;
+        crate::auth::keys::apply(c, &mut k)?;
         Ok(k)
     }
 }

@@ -26,6 +26,7 @@
 //! tracks the timestamps of uncommitted messages for the retention headroom ([`retention`]).
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod config;
 pub mod connection_string;
 pub mod handoff;
@@ -111,6 +112,8 @@ pub struct KafkaSourceConfig {
     /// How long a revoke waits for the pipeline to drain the revoked partitions. Must be
     /// shorter than the session timeout (checked by the config crate).
     pub drain_timeout: Duration,
+    /// Entra ID auth (SASL OAUTHBEARER), when `[source] credential` is set.
+    pub oauth: Option<auth::EntraOAuth>,
 }
 
 impl KafkaSourceConfig {
@@ -137,6 +140,7 @@ impl KafkaSourceConfig {
             event_hubs_defaults: true,
             properties: BTreeMap::new(),
             drain_timeout: Duration::from_secs(10),
+            oauth: None,
         })
     }
 
@@ -260,6 +264,8 @@ struct Ctx {
     session_lost: tokio::sync::watch::Sender<u64>,
     /// Commits on revoke sent and not yet confirmed; the poll thread starts their read-back.
     to_confirm: Mutex<Vec<Checkpoint>>,
+    /// Entra ID tokens for SASL OAUTHBEARER ([`auth`]).
+    oauth: Option<auth::TokenSource>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -283,6 +289,15 @@ impl Ctx {
 }
 
 impl ClientContext for Ctx {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _oauthbearer_config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        auth::generate(self.oauth.as_ref())
+    }
+
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         match level {
             RDKafkaLogLevel::Emerg
@@ -639,6 +654,12 @@ impl KafkaSource {
             drain_timeout: config.drain_timeout,
             session_lost: tokio::sync::watch::Sender::new(0),
             to_confirm: Mutex::new(Vec::new()),
+            oauth: config
+                .oauth
+                .as_ref()
+                .map(auth::TokenSource::start)
+                .transpose()
+                .map_err(|e| SourceError::Fatal(e.to_string()))?,
         };
         let consumer: BaseConsumer<Ctx> = config
             .client_config()
@@ -985,6 +1006,7 @@ mod tests {
             event_hubs_defaults: false,
             properties: BTreeMap::new(),
             drain_timeout: Duration::from_secs(10),
+            oauth: None,
         }
     }
 

@@ -97,6 +97,7 @@ fn config(bootstrap: &str, group: &str) -> KafkaSourceConfig {
         event_hubs_defaults: false,
         properties,
         drain_timeout: Duration::from_secs(1),
+        oauth: None,
     }
 }
 

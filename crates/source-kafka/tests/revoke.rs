@@ -55,6 +55,7 @@ fn config(bootstrap: &str, topic: &str) -> KafkaSourceConfig {
         event_hubs_defaults: false,
         properties,
         drain_timeout: DRAIN,
+        oauth: None,
     }
 }
 
