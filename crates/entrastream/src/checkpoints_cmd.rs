@@ -114,7 +114,7 @@ impl SetArgs {
 
 /// The source's tool, from the config.
 enum Tool {
-    Kafka(KafkaTool),
+    Kafka(Box<KafkaTool>),
     Amqp(Box<AmqpTool>, tokio::runtime::Runtime),
 }
 
@@ -133,7 +133,9 @@ fn open(config: &Config) -> anyhow::Result<Result<Tool, ExitCode>> {
             let retention = k
                 .retention
                 .map_or(entrastream_app::DEFAULT_RETENTION, |d| d.0);
-            Ok(Ok(Tool::Kafka(KafkaTool::new(settings, retention)?)))
+            Ok(Ok(Tool::Kafka(Box::new(KafkaTool::new(
+                settings, retention,
+            )?))))
         }
         Some(SourceConfig::Amqp(_)) => {
             let settings = match entrastream_app::amqp::amqp_settings(config) {
