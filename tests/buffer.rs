@@ -259,7 +259,7 @@ async fn a_full_buffer_pauses_the_partitions_drops_nothing_and_recovers() {
 }
 
 /// Issue 13, test 2: the whole stream goes into Sumo's buffer while Sumo is down; then Sumo
-/// flaps (503 half of the time) and the daemon is killed with `kill -9` four times while the
+/// flaps (503 half of the time) and the daemon is killed with `kill -9` five times while the
 /// buffer drains, restarting each time → every record in both sinks, duplicates counted (the
 /// buffer resends what its sink had not acknowledged).
 // Four workers: the waits below block one, the Sumo peer and the flapping need the others.
@@ -297,7 +297,7 @@ async fn kill_9_while_the_buffer_drains_to_a_flapping_peer_loses_nothing() {
     let env = [("E2E_SUMO_URL".to_string(), sumo.url())];
     let want = traffic.ids();
     let end = traffic.end_offsets();
-    let kills = [2_000usize, 6_000, 10_000, 14_000];
+    let kills = [2_000usize, 5_000, 8_000, 11_000, 14_000];
     let mut d = Daemon::start_with_env(&path, &env);
     wait_for_daemon(
         &d,

@@ -343,3 +343,161 @@ async fn a_buffered_sink_down_holds_neither_the_other_sink_nor_the_checkpoint() 
         outage.as_secs()
     );
 }
+
+/// Issue 13, test 1 at the issue's scale: 100,000 records produced at a steady rate, Sumo Logic
+/// down (503) for 60 s in the middle of the stream, Sumo behind a disk buffer. Splunk must stay
+/// live the whole time (every record reaches it within a few seconds of being produced), the
+/// checkpoint keeps moving through the outage, Sumo's share stops growing while it is down,
+/// and in the end both peers hold every record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)]
+async fn sumo_down_60_s_mid_stream_of_100_000_records_splunk_stays_live_nothing_lost() {
+    use std::sync::{Arc, Mutex};
+    let _serial = serial();
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    const RECORDS: usize = 100_000;
+    const RATE: f64 = 1_400.0; // records/s: the stream lasts ~71 s, the outage sits inside it
+    let outage = Duration::from_secs(60);
+    let lag_bound = Duration::from_secs(5);
+    broker.create_topic("live", 4);
+    let hec = acked_hec_peer().await;
+    let sumo = SumoPeer::start("E2ESUMOLIVESECRET").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = daemon_config(
+        dir.path(),
+        "l",
+        &broker.bootstrap,
+        "live",
+        "live-group",
+        "max_in_flight_bytes = \"8MiB\"\nbatch_max_bytes = \"256KiB\"\nretry_max = \"500ms\"",
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let buffer_dir = dir.path().join("sumo-buffer");
+    let sinks = format!(
+        "{}[[sinks]]\nname = \"sumo\"\ntype = \"sumo_logic\"\nurl_env = \"E2E_SUMO_URL\"\nschema = \"raw\"\n\
+         buffer = {{ type = \"disk\", path = \"{}\", max_size = \"2GiB\" }}\n\n",
+        acked_hec_sink(&hec),
+        buffer_dir.display()
+    );
+    let text = replace_sinks(&text, &sinks);
+    let env = siem_env(&hec, &sumo);
+    let config = Config::from_str(&text, false, &env).unwrap();
+    let running = start(&config, &env, Hooks::default()).await.unwrap();
+
+    // The producer paces itself and notes, per envelope, when it was sent and how many records
+    // had been sent up to and including it; the checker turns Splunk's count into a lag.
+    let sent: Arc<Mutex<Vec<(Instant, usize)>>> = Arc::default();
+    let ids: Arc<Mutex<Vec<String>>> = Arc::default();
+    let producer = {
+        let (sent, ids, bootstrap) = (sent.clone(), ids.clone(), broker.bootstrap.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut out = entrastream_testkit::kafka::Producing::new(&bootstrap, "live", 4);
+            let mut generator =
+                entrastream_generator::Generator::new(entrastream_generator::GeneratorConfig {
+                    seed: 83,
+                    ..Default::default()
+                })
+                .unwrap();
+            let (began, mut total, mut buf) = (Instant::now(), 0usize, Vec::new());
+            while total < RECORDS {
+                buf.clear();
+                generator.next_envelope_with(25.min(RECORDS - total), &mut buf);
+                let these = record_ids(&buf);
+                total += these.len();
+                out.send(&buf);
+                ids.lock().unwrap().extend(these);
+                sent.lock().unwrap().push((Instant::now(), total));
+                let due = began + Duration::from_secs_f64(total as f64 / RATE);
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            }
+            out.finish();
+        })
+    };
+
+    // Splunk's lag now: the age of the oldest envelope whose records it cannot all have yet
+    // (it receives each record once here; nothing fails on its side).
+    let lag = |hec_count: usize| -> Duration {
+        let sent = sent.lock().unwrap();
+        let first_missing = sent.partition_point(|&(_, upto)| upto <= hec_count);
+        sent.get(first_missing)
+            .map_or(Duration::ZERO, |(at, _)| at.elapsed())
+    };
+    let committed = || -> i64 { broker.committed("live-group", "live", 4).iter().sum() };
+
+    // Ten seconds into the stream, Sumo goes down for 60 s.
+    let mut worst = Duration::ZERO;
+    let stream_began = Instant::now();
+    while stream_began.elapsed() < Duration::from_secs(10) {
+        worst = worst.max(lag(hec.event_count()));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    sumo.fail_for(503, outage);
+    let outage_began = Instant::now();
+    let (committed_at_start, sumo_at_start) = (committed(), sumo.line_count());
+    let mut committed_mid = 0;
+    while outage_began.elapsed() < outage - Duration::from_secs(2) {
+        let l = lag(hec.event_count());
+        assert!(
+            l < lag_bound,
+            "Splunk fell {l:?} behind the stream {:?} into Sumo's outage",
+            outage_began.elapsed()
+        );
+        worst = worst.max(l);
+        if committed_mid == 0 && outage_began.elapsed() > outage / 2 {
+            committed_mid = committed();
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (committed_late, sumo_late) = (committed(), sumo.line_count());
+    assert!(
+        committed_at_start < committed_mid && committed_mid < committed_late,
+        "the checkpoint did not keep moving through the outage: {committed_at_start} → \
+         {committed_mid} → {committed_late}"
+    );
+    // Requests in flight when the outage began may still land; after that, nothing.
+    assert!(
+        sumo_late < sumo_at_start + 5_000,
+        "Sumo kept receiving while it answered 503: {sumo_at_start} → {sumo_late}"
+    );
+
+    // The rest of the stream, then the drain.
+    while !producer.is_finished() {
+        let l = lag(hec.event_count());
+        assert!(l < lag_bound, "Splunk fell {l:?} behind after the outage");
+        worst = worst.max(l);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    producer.await.unwrap();
+    let want: std::collections::HashSet<String> = ids.lock().unwrap().iter().cloned().collect();
+    assert_eq!(want.len(), RECORDS);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while hec.event_count() < RECORDS || sumo.line_count() < RECORDS {
+        assert!(
+            Instant::now() < deadline,
+            "not delivered after the stream: Splunk {} Sumo {} of {RECORDS}",
+            hec.event_count(),
+            sumo.line_count()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (h, s) = (hec_ids(&hec), sumo_ids(&sumo));
+    let missing_h = want.iter().filter(|id| !h.contains_key(*id)).count();
+    let missing_s = want.iter().filter(|id| !s.contains_key(*id)).count();
+    assert_eq!(
+        (missing_h, missing_s),
+        (0, 0),
+        "records lost (Splunk, Sumo)"
+    );
+    running.stop().await.unwrap();
+    eprintln!(
+        "buffered live e2e: {RECORDS} records at {RATE} records/s; Sumo down {} s from 10 s in; \
+         Splunk's worst lag {worst:?}; checkpoint sum {committed_at_start} → {committed_mid} → \
+         {committed_late} during the outage; Sumo lines {sumo_at_start} → {sumo_late} during it, \
+         {} at the end ({} duplicates)",
+        outage.as_secs(),
+        s.values().sum::<usize>(),
+        s.values().sum::<usize>() - s.len()
+    );
+}

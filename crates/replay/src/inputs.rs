@@ -37,7 +37,10 @@ pub fn expand(from: &str, selection: &Selection) -> Result<Vec<InputFile>, Repla
     let mut files = Vec::new();
     if path.is_dir() {
         walk(path, path, selection, &mut files)?;
-    } else if path.is_file() {
+    } else if path.exists() {
+        // A named path that is not a directory is read as given, whatever it is: a regular
+        // file, or `/dev/null`, `/dev/stdin` or a FIFO, which `parse` and `report` have always
+        // accepted (their size, 0, only feeds the progress total).
         files.push(input(path.to_path_buf())?);
     } else if let Some(pattern) = path.file_name().and_then(|n| n.to_str())
         && (pattern.contains('*') || pattern.contains('?'))
@@ -229,5 +232,14 @@ mod tests {
         assert_eq!(expand(&pattern, &Selection::default()).unwrap().len(), 3);
         assert!(expand("/nonexistent/x", &Selection::default()).is_err());
         assert!(expand("https://a.blob.core.windows.net/c", &Selection::default()).is_err());
+    }
+
+    /// `report /dev/null` and `parse … /dev/null` worked before report took replay's SOURCE
+    /// forms: a path that exists and is not a directory is read as a file.
+    #[test]
+    fn a_device_path_is_read_as_a_file() {
+        let files = expand("/dev/null", &Selection::default()).unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].path, Path::new("/dev/null"));
     }
 }
