@@ -26,6 +26,39 @@ fn acked_hec_sink(hec: &HecPeer) -> String {
     )
 }
 
+/// Issue 13's daemon: Splunk HEC with indexer acknowledgement and Sumo Logic behind a disk
+/// buffer in `dir`, reading `topic` (group `<topic>-group`); `(in_flight, buffer)` are the
+/// pipeline's `max_in_flight_bytes` and the buffer's `max_size`.
+fn splunk_and_buffered_sumo(
+    dir: &std::path::Path,
+    broker: &Broker,
+    topic: &str,
+    (in_flight, buffer): (&str, &str),
+    (hec, sumo): (&HecPeer, &SumoPeer),
+) -> (Config, Env) {
+    let path = daemon_config(
+        dir,
+        topic,
+        &broker.bootstrap,
+        topic,
+        &format!("{topic}-group"),
+        &format!(
+            "max_in_flight_bytes = \"{in_flight}\"\nbatch_max_bytes = \"256KiB\"\nretry_max = \"500ms\""
+        ),
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let sinks = format!(
+        "{}[[sinks]]\nname = \"sumo\"\ntype = \"sumo_logic\"\nurl_env = \"E2E_SUMO_URL\"\nschema = \"raw\"\n\
+         buffer = {{ type = \"disk\", path = \"{}\", max_size = \"{buffer}\" }}\n\n",
+        acked_hec_sink(hec),
+        dir.join("sumo-buffer").display()
+    );
+    let text = replace_sinks(&text, &sinks);
+    let env = siem_env(hec, sumo);
+    let config = Config::from_str(&text, false, &env).unwrap();
+    (config, env)
+}
+
 fn id_of(v: &serde_json::Value) -> Option<String> {
     let p = &v["properties"];
     p["id"]
@@ -271,25 +304,13 @@ async fn a_buffered_sink_down_holds_neither_the_other_sink_nor_the_checkpoint() 
     sumo.fail_for(503, outage);
     let outage_began = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let path = daemon_config(
+    let (config, env) = splunk_and_buffered_sumo(
         dir.path(),
-        "b",
-        &broker.bootstrap,
+        &broker,
         "buffered",
-        "buffered-group",
-        "max_in_flight_bytes = \"4MiB\"\nbatch_max_bytes = \"256KiB\"\nretry_max = \"500ms\"",
+        ("4MiB", "512MiB"),
+        (&hec, &sumo),
     );
-    let text = std::fs::read_to_string(&path).unwrap();
-    let buffer_dir = dir.path().join("sumo-buffer");
-    let sinks = format!(
-        "{}[[sinks]]\nname = \"sumo\"\ntype = \"sumo_logic\"\nurl_env = \"E2E_SUMO_URL\"\nschema = \"raw\"\n\
-         buffer = {{ type = \"disk\", path = \"{}\", max_size = \"512MiB\" }}\n\n",
-        acked_hec_sink(&hec),
-        buffer_dir.display()
-    );
-    let text = replace_sinks(&text, &sinks);
-    let env = siem_env(&hec, &sumo);
-    let config = Config::from_str(&text, false, &env).unwrap();
     let running = start(&config, &env, Hooks::default()).await.unwrap();
     let end = traffic.end_offsets();
     let want = traffic.ids();
@@ -365,25 +386,8 @@ async fn sumo_down_60_s_mid_stream_of_100_000_records_splunk_stays_live_nothing_
     let hec = acked_hec_peer().await;
     let sumo = SumoPeer::start("E2ESUMOLIVESECRET").await;
     let dir = tempfile::tempdir().unwrap();
-    let path = daemon_config(
-        dir.path(),
-        "l",
-        &broker.bootstrap,
-        "live",
-        "live-group",
-        "max_in_flight_bytes = \"8MiB\"\nbatch_max_bytes = \"256KiB\"\nretry_max = \"500ms\"",
-    );
-    let text = std::fs::read_to_string(&path).unwrap();
-    let buffer_dir = dir.path().join("sumo-buffer");
-    let sinks = format!(
-        "{}[[sinks]]\nname = \"sumo\"\ntype = \"sumo_logic\"\nurl_env = \"E2E_SUMO_URL\"\nschema = \"raw\"\n\
-         buffer = {{ type = \"disk\", path = \"{}\", max_size = \"2GiB\" }}\n\n",
-        acked_hec_sink(&hec),
-        buffer_dir.display()
-    );
-    let text = replace_sinks(&text, &sinks);
-    let env = siem_env(&hec, &sumo);
-    let config = Config::from_str(&text, false, &env).unwrap();
+    let (config, env) =
+        splunk_and_buffered_sumo(dir.path(), &broker, "live", ("8MiB", "2GiB"), (&hec, &sumo));
     let running = start(&config, &env, Hooks::default()).await.unwrap();
 
     // The producer paces itself and notes, per envelope, when it was sent and how many records

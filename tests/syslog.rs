@@ -257,10 +257,11 @@ fn rsyslog_killed_and_restarted_mid_stream_over_relp_loses_nothing_and_counts_re
     let m = |family| sink_metric(&scrape, family, "relay");
     let resent = m("entrastream_sink_syslog_resent_records_total");
     eprintln!(
-        "syslog restart: {} records, {at_freeze} before the freeze, {duplicates} duplicates, {resent} resent, {} reconnects, {} connect failures",
+        "syslog restart: {} records, {at_freeze} before the freeze, {duplicates} duplicates, {resent} resent, {} reconnects, {} connect failures, {} bytes of a message torn by the kill",
         want.len(),
         m("entrastream_sink_syslog_reconnects_total"),
         m("entrastream_sink_syslog_connect_failures_total"),
+        rsyslog.torn_output("relp").len(),
     );
     assert!(resent >= 1.0, "the window in flight at the kill is resent");
     assert!(duplicates <= resent, "every duplicate is a counted resend");

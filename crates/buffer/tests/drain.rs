@@ -107,6 +107,12 @@ impl Sink for ScriptSink {
     }
 }
 
+/// A 1 MiB buffer in `dir` draining into `lanes` (one batch in flight on each).
+fn open_buffer(dir: &Path, lanes: Vec<Box<dyn Sink>>, options: DrainOptions) -> BufferedSink {
+    BufferedSink::open_lanes(dir, 1 << 20, lanes, DeadLetters::default().sink(), options)
+        .expect("open the buffer")
+}
+
 /// One record per drain batch, so that batch numbers are record ids.
 fn one_record_batches() -> DrainOptions {
     DrainOptions {
@@ -145,14 +151,7 @@ async fn the_next_batches_are_read_while_one_is_in_flight() {
     let dir = tempfile::tempdir().unwrap();
     let peer = Script::default();
     peer.hold.lock().unwrap().insert(0);
-    let mut sink = BufferedSink::open(
-        dir.path(),
-        1 << 20,
-        peer.sink(),
-        DeadLetters::default().sink(),
-        one_record_batches(),
-    )
-    .unwrap();
+    let mut sink = open_buffer(dir.path(), vec![peer.sink()], one_record_batches());
     append(&mut sink, 0..20).await;
     let stats = sink.stats();
     peer.wait("first send", 10, |p| p.in_send.load(Ordering::SeqCst) == 1)
@@ -186,14 +185,11 @@ async fn out_of_order_finishes_move_the_position_only_past_contiguous_batches() 
     let dir = tempfile::tempdir().unwrap();
     let peer = Script::default();
     peer.hold.lock().unwrap().insert(0);
-    let mut sink = BufferedSink::open_lanes(
+    let mut sink = open_buffer(
         dir.path(),
-        1 << 20,
         vec![peer.sink(), peer.sink()],
-        DeadLetters::default().sink(),
         one_record_batches(),
-    )
-    .unwrap();
+    );
     append(&mut sink, 0..10).await;
     let stats = sink.stats();
     // Batch 0 is held on one lane; the other lane delivers the rest of the window
@@ -221,14 +217,7 @@ async fn out_of_order_finishes_move_the_position_only_past_contiguous_batches() 
     assert_eq!(peer.received().len(), 10, "each batch sent once");
 
     let again = Script::default();
-    let reopened = BufferedSink::open(
-        crashed.path(),
-        1 << 20,
-        again.sink(),
-        DeadLetters::default().sink(),
-        one_record_batches(),
-    )
-    .unwrap();
+    let reopened = open_buffer(crashed.path(), vec![again.sink()], one_record_batches());
     assert_eq!(reopened.recovery().pending_records, 10);
     wait_drained(&reopened.stats(), 10).await;
     assert_eq!(again.received(), (0..10).collect::<Vec<_>>());
@@ -239,14 +228,11 @@ async fn a_failing_middle_batch_holds_the_position_until_it_is_delivered() {
     let dir = tempfile::tempdir().unwrap();
     let peer = Script::default();
     peer.failing.lock().unwrap().insert(1, u32::MAX);
-    let mut sink = BufferedSink::open_lanes(
+    let mut sink = open_buffer(
         dir.path(),
-        1 << 20,
         vec![peer.sink(), peer.sink()],
-        DeadLetters::default().sink(),
         one_record_batches(),
-    )
-    .unwrap();
+    );
     append(&mut sink, 0..10).await;
     let stats = sink.stats();
     // Batch 1 is retried on one lane; the other delivers 0, then 2..=4 (the window past the
@@ -267,14 +253,7 @@ async fn a_failing_middle_batch_holds_the_position_until_it_is_delivered() {
     let crashed = tempfile::tempdir().unwrap();
     snapshot(dir.path(), crashed.path());
     let again = Script::default();
-    let reopened = BufferedSink::open(
-        crashed.path(),
-        1 << 20,
-        again.sink(),
-        DeadLetters::default().sink(),
-        one_record_batches(),
-    )
-    .unwrap();
+    let reopened = open_buffer(crashed.path(), vec![again.sink()], one_record_batches());
     wait_drained(&reopened.stats(), 10).await;
     let resent = again.received();
     assert!(
@@ -300,14 +279,7 @@ async fn a_crash_between_delivery_and_the_position_write_resends_never_skips() {
         unpersisted_batches: Some(100),
         ..one_record_batches()
     };
-    let mut sink = BufferedSink::open(
-        dir.path(),
-        1 << 20,
-        peer.sink(),
-        DeadLetters::default().sink(),
-        options.clone(),
-    )
-    .unwrap();
+    let mut sink = open_buffer(dir.path(), vec![peer.sink()], options.clone());
     let stats = sink.stats();
     // The first move of the position is written at once; the next ones wait an hour.
     append(&mut sink, 0..1).await;
@@ -328,14 +300,7 @@ async fn a_crash_between_delivery_and_the_position_write_resends_never_skips() {
     let crashed = tempfile::tempdir().unwrap();
     snapshot(dir.path(), crashed.path());
     let again = Script::default();
-    let reopened = BufferedSink::open(
-        crashed.path(),
-        1 << 20,
-        again.sink(),
-        DeadLetters::default().sink(),
-        options.clone(),
-    )
-    .unwrap();
+    let reopened = open_buffer(crashed.path(), vec![again.sink()], options.clone());
     assert_eq!(
         reopened.recovery().pending_records,
         19,
@@ -379,14 +344,7 @@ async fn the_position_is_written_coalesced_not_once_per_batch() {
         unpersisted_batches: Some(1000),
         ..one_record_batches()
     };
-    let mut sink = BufferedSink::open(
-        dir.path(),
-        1 << 20,
-        peer.sink(),
-        DeadLetters::default().sink(),
-        options,
-    )
-    .unwrap();
+    let mut sink = open_buffer(dir.path(), vec![peer.sink()], options);
     let started = Instant::now();
     append(&mut sink, 0..100).await;
     let stats = sink.stats();
@@ -405,14 +363,7 @@ async fn the_position_is_written_coalesced_not_once_per_batch() {
 async fn by_default_one_position_write_covers_the_batches_finished_meanwhile() {
     let dir = tempfile::tempdir().unwrap();
     let peer = Script::default();
-    let mut sink = BufferedSink::open(
-        dir.path(),
-        1 << 20,
-        peer.sink(),
-        DeadLetters::default().sink(),
-        one_record_batches(),
-    )
-    .unwrap();
+    let mut sink = open_buffer(dir.path(), vec![peer.sink()], one_record_batches());
     append(&mut sink, 0..200).await;
     let stats = sink.stats();
     wait_drained(&stats, 20).await;

@@ -227,11 +227,25 @@ impl Rsyslog {
     }
 
     /// Kills rsyslogd at once (SIGKILL): whatever it acknowledged is in the output file.
+    ///
+    /// A kill can land between two `write` calls of one message (omfile writes through a
+    /// 4 KiB buffer, and a sign-in record is larger), leaving a line without its line feed.
+    /// That message was never acknowledged (the flush comes before the RELP answer), so the
+    /// sender sends it again; left in place, the restarted rsyslog would glue its first line
+    /// onto the torn one. The torn tail is moved to `<file>.torn` (kept, not hidden) so each
+    /// output file holds whole lines only.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+            set_torn_tails_aside(self.dir.path());
         }
+    }
+
+    /// The bytes of messages cut short by [`Rsyslog::kill`] on input `name` (never
+    /// acknowledged, so sent again after the restart).
+    pub fn torn_output(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.dir.path().join(format!("{name}.log.torn"))).unwrap_or_default()
     }
 
     /// Freezes rsyslogd (SIGSTOP): connections stay open, nothing is read or answered, so a
@@ -289,8 +303,72 @@ impl Rsyslog {
     }
 }
 
+/// Moves the unterminated last line of each output file (`*.log`, `*.fields`) in `dir` to
+/// `<file>.torn`; see [`Rsyslog::kill`].
+fn set_torn_tails_aside(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        let is_output = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("log" | "fields")
+        );
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        if !is_output || bytes.last().is_none_or(|b| *b == b'\n') {
+            continue;
+        }
+        let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let mut torn_name = path.clone().into_os_string();
+        torn_name.push(".torn");
+        let mut torn = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(torn_name)
+            .expect("open the torn-tail file");
+        std::io::Write::write_all(&mut torn, &bytes[whole..]).expect("keep the torn tail");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_len(whole as u64))
+            .expect("cut the torn tail off the output file");
+    }
+}
+
 impl Drop for Rsyslog {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_last_line_is_set_aside_and_whole_lines_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("relp.log");
+        std::fs::write(&log, b"one\ntwo\nthr").unwrap();
+        std::fs::write(dir.path().join("tcp.log"), b"whole\n").unwrap();
+        std::fs::write(dir.path().join("rsyslog.conf"), b"no newline").unwrap();
+        set_torn_tails_aside(dir.path());
+        assert_eq!(std::fs::read(&log).unwrap(), b"one\ntwo\n");
+        assert_eq!(
+            std::fs::read(dir.path().join("relp.log.torn")).unwrap(),
+            b"thr"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("tcp.log")).unwrap(),
+            b"whole\n"
+        );
+        assert!(!dir.path().join("tcp.log.torn").exists());
+        assert_eq!(
+            std::fs::read(dir.path().join("rsyslog.conf")).unwrap(),
+            b"no newline",
+            "only output files are touched"
+        );
     }
 }
