@@ -8,9 +8,13 @@
 //! `set` refuses, because it cannot check that the new positions exist.
 //!
 //! A checkpoint holds the *last processed* event (exclusive start), as every SDK reads it:
-//! moving a partition so that event N is read next writes sequence number N − 1. Only the
-//! sequence number is written: the event N − 1's offset is not known without reading it, and
-//! every SDK processor falls back to the sequence number when a checkpoint has no offset.
+//! moving a partition so that event N is read next writes sequence number N − 1 **and that
+//! event's offset**, read from the hub. Both are needed: entrastream and the .NET/Java
+//! processors resume from the sequence number, but the Python processor resumes from the
+//! offset alone and, finding none, starts at its configured default position instead (the
+//! newest events, by default): records would be skipped. When event N − 1 is no longer
+//! retained (or N is the partition's first event), the offset written is `-1`, the start of
+//! the partition, which is then the same place.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -359,20 +363,19 @@ impl AmqpTool {
         })
     }
 
-    /// Writes the plan's checkpoints (sequence number only, see the module docs) and reads
-    /// them back.
+    /// Writes the plan's checkpoints (sequence number and offset, see the module docs) and
+    /// reads them back.
     pub async fn apply(&self, plan: &Plan) -> Result<(), ToolError> {
+        let mut checkpoints = Vec::with_capacity(plan.moves.len());
         for m in &plan.moves {
-            self.store
-                .update_checkpoint(
-                    &self.key,
-                    &StoredCheckpoint {
-                        partition_id: m.partition.clone(),
-                        offset: None,
-                        sequence_number: Some(m.new),
-                    },
-                )
-                .await?;
+            checkpoints.push(StoredCheckpoint {
+                partition_id: m.partition.clone(),
+                offset: Some(self.offset_of(&m.partition, m.new).await?),
+                sequence_number: Some(m.new),
+            });
+        }
+        for c in &checkpoints {
+            self.store.update_checkpoint(&self.key, c).await?;
         }
         let stored = self.store.list_checkpoints(&self.key).await?;
         for m in &plan.moves {
@@ -389,6 +392,34 @@ impl AmqpTool {
             }
         }
         Ok(())
+    }
+}
+
+impl AmqpTool {
+    /// The offset to store beside sequence number `last_processed` of `partition`: that
+    /// event's own offset, or `-1` (the start of the partition) when it is not retained, the
+    /// first retained event being the next one to read either way.
+    async fn offset_of(&self, partition: &str, last_processed: i64) -> Result<String, ToolError> {
+        const START_OF_PARTITION: &str = "-1";
+        if last_processed < 0 {
+            return Ok(START_OF_PARTITION.into());
+        }
+        let hub = self.hub.as_ref().map_err(|e| ToolError::Hub(e.clone()))?;
+        let found = hub
+            .first_event(partition, PeekFrom::SequenceNumber(last_processed))
+            .await
+            .map_err(|e| ToolError::Hub(e.to_string()))?;
+        match found {
+            Some(e) if e.sequence_number == last_processed => e.offset.ok_or_else(|| {
+                ToolError::Hub(format!(
+                    "partition {partition}: the hub gave event {last_processed} without an offset; nothing was written, run the command again"
+                ))
+            }),
+            Some(e) if e.sequence_number > last_processed => Ok(START_OF_PARTITION.into()),
+            _ => Err(ToolError::Hub(format!(
+                "partition {partition}: could not read event {last_processed} to take its offset (no answer, or a replica reading the partition refused the tool's receiver); nothing was written: stop the replicas and run the command again"
+            ))),
+        }
     }
 }
 
