@@ -12,7 +12,7 @@ use entrastream_checkpoint_tool::kafka::KafkaTool;
 
 use crate::amqp_support::{AmqpCase, AmqpDaemon, Hub, checkpoints, positions};
 use crate::support::*;
-use entrastream_partition_store::{PartitionStore as _, StoredCheckpoint};
+use entrastream_partition_store::StoredCheckpoint;
 
 fn kafka_tool(cfg: &Path) -> KafkaTool {
     let env = Env::from_pairs([("E2E_SASL_PASSWORD", SECRET)]);
