@@ -135,6 +135,11 @@ async fn buffer_metrics_and_status_show_the_buffer_filling_and_draining() {
             assert_eq!(s("entrastream_buffer_bytes"), 0.0);
             assert_eq!(s("entrastream_buffer_oldest_record_age_seconds"), 0.0);
             assert!(s("entrastream_buffer_read_bytes_total") >= bytes);
+            assert!(s("entrastream_buffer_position_writes_total") >= 1.0);
+            assert!(
+                s("entrastream_buffer_read_from_memory_bytes_total")
+                    <= s("entrastream_buffer_read_bytes_total")
+            );
             break;
         }
         assert!(Instant::now() < deadline, "the buffer did not drain");

@@ -48,6 +48,8 @@ pub(crate) fn reading(stats: &BufferStats) -> BufferReading {
         torn_bytes: n(&stats.torn_bytes),
         replayed_records: n(&stats.records_replayed),
         drain_retries: n(&stats.drain_retries),
+        position_writes: n(&stats.ack_writes),
+        read_from_memory_bytes: n(&stats.bytes_from_tail),
     }
 }
 

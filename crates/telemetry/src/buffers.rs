@@ -52,6 +52,10 @@ pub struct BufferReading {
     pub replayed_records: u64,
     /// Counter: failed sends to the sink, retried.
     pub drain_retries: u64,
+    /// Counter: acknowledged positions written (each an fsync).
+    pub position_writes: u64,
+    /// Counter: of `read_bytes`, those sent from memory instead of read from disk.
+    pub read_from_memory_bytes: u64,
 }
 
 /// Reads one buffer's numbers; called on every scrape, so it must be cheap (atomic loads).
@@ -88,6 +92,8 @@ struct Families {
     torn_bytes: IntCounterVec,
     replayed_records: IntCounterVec,
     drain_retries: IntCounterVec,
+    position_writes: IntCounterVec,
+    read_from_memory_bytes: IntCounterVec,
 }
 
 impl std::fmt::Debug for BufferMetrics {
@@ -140,6 +146,8 @@ impl Families {
             torn_bytes: counter_vec(None, &spec::BUFFER_TORN_BYTES),
             replayed_records: counter_vec(None, &spec::BUFFER_REPLAYED_RECORDS),
             drain_retries: counter_vec(None, &spec::BUFFER_DRAIN_RETRIES),
+            position_writes: counter_vec(None, &spec::BUFFER_POSITION_WRITES),
+            read_from_memory_bytes: counter_vec(None, &spec::BUFFER_READ_FROM_MEMORY_BYTES),
         }
     }
 
@@ -154,7 +162,7 @@ impl Families {
         ]
     }
 
-    fn counters(&self) -> [&IntCounterVec; 9] {
+    fn counters(&self) -> [&IntCounterVec; 11] {
         [
             &self.written_bytes,
             &self.written_records,
@@ -165,6 +173,8 @@ impl Families {
             &self.torn_bytes,
             &self.replayed_records,
             &self.drain_retries,
+            &self.position_writes,
+            &self.read_from_memory_bytes,
         ]
     }
 
@@ -190,6 +200,8 @@ impl Families {
         set_counter(&self.torn_bytes, sink, r.torn_bytes);
         set_counter(&self.replayed_records, sink, r.replayed_records);
         set_counter(&self.drain_retries, sink, r.drain_retries);
+        set_counter(&self.position_writes, sink, r.position_writes);
+        set_counter(&self.read_from_memory_bytes, sink, r.read_from_memory_bytes);
     }
 }
 
@@ -279,6 +291,8 @@ mod tests {
                 corrupt_records: 1,
                 torn_bytes: 9,
                 replayed_records: 4,
+                position_writes: 6,
+                read_from_memory_bytes: 50,
                 ..Default::default()
             }),
         );
@@ -296,6 +310,8 @@ mod tests {
             "entrastream_buffer_torn_bytes_total{sink=\"sumo\"} 9",
             "entrastream_buffer_replayed_records_total{sink=\"sumo\"} 4",
             "entrastream_buffer_read_bytes_total{sink=\"sumo\"} 0",
+            "entrastream_buffer_position_writes_total{sink=\"sumo\"} 6",
+            "entrastream_buffer_read_from_memory_bytes_total{sink=\"sumo\"} 50",
             "# TYPE entrastream_buffer_written_bytes_total counter",
             "# TYPE entrastream_buffer_full gauge",
         ] {

@@ -414,6 +414,16 @@ pub const BUFFER_DRAIN_RETRIES: MetricSpec<1> = MetricSpec::new(
     "Failed sends from a sink's disk buffer to the sink, retried",
     ["sink"],
 );
+pub const BUFFER_POSITION_WRITES: MetricSpec<1> = MetricSpec::new(
+    "entrastream_buffer_position_writes_total",
+    "Writes of a sink's disk-buffer acknowledged position (each one fsync; one write covers every batch finished meanwhile)",
+    ["sink"],
+);
+pub const BUFFER_READ_FROM_MEMORY_BYTES: MetricSpec<1> = MetricSpec::new(
+    "entrastream_buffer_read_from_memory_bytes_total",
+    "Of the bytes drained from a sink's disk buffer, those sent from memory (recent appends) instead of read back from disk",
+    ["sink"],
+);
 // The syslog sink's transport metrics (its refusals and health are the network sinks'
 // `entrastream_sink_dead_lettered_total` and `entrastream_sink_healthy`).
 
@@ -500,7 +510,7 @@ pub const SINK_ARCHIVE_REQUEST_DURATION: HistogramSpec<1, 15> = HistogramSpec::n
 );
 
 /// Every family name this crate registers, one entry per constant above.
-pub const ALL_NAMES: [&str; 60] = [
+pub const ALL_NAMES: [&str; 62] = [
     MESSAGES_IN.name,
     BYTES_IN.name,
     RECORDS_IN.name,
@@ -546,6 +556,8 @@ pub const ALL_NAMES: [&str; 60] = [
     BUFFER_TORN_BYTES.name,
     BUFFER_REPLAYED_RECORDS.name,
     BUFFER_DRAIN_RETRIES.name,
+    BUFFER_POSITION_WRITES.name,
+    BUFFER_READ_FROM_MEMORY_BYTES.name,
     SINK_SYSLOG_MESSAGES.name,
     SINK_SYSLOG_BYTES.name,
     SINK_SYSLOG_RECONNECTS.name,
