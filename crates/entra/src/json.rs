@@ -217,7 +217,9 @@ pub fn parse(text: &str) -> Result<Value<'_>, SyntaxError> {
         text,
         bytes: text.as_bytes(),
         pos: 0,
-        members: Vec::with_capacity(64),
+        // Sized for a sign-in (its properties alone have about 60 members pending while its
+        // nested objects are parsed), so the stacks do not grow in the middle of most records.
+        members: Vec::with_capacity(text.len().min(64 << 10) / 32),
         items: Vec::with_capacity(16),
     };
     p.skip_ws();
