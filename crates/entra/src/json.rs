@@ -163,10 +163,7 @@ pub struct Object<'a> {
 
 impl<'a> Object<'a> {
     pub fn new(members: Vec<(JsonStr<'a>, Value<'a>)>) -> Self {
-        Object {
-            members,
-            text: "",
-        }
+        Object { members, text: "" }
     }
     /// The object's source text, as received (empty for objects not made by the parser).
     pub fn source_text(&self) -> &'a str {
