@@ -118,7 +118,9 @@ impl<'a> SignIn<'a> {
                         non_empty(opt_str(v, P, "conditionalAccessStatus")?)
                 }
                 "appliedConditionalAccessPolicies" => {
-                    for p in opt_arr(v, P, "appliedConditionalAccessPolicies")? {
+                    let policies = opt_arr(v, P, "appliedConditionalAccessPolicies")?;
+                    s.applied_policies.reserve_exact(policies.len());
+                    for p in policies {
                         if let Some(o) = opt_obj(p, P, "appliedConditionalAccessPolicies[]")? {
                             s.applied_policies.push(ConditionalAccessPolicy::read(o)?);
                         }

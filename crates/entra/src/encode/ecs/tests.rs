@@ -42,6 +42,22 @@ fn snake_case_follows_elastics_regex() {
 }
 
 #[test]
+fn cached_snake_keys_stay_right_past_the_cache_bound() {
+    // Second lookups come from the cache; more distinct keys than it holds make it start over.
+    for round in 0..2 {
+        for i in 0..(SNAKE_CACHE_MAX + 10) {
+            assert_eq!(
+                snake(&format!("keyNo{i}X")),
+                format!("key_no{i}x"),
+                "round {round}"
+            );
+        }
+        assert_eq!(snake("ipAddress"), "ip_address");
+        assert_eq!(snake("ipAddress"), "ip_address");
+    }
+}
+
+#[test]
 fn tenant_grok_is_case_insensitive_and_hex_only() {
     assert_eq!(
         tenant_and_provider(
