@@ -263,9 +263,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(page.next_marker.as_deref(), Some("2!84!abc"));
-        let page =
-            parse_list("<EnumerationResults><Blobs /><NextMarker>  </NextMarker></EnumerationResults>")
-                .unwrap();
+        let page = parse_list(
+            "<EnumerationResults><Blobs /><NextMarker>  </NextMarker></EnumerationResults>",
+        )
+        .unwrap();
         assert!(page.next_marker.is_none());
         let e = parse_list(
             "<EnumerationResults><Blobs><Blob><Name>b</Name><Properties>\

@@ -244,7 +244,10 @@ async fn a_silent_endpoint_is_a_retryable_timeout_naming_the_operation() {
         shown.contains("did not answer list ownership within 300ms"),
         "{shown}"
     );
-    assert!(shown.contains(&format!("127.0.0.1:{port}/acct/ckpt")), "{shown}");
+    assert!(
+        shown.contains(&format!("127.0.0.1:{port}/acct/ckpt")),
+        "{shown}"
+    );
     assert!(!shown.contains(SIG), "{shown}");
     held.abort();
 }
