@@ -215,11 +215,11 @@ mod blob {
         let containers = containers(account, container_prefix).await;
         let mut out = Vec::new();
         for c in containers {
-            let blobs = account
-                .list_blobs(&c, "")
-                .await
-                .unwrap_or_else(|e| panic!("list blobs of {c}: {e}"))
-                .unwrap_or_else(|r| panic!("list blobs of {c}: {} {}", r.status, r.code));
+            let blobs = match account.list_blobs(&c, "").await {
+                Ok(Ok(blobs)) => blobs,
+                Ok(Err(r)) => panic!("list blobs of {c}: {} {}", r.status, r.code),
+                Err(e) => panic!("list blobs of {c}: {e}"),
+            };
             for b in blobs {
                 let path = format!("{c}/{}", b.name);
                 let body = get_blob(account, &path)
