@@ -171,47 +171,6 @@ async fn run_archives_every_record_once_in_its_container_and_hour_and_replay_lea
     });
 }
 
-/// Every blob of the account (`container/name`, lines), read back through the REST API.
-async fn blob_lines(account: &entrastream_blob_client::Account) -> Vec<(String, String)> {
-    use entrastream_blob_client::{Method, Request};
-    let get = |path: String, query: &'static [(&'static str, &'static str)]| async move {
-        let r = account
-            .send(Request {
-                op: "get",
-                method: Method::GET,
-                path: &path,
-                query,
-                headers: Vec::new(),
-                body: Default::default(),
-            })
-            .await
-            .unwrap();
-        assert_eq!(r.status, 200, "{path}: {}", r.code);
-        r.body
-    };
-    // List Containers (one page holds our few containers).
-    let listing = get(String::new(), &[("comp", "list")]).await;
-    let listing = String::from_utf8_lossy(&listing).into_owned();
-    let containers: Vec<String> = listing
-        .split("<Name>")
-        .skip(1)
-        .filter_map(|s| s.split_once("</Name>").map(|(n, _)| n.to_owned()))
-        .filter(|n| n.starts_with("insights-logs-"))
-        .collect();
-    assert!(!containers.is_empty(), "{listing}");
-    let mut out = Vec::new();
-    for c in containers {
-        for b in account.list_blobs(&c, "").await.unwrap().unwrap() {
-            let path = format!("{c}/{}", b.name);
-            let body = get(path.clone(), &[]).await;
-            for line in String::from_utf8(body.to_vec()).unwrap().lines() {
-                out.push((path.clone(), line.to_owned()));
-            }
-        }
-    }
-    out
-}
-
 /// Issue 15 tests 1 and 2 against Azurite: `run` with the HEC peer and an `azure_blob` sink on
 /// 50,000 generated records puts every record once in its container and hour blob; `replay`
 /// from the containers' URLs into a second HEC peer delivers every record and leaves the
@@ -264,15 +223,11 @@ async fn run_archives_to_azurite_and_replay_from_the_containers_reaches_hec() {
     let end = traffic.end_offsets();
     assert_eq!(broker.committed("blobarchive-group", "blobarchive", 4), end);
 
-    let account = entrastream_blob_client::Account::from_connection_string(
-        &azurite.connection_string(),
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let account = azurite.account();
     let want = traffic.ids();
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut misplaced = Vec::new();
-    let lines = blob_lines(&account).await;
+    let lines = entrastream_testkit::blob_lines(&account, "insights-logs-").await;
     let mut containers: Vec<String> = Vec::new();
     for (blob, line) in &lines {
         let id = record_id_in(line.as_bytes()).expect("a record per line");

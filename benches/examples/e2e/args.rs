@@ -52,6 +52,11 @@ pub struct Args {
     pub buffer: bool,
     /// Only the disk-buffer rounds (`--buffer-only`): no other row.
     pub buffer_only: bool,
+    /// The archive rounds (issue 15): `archive_dir` and `azure_blob` into Azurite, each
+    /// against its round's blackhole; on by default, `--no-archive` skips them.
+    pub archive: bool,
+    /// Only the archive rounds (`--archive-only`): no other row.
+    pub archive_only: bool,
 }
 
 pub fn parse_args() -> Args {
@@ -79,6 +84,8 @@ pub fn parse_args() -> Args {
         group: String::new(),
         buffer: true,
         buffer_only: false,
+        archive: true,
+        archive_only: false,
         syslog: true,
         syslog_rounds: 3,
         syslog_relp_window: 128,
@@ -138,6 +145,16 @@ pub fn parse_args() -> Args {
             }
             "--buffer-only" => {
                 a.buffer_only = true;
+                i += 1;
+                continue;
+            }
+            "--no-archive" => {
+                a.archive = false;
+                i += 1;
+                continue;
+            }
+            "--archive-only" => {
+                a.archive_only = true;
                 i += 1;
                 continue;
             }

@@ -108,6 +108,24 @@ fn sink_of(args: &Args, mode: &str, dir: &Path) -> (String, String) {
                 args.peer_url, args.syslog_concurrency, args.peer_ca
             ),
         ),
+        // The archive sinks (issue 15) with their default schema (raw: the record as received,
+        // which is what Azure's own export holds) and layout (azure_monitor, no compression).
+        "archive-dir" => (
+            "256MiB".to_string(),
+            format!(
+                "type = \"archive_dir\"\npath = {:?}\nfsync = {}",
+                dir.join("archive").display().to_string(),
+                args.fsync
+            ),
+        ),
+        // Azurite on loopback: `--peer-url` is its connection string.
+        "azure-blob" => (
+            "256MiB".to_string(),
+            format!(
+                "type = \"azure_blob\"\nconnection_string = {:?}",
+                args.peer_url
+            ),
+        ),
         "amqp-blackhole" | "amqp-idle32" => (
             "256MiB".to_string(),
             "type = \"blackhole\"\nschema = \"native\"".to_string(),

@@ -83,8 +83,9 @@ pub fn run_child(args: &Args, mode: &str) {
         let file_bytes = std::fs::metadata(dir.path().join("records.ndjson"))
             .map(|m| m.len())
             .unwrap_or(0);
+        let archive_bytes = tree_bytes(&dir.path().join("archive"));
         out = format!(
-            "RESULT startup_s={:.3} secs={:.3} user_s={:.3} sys_s={:.3} maxrss_kib={} records_done={} messages_done={} bytes_in={} records_in={} messages_in={} vmhwm_kib={} vmrss_peak_kib={} file_bytes={} buffer_written_bytes={} buffer_read_bytes={}",
+            "RESULT archive_bytes={archive_bytes} startup_s={:.3} secs={:.3} user_s={:.3} sys_s={:.3} maxrss_kib={} records_done={} messages_done={} bytes_in={} records_in={} messages_in={} vmhwm_kib={} vmrss_peak_kib={} file_bytes={} buffer_written_bytes={} buffer_read_bytes={}",
             (first - t0).as_secs_f64(),
             (end - first).as_secs_f64(),
             cpu_at_end.0 - cpu_at_first.0,
@@ -119,6 +120,25 @@ pub fn run_child(args: &Args, mode: &str) {
 }
 
 /// True when no disk buffer holds a record its sink has not acknowledged (true without one).
+/// Bytes of every file under `root` (the `archive_dir` row's hour files; 0 when absent).
+fn tree_bytes(root: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
 fn buffers_drained(metrics: &entrastream_telemetry::Metrics) -> bool {
     metrics
         .buffers

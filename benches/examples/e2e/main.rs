@@ -33,6 +33,12 @@
 //!          [--no-siem] [--siem-rounds N] [--no-amqp] [--idle-secs S] [--amqp-prefetch N]
 //!          [--no-buffer] [--buffer-only] [--no-syslog] [--syslog-rounds N]
 //!          [--syslog-relp-window N] [--syslog-concurrency N] [--syslog-strict]
+//!          [--no-archive] [--archive-only]
+//!
+//! With the archive sinks (default on; `--no-archive` skips them, `--archive-only` runs
+//! nothing else): per round (`--siem-rounds`), a blackhole baseline, then `archive_dir` (hour
+//! files on local disk) and `azure_blob` into a fresh Azurite, each compared with its round's
+//! blackhole (issue 15).
 //!
 //! With the disk buffer (default on; `--no-buffer` skips it, `--buffer-only` runs nothing
 //! else): per round (`--siem-rounds`), the blackhole and Splunk HEC (indexer ack on) rows
@@ -81,7 +87,7 @@ fn main() {
     let (messages, produced) = producers::into_nisshi(&broker, &bodies, args.partitions);
     // 3b. the same bodies in the Event Hubs peer (same partition spread), for the AMQP row
     let amqp_rt = broker::peer_runtime(2);
-    let amqp_peer = if args.amqp && !args.buffer_only {
+    let amqp_peer = if args.amqp && !args.buffer_only && !args.archive_only {
         let peer = broker::event_hubs(&amqp_rt, "e2e", args.partitions as u32);
         producers::into_event_hubs(&peer, &bodies, args.partitions);
         Some(peer)
@@ -100,6 +106,19 @@ fn main() {
             load.trim()
         );
         println!("{}", report::buffer_table(&runs, args.records));
+        return;
+    }
+
+    // `--archive-only`: the archive rounds alone (issue 15), then stop.
+    if args.archive_only {
+        let (baselines, rows) = runs::archive_rounds(&args, &broker.bootstrap, messages);
+        println!(
+            "e2e --archive-only: {} records, {} partitions, load average at start: {}",
+            args.records,
+            args.partitions,
+            load.trim()
+        );
+        println!("{}", report::archive_table(&baselines, &rows, args.records));
         return;
     }
 
@@ -123,6 +142,13 @@ fn main() {
     // 4b. (cont.) the syslog sink over RELP and TLS into rsyslog (its own process, on loopback)
     let (syslog_baselines, syslog_rows) = if args.syslog {
         runs::syslog_rounds(&args, &broker.bootstrap, messages)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+
+    // 4e. the archive sinks (issue 15): archive_dir and azure_blob into Azurite
+    let (archive_baselines, archive_rows) = if args.archive {
+        runs::archive_rounds(&args, &broker.bootstrap, messages)
     } else {
         (Vec::new(), Vec::new())
     };
@@ -172,4 +198,8 @@ fn main() {
         stall_bytes,
     };
     println!("{}", summary.render());
+    println!(
+        "{}",
+        report::archive_table(&archive_baselines, &archive_rows, args.records)
+    );
 }

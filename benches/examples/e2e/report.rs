@@ -300,6 +300,70 @@ impl Summary<'_> {
     }
 }
 
+/// The archive table (issue 15): the blackhole baseline and the `archive_dir` and `azure_blob`
+/// rows, each the median round by its share of its own round's blackhole, with CPU per MB
+/// (entrastream's), peak RSS, the archive's size and the peer's CPU (Azurite's, node).
+pub fn archive_table(baselines: &[(f64, ChildResult)], rows: &[SiemRun], records: u64) -> String {
+    if baselines.is_empty() {
+        return String::new();
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut s = format!(
+        "\n| archive sink ({records} records, raw schema, layout azure_monitor, no compression; median of {} rounds; load average at the end: {}) | records/s | MB/s | % of blackhole (each round) | CPU-s per MB (entrastream) | peak RSS (VmHWM) | archive MB | peer CPU-s |\n",
+        baselines.len(),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    let cpu_mb = |r: &ChildResult| (r.get("user_s") + r.get("sys_s")) / (r.get("bytes_in") / 1e6);
+    let mut sorted: Vec<&(f64, ChildResult)> = baselines.iter().collect();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (bh_rps, bh) = sorted[sorted.len() / 2];
+    let each: Vec<String> = baselines
+        .iter()
+        .map(|(rps, _)| format!("{rps:.0}"))
+        .collect();
+    s.push_str(&format!(
+        "| blackhole, native schema (run before each round; records/s: {}) | {bh_rps:.0} | {:.1} | 100% | {:.4} | {:.0} MiB | - | - |\n",
+        each.join(" / "),
+        bh.get("bytes_in") / 1e6 / bh.get("secs"),
+        cpu_mb(bh),
+        bh.get("vmhwm_kib") / 1024.0
+    ));
+    for (mode, label) in [
+        ("archive-dir", "archive_dir (local disk)"),
+        (
+            "azure-blob",
+            "azure_blob (Azurite on loopback, append blocks ≤ 4 MiB)",
+        ),
+    ] {
+        let Some(m) = median_run(rows, mode) else {
+            continue;
+        };
+        let each: Vec<String> = rows
+            .iter()
+            .filter(|r| r.mode == mode)
+            .map(|r| format!("{:.0}%", r.rps / r.baseline_rps * 100.0))
+            .collect();
+        let peer = m.r.get("peer_cpu_s");
+        s.push_str(&format!(
+            "| {label} (median: round {}) | {:.0} | {:.1} | **{:.0}%** ({}) | {:.4} | {:.0} MiB | {:.1} | {} |\n",
+            m.round,
+            m.rps,
+            m.mbs,
+            m.rps / m.baseline_rps * 100.0,
+            each.join(" / "),
+            cpu_mb(&m.r),
+            m.r.get("vmhwm_kib") / 1024.0,
+            m.r.get("archive_bytes") / 1e6,
+            if peer.is_nan() { "-".to_string() } else { format!("{peer:.2}") }
+        ));
+    }
+    s
+}
+
 /// The median run of `mode` by its share of its own round's blackhole.
 fn median_run<'a>(rows: &'a [SiemRun], mode: &str) -> Option<&'a SiemRun> {
     let mut runs: Vec<&SiemRun> = rows.iter().filter(|r| r.mode == mode).collect();

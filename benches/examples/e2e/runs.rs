@@ -274,3 +274,97 @@ pub fn amqp_rows(
     let _ = trickle.join();
     (amqp_row, r)
 }
+
+/// Bytes of every blob in the account's `insights-logs-*` containers (what the `azure_blob`
+/// row wrote), listed through the daemon's blob client.
+fn archived_blob_bytes(
+    rt: &tokio::runtime::Runtime,
+    azurite: &entrastream_testkit::Azurite,
+) -> u64 {
+    let account = azurite.account();
+    rt.block_on(async {
+        let mut total = 0;
+        for container in entrastream_testkit::containers(&account, "insights-logs-").await {
+            let blobs = account
+                .list_blobs(&container, "")
+                .await
+                .expect("Azurite answers")
+                .unwrap_or_else(|r| panic!("list {container}: {} {}", r.status, r.code));
+            total += blobs.iter().map(|b| b.size).sum::<u64>();
+        }
+        total
+    })
+}
+
+/// Step 4e: the archive rounds (issue 15): per round a blackhole baseline, then the
+/// `archive_dir` sink (hour files under the child's temp dir, fsync as `--no-fsync` says) and
+/// the `azure_blob` sink into an Azurite of its own (a fresh one per round, so every round
+/// creates its containers and blobs). Each row checks that the archive holds at least the
+/// bytes the directory row wrote (the same records, raw, one per line).
+pub fn archive_rounds(
+    args: &Args,
+    bootstrap: &str,
+    messages: u64,
+) -> (Vec<(f64, ChildResult)>, Vec<SiemRun>) {
+    let rt = peer_runtime(1);
+    let mut rows: Vec<SiemRun> = Vec::new();
+    let mut baselines: Vec<(f64, ChildResult)> = Vec::new();
+    for round in 1..=args.siem_rounds.max(1) {
+        let mut base_args = args.clone();
+        base_args.group = format!("e2e-archive-blackhole-round{round}");
+        let b = spawn_child(&base_args, "blackhole", bootstrap, "e2e", messages);
+        let (_, baseline_rps, baseline_mbs) = rates(&b, "blackhole", args.records);
+        eprintln!(
+            "archive round {round}: blackhole {baseline_rps:.0} records/s, {baseline_mbs:.1} MB/s"
+        );
+        baselines.push((baseline_rps, b));
+        let mut dir_bytes = 0.0;
+        for mode in ["archive-dir", "azure-blob"] {
+            let mut a = args.clone();
+            a.group = format!("e2e-{mode}-round{round}");
+            let azurite = if mode == "azure-blob" {
+                let Some(azurite) = entrastream_testkit::Azurite::start() else {
+                    eprintln!("{mode}: azurite-blob is not installed, row skipped");
+                    continue;
+                };
+                a.peer_url = azurite.connection_string();
+                Some(azurite)
+            } else {
+                None
+            };
+            let before = azurite.as_ref().map_or(0.0, |z| process_cpu_s(z.pid()));
+            let mut r = spawn_child(&a, mode, bootstrap, "e2e", messages);
+            if let Some(z) = &azurite {
+                r.kv.insert("peer_cpu_s".into(), process_cpu_s(z.pid()) - before);
+                let bytes = archived_blob_bytes(&rt, z) as f64;
+                r.kv.insert("archive_bytes".into(), bytes);
+            } else {
+                dir_bytes = r.get("archive_bytes");
+            }
+            let written = r.get("archive_bytes");
+            assert!(
+                written > 0.0 && written >= dir_bytes,
+                "{mode}: the archive holds {written} bytes, the directory row wrote {dir_bytes}"
+            );
+            let (secs, rps, mbs) = rates(&r, mode, args.records);
+            eprintln!(
+                "{mode}: {secs:.2}s, {rps:.0} records/s, {mbs:.1} MB/s, {:.2} user + {:.2} sys CPU-s, VmHWM {:.0} MiB, archive {:.1} MB, peer {:.2} CPU-s",
+                r.get("user_s"),
+                r.get("sys_s"),
+                r.get("vmhwm_kib") / 1024.0,
+                written / 1e6,
+                r.get("peer_cpu_s")
+            );
+            rows.push(SiemRun {
+                round,
+                mode,
+                baseline_rps,
+                rps,
+                mbs,
+                r,
+            });
+        }
+    }
+    drop(rt);
+    (baselines, rows)
+}

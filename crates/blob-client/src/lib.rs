@@ -23,7 +23,7 @@ use reqwest::Url;
 
 pub use auth::{Auth, ConnectionString, parse_connection_string, shared_key_authorization};
 pub use azure_core::credentials::TokenCredential;
-pub use list::{ListedBlob, parse_list};
+pub use list::{ListError, ListPage, ListedBlob, parse_list};
 pub use reqwest::Method;
 
 /// The REST version we speak; Azurite accepts it (and `--skipApiVersionCheck` covers newer
@@ -206,6 +206,11 @@ impl Account {
         &self.endpoint
     }
 
+    /// How requests are authorized (callers that word errors by credential kind).
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
     /// `shared_key`, `sas` or `token_credential`.
     pub fn auth_kind(&self) -> &'static str {
         self.auth.kind()
@@ -341,10 +346,10 @@ impl Account {
             let text = String::from_utf8_lossy(&reply.body);
             let page = match parse_list(&text) {
                 Ok(p) => p,
-                Err(reason) => {
+                Err(e) => {
                     return Ok(Err(Reply {
                         status: 502,
-                        code: format!("UnreadableListing ({reason})"),
+                        code: format!("UnreadableListing ({})", e.reason),
                         headers: reply.headers,
                         body: Bytes::new(),
                     }));

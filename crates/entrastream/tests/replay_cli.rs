@@ -145,65 +145,6 @@ fn usage_errors_exit_2() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("configured: out"));
 }
 
-/// Uploads `text` to Azurite as an append blob (as Azure's export writes `PT1H.json`).
-fn upload(
-    rt: &tokio::runtime::Runtime,
-    account: &entrastream_blob_client::Account,
-    path: &str,
-    text: &[u8],
-) {
-    use entrastream_blob_client::{Method, Request};
-    rt.block_on(async {
-        let container = path.split('/').next().unwrap();
-        let send = |op,
-                    path: String,
-                    query: &'static [(&'static str, &'static str)],
-                    headers: Vec<(String, String)>,
-                    body: Vec<u8>| async move {
-            account
-                .send(Request {
-                    op,
-                    method: Method::PUT,
-                    path: &path,
-                    query,
-                    headers,
-                    body: body.into(),
-                })
-                .await
-                .unwrap()
-        };
-        let r = send(
-            "create container",
-            container.to_string(),
-            &[("restype", "container")],
-            vec![],
-            vec![],
-        )
-        .await;
-        assert!(r.status == 201 || r.status == 409, "{}", r.status);
-        let r = send(
-            "create",
-            path.to_string(),
-            &[],
-            vec![("x-ms-blob-type".into(), "AppendBlob".into())],
-            vec![],
-        )
-        .await;
-        assert_eq!(r.status, 201);
-        for block in text.chunks(4 << 20) {
-            let r = send(
-                "append",
-                path.to_string(),
-                &[("comp", "appendblock")],
-                vec![],
-                block.to_vec(),
-            )
-            .await;
-            assert_eq!(r.status, 201);
-        }
-    });
-}
-
 /// `replay --from http://127.0.0.1:<port>/devstoreaccount1/<container>` (Azurite): blobs are
 /// listed and read with ranged GETs; `kill -9` mid-replay, then the same command resumes
 /// from the state file (blob + byte offset) and every record arrives.
@@ -213,11 +154,10 @@ fn replay_from_azurite_resumes_after_kill_9_without_gaps() {
         return;
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let account = entrastream_blob_client::Account::from_connection_string(
-        &azurite.connection_string(),
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let account = azurite.account();
+    let upload = |path: &str, text: &[u8]| {
+        rt.block_on(entrastream_testkit::put_append_blob(&account, path, text))
+    };
     let d = tempfile::tempdir().unwrap();
     let mut want = Vec::new();
     for h in 0..6 {
@@ -229,8 +169,6 @@ fn replay_from_azurite_resumes_after_kill_9_without_gaps() {
             want.push(id);
         }
         upload(
-            &rt,
-            &account,
             &format!(
                 "insights-logs-signinlogs/tenantId=t/y=2024/m=06/d=20/h={h:02}/m=00/PT1H.json"
             ),
@@ -240,8 +178,6 @@ fn replay_from_azurite_resumes_after_kill_9_without_gaps() {
     // A numbered sibling of hour 5 (what the sink writes past the block limit) is read too.
     let sibling = rec("2024-06-20T05:50:00Z", "sibling");
     upload(
-        &rt,
-        &account,
         "insights-logs-signinlogs/tenantId=t/y=2024/m=06/d=20/h=05/m=00/PT1H.1.json",
         format!("{sibling}\n").as_bytes(),
     );

@@ -104,6 +104,20 @@ pub enum StoreError {
         source: reqwest::Error,
     },
 
+    /// The storage endpoint did not answer within the request timeout.
+    #[error(
+        "blob storage at {endpoint} did not answer {op} within {timeout:?}; check the network \
+         path (DNS, firewall, private endpoint) and the account's health; it is retried next cycle"
+    )]
+    Timeout {
+        /// The operation.
+        op: &'static str,
+        /// Container URL without query.
+        endpoint: String,
+        /// The request timeout.
+        timeout: Duration,
+    },
+
     /// The token credential could not produce a token for Azure Storage.
     #[error(
         "cannot get an Entra ID token for Azure Storage: {message}; check the identity \
@@ -155,7 +169,9 @@ impl StoreError {
     /// operator changing anything: network errors, throttling, server errors, timeouts.
     pub fn is_retryable(&self) -> bool {
         match self {
-            StoreError::Transport { .. } | StoreError::Credential { .. } => true,
+            StoreError::Transport { .. }
+            | StoreError::Timeout { .. }
+            | StoreError::Credential { .. } => true,
             StoreError::Http { status, .. } => is_retryable_status(*status),
             StoreError::Io { source, .. } => matches!(
                 source.kind(),

@@ -29,7 +29,9 @@
 //! fails to resolve (and the published `azure_messaging_eventhubs_checkpointstore_blob` 0.9.0
 //! implements the 0.15 trait anyway). The store needs three Blob operations (List Blobs with
 //! metadata, Put Blob, Set Blob Metadata, the last two with conditional headers), so we speak
-//! the REST API directly with reqwest and sign requests ourselves: Shared Key from a storage
+//! the REST API directly with reqwest and sign requests ourselves, through the workspace's one
+//! Blob client (`entrastream-blob-client`: its `Account` signs, validates the endpoint and
+//! keeps secrets out of `Debug`; its `parse_list` reads listings): Shared Key from a storage
 //! connection string (including Azurite's `UseDevelopmentStorage=true`), a SAS on the container
 //! URL, or an Entra ID bearer token from any `azure_core` [`TokenCredential`]
 //! (scope `https://storage.azure.com/.default`). `tests/sdk-compat` checks with the official

@@ -128,14 +128,14 @@ impl BlobConfig {
                 if !ok {
                     return Err(InvalidKey::new(
                         "account_url",
-                        "must be https://<account>.blob.core.windows.net (no query: put a SAS in                          sas)",
+                        "must be https://<account>.blob.core.windows.net (no query: put a SAS in `sas`)",
                     ));
                 }
             }
             None if self.connection_string.is_none() => {
                 return Err(InvalidKey::new(
                     "account_url",
-                    "required unless connection_string is set:                      https://<account>.blob.core.windows.net",
+                    "required unless connection_string is set: https://<account>.blob.core.windows.net",
                 ));
             }
             None => {}
@@ -214,7 +214,10 @@ mod tests {
             ),
         ] {
             let c: BlobConfig = serde_json::from_str(json).unwrap();
-            assert_eq!(c.validate().unwrap_err().key, key, "{json}");
+            let e = c.validate().unwrap_err();
+            assert_eq!(e.key, key, "{json}");
+            // Whole sentences: no line-continuation gap left in the operator's message.
+            assert!(!e.message.contains("  "), "{json}: {:?}", e.message);
         }
         assert!(
             serde_json::from_str::<BlobConfig>(r#"{"account_url":"https://a","container":"x"}"#)

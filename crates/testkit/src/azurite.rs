@@ -1,5 +1,8 @@
 //! Azurite, Microsoft's Azure Storage emulator (npm `azurite`), as a real Blob peer: started on
-//! a free loopback port with its data in a temp dir, killed on drop.
+//! a free loopback port with its data in a temp dir, killed on drop. With feature `blob`, the
+//! reads and writes tests do on it (an account, an append blob uploaded as Azure's export
+//! writes it, a blob read back, every line of every archive container), through the same
+//! signed client as the daemon (`entrastream-blob-client`).
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -54,11 +57,180 @@ impl Azurite {
 
     /// The explicit Azurite connection string (BlobEndpoint form).
     pub fn connection_string(&self) -> String {
-        format!(
-            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_DEV_KEY};\
-             BlobEndpoint=http://127.0.0.1:{}/devstoreaccount1;",
-            self.port
+        azurite_connection_string(self.port, AZURITE_DEV_KEY)
+    }
+
+    /// Azurite's process id (benchmarks count its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The account's blob endpoint, `http://127.0.0.1:PORT/devstoreaccount1`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/devstoreaccount1", self.port)
+    }
+
+    /// The devstoreaccount1 account, Shared Key signed, 30 s per request.
+    #[cfg(feature = "blob")]
+    pub fn account(&self) -> entrastream_blob_client::Account {
+        entrastream_blob_client::Account::from_connection_string(
+            &self.connection_string(),
+            Duration::from_secs(30),
         )
+        .expect("Azurite's connection string")
+    }
+}
+
+/// A devstoreaccount1 connection string for a blob endpoint on loopback `port` with `key`: a
+/// proxy or a failing peer in front of Azurite, or a wrong key.
+pub fn azurite_connection_string(port: u16, key: &str) -> String {
+    format!(
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};\
+         BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+    )
+}
+
+#[cfg(feature = "blob")]
+pub use self::blob::{blob_lines, containers, get_blob, put_append_blob};
+
+#[cfg(feature = "blob")]
+mod blob {
+    use bytes::Bytes;
+    use entrastream_blob_client::{Account, MAX_APPEND_BLOCK_BYTES, Method, Request};
+
+    async fn send(
+        account: &Account,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    ) -> entrastream_blob_client::Reply {
+        account
+            .send(Request {
+                op,
+                method,
+                path,
+                query,
+                headers,
+                body,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{op} {path}: {e}"))
+    }
+
+    /// Writes `bytes` to `container/blob name` as an append blob, in blocks of at most 4 MiB
+    /// (as Azure's export writes `PT1H.json`); creates the container if needed and replaces
+    /// a blob of that name.
+    pub async fn put_append_blob(account: &Account, path: &str, bytes: &[u8]) {
+        let container = path.split('/').next().unwrap_or(path);
+        let r = send(
+            account,
+            "create container",
+            Method::PUT,
+            container,
+            &[("restype", "container")],
+            Vec::new(),
+            Bytes::new(),
+        )
+        .await;
+        assert!(
+            r.status == 201 || r.code == "ContainerAlreadyExists",
+            "create container {container}: {} {}",
+            r.status,
+            r.code
+        );
+        let r = send(
+            account,
+            "create append blob",
+            Method::PUT,
+            path,
+            &[],
+            vec![("x-ms-blob-type".into(), "AppendBlob".into())],
+            Bytes::new(),
+        )
+        .await;
+        assert_eq!(r.status, 201, "create append blob {path}: {}", r.code);
+        for block in bytes.chunks(MAX_APPEND_BLOCK_BYTES) {
+            let r = send(
+                account,
+                "append block",
+                Method::PUT,
+                path,
+                &[("comp", "appendblock")],
+                Vec::new(),
+                Bytes::copy_from_slice(block),
+            )
+            .await;
+            assert_eq!(r.status, 201, "append block {path}: {}", r.code);
+        }
+    }
+
+    /// The bytes of `container/blob name`, None when it does not exist.
+    pub async fn get_blob(account: &Account, path: &str) -> Option<Vec<u8>> {
+        let r = send(
+            account,
+            "get blob",
+            Method::GET,
+            path,
+            &[],
+            Vec::new(),
+            Bytes::new(),
+        )
+        .await;
+        match r.status {
+            200 => Some(r.body.to_vec()),
+            404 => None,
+            s => panic!("get blob {path}: {s} {}", r.code),
+        }
+    }
+
+    /// The account's containers whose names start with `prefix` (one List Containers page:
+    /// enough for a test's few containers).
+    pub async fn containers(account: &Account, prefix: &str) -> Vec<String> {
+        let r = send(
+            account,
+            "list containers",
+            Method::GET,
+            "",
+            &[("comp", "list"), ("prefix", prefix)],
+            Vec::new(),
+            Bytes::new(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "list containers: {}", r.code);
+        let listing = String::from_utf8_lossy(&r.body).into_owned();
+        listing
+            .split("<Name>")
+            .skip(1)
+            .filter_map(|s| s.split_once("</Name>").map(|(n, _)| n.to_owned()))
+            .filter(|n| n.starts_with(prefix))
+            .collect()
+    }
+
+    /// Every line of every blob in the containers whose names start with `container_prefix`
+    /// (e.g. `insights-logs-`), with the blob's `container/name`, in listing order.
+    pub async fn blob_lines(account: &Account, container_prefix: &str) -> Vec<(String, String)> {
+        let containers = containers(account, container_prefix).await;
+        let mut out = Vec::new();
+        for c in containers {
+            let blobs = match account.list_blobs(&c, "").await {
+                Ok(Ok(blobs)) => blobs,
+                Ok(Err(r)) => panic!("list blobs of {c}: {} {}", r.status, r.code),
+                Err(e) => panic!("list blobs of {c}: {e}"),
+            };
+            for b in blobs {
+                let path = format!("{c}/{}", b.name);
+                let body = get_blob(account, &path)
+                    .await
+                    .unwrap_or_else(|| panic!("{path} listed but gone"));
+                for line in String::from_utf8_lossy(&body).lines() {
+                    out.push((path.clone(), line.to_owned()));
+                }
+            }
+        }
+        out
     }
 }
 

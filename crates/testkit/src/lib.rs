@@ -37,7 +37,9 @@ mod sumo;
 mod tools;
 mod wait;
 
-pub use azurite::{AZURITE_DEV_KEY, Azurite};
+pub use azurite::{AZURITE_DEV_KEY, Azurite, azurite_connection_string};
+#[cfg(feature = "blob")]
+pub use azurite::{blob_lines, containers, get_blob, put_append_blob};
 pub use fault_proxy::{FaultMode, FaultProxy, FaultStats};
 pub use hec::{HecPeer, HecPeerOptions, HecStats};
 pub use http::{Impostor, PAGE_PATH};

@@ -7,14 +7,13 @@
 //! with [conditional headers](https://learn.microsoft.com/rest/api/storageservices/specifying-conditional-headers-for-blob-service-operations).
 
 mod names;
-mod xml;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use azure_core::credentials::TokenCredential;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use bytes::Bytes;
 use reqwest::{Method, Url};
 
 use self::names::*;
@@ -22,30 +21,14 @@ use crate::{
     HubKey, Ownership, PartitionStore, RequestCounts, StoreError, StoredCheckpoint,
     check_checkpoint, keys, parse_sequence_number,
 };
-use entrastream_blob_client::auth::{Auth, parse_connection_string, shared_key_authorization};
+use entrastream_blob_client::auth::{Auth, parse_connection_string};
+use entrastream_blob_client::{Account, Request, SendError, error_code_from_body};
 
-/// The REST version we speak; Azurite accepts it (and `--skipApiVersionCheck` covers newer
-/// Azurite defaults).
-const API_VERSION: &str = "2021-08-06";
 /// A storage call slower than this is a failed call; the balancer retries next cycle.
+/// (The blob client connects within `min(this, 10 s)`.)
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Written by [`BlobStore::check_access`], outside every hub prefix so no SDK lists it.
 const ACCESS_CHECK_BLOB: &str = "entrastream-access-check";
-
-/// Path characters kept as-is in blob names: unreserved and '/'. `$` (as in `$default`) is
-/// escaped; the Shared Key resource is signed exactly as sent.
-const PATH: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'/');
-const QUERY: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -61,7 +44,7 @@ enum Kind {
     SetMetadata,
 }
 
-/// What we keep of a response.
+/// What the store keeps of a response.
 #[derive(Debug)]
 struct Reply {
     status: u16,
@@ -74,11 +57,16 @@ struct Reply {
 /// Partition ownership and checkpoints in one Azure Blob container, in the layout of the
 /// official Event Hubs processors (see the crate doc). The container must exist;
 /// [`BlobStore::check_access`] says so at start-up with the fix.
+///
+/// Signing, the account endpoint's validation and the secret-free `Debug` are the blob
+/// client's [`Account`] (shared with the archive sink and `replay`); this type adds the
+/// container, the conditional-request semantics and the operator's error messages.
 pub struct BlobStore {
-    client: reqwest::Client,
-    /// Without query or trailing slash.
+    account: Account,
+    /// The container URL without query (errors, `Debug`, `describe`).
     container: Url,
-    auth: Auth,
+    /// The container's name: the first path segment of every request under the account.
+    container_name: String,
     lowercase: bool,
     counters: Counters,
 }
@@ -87,7 +75,7 @@ impl std::fmt::Debug for BlobStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlobStore")
             .field("container", &self.container.as_str())
-            .field("auth", &self.auth)
+            .field("account", &self.account)
             .field("lowercase_names", &self.lowercase)
             .finish()
     }
@@ -148,18 +136,12 @@ impl BlobStore {
     }
 
     fn build(container: Url, auth: Auth) -> Result<Self, StoreError> {
-        let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()
-            .map_err(|e| StoreError::Config {
-                key: "tls",
-                reason: format!("cannot build the HTTP client: {}", e.without_url()),
-            })?;
+        let (endpoint, container_name) = split_container_url(&container)?;
+        let account = Account::new(&endpoint, auth, REQUEST_TIMEOUT)?;
         Ok(BlobStore {
-            client,
+            account,
             container,
-            auth,
+            container_name,
             lowercase: true,
             counters: Counters::default(),
         })
@@ -256,91 +238,50 @@ impl BlobStore {
         method: Method,
         blob: Option<&str>,
         query: &[(&str, &str)],
-        mut headers: Vec<(String, String)>,
+        headers: Vec<(String, String)>,
     ) -> Result<Reply, StoreError> {
-        let mut url = self.container.as_str().to_string();
-        if let Some(blob) = blob {
-            url.push('/');
-            url.extend(utf8_percent_encode(blob, PATH));
-        }
-        let mut q: Vec<String> = query
-            .iter()
-            .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, QUERY)))
-            .collect();
-        if let Auth::Sas(sas) = &self.auth {
-            q.push(sas.expose().to_string());
-        }
-        if !q.is_empty() {
-            url.push('?');
-            url.push_str(&q.join("&"));
-        }
-        let url = Url::parse(&url).map_err(|_| StoreError::Config {
-            key: "container_url",
-            reason: format!("cannot form a blob URL under {}", self.container_display()),
-        })?;
-        headers.push(("x-ms-version".into(), API_VERSION.into()));
-        headers.push((
-            "x-ms-date".into(),
-            httpdate::fmt_http_date(SystemTime::now()),
-        ));
-        if method == Method::PUT {
-            headers.push(("content-length".into(), "0".into()));
-        }
-        let authorization = match &self.auth {
-            Auth::SharedKey { account, key } => Some(shared_key_authorization(
-                account,
-                key,
-                method.as_str(),
-                &url,
-                &headers,
-            )),
-            Auth::Sas(_) => None,
-            Auth::Token { .. } => self
-                .auth
-                .bearer()
-                .await?
-                .map(|t| format!("Bearer {}", t.expose())),
+        let path = match blob {
+            Some(blob) => format!("{}/{blob}", self.container_name),
+            None => self.container_name.clone(),
         };
-        let mut req = self.client.request(method.clone(), url);
-        for (k, v) in &headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        if let Some(a) = authorization {
-            req = req.header("authorization", a);
-        }
-        if method == Method::PUT {
-            req = req.body(Vec::<u8>::new());
-        }
         match kind {
             Kind::List => &self.counters.list,
             Kind::Put => &self.counters.put,
             Kind::SetMetadata => &self.counters.set_metadata,
         }
         .fetch_add(1, Ordering::Relaxed);
-        let transport = |e: reqwest::Error| StoreError::Transport {
-            op,
-            endpoint: self.container_display(),
-            source: e.without_url(),
-        };
-        let resp = req.send().await.map_err(transport)?;
-        let h = resp.headers();
-        let text = |name: &str| {
-            h.get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let status = resp.status().as_u16();
-        let code = text("x-ms-error-code").unwrap_or_default();
-        let etag = text("etag").map(|e| normalize_etag(&e));
-        let last_modified = text("last-modified").and_then(|t| httpdate::parse_http_date(&t).ok());
-        let body = resp.text().await.map_err(transport)?;
-        tracing::trace!(op, status, code, "storage request");
+        let reply = self
+            .account
+            .send(Request {
+                op,
+                method,
+                path: &path,
+                query,
+                headers,
+                body: Bytes::new(),
+            })
+            .await
+            .map_err(|e| match e {
+                SendError::Auth(e) => StoreError::from(e),
+                SendError::Transport { op, source, .. } => StoreError::Transport {
+                    op,
+                    endpoint: self.container_display(),
+                    source,
+                },
+                SendError::Timeout { op, timeout, .. } => StoreError::Timeout {
+                    op,
+                    endpoint: self.container_display(),
+                    timeout,
+                },
+            })?;
         Ok(Reply {
-            status,
-            code,
-            etag,
-            last_modified,
-            body,
+            status: reply.status,
+            etag: reply.header("etag").map(normalize_etag),
+            last_modified: reply
+                .header("last-modified")
+                .and_then(|t| httpdate::parse_http_date(t).ok()),
+            code: reply.code,
+            body: String::from_utf8_lossy(&reply.body).into_owned(),
         })
     }
 
@@ -348,7 +289,7 @@ impl BlobStore {
     fn fail(&self, op: &'static str, blob: &str, reply: &Reply) -> StoreError {
         let container = self.container_display();
         let code = if reply.code.is_empty() {
-            error_code_from_body(&reply.body)
+            error_code_from_body(reply.body.as_bytes())
         } else {
             reply.code.clone()
         };
@@ -361,14 +302,14 @@ impl BlobStore {
             | (403, "AuthorizationFailure")
                 if reply.status == 401
                     || code != "AuthorizationFailure"
-                    || matches!(self.auth, Auth::SharedKey { .. }) =>
+                    || matches!(self.account.auth(), Auth::SharedKey { .. }) =>
             {
                 StoreError::AuthenticationFailed {
                     container,
                     op,
                     status: reply.status,
                     code,
-                    hint: self.auth.hint(),
+                    hint: self.account.auth_hint(),
                 }
             }
             (403, _) => StoreError::PermissionDenied {
@@ -396,7 +337,7 @@ impl BlobStore {
         &self,
         op: &'static str,
         prefix: &str,
-    ) -> Result<Vec<xml::ListedBlob>, StoreError> {
+    ) -> Result<Vec<entrastream_blob_client::ListedBlob>, StoreError> {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -415,10 +356,12 @@ impl BlobStore {
             if reply.status != 200 {
                 return Err(self.fail(op, prefix, &reply));
             }
-            let page = xml::parse_list(&reply.body).map_err(|reason| StoreError::InvalidData {
-                blob: format!("the listing of {prefix}"),
-                what: "List Blobs answer",
-                reason,
+            let page = entrastream_blob_client::parse_list(&reply.body).map_err(|e| {
+                StoreError::InvalidData {
+                    blob: format!("the listing of {prefix}"),
+                    what: "List Blobs answer",
+                    reason: e.reason,
+                }
             })?;
             out.extend(page.blobs);
             match page.next_marker {
@@ -607,7 +550,7 @@ impl PartitionStore for BlobStore {
         serde_json::json!({
             "kind": "azure_blob",
             "container": self.container.as_str(),
-            "auth": self.auth.kind(),
+            "auth": self.account.auth_kind(),
             "lowercase_names": self.lowercase,
         })
     }

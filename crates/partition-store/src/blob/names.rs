@@ -30,13 +30,6 @@ pub(super) fn normalize_etag(e: &str) -> String {
     }
 }
 
-pub(super) fn error_code_from_body(body: &str) -> String {
-    body.split_once("<Code>")
-        .and_then(|(_, rest)| rest.split_once("</Code>"))
-        .map(|(code, _)| code.to_string())
-        .unwrap_or_default()
-}
-
 pub(super) fn status_hint(status: u16) -> &'static str {
     match status {
         408 | 500 | 502 | 504 => "a transient storage error; it is retried next cycle",
@@ -138,4 +131,22 @@ pub(super) fn parse_container_url(
     }
     check_container_name(container)?;
     Ok((url, query))
+}
+
+/// The account endpoint and the container name of a container URL checked by
+/// [`parse_container_url`]: `https://acct.blob.core.windows.net/ckpt` gives
+/// (`https://acct.blob.core.windows.net`, `ckpt`); Azurite's path-style
+/// `http://127.0.0.1:10000/devstoreaccount1/ckpt` keeps the account in the endpoint.
+pub(super) fn split_container_url(container: &Url) -> Result<(String, String), StoreError> {
+    let url = container.as_str().trim_end_matches('/');
+    match url.rsplit_once('/') {
+        Some((endpoint, name)) if !name.is_empty() && endpoint.contains("://") => {
+            check_container_name(name)?;
+            Ok((endpoint.to_string(), name.to_string()))
+        }
+        _ => Err(StoreError::Config {
+            key: "container_url",
+            reason: "the container URL has no container name in its path".into(),
+        }),
+    }
 }

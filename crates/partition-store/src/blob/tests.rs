@@ -202,3 +202,52 @@ async fn token_credential_sends_a_cached_bearer_for_the_storage_scope() {
     assert!(!shown.contains("TOKEN-SECRET"), "{shown}");
     assert_eq!(store.describe()["auth"], "token_credential");
 }
+
+/// A storage endpoint that accepts connections and never answers: the call ends at the request
+/// timeout with a retryable error that names the operation, the container and the timeout
+/// (before the shared account it was a bare "cannot reach" transport error), never the SAS.
+#[tokio::test]
+async fn a_silent_endpoint_is_a_retryable_timeout_naming_the_operation() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            open.push(s);
+        }
+    });
+    let (container, _) =
+        parse_container_url(&format!("http://127.0.0.1:{port}/acct/ckpt"), false).unwrap();
+    let (endpoint, container_name) = split_container_url(&container).unwrap();
+    assert_eq!(
+        (endpoint.as_str(), container_name.as_str()),
+        (format!("http://127.0.0.1:{port}/acct").as_str(), "ckpt")
+    );
+    let store = BlobStore {
+        account: Account::new(
+            &endpoint,
+            Auth::sas(format!("sv=1&sig={SIG}")),
+            Duration::from_millis(300),
+        )
+        .unwrap(),
+        container,
+        container_name,
+        lowercase: true,
+        counters: Counters::default(),
+    };
+    let hub = HubKey::new("ns.servicebus.windows.net", "hub", "$Default");
+    let err = store.list_ownership(&hub).await.unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(matches!(err, StoreError::Timeout { .. }), "{shown}");
+    assert!(err.is_retryable());
+    assert!(
+        shown.contains("did not answer list ownership within 300ms"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("127.0.0.1:{port}/acct/ckpt")),
+        "{shown}"
+    );
+    assert!(!shown.contains(SIG), "{shown}");
+    held.abort();
+}

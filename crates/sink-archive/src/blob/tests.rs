@@ -40,26 +40,6 @@ fn batch(s: &AzureBlobSink, bodies: &[String]) -> EncodedBatch {
     batch_for(s.encoder(), bodies)
 }
 
-/// The blob's bytes (None when missing).
-async fn get(account: &Account, path: &str) -> Option<Vec<u8>> {
-    let r = account
-        .send(Request {
-            op: "get blob",
-            method: Method::GET,
-            path,
-            query: &[],
-            headers: Vec::new(),
-            body: Bytes::new(),
-        })
-        .await
-        .unwrap();
-    match r.status {
-        200 => Some(r.body.to_vec()),
-        404 => None,
-        s => panic!("get {path}: {s} {}", r.code),
-    }
-}
-
 async fn block_count(account: &Account, path: &str) -> u64 {
     let r = account
         .send(Request {
@@ -139,7 +119,12 @@ async fn records_are_appended_to_their_hour_blob_created_on_first_use() {
             "insights-logs-signinlogs/{HOUR5}/{}",
             hour_file_name(0, compression)
         );
-        let got = ids(compression, &get(account, &signin).await.unwrap());
+        let got = ids(
+            compression,
+            &entrastream_testkit::get_blob(account, &signin)
+                .await
+                .unwrap(),
+        );
         let want: Vec<String> = (0..3)
             .map(|i| format!("{tag}-a{i}"))
             .chain((0..2).map(|i| format!("{tag}-b{i}")))
@@ -150,7 +135,12 @@ async fn records_are_appended_to_their_hour_blob_created_on_first_use() {
             hour_file_name(0, compression)
         );
         assert_eq!(
-            ids(compression, &get(account, &audit).await.unwrap()),
+            ids(
+                compression,
+                &entrastream_testkit::get_blob(account, &audit)
+                    .await
+                    .unwrap()
+            ),
             [format!("{tag}-audit")]
         );
         // One block per writer and blob: the batch went out as one Append Block.
@@ -193,7 +183,7 @@ async fn rolls_to_numbered_siblings_at_the_block_limit() {
     let account = s.account();
     let mut got = Vec::new();
     let mut sibling = 0;
-    while let Some(bytes) = get(
+    while let Some(bytes) = entrastream_testkit::get_blob(
         account,
         &format!(
             "insights-logs-signinlogs/{HOUR5}/{}",
@@ -268,11 +258,7 @@ async fn wrong_key_is_a_clear_error_without_the_key() {
         return;
     };
     let wrong = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXk=";
-    let cs = format!(
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={wrong};\
-         BlobEndpoint=http://127.0.0.1:{}/devstoreaccount1;",
-        azurite.port
-    );
+    let cs = entrastream_testkit::azurite_connection_string(azurite.port, wrong);
     let mut s = sink(&config(&cs, Compression::None));
     let out = s.send(&batch(&s, &records("x", 1, 5))).await;
     let Outcome::Retryable(RetryReason::Operator(msg)) = out else {
@@ -333,11 +319,7 @@ async fn server_errors_and_timeouts_are_retried_until_delivered() {
     // 503 from a busy service.
     let busy = failing_peer(503, 1).await;
     let cs = |port: u16| {
-        format!(
-            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={};\
-             BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
-            entrastream_testkit::AZURITE_DEV_KEY
-        )
+        entrastream_testkit::azurite_connection_string(port, entrastream_testkit::AZURITE_DEV_KEY)
     };
     let mut s = sink(&config(&cs(busy.port()), Compression::None));
     let out = s.send(&batch(&s, &records("busy", 1, 5))).await;
@@ -367,7 +349,12 @@ async fn server_errors_and_timeouts_are_retried_until_delivered() {
         "insights-logs-signinlogs/{HOUR5}/{}",
         hour_file_name(0, Compression::None)
     );
-    let got = ids(Compression::None, &get(s.account(), &path).await.unwrap());
+    let got = ids(
+        Compression::None,
+        &entrastream_testkit::get_blob(s.account(), &path)
+            .await
+            .unwrap(),
+    );
     for i in 0..4 {
         assert!(got.contains(&format!("slow{i}")), "{got:?}");
     }
