@@ -24,6 +24,9 @@
 //! `enable.auto.offset.store=false`). On *assign*, the committed offsets are read back and
 //! reported, so the pipeline's tracker starts from what the group holds. The source also
 //! tracks the timestamps of uncommitted messages for the retention headroom ([`retention`]).
+//! A broker connection that goes silent with requests waiting is probed with one short-timeout
+//! request ([`watchdog`]), so librdkafka drops it in seconds rather than after
+//! `socket.timeout.ms`, which stays at Microsoft's 30 s for every other request.
 #![forbid(unsafe_code)]
 
 pub mod auth;
