@@ -22,6 +22,11 @@
 //! Only the probe has the short timeout; every other request keeps `socket.timeout.ms`, so a
 //! slow but live broker is never cut off (the probe is answered). The probe runs on its own
 //! thread: it never holds the poll thread.
+//!
+//! It works from librdkafka's statistics (`statistics.interval.ms`, 5 s as the source sets it:
+//! a suspect is probed 5–10 s into the silence) and relies on `socket.max.fails` ≥ 1; a user
+//! who sets either to 0 in `[source.properties]` switches the watchdog off with it, and a dead
+//! connection is then noticed after `socket.timeout.ms` again.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Weak};
