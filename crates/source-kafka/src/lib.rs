@@ -725,11 +725,15 @@ impl KafkaSource {
         };
         let watchdog_thread = {
             let consumer = Arc::downgrade(&consumer);
-            let stop = stop.clone();
+            let watchdog_stop = stop.clone();
             std::thread::Builder::new()
                 .name("kafka-watchdog".into())
-                .spawn(move || watchdog::run(consumer, probes, stop))
-                .map_err(|e| SourceError::Fatal(format!("watchdog thread: {e}")))?
+                .spawn(move || watchdog::run(consumer, probes, watchdog_stop))
+                .map_err(|e| {
+                    // The poll thread is already running: stop it with the source.
+                    stop.store(true, Ordering::SeqCst);
+                    SourceError::Fatal(format!("watchdog thread: {e}"))
+                })?
         };
         Ok(KafkaSource {
             consumer,
