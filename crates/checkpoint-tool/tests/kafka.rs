@@ -2,12 +2,10 @@
 //! is what the group committed and what the broker holds; set moves the group's offsets only
 //! when no member is live, to positions the broker resolves.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use entrastream_checkpoint_tool::kafka::KafkaTool;
 use entrastream_checkpoint_tool::{Target, ToolError};
-use entrastream_model::StartPosition;
 use entrastream_source_kafka::KafkaSourceConfig;
 use entrastream_testkit::kafka::{Broker, Producing};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -15,18 +13,8 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 fn source(broker: &Broker, topic: &str, group: &str) -> KafkaSourceConfig {
     KafkaSourceConfig {
-        brokers: broker.bootstrap.clone(),
-        topic: topic.into(),
-        consumer_group: group.into(),
-        start_position: StartPosition::Earliest,
-        security_protocol: None,
-        sasl_mechanism: None,
-        sasl_username: None,
-        sasl_password: None,
-        event_hubs_defaults: false,
-        properties: BTreeMap::new(),
         drain_timeout: Duration::from_secs(5),
-        oauth: None,
+        ..KafkaSourceConfig::for_brokers(broker.bootstrap.clone(), topic, group)
     }
 }
 

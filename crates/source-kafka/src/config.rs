@@ -208,20 +208,11 @@ impl crate::KafkaSourceConfig {
         let mut k = match &c.connection_string {
             Some(cs) => Self::from_connection_string(cs, c.topic.clone(), c.consumer_group())
                 .map_err(|m| InvalidKey::new("connection_string", m.to_string()))?,
-            None => crate::KafkaSourceConfig {
-                brokers: String::new(),
-                topic: c.topic.clone().unwrap_or_default(),
-                consumer_group: c.consumer_group(),
-                start_position: StartPosition::Earliest,
-                security_protocol: None,
-                sasl_mechanism: None,
-                sasl_username: None,
-                sasl_password: None,
-                event_hubs_defaults: false,
-                properties: BTreeMap::new(),
-                drain_timeout,
-                oauth: None,
-            },
+            None => crate::KafkaSourceConfig::for_brokers(
+                String::new(),
+                c.topic.clone().unwrap_or_default(),
+                c.consumer_group(),
+            ),
         };
         if let Some(b) = &c.brokers {
             k.brokers = b.clone();

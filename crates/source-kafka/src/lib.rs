@@ -24,6 +24,9 @@
 //! `enable.auto.offset.store=false`). On *assign*, the committed offsets are read back and
 //! reported, so the pipeline's tracker starts from what the group holds. The source also
 //! tracks the timestamps of uncommitted messages for the retention headroom ([`retention`]).
+//! A broker connection that goes silent with requests waiting is probed with one short-timeout
+//! request ([`watchdog`]), so librdkafka drops it in seconds rather than after
+//! `socket.timeout.ms`, which stays at Microsoft's 30 s for every other request.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -31,6 +34,7 @@ pub mod config;
 pub mod connection_string;
 pub mod handoff;
 pub mod retention;
+pub mod watchdog;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -117,6 +121,31 @@ pub struct KafkaSourceConfig {
 }
 
 impl KafkaSourceConfig {
+    /// Settings for a plain Kafka broker: no TLS, no SASL, no Event Hubs defaults, no extra
+    /// properties, starting at the earliest offset, a 10 s drain timeout. Change the fields
+    /// that differ (the one constructor of configs without a connection string, tests
+    /// included).
+    pub fn for_brokers(
+        brokers: impl Into<String>,
+        topic: impl Into<String>,
+        consumer_group: impl Into<String>,
+    ) -> Self {
+        KafkaSourceConfig {
+            brokers: brokers.into(),
+            topic: topic.into(),
+            consumer_group: consumer_group.into(),
+            start_position: StartPosition::Earliest,
+            security_protocol: None,
+            sasl_mechanism: None,
+            sasl_username: None,
+            sasl_password: None,
+            event_hubs_defaults: false,
+            properties: BTreeMap::new(),
+            drain_timeout: Duration::from_secs(10),
+            oauth: None,
+        }
+    }
+
     /// Settings for the Event Hubs Kafka endpoint from a connection string. `topic` overrides
     /// the string's `EntityPath`; one of the two is required.
     pub fn from_connection_string(
@@ -129,18 +158,12 @@ impl KafkaSourceConfig {
             .or(ep.topic)
             .ok_or(connection_string::ConnectionStringError::MissingTopic)?;
         Ok(KafkaSourceConfig {
-            brokers: ep.bootstrap,
-            topic,
-            consumer_group,
-            start_position: StartPosition::Earliest,
             security_protocol: Some("SASL_SSL".into()),
             sasl_mechanism: Some("PLAIN".into()),
             sasl_username: Some("$ConnectionString".into()),
             sasl_password: Some(ep.password),
             event_hubs_defaults: true,
-            properties: BTreeMap::new(),
-            drain_timeout: Duration::from_secs(10),
-            oauth: None,
+            ..Self::for_brokers(ep.bootstrap, topic, consumer_group)
         })
     }
 
@@ -266,6 +289,8 @@ struct Ctx {
     to_confirm: Mutex<Vec<Checkpoint>>,
     /// Entra ID tokens for SASL OAUTHBEARER ([`auth`]).
     oauth: Option<auth::TokenSource>,
+    /// Probes a broker connection that went silent with requests waiting ([`watchdog`]).
+    watchdog: watchdog::Watchdog,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -319,6 +344,7 @@ impl ClientContext for Ctx {
     }
 
     fn stats(&self, statistics: Statistics) {
+        self.watchdog.check(&statistics);
         let mut lags = HashMap::new();
         for (topic, t) in &statistics.topics {
             for (p, ps) in &t.partitions {
@@ -605,6 +631,8 @@ pub struct KafkaSource {
     stop: Arc<AtomicBool>,
     closing: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// The [`watchdog`]'s probe thread (a probe waits at most [`watchdog::PROBE_TIMEOUT`]).
+    watchdog_thread: Option<JoinHandle<()>>,
     topic: String,
     group: String,
     brokers: String,
@@ -643,6 +671,12 @@ impl KafkaSource {
         let shared = Arc::new(Shared::default());
         let uncommitted = Arc::new(Mutex::new(Uncommitted::default()));
         let track = retention.is_some();
+        let (watchdog, probes) = watchdog::Watchdog::new(watchdog::silence_bound(
+            config
+                .properties
+                .get("fetch.wait.max.ms")
+                .map(String::as_str),
+        ));
         let ctx = Ctx {
             control: control_tx,
             closing: closing.clone(),
@@ -654,6 +688,7 @@ impl KafkaSource {
             drain_timeout: config.drain_timeout,
             session_lost: tokio::sync::watch::Sender::new(0),
             to_confirm: Mutex::new(Vec::new()),
+            watchdog,
             oauth: config
                 .oauth
                 .as_ref()
@@ -688,6 +723,18 @@ impl KafkaSource {
                 })
                 .map_err(|e| SourceError::Fatal(format!("poll thread: {e}")))?
         };
+        let watchdog_thread = {
+            let consumer = Arc::downgrade(&consumer);
+            let watchdog_stop = stop.clone();
+            std::thread::Builder::new()
+                .name("kafka-watchdog".into())
+                .spawn(move || watchdog::run(consumer, probes, watchdog_stop))
+                .map_err(|e| {
+                    // The poll thread is already running: stop it with the source.
+                    stop.store(true, Ordering::SeqCst);
+                    SourceError::Fatal(format!("watchdog thread: {e}"))
+                })?
+        };
         Ok(KafkaSource {
             consumer,
             messages: rx,
@@ -698,6 +745,7 @@ impl KafkaSource {
             stop,
             closing,
             thread: Some(thread),
+            watchdog_thread: Some(watchdog_thread),
             topic: config.topic.clone(),
             group: config.consumer_group.clone(),
             brokers: config.brokers.clone(),
@@ -970,6 +1018,9 @@ impl Source for KafkaSource {
         if let Some(t) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
+        if let Some(t) = self.watchdog_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
         self.consumer.unsubscribe();
         Ok(())
     }
@@ -994,20 +1045,7 @@ mod tests {
     use super::*;
 
     fn plain_broker_config() -> KafkaSourceConfig {
-        KafkaSourceConfig {
-            brokers: "127.0.0.1:9092".into(),
-            topic: "t".into(),
-            consumer_group: "g".into(),
-            start_position: StartPosition::Earliest,
-            security_protocol: None,
-            sasl_mechanism: None,
-            sasl_username: None,
-            sasl_password: None,
-            event_hubs_defaults: false,
-            properties: BTreeMap::new(),
-            drain_timeout: Duration::from_secs(10),
-            oauth: None,
-        }
+        KafkaSourceConfig::for_brokers("127.0.0.1:9092", "t", "g")
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use entrastream_model::{Checkpoint, StartPosition};
+use entrastream_model::Checkpoint;
 use entrastream_source::{Source, SourceEvent};
 use entrastream_source_kafka::{KafkaSource, KafkaSourceConfig};
 use rdkafka::ClientConfig;
@@ -86,18 +86,9 @@ fn config(bootstrap: &str, group: &str) -> KafkaSourceConfig {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     KafkaSourceConfig {
-        brokers: bootstrap.into(),
-        topic: TOPIC.into(),
-        consumer_group: group.into(),
-        start_position: StartPosition::Earliest,
-        security_protocol: None,
-        sasl_mechanism: None,
-        sasl_username: None,
-        sasl_password: None,
-        event_hubs_defaults: false,
         properties,
         drain_timeout: Duration::from_secs(1),
-        oauth: None,
+        ..KafkaSourceConfig::for_brokers(bootstrap, TOPIC, group)
     }
 }
 

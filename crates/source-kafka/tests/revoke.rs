@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use entrastream_model::{Checkpoint, PartitionId, Position, StartPosition};
+use entrastream_model::{Checkpoint, PartitionId, Position};
 use entrastream_source::{Source, SourceEvent};
 use entrastream_source_kafka::{KafkaSource, KafkaSourceConfig};
 use entrastream_testkit::kafka::{Broker, produce};
@@ -44,18 +44,9 @@ fn config(bootstrap: &str, topic: &str) -> KafkaSourceConfig {
         properties.insert("debug".into(), d);
     }
     KafkaSourceConfig {
-        brokers: bootstrap.into(),
-        topic: topic.into(),
-        consumer_group: topic.into(),
-        start_position: StartPosition::Earliest,
-        security_protocol: None,
-        sasl_mechanism: None,
-        sasl_username: None,
-        sasl_password: None,
-        event_hubs_defaults: false,
         properties,
         drain_timeout: DRAIN,
-        oauth: None,
+        ..KafkaSourceConfig::for_brokers(bootstrap, topic, topic)
     }
 }
 
@@ -287,4 +278,68 @@ async fn a_commit_behind_a_blackholed_broker_gives_up_when_the_session_is_lost()
     proxy.set_mode(FaultMode::Pass);
     source.close().await.unwrap();
     assert_eq!(broker.committed(topic, topic, PARTITIONS), vec![0, 0]);
+}
+
+/// How long the path stays blackholed in the recovery test: longer than the session, shorter
+/// than the request timeout (the fault suite's 15 s, scaled to the 6 s session).
+const BLACKHOLE: Duration = Duration::from_secs(8);
+
+/// The fault suite's network row, whole: the path to the broker goes silent with a fetch and
+/// a periodic commit in flight, the session is lost, the path heals. Messages must flow again
+/// well before `socket.timeout.ms` (30 s): librdkafka cannot stop the fetcher of a fetch that
+/// went into the silence, so the unassign of the lost partitions, and with it the rejoin,
+/// waited until that fetch timed out (30.4–30.7 s in runs here; 41–48 s in the fault suite,
+/// where the rejoin then fell into the next fault). The source's watchdog probes the silent
+/// connection with a short-timeout request, and librdkafka drops the connection when it times
+/// out, so the fetch fails at once and the consumer rejoins on the healed path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumption_resumes_soon_after_a_blackholed_broker_path_heals() {
+    init_logs();
+    let topic = "revoke-resume";
+    let Some((broker, proxy)) = broker_behind_proxy(topic).await else {
+        return;
+    };
+    let mut source = KafkaSource::start(&config(&broker.bootstrap, topic), None).unwrap();
+    let last = read_some(&mut source).await;
+    let cp = checkpoint(topic, &last);
+    proxy.set_mode(FaultMode::Blackhole);
+    let blackholed = Instant::now();
+    // The pipeline's periodic commit, sent into the silence: it gives up when the session is
+    // lost (see the test above).
+    let committed = tokio::time::timeout(Duration::from_secs(60), source.commit(&cp))
+        .await
+        .expect("the commit was still waiting after 60 s");
+    assert!(committed.is_err(), "a commit behind a blackhole succeeded");
+    let revoked = tokio::time::timeout(Duration::from_secs(30), source.next_rebalance())
+        .await
+        .expect("no revoke after the session timed out")
+        .unwrap();
+    let SourceEvent::Revoked { drained, .. } = revoked else {
+        panic!("expected a revoke, got {revoked:?}");
+    };
+    drained.send(cp).unwrap();
+    tokio::time::sleep(BLACKHOLE.saturating_sub(blackholed.elapsed())).await;
+    proxy.set_mode(FaultMode::Pass);
+    eprintln!("path healed {:?} after the blackhole", blackholed.elapsed());
+    // Until the first message after the new assignment.
+    let mut assigned = None;
+    let resumed = loop {
+        let ev = tokio::time::timeout(Duration::from_secs(60), source.next_event())
+            .await
+            .expect("nothing for 60 s after the path healed")
+            .unwrap();
+        match ev {
+            SourceEvent::Assigned(_) => assigned = Some(blackholed.elapsed()),
+            SourceEvent::Message(_) if assigned.is_some() => break blackholed.elapsed(),
+            SourceEvent::Revoked { drained, .. } => drained.send(Checkpoint::new()).unwrap(),
+            _ => {}
+        }
+    };
+    eprintln!("assigned after {assigned:?}, first message after {resumed:?} from the blackhole");
+    source.close().await.unwrap();
+    // socket.timeout.ms is 30 s: without the watchdog nothing resumes before it.
+    assert!(
+        resumed < Duration::from_secs(24),
+        "messages resumed {resumed:?} after a {BLACKHOLE:?} blackhole (healed {BLACKHOLE:?} in); the silent fetch connection held the rejoin until its request timed out"
+    );
 }
