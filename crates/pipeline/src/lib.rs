@@ -1009,3 +1009,6 @@ async fn next_source_event(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod order_tests;
