@@ -33,6 +33,12 @@
 //!          [--no-siem] [--siem-rounds N] [--no-amqp] [--idle-secs S] [--amqp-prefetch N]
 //!          [--no-buffer] [--buffer-only] [--no-syslog] [--syslog-rounds N]
 //!          [--syslog-relp-window N] [--syslog-concurrency N] [--syslog-strict]
+//!          [--no-cores] [--cores-only] [--cores-rounds N]
+//!
+//! The pinned-core rows (default on; `--no-cores` skips them, `--cores-only` runs nothing else
+//! besides the parse + encode baseline): per round (`--cores-rounds`, default 3), the blackhole
+//! child under `taskset -c 0` and then `taskset -c 0,1` (its `parse_threads = "auto"` follows
+//! the affinity mask), next to the single-thread parse + encode of the same bodies.
 //!
 //! With the disk buffer (default on; `--no-buffer` skips it, `--buffer-only` runs nothing
 //! else): per round (`--siem-rounds`), the blackhole and Splunk HEC (indexer ack on) rows
@@ -81,7 +87,7 @@ fn main() {
     let (messages, produced) = producers::into_nisshi(&broker, &bodies, args.partitions);
     // 3b. the same bodies in the Event Hubs peer (same partition spread), for the AMQP row
     let amqp_rt = broker::peer_runtime(2);
-    let amqp_peer = if args.amqp && !args.buffer_only {
+    let amqp_peer = if args.amqp && !args.buffer_only && !args.cores_only {
         let peer = broker::event_hubs(&amqp_rt, "e2e", args.partitions as u32);
         producers::into_event_hubs(&peer, &bodies, args.partitions);
         Some(peer)
@@ -89,6 +95,22 @@ fn main() {
         None
     };
     drop(bodies);
+
+    // `--cores-only`: the pinned-core rows alone (issue 16), then stop.
+    if args.cores_only {
+        let runs = runs::cores_rounds(&args, &broker.bootstrap, messages);
+        println!(
+            "e2e --cores-only: {} records, {} partitions, load average at start: {}",
+            args.records,
+            args.partitions,
+            load.trim()
+        );
+        println!(
+            "{}",
+            report::cores_table(&runs, pe_rps, pe_mbs, args.records)
+        );
+        return;
+    }
 
     // `--buffer-only`: the disk-buffer rounds alone (issue 13), then stop.
     if args.buffer_only {
@@ -105,6 +127,13 @@ fn main() {
 
     // 4. end to end, one child per sink
     let rows = runs::kafka_rows(&args, &broker.bootstrap, messages);
+
+    // 4a. the pinned-core rows (issue 16): blackhole on 1 and on 2 cores
+    let cores_runs = if args.cores {
+        runs::cores_rounds(&args, &broker.bootstrap, messages)
+    } else {
+        Vec::new()
+    };
 
     // 4b. the SIEM sinks against the testkit peers (in this process, on loopback)
     let (siem_baselines, siem_rows) = if args.siem {
@@ -172,4 +201,8 @@ fn main() {
         stall_bytes,
     };
     println!("{}", summary.render());
+    println!(
+        "{}",
+        report::cores_table(&cores_runs, pe_rps, pe_mbs, args.records)
+    );
 }

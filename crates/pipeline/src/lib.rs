@@ -14,7 +14,8 @@
 //!    with jittered, capped exponential backoff for as long as it takes. Meanwhile the batch
 //!    stays in flight, its bytes stay counted against the byte budget, and once the budget is
 //!    full every assigned partition is paused and no further message is taken from the source:
-//!    in-flight bytes stay within the budget plus one message (and one batch's encodings), the
+//!    in-flight bytes stay within the budget plus one message (and the encodings of one batch
+//!    and of the parse pool's reassembly window, 2 × `parse_threads` + 2 messages), the
 //!    source's hand-off channel holds at most 64 more messages, and librdkafka's prefetch is
 //!    capped by `queued.max.messages.kbytes` (16 MiB by default here). Nothing is dropped.
 //!    Rebalance events are still read over the budget ([`Source::next_rebalance`]), so a
@@ -39,6 +40,15 @@
 //! (`Checkpointing`); the methods that change it, and so every commit decision, stay on the
 //! one `Pipeline` in this file. [`run`] takes the parts a composition root wires: the source,
 //! the [`Sinks`], the [`PipelineConfig`] and where to report ([`Telemetry`]).
+//!
+//! Design decision: parse + encode run on a pool of OS threads (`pool.rs`), sized to the CPUs
+//! the process may use ([`cpus`]: affinity mask and cgroup quota) unless `parse_threads` says
+//! otherwise, so that a pod with several cores parses several messages at once and no parse
+//! holds an async worker. The pool changes nothing of the contract: the run task numbers each
+//! message as it takes it from the source and appends the results to the open batch strictly
+//! in that order, so batches, the record order each sink sees (per partition and across
+//! partitions), the acknowledgements and every commit decision are those of a single-task
+//! parse; why a global order rather than partitions pinned to threads is in `pool.rs`.
 //!
 //! Design decision: the sink tasks are supervised. A sink or dead-letter worker that panics,
 //! or ends while batches are still owed to it, fails the run ([`PipelineError::SinkWorker`],
@@ -106,7 +116,7 @@ pub struct PipelineConfig {
     /// delivers what the source already fetched nor answers a revoke, and a blackholed group
     /// coordinator holds a Kafka commit for the client's whole socket timeout.
     pub commit_timeout: Duration,
-    /// Threads that parse and encode messages ([`pool`]); None: as many as the CPUs this
+    /// Threads that parse and encode messages; None: as many as the CPUs this
     /// process may use ([`cpus::CpuBudget`]).
     pub parse_threads: Option<NonZeroUsize>,
 }
@@ -285,6 +295,10 @@ fn start_parse_pool(
         metrics: telemetry.metrics.clone(),
     };
     let pool = ParsePool::start(threads, Arc::new(shared)).map_err(PipelineError::ParsePool)?;
+    telemetry
+        .metrics
+        .parse_threads
+        .set(i64::try_from(pool.threads()).unwrap_or(i64::MAX));
     tracing::info!(
         threads = pool.threads(),
         configured = ?config.parse_threads,
@@ -836,6 +850,10 @@ impl Pipeline {
             .metrics
             .in_flight_bytes
             .set(self.budget.in_flight_bytes as i64);
+        self.telemetry
+            .metrics
+            .parse_queue_messages
+            .set(self.parse.outstanding() as i64);
         let budget = self.config.max_in_flight_bytes;
         if !self.budget.paused && self.budget.in_flight_bytes >= budget {
             match self.source.pause(&self.checkpoints.assigned) {

@@ -132,12 +132,13 @@ async fn the_parse_pool_delivers_each_partitions_records_in_offset_order_to_ever
         ..PipelineConfig::default()
     };
     let (_tx, rx) = watch::channel(false);
+    let metrics = Metrics::new();
     let summary = run(
         Box::new(VecSource::new("hub", bodies)),
         Sinks { slots, dead_letter },
         config,
         Telemetry {
-            metrics: Metrics::new(),
+            metrics: metrics.clone(),
             health: Health::new(),
             progress: Arc::new(Progress::default()),
         },
@@ -167,6 +168,9 @@ async fn the_parse_pool_delivers_each_partitions_records_in_offset_order_to_ever
             );
         }
     }
+    let text = metrics.render();
+    assert!(text.contains("entrastream_parse_threads 4"), "{text}");
+    assert!(text.contains("entrastream_parse_queue_messages 0"), "{text}");
     for p in 0..PARTITIONS {
         assert_eq!(
             summary.committed.get(&PartitionId::new("hub", p as i32)),
