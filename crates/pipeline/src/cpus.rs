@@ -37,9 +37,7 @@ impl CpuBudget {
         let quota = std::fs::read_to_string("/proc/self/cgroup")
             .ok()
             .and_then(|c| cgroup_quota(Path::new("/sys/fs/cgroup"), &c));
-        let std_parallelism = std::thread::available_parallelism()
-            .ok()
-            .map(|n| n.get());
+        let std_parallelism = std::thread::available_parallelism().ok().map(|n| n.get());
         CpuBudget {
             affinity,
             quota,
@@ -141,7 +139,11 @@ fn ancestors(mount: &Path, path: &str) -> Vec<PathBuf> {
         .collect();
     (0..=parts.len())
         .rev()
-        .map(|n| parts[..n].iter().fold(mount.to_path_buf(), |d, p| d.join(p)))
+        .map(|n| {
+            parts[..n]
+                .iter()
+                .fold(mount.to_path_buf(), |d, p| d.join(p))
+        })
         .collect()
 }
 
@@ -233,7 +235,11 @@ mod tests {
             quota,
             std_parallelism,
         };
-        assert_eq!(b(Some(8), Some(1.5), Some(1)).threads(), 2, "1500m: 2 threads");
+        assert_eq!(
+            b(Some(8), Some(1.5), Some(1)).threads(),
+            2,
+            "1500m: 2 threads"
+        );
         assert_eq!(b(Some(1), Some(4.0), Some(1)).threads(), 1, "taskset -c 0");
         assert_eq!(b(Some(8), Some(0.25), Some(1)).threads(), 1);
         assert_eq!(b(Some(8), None, Some(8)).threads(), 8);

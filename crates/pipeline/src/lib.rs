@@ -283,12 +283,20 @@ fn start_parse_pool(
     telemetry: &Telemetry,
 ) -> Result<ParsePool, PipelineError> {
     let budget = cpus::CpuBudget::detect();
-    let threads = config.parse_threads.map_or_else(|| budget.threads(), |n| n.get());
+    let threads = config
+        .parse_threads
+        .map_or_else(|| budget.threads(), |n| n.get());
     let shared = ParseShared {
         encoders: sinks
             .slots
             .iter()
-            .map(|s| (s.sink.encoder(), s.filter.clone(), s.sink.name().to_string()))
+            .map(|s| {
+                (
+                    s.sink.encoder(),
+                    s.filter.clone(),
+                    s.sink.name().to_string(),
+                )
+            })
             .collect(),
         observers: config.observers.clone(),
         opts: ParseOptions::default(),

@@ -170,7 +170,10 @@ async fn the_parse_pool_delivers_each_partitions_records_in_offset_order_to_ever
     }
     let text = metrics.render();
     assert!(text.contains("entrastream_parse_threads 4"), "{text}");
-    assert!(text.contains("entrastream_parse_queue_messages 0"), "{text}");
+    assert!(
+        text.contains("entrastream_parse_queue_messages 0"),
+        "{text}"
+    );
     for p in 0..PARTITIONS {
         assert_eq!(
             summary.committed.get(&PartitionId::new("hub", p as i32)),
