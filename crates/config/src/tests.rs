@@ -263,7 +263,7 @@ fn a_key_of_the_other_source_type_is_an_unknown_key() {
 #[test]
 fn parse_threads_is_auto_by_default_and_takes_a_count() {
     let with = |v: &str| {
-        let text = EXAMPLE.replace("parse_threads = \"auto\"", &format!("parse_threads = {v}"));
+        let text = format!("{EXAMPLE}\n[pipeline]\nparse_threads = {v}\n");
         let env = Env::from_pairs([("EVENTHUB_CONNECTION_STRING", CS)]);
         Config::from_str(&text, false, &env)
     };
