@@ -14,8 +14,9 @@
 //!    with jittered, capped exponential backoff for as long as it takes. Meanwhile the batch
 //!    stays in flight, its bytes stay counted against the byte budget, and once the budget is
 //!    full every assigned partition is paused and no further message is taken from the source:
-//!    in-flight bytes stay within the budget plus one message (and the encodings of one batch
-//!    and of the parse pool's reassembly window, 2 × `parse_threads` + 2 messages), the
+//!    in-flight bytes stay within the budget plus one message and its encodings (messages
+//!    in the parse pool count against the budget at one body length per sink for the
+//!    encodings they will add, so a full budget stops submissions to the pool), the
 //!    source's hand-off channel holds at most 64 more messages, and librdkafka's prefetch is
 //!    capped by `queued.max.messages.kbytes` (16 MiB by default here). Nothing is dropped.
 //!    Rebalance events are still read over the budget ([`Source::next_rebalance`]), so a
@@ -463,9 +464,14 @@ impl Pipeline {
             // partitions), so in-flight bytes stay within budget + one message.
             // Nor while the parse pool's reassembly window is full (it empties in
             // milliseconds: parsing is CPU work only).
+            // The pooled messages' encodings are not counted until their batch is cut, so
+            // they are reckoned in at one body length per sink: a full budget then stops
+            // submissions before the pool holds encodings that would overshoot it.
+            let expected_encodings = self.parse.pooled_bytes() * self.sinks.encoders.len();
             let can_read = !eof
                 && self.checkpoints.revokes.is_empty()
-                && self.budget.in_flight_bytes < self.config.max_in_flight_bytes
+                && self.budget.in_flight_bytes + expected_encodings
+                    < self.config.max_in_flight_bytes
                 && self.parse.has_room();
             // …but rebalance events still are: a revoke waits for its answer, and the group
             // waits for the revoke, however long a sink is down.
