@@ -57,6 +57,16 @@ pub struct Args {
     pub archive: bool,
     /// Only the archive rounds (`--archive-only`): no other row.
     pub archive_only: bool,
+    /// The pinned-core rows (issue 16): blackhole with the child under `taskset -c 0` and
+    /// `taskset -c 0,1`; on by default, `--no-cores` skips them.
+    pub cores: bool,
+    /// Only the pinned-core rows and the parse + encode baseline (`--cores-only`).
+    pub cores_only: bool,
+    /// Rounds of the pinned-core rows (`--cores-rounds`, default 3).
+    pub cores_rounds: usize,
+    /// CPU list the child runs on (`taskset -c LIST`), empty: unpinned. Set per row by the
+    /// parent, never passed to a child.
+    pub taskset: String,
 }
 
 pub fn parse_args() -> Args {
@@ -86,6 +96,10 @@ pub fn parse_args() -> Args {
         buffer_only: false,
         archive: true,
         archive_only: false,
+        cores: true,
+        cores_only: false,
+        cores_rounds: 3,
+        taskset: String::new(),
         syslog: true,
         syslog_rounds: 3,
         syslog_relp_window: 128,
@@ -119,6 +133,7 @@ pub fn parse_args() -> Args {
             "--idle-secs" => a.idle_secs = val(i).parse().expect("--idle-secs S"),
             "--siem-rounds" => a.siem_rounds = val(i).parse().expect("--siem-rounds N"),
             "--group" => a.group = val(i),
+            "--cores-rounds" => a.cores_rounds = val(i).parse().expect("--cores-rounds N"),
             "--syslog-rounds" => a.syslog_rounds = val(i).parse().expect("--syslog-rounds N"),
             "--peer-ca" => a.peer_ca = val(i),
             "--syslog-relp-window" => {
@@ -140,6 +155,16 @@ pub fn parse_args() -> Args {
             }
             "--no-buffer" => {
                 a.buffer = false;
+                i += 1;
+                continue;
+            }
+            "--no-cores" => {
+                a.cores = false;
+                i += 1;
+                continue;
+            }
+            "--cores-only" => {
+                a.cores_only = true;
                 i += 1;
                 continue;
             }

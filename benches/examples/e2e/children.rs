@@ -231,7 +231,15 @@ pub fn spawn_child(
     messages: u64,
 ) -> ChildResult {
     let exe = std::env::current_exe().expect("current exe");
-    let mut cmd = Command::new(exe);
+    // A pinned row: the child (its runtime, its parse threads, librdkafka's threads) may run
+    // on these CPUs only, and its `parse_threads = "auto"` sees as many.
+    let mut cmd = if args.taskset.is_empty() {
+        Command::new(exe)
+    } else {
+        let mut c = Command::new("taskset");
+        c.args(["-c", &args.taskset]).arg(exe);
+        c
+    };
     cmd.args(["--child", mode, "--bootstrap", bootstrap, "--topic", topic])
         .args(["--messages", &messages.to_string()])
         .args(["--budget-mib", &args.budget_mib.to_string()])

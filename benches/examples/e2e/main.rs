@@ -34,11 +34,17 @@
 //!          [--no-buffer] [--buffer-only] [--no-syslog] [--syslog-rounds N]
 //!          [--syslog-relp-window N] [--syslog-concurrency N] [--syslog-strict]
 //!          [--no-archive] [--archive-only]
+//!          [--no-cores] [--cores-only] [--cores-rounds N]
 //!
 //! With the archive sinks (default on; `--no-archive` skips them, `--archive-only` runs
 //! nothing else): per round (`--siem-rounds`), a blackhole baseline, then `archive_dir` (hour
 //! files on local disk) and `azure_blob` into a fresh Azurite, each compared with its round's
 //! blackhole (issue 15).
+//!
+//! The pinned-core rows (default on; `--no-cores` skips them, `--cores-only` runs nothing else
+//! besides the parse + encode baseline): per round (`--cores-rounds`, default 3), the blackhole
+//! child under `taskset -c 0` and then `taskset -c 0,1` (its `parse_threads = "auto"` follows
+//! the affinity mask), next to the single-thread parse + encode of the same bodies.
 //!
 //! With the disk buffer (default on; `--no-buffer` skips it, `--buffer-only` runs nothing
 //! else): per round (`--siem-rounds`), the blackhole and Splunk HEC (indexer ack on) rows
@@ -80,14 +86,19 @@ fn main() {
     let (bodies, input_bytes) = producers::input(args.records);
 
     // 2. parse + native encode, one thread
+    let cpu_before = measure::rusage_self();
     let (pe_secs, pe_rps, pe_mbs) = measure::parse_encode(&bodies, args.records, input_bytes);
+    let cpu_after = measure::rusage_self();
+    // Nothing else runs in this process yet: its CPU time is the parse + encode's.
+    let pe_cpu_s = cpu_after.0 - cpu_before.0 + cpu_after.1 - cpu_before.1;
+    let pe_mb_per_cpu_s = input_bytes as f64 / 1e6 / pe_cpu_s;
 
     // 3. backlog in nisshi
     let broker = broker::nisshi();
     let (messages, produced) = producers::into_nisshi(&broker, &bodies, args.partitions);
     // 3b. the same bodies in the Event Hubs peer (same partition spread), for the AMQP row
     let amqp_rt = broker::peer_runtime(2);
-    let amqp_peer = if args.amqp && !args.buffer_only && !args.archive_only {
+    let amqp_peer = if args.amqp && !args.buffer_only && !args.archive_only && !args.cores_only {
         let peer = broker::event_hubs(&amqp_rt, "e2e", args.partitions as u32);
         producers::into_event_hubs(&peer, &bodies, args.partitions);
         Some(peer)
@@ -95,6 +106,22 @@ fn main() {
         None
     };
     drop(bodies);
+
+    // `--cores-only`: the pinned-core rows alone (issue 16), then stop.
+    if args.cores_only {
+        let runs = runs::cores_rounds(&args, &broker.bootstrap, messages);
+        println!(
+            "e2e --cores-only: {} records, {} partitions, load average at start: {}",
+            args.records,
+            args.partitions,
+            load.trim()
+        );
+        println!(
+            "{}",
+            report::cores_table(&runs, (pe_rps, pe_mbs, pe_mb_per_cpu_s), args.records)
+        );
+        return;
+    }
 
     // `--buffer-only`: the disk-buffer rounds alone (issue 13), then stop.
     if args.buffer_only {
@@ -124,6 +151,13 @@ fn main() {
 
     // 4. end to end, one child per sink
     let rows = runs::kafka_rows(&args, &broker.bootstrap, messages);
+
+    // 4a. the pinned-core rows (issue 16): blackhole on 1 and on 2 cores
+    let cores_runs = if args.cores {
+        runs::cores_rounds(&args, &broker.bootstrap, messages)
+    } else {
+        Vec::new()
+    };
 
     // 4b. the SIEM sinks against the testkit peers (in this process, on loopback)
     let (siem_baselines, siem_rows) = if args.siem {
@@ -201,5 +235,9 @@ fn main() {
     println!(
         "{}",
         report::archive_table(&archive_baselines, &archive_rows, args.records)
+    );
+    println!(
+        "{}",
+        report::cores_table(&cores_runs, (pe_rps, pe_mbs, pe_mb_per_cpu_s), args.records)
     );
 }

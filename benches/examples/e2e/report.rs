@@ -28,6 +28,69 @@ pub struct SiemRun {
     pub r: ChildResult,
 }
 
+/// One pinned-core blackhole run (issue 16).
+pub struct CoresRun {
+    pub round: usize,
+    /// CPUs the child was pinned to (`taskset`).
+    pub cores: usize,
+    pub rps: f64,
+    pub mbs: f64,
+    pub r: ChildResult,
+}
+
+/// The pinned-core table (issue 16): the single-thread parse + encode baseline, then the median
+/// round of the blackhole child on 1 and on 2 cores, as a share of the baseline, and each
+/// round's 2-core / 1-core ratio. `baseline` is the parse + encode's (records/s, MB/s, MB per
+/// CPU-second). MB per CPU-second compares the rows when the machine is loaded: wall-clock
+/// rates then depend on what else runs, CPU time per byte much less.
+pub fn cores_table(runs: &[CoresRun], baseline: (f64, f64, f64), records: u64) -> String {
+    let (pe_rps, pe_mbs, pe_mb_cpu) = baseline;
+    let mut s = String::new();
+    if runs.is_empty() {
+        return s;
+    }
+    let rounds = runs.iter().map(|r| r.round).max().unwrap_or(1);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    s.push_str(&format!(
+        "\n| pinned cores ({records} records, native schema; median of {rounds} rounds; load average at the end: {}) | records/s | MB/s | % of parse + encode | × 1 core (each round) | MB per CPU-s (% of parse + encode) | peak RSS (VmHWM) |\n",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    ));
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str(&format!(
+        "| parse + native encode, one thread (no source, no sink) | {pe_rps:.0} | {pe_mbs:.1} | 100% | - | {pe_mb_cpu:.1} (100%) | - |\n"
+    ));
+    let mb_cpu = |r: &ChildResult| (r.get("bytes_in") / 1e6) / (r.get("user_s") + r.get("sys_s"));
+    let one: Vec<&CoresRun> = runs.iter().filter(|r| r.cores == 1).collect();
+    for cores in [1, 2] {
+        let mut of: Vec<&CoresRun> = runs.iter().filter(|r| r.cores == cores).collect();
+        if of.is_empty() {
+            continue;
+        }
+        let ratios: Vec<String> = of
+            .iter()
+            .filter_map(|r| {
+                let base = one.iter().find(|o| o.round == r.round)?;
+                Some(format!("{:.2}", r.rps / base.rps))
+            })
+            .collect();
+        of.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+        let m = of[of.len() / 2];
+        let cpus = if cores == 1 { "0" } else { "0,1" };
+        s.push_str(&format!(
+            "| blackhole, `taskset -c {cpus}` (round {}) | {:.0} | {:.1} | {:.0}% | {} | {:.1} ({:.0}%) | {:.0} MiB |\n",
+            m.round,
+            m.rps,
+            m.mbs,
+            m.rps / pe_rps * 100.0,
+            if cores == 1 { "1.00".to_string() } else { ratios.join(" / ") },
+            mb_cpu(&m.r),
+            mb_cpu(&m.r) / pe_mb_cpu * 100.0,
+            m.r.get("vmhwm_kib") / 1024.0
+        ));
+    }
+    s
+}
+
 /// One disk-buffer round of one sink: the buffered run and the unbuffered run before it.
 pub struct BufferRun {
     pub round: usize,

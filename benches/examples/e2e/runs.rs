@@ -11,7 +11,7 @@ use crate::broker::{event_hubs, peer_runtime, process_cpu_s, rsyslog, siem_peer}
 use crate::children::{ChildResult, spawn_child};
 use crate::measure::rusage_self;
 use crate::producers;
-use crate::report::{BufferRun, Row, SiemRun, rates};
+use crate::report::{BufferRun, CoresRun, Row, SiemRun, rates};
 
 /// Step 4: the Kafka rows: blackhole and file sinks.
 pub fn kafka_rows(args: &Args, bootstrap: &str, messages: u64) -> Vec<Row> {
@@ -367,4 +367,33 @@ pub fn archive_rounds(
     }
     drop(rt);
     (baselines, rows)
+}
+
+/// The pinned-core rows (issue 16): per round, the blackhole child under `taskset -c 0` and then
+/// `taskset -c 0,1`, each with its own consumer group.
+pub fn cores_rounds(args: &Args, bootstrap: &str, messages: u64) -> Vec<CoresRun> {
+    let mut runs = Vec::new();
+    for round in 1..=args.cores_rounds.max(1) {
+        for (cpus, cores) in [("0", 1), ("0,1", 2)] {
+            let mut a = args.clone();
+            a.taskset = cpus.to_string();
+            a.group = format!("e2e-blackhole-{cores}core-round{round}");
+            let r = spawn_child(&a, "blackhole", bootstrap, "e2e", messages);
+            let (secs, rps, mbs) = rates(&r, "blackhole", args.records);
+            eprintln!(
+                "round {round}: blackhole on {cores} core(s) (taskset -c {cpus}): {secs:.2}s, {rps:.0} records/s, {mbs:.1} MB/s, {:.2} user + {:.2} sys CPU-s, VmHWM {:.0} MiB",
+                r.get("user_s"),
+                r.get("sys_s"),
+                r.get("vmhwm_kib") / 1024.0
+            );
+            runs.push(CoresRun {
+                round,
+                cores,
+                rps,
+                mbs,
+                r,
+            });
+        }
+    }
+    runs
 }

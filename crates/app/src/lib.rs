@@ -133,6 +133,10 @@ pub fn pipeline_config(config: &Config) -> PipelineConfig {
         retry_initial: p.retry_initial.0,
         retry_max: p.retry_max.0,
         observers: Vec::new(),
+        parse_threads: match p.parse_threads {
+            entrastream_config::ParseThreads::Auto => None,
+            entrastream_config::ParseThreads::Count(n) => Some(n),
+        },
         ..PipelineConfig::default()
     }
 }

@@ -32,7 +32,7 @@ pub use entrastream_source_amqp::config::StartSetting;
 pub use entrastream_source_kafka::config::{Properties, is_secret_property};
 pub use overlay::{ENV_PREFIX, Env};
 pub use redact::SecretQueryUrl;
-pub use sections::{AdminSection, LogConfig, LogFormat, PipelineSection};
+pub use sections::{AdminSection, LogConfig, LogFormat, ParseThreads, PipelineSection};
 pub use sinks::{SinkConfig, SinkKind};
 pub use source::{SourceConfig, SourceType};
 

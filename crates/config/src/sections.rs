@@ -86,6 +86,81 @@ pub struct PipelineSection {
     /// Largest retry delay of a failing sink.
     #[serde(default = "d_retry_max")]
     pub retry_max: Dur,
+    /// Threads that parse and encode messages: `"auto"` (the CPUs this process may use: its
+    /// affinity mask, capped by its cgroup CPU quota rounded up) or a count.
+    #[serde(default)]
+    pub parse_threads: ParseThreads,
+}
+
+/// `[pipeline] parse_threads`: `"auto"` or a thread count from 1 to [`ParseThreads::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ParseThreads {
+    /// As many as the CPUs this process may use.
+    #[default]
+    Auto,
+    /// This many.
+    Count(std::num::NonZeroUsize),
+}
+
+impl ParseThreads {
+    /// The largest count accepted: more threads than any pod has cores is a typo.
+    pub const MAX: usize = 1024;
+}
+
+impl Serialize for ParseThreads {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ParseThreads::Auto => s.serialize_str("auto"),
+            ParseThreads::Count(n) => s.serialize_u64(n.get() as u64),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ParseThreads {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, Visitor};
+        struct V;
+        impl V {
+            fn count<E: de::Error>(n: u64) -> Result<ParseThreads, E> {
+                usize::try_from(n)
+                    .ok()
+                    .filter(|n| *n <= ParseThreads::MAX)
+                    .and_then(std::num::NonZeroUsize::new)
+                    .map(ParseThreads::Count)
+                    .ok_or_else(|| E::invalid_value(de::Unexpected::Unsigned(n), &V))
+            }
+        }
+        impl Visitor<'_> for V {
+            type Value = ParseThreads;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(
+                    f,
+                    "\"auto\" (the CPUs this process may use) or a thread count from 1 to {}",
+                    ParseThreads::MAX
+                )
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<ParseThreads, E> {
+                V::count(n)
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<ParseThreads, E> {
+                match u64::try_from(n) {
+                    Ok(n) => V::count(n),
+                    Err(_) => Err(E::invalid_value(de::Unexpected::Signed(n), &self)),
+                }
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ParseThreads, E> {
+                // Environment overrides arrive as strings.
+                match v.trim() {
+                    "auto" => Ok(ParseThreads::Auto),
+                    t => match t.parse::<u64>() {
+                        Ok(n) => V::count(n),
+                        Err(_) => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                    },
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 fn d_checkpoint() -> Dur {
@@ -124,6 +199,7 @@ impl Default for PipelineSection {
             batch_linger: d_linger(),
             retry_initial: d_retry_initial(),
             retry_max: d_retry_max(),
+            parse_threads: ParseThreads::Auto,
         }
     }
 }

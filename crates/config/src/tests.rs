@@ -259,3 +259,39 @@ fn a_key_of_the_other_source_type_is_an_unknown_key() {
     .unwrap_err();
     assert_eq!(e.path, "log.format", "{e}");
 }
+
+#[test]
+fn parse_threads_is_auto_by_default_and_takes_a_count() {
+    let with = |v: &str| {
+        let text = format!("{EXAMPLE}\n[pipeline]\nparse_threads = {v}\n");
+        let env = Env::from_pairs([("EVENTHUB_CONNECTION_STRING", CS)]);
+        Config::from_str(&text, false, &env)
+    };
+    assert_eq!(
+        with("\"auto\"").unwrap().pipeline.parse_threads,
+        ParseThreads::Auto
+    );
+    assert_eq!(
+        with("4").unwrap().pipeline.parse_threads,
+        ParseThreads::Count(std::num::NonZeroUsize::new(4).unwrap())
+    );
+    for bad in ["0", "-2", "\"all\"", "100000"] {
+        let e = with(bad).unwrap_err();
+        assert!(
+            e.to_string().contains("pipeline.parse_threads"),
+            "{bad}: the error names the key: {e}"
+        );
+        assert!(e.to_string().contains("auto"), "{bad}: says what fits: {e}");
+    }
+    let env = Env::from_pairs([
+        ("EVENTHUB_CONNECTION_STRING", CS),
+        ("ENTRASTREAM__PIPELINE__PARSE_THREADS", "2"),
+    ]);
+    assert_eq!(
+        Config::from_str(EXAMPLE, false, &env)
+            .unwrap()
+            .pipeline
+            .parse_threads,
+        ParseThreads::Count(std::num::NonZeroUsize::new(2).unwrap())
+    );
+}

@@ -33,157 +33,155 @@ pub(crate) struct AddStats {
     pub dead_lettered: u64,
 }
 
+/// One sink's share of a batch (or of one parsed message): encoded records back to back, and
+/// where each one is.
 #[derive(Debug, Default)]
-struct Part {
+pub(crate) struct Part {
     data: Vec<u8>,
     records: Vec<RecordMeta>,
 }
 
+/// What parsing and encoding need besides the message, shared by every parse thread.
 #[derive(Debug)]
-pub(crate) struct BatchBuilder {
+pub(crate) struct ParseShared {
+    pub encoders: Vec<(Arc<dyn RecordEncoder>, CategoryFilter, String)>,
+    pub observers: Vec<Arc<dyn RecordObserver>>,
+    pub opts: ParseOptions,
+    pub metrics: Metrics,
+}
+
+/// One message parsed and encoded for every sink, off the pipeline task: appended to the open
+/// batch in the order the source delivered the messages ([`BatchBuilder::append`]).
+#[derive(Debug)]
+pub(crate) struct ParsedMessage {
+    partition: PartitionId,
+    offset: i64,
+    enqueued_time: Option<SystemTime>,
+    input_bytes: usize,
+    /// One per sink, in encoder order.
     parts: Vec<Part>,
     dead_letter: Vec<u8>,
     dl_count: usize,
-    batch: InFlightBatch,
-    started: Option<Instant>,
-    ctx: EncodeContext,
+    pub stats: AddStats,
 }
 
-impl BatchBuilder {
-    pub fn new(sinks: usize) -> Self {
-        BatchBuilder {
-            parts: (0..sinks).map(|_| Part::default()).collect(),
-            dead_letter: Vec::new(),
-            dl_count: 0,
-            batch: InFlightBatch::default(),
-            started: None,
-            ctx: EncodeContext {
-                ingest_time: Timestamp::now(),
-            },
+/// Parses one message and encodes its records for every sink that wants them; whatever cannot
+/// be split, parsed or encoded becomes a dead-letter line. Pure CPU work (no I/O, no locks
+/// beyond the metric counters): this is what the parse pool runs.
+pub(crate) fn parse_message(m: &SourceMessage, shared: &ParseShared) -> ParsedMessage {
+    let started = Instant::now();
+    let metrics = &shared.metrics;
+    let ctx = EncodeContext {
+        ingest_time: Timestamp::now(),
+    };
+    let mut out = ParsedMessage {
+        partition: m.partition.clone(),
+        offset: m.offset,
+        enqueued_time: m.enqueued_time,
+        input_bytes: m.body.len(),
+        parts: (0..shared.encoders.len())
+            .map(|_| Part::default())
+            .collect(),
+        dead_letter: Vec::new(),
+        dl_count: 0,
+        stats: AddStats::default(),
+    };
+    let mut last_cat: Option<(String, u64)> = None;
+    if let Some(why) = &m.unreadable {
+        // The source could not read the body as one payload: parsing what it recovered
+        // would pass the message on empty or mangled, so the whole message is a dead letter.
+        out.dead_letter_whole(m, why, metrics);
+        out.stats.dead_lettered += 1;
+    }
+    let readable: &[u8] = if m.unreadable.is_some() { &[] } else { &m.body };
+    for item in split(readable) {
+        // A part that could not be split and a record that could not be parsed are dead
+        // letters alike: same line, same counters.
+        let record = match item.and_then(|slice| parse_record(slice, &shared.opts)) {
+            Ok(r) => r,
+            Err(e) => {
+                out.dead_letter_parse(
+                    m,
+                    &e.to_string(),
+                    e.reason_code(),
+                    Some(e.offset()),
+                    e.category(),
+                    e.raw(),
+                    metrics,
+                );
+                out.stats.dead_lettered += 1;
+                continue;
+            }
+        };
+        for o in &shared.observers {
+            o.observe(&record);
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.batch.messages.is_empty()
-    }
-
-    pub fn input_bytes(&self) -> usize {
-        self.batch.input_bytes
-    }
-
-    pub fn age(&self) -> Option<std::time::Duration> {
-        self.started.map(|s| s.elapsed())
-    }
-
-    /// Parses one message and encodes its records for every sink that wants them; whatever
-    /// cannot be split, parsed or encoded becomes a dead-letter line.
-    pub fn add_message(
-        &mut self,
-        m: &SourceMessage,
-        encoders: &[(Arc<dyn RecordEncoder>, CategoryFilter, String)],
-        observers: &[Arc<dyn RecordObserver>],
-        opts: &ParseOptions,
-        metrics: &Metrics,
-    ) -> AddStats {
-        if self.started.is_none() {
-            self.started = Some(Instant::now());
-            self.ctx = EncodeContext {
-                ingest_time: Timestamp::now(),
-            };
+        let category = record.category();
+        out.stats.records += 1;
+        match &mut last_cat {
+            Some((c, n)) if c == category => *n += 1,
+            _ => {
+                if let Some((c, n)) = last_cat.take() {
+                    metrics.count_records_in(&c, n);
+                }
+                last_cat = Some((category.to_string(), 1));
+            }
         }
-        let mut stats = AddStats::default();
-        let mut last_cat: Option<(String, u64)> = None;
-        if let Some(why) = &m.unreadable {
-            // The source could not read the body as one payload: parsing what it recovered
-            // would pass the message on empty or mangled, so the whole message is a dead letter.
-            self.dead_letter_whole(m, why, metrics);
-            stats.dead_lettered += 1;
-        }
-        let readable: &[u8] = if m.unreadable.is_some() { &[] } else { &m.body };
-        for item in split(readable) {
-            // A part that could not be split and a record that could not be parsed are dead
-            // letters alike: same line, same counters.
-            let record = match item.and_then(|slice| parse_record(slice, opts)) {
-                Ok(r) => r,
-                Err(e) => {
-                    self.dead_letter_parse(
-                        m,
-                        &e.to_string(),
-                        e.reason_code(),
-                        Some(e.offset()),
-                        e.category(),
-                        e.raw(),
-                        metrics,
+        for (i, (enc, filter, name)) in shared.encoders.iter().enumerate() {
+            if !filter.accepts(category) {
+                continue;
+            }
+            let part = &mut out.parts[i];
+            if part.data.capacity() == 0 {
+                // Encodings are about as large as their input: one allocation per message
+                // and sink rather than a series of doublings.
+                part.data.reserve(m.body.len() + m.body.len() / 4);
+            }
+            let start = part.data.len();
+            match enc.encode(&record, &ctx, &mut part.data) {
+                Ok(()) => {
+                    let end = part.data.len();
+                    part.data.extend_from_slice(enc.separator());
+                    part.records.push(RecordMeta {
+                        range: start..end,
+                        partition: m.partition.clone(),
+                        offset: m.offset,
+                        category: category.to_string(),
+                    });
+                }
+                Err(reason) => {
+                    part.data.truncate(start);
+                    metrics
+                        .dead_lettered
+                        .with_label_values(&["encode_failed"])
+                        .inc();
+                    deadletter::write_line(
+                        &mut out.dead_letter,
+                        &reason.to_string(),
+                        "encode_failed",
+                        name,
+                        &m.partition,
+                        m.offset,
+                        Some(record.offset()),
+                        Some(category),
+                        record.raw(),
                     );
-                    stats.dead_lettered += 1;
-                    continue;
-                }
-            };
-            for o in observers {
-                o.observe(&record);
-            }
-            let category = record.category();
-            stats.records += 1;
-            match &mut last_cat {
-                Some((c, n)) if c == category => *n += 1,
-                _ => {
-                    if let Some((c, n)) = last_cat.take() {
-                        metrics.count_records_in(&c, n);
-                    }
-                    last_cat = Some((category.to_string(), 1));
-                }
-            }
-            for (i, (enc, filter, name)) in encoders.iter().enumerate() {
-                if !filter.accepts(category) {
-                    continue;
-                }
-                let part = &mut self.parts[i];
-                let start = part.data.len();
-                match enc.encode(&record, &self.ctx, &mut part.data) {
-                    Ok(()) => {
-                        let end = part.data.len();
-                        part.data.extend_from_slice(enc.separator());
-                        part.records.push(RecordMeta {
-                            range: start..end,
-                            partition: m.partition.clone(),
-                            offset: m.offset,
-                            category: category.to_string(),
-                        });
-                    }
-                    Err(reason) => {
-                        part.data.truncate(start);
-                        metrics
-                            .dead_lettered
-                            .with_label_values(&["encode_failed"])
-                            .inc();
-                        deadletter::write_line(
-                            &mut self.dead_letter,
-                            &reason.to_string(),
-                            "encode_failed",
-                            name,
-                            &m.partition,
-                            m.offset,
-                            Some(record.offset()),
-                            Some(category),
-                            record.raw(),
-                        );
-                        self.dl_count += 1;
-                        stats.dead_lettered += 1;
-                    }
+                    out.dl_count += 1;
+                    out.stats.dead_lettered += 1;
                 }
             }
         }
-        if let Some((c, n)) = last_cat {
-            metrics.count_records_in(&c, n);
-        }
-        self.batch
-            .messages
-            .push((m.partition.clone(), m.offset, m.enqueued_time));
-        self.batch.input_bytes += m.body.len();
-        self.batch.records += stats.records;
-        stats
     }
+    if let Some((c, n)) = last_cat {
+        metrics.count_records_in(&c, n);
+    }
+    metrics
+        .process_duration
+        .observe(started.elapsed().as_secs_f64());
+    out
+}
 
+impl ParsedMessage {
     /// A message the source could not read: one dead-letter line with the source's reason.
     fn dead_letter_whole(&mut self, m: &SourceMessage, why: &str, metrics: &Metrics) {
         const REASON: &str = "unreadable_body";
@@ -227,6 +225,73 @@ impl BatchBuilder {
         );
         self.dl_count += 1;
     }
+}
+
+#[derive(Debug)]
+pub(crate) struct BatchBuilder {
+    parts: Vec<Part>,
+    dead_letter: Vec<u8>,
+    dl_count: usize,
+    batch: InFlightBatch,
+    started: Option<Instant>,
+}
+
+impl BatchBuilder {
+    pub fn new(sinks: usize) -> Self {
+        BatchBuilder {
+            parts: (0..sinks).map(|_| Part::default()).collect(),
+            dead_letter: Vec::new(),
+            dl_count: 0,
+            batch: InFlightBatch::default(),
+            started: None,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batch.messages.is_empty()
+    }
+
+    pub fn input_bytes(&self) -> usize {
+        self.batch.input_bytes
+    }
+
+    pub fn age(&self) -> Option<std::time::Duration> {
+        self.started.map(|s| s.elapsed())
+    }
+
+    /// Adds one parsed message to the open batch, after every message appended before it:
+    /// each sink's records keep the order of the calls.
+    pub fn append(&mut self, parsed: ParsedMessage) {
+        if self.started.is_none() {
+            self.started = Some(Instant::now());
+        }
+        for (part, mut add) in self.parts.iter_mut().zip(parsed.parts) {
+            if add.records.is_empty() {
+                continue;
+            }
+            if part.records.is_empty() {
+                // The first message of the batch for this sink: its buffer becomes the batch's.
+                part.data = add.data;
+                part.records = add.records;
+                continue;
+            }
+            let base = part.data.len();
+            part.data.extend_from_slice(&add.data);
+            for r in &mut add.records {
+                r.range = r.range.start + base..r.range.end + base;
+            }
+            part.records.append(&mut add.records);
+        }
+        if parsed.dl_count > 0 {
+            self.dead_letter.extend_from_slice(&parsed.dead_letter);
+            self.dl_count += parsed.dl_count;
+        }
+        self.batch
+            .messages
+            .push((parsed.partition, parsed.offset, parsed.enqueued_time));
+        self.batch.input_bytes += parsed.input_bytes;
+        self.batch.records += parsed.stats.records;
+    }
 
     /// Cuts the batch: one optional job per sink (None when it selected no record), the
     /// dead-letter job, and the bookkeeping entry.
@@ -246,8 +311,7 @@ impl BatchBuilder {
                     p.data.clear();
                     return None;
                 }
-                let cap = p.data.capacity();
-                let data = std::mem::replace(&mut p.data, Vec::with_capacity(cap.min(4 << 20)));
+                let data = std::mem::take(&mut p.data);
                 encoded += data.len();
                 Some(EncodedBatch {
                     data: Bytes::from(data),

@@ -14,7 +14,9 @@
 //!    with jittered, capped exponential backoff for as long as it takes. Meanwhile the batch
 //!    stays in flight, its bytes stay counted against the byte budget, and once the budget is
 //!    full every assigned partition is paused and no further message is taken from the source:
-//!    in-flight bytes stay within the budget plus one message (and one batch's encodings), the
+//!    in-flight bytes stay within the budget plus one message and its encodings (messages
+//!    in the parse pool count against the budget at one body length per sink for the
+//!    encodings they will add, so a full budget stops submissions to the pool), the
 //!    source's hand-off channel holds at most 64 more messages, and librdkafka's prefetch is
 //!    capped by `queued.max.messages.kbytes` (16 MiB by default here). Nothing is dropped.
 //!    Rebalance events are still read over the budget ([`Source::next_rebalance`]), so a
@@ -40,6 +42,15 @@
 //! one `Pipeline` in this file. [`run`] takes the parts a composition root wires: the source,
 //! the [`Sinks`], the [`PipelineConfig`] and where to report ([`Telemetry`]).
 //!
+//! Design decision: parse + encode run on a pool of OS threads (`pool.rs`), sized to the CPUs
+//! the process may use ([`cpus`]: affinity mask and cgroup quota) unless `parse_threads` says
+//! otherwise, so that a pod with several cores parses several messages at once and no parse
+//! holds an async worker. The pool changes nothing of the contract: the run task numbers each
+//! message as it takes it from the source and appends the results to the open batch strictly
+//! in that order, so batches, the record order each sink sees (per partition and across
+//! partitions), the acknowledgements and every commit decision are those of a single-task
+//! parse; why a global order rather than partitions pinned to threads is in `pool.rs`.
+//!
 //! Design decision: the sink tasks are supervised. A sink or dead-letter worker that panics,
 //! or ends while batches are still owed to it, fails the run ([`PipelineError::SinkWorker`],
 //! exit code 1): its unfinished batches never complete, so no checkpoint moves past its work,
@@ -52,11 +63,14 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+pub mod cpus;
 mod deadletter;
+mod pool;
 mod supervise;
 mod worker;
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -71,7 +85,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use deadletter::DeadLetterLine;
 
-use batch::{BatchBuilder, InFlightBatch};
+use batch::{BatchBuilder, InFlightBatch, ParseShared};
+use pool::{ParsePool, Parsed};
 use supervise::{WorkerName, Workers, panic_text};
 use worker::{Completion, Job};
 
@@ -102,6 +117,9 @@ pub struct PipelineConfig {
     /// delivers what the source already fetched nor answers a revoke, and a blackholed group
     /// coordinator holds a Kafka commit for the client's whole socket timeout.
     pub commit_timeout: Duration,
+    /// Threads that parse and encode messages; None: as many as the CPUs this
+    /// process may use ([`cpus::CpuBudget`]).
+    pub parse_threads: Option<NonZeroUsize>,
 }
 
 impl Default for PipelineConfig {
@@ -117,6 +135,7 @@ impl Default for PipelineConfig {
             retry_max: Duration::from_secs(30),
             observers: Vec::new(),
             commit_timeout: Duration::from_secs(10),
+            parse_threads: None,
         }
     }
 }
@@ -170,6 +189,12 @@ pub enum PipelineError {
     Source(#[from] SourceError),
     /// A sink's (or the dead-letter sink's) worker task panicked or ended while the pipeline
     /// still had batches for it. Nothing past its work was committed; restarting redelivers it.
+    /// Not one parse thread could be started.
+    #[error(
+        "could not start the parse threads ({0}); lower [pipeline] parse_threads or raise the \
+         process's thread limit (ulimit -u, the container's pids limit)"
+    )]
+    ParsePool(std::io::Error),
     #[error(
         "sink `{sink}` stopped working ({what}); the run ends so that no offset is committed \
          without it. Nothing it had not written was committed: fix the cause (see the log above) \
@@ -219,9 +244,11 @@ pub async fn run(
     telemetry: Telemetry,
     shutdown: watch::Receiver<bool>,
 ) -> Result<RunSummary, PipelineError> {
+    let parse = start_parse_pool(&sinks, &config, &telemetry)?;
     let sinks = SinkSet::start(sinks, &config, &telemetry);
     let mut p = Pipeline {
         source,
+        parse,
         batches: Batches::new(sinks.encoders.len()),
         sinks,
         failed: None,
@@ -247,6 +274,48 @@ pub async fn run(
         committed: p.checkpoints.committed.clone(),
         abandoned_messages: p.checkpoints.tracker.total_in_flight(),
     })
+}
+
+/// Starts the parse threads: `parse_threads` of them, or as many as the CPUs this process
+/// may use.
+fn start_parse_pool(
+    sinks: &Sinks,
+    config: &PipelineConfig,
+    telemetry: &Telemetry,
+) -> Result<ParsePool, PipelineError> {
+    let budget = cpus::CpuBudget::detect();
+    let threads = config
+        .parse_threads
+        .map_or_else(|| budget.threads(), |n| n.get());
+    let shared = ParseShared {
+        encoders: sinks
+            .slots
+            .iter()
+            .map(|s| {
+                (
+                    s.sink.encoder(),
+                    s.filter.clone(),
+                    s.sink.name().to_string(),
+                )
+            })
+            .collect(),
+        observers: config.observers.clone(),
+        opts: ParseOptions::default(),
+        metrics: telemetry.metrics.clone(),
+    };
+    let pool = ParsePool::start(threads, Arc::new(shared)).map_err(PipelineError::ParsePool)?;
+    telemetry
+        .metrics
+        .parse_threads
+        .set(i64::try_from(pool.threads()).unwrap_or(i64::MAX));
+    tracing::info!(
+        threads = pool.threads(),
+        configured = ?config.parse_threads,
+        affinity_cpus = ?budget.affinity,
+        cgroup_quota_cpus = ?budget.quota,
+        "parse threads started"
+    );
+    Ok(pool)
 }
 
 /// The sink side of a run: each sink's encoder and filter, the queues to the worker tasks,
@@ -320,7 +389,6 @@ struct Batches {
     builder: BatchBuilder,
     in_flight: HashMap<u64, InFlightBatch>,
     next_id: u64,
-    parse_options: ParseOptions,
 }
 
 impl Batches {
@@ -329,7 +397,6 @@ impl Batches {
             builder: BatchBuilder::new(sinks),
             in_flight: HashMap::new(),
             next_id: 0,
-            parse_options: ParseOptions::default(),
         }
     }
 }
@@ -356,6 +423,8 @@ struct Checkpointing {
 /// One run's state, owned by one task (see the design decision above).
 struct Pipeline {
     source: Box<dyn Source>,
+    /// Parse + encode, off this task, results taken back in source order.
+    parse: ParsePool,
     sinks: SinkSet,
     batches: Batches,
     budget: Budget,
@@ -384,14 +453,26 @@ impl Pipeline {
             if *shutdown.borrow() {
                 return Ok(());
             }
-            if eof && self.batches.builder.is_empty() && self.batches.in_flight.is_empty() {
+            if eof
+                && self.parse.is_idle()
+                && self.batches.builder.is_empty()
+                && self.batches.in_flight.is_empty()
+            {
                 return Ok(());
             }
             // Over the byte budget nothing more is taken from the source (besides pausing its
             // partitions), so in-flight bytes stay within budget + one message.
+            // Nor while the parse pool's reassembly window is full (it empties in
+            // milliseconds: parsing is CPU work only).
+            // The pooled messages' encodings are not counted until their batch is cut, so
+            // they are reckoned in at one body length per sink: a full budget then stops
+            // submissions before the pool holds encodings that would overshoot it.
+            let expected_encodings = self.parse.pooled_bytes() * self.sinks.encoders.len();
             let can_read = !eof
                 && self.checkpoints.revokes.is_empty()
-                && self.budget.in_flight_bytes < self.config.max_in_flight_bytes;
+                && self.budget.in_flight_bytes + expected_encodings
+                    < self.config.max_in_flight_bytes
+                && self.parse.has_room();
             // …but rebalance events still are: a revoke waits for its answer, and the group
             // waits for the revoke, however long a sink is down.
             let rebalances_only = !eof && self.checkpoints.revokes.is_empty() && !can_read;
@@ -408,12 +489,19 @@ impl Pipeline {
                 Some(ended) = self.sinks.workers.set.join_next_with_id() => {
                     self.on_worker_end(ended);
                 }
+                Some((seq, parsed)) = self.parse.results.recv(), if !self.parse.is_idle() => {
+                    self.on_parsed(seq, parsed);
+                    while let Ok((seq, parsed)) = self.parse.results.try_recv() {
+                        self.on_parsed(seq, parsed);
+                    }
+                }
                 _ = shutdown.changed() => {}
                 ev = next_source_event(self.source.as_mut(), can_read), if can_read || rebalances_only => {
                     match ev {
                         Ok(SourceEvent::Message(m)) => self.on_message(m),
                         Ok(SourceEvent::Assigned(parts)) => self.on_assigned(parts),
                         Ok(SourceEvent::Revoked { partitions, drained }) => {
+                            self.drain_parse_pool().await;
                             self.flush_batch();
                             self.checkpoints.revokes.push(PendingRevoke {
                                 partitions,
@@ -425,6 +513,7 @@ impl Pipeline {
                         Ok(SourceEvent::Committed(cp)) => self.on_confirmed_commit(&cp),
                         Ok(SourceEvent::Eof) => {
                             eof = true;
+                            self.drain_parse_pool().await;
                             self.flush_batch();
                             self.close_sink_queues();
                         }
@@ -456,6 +545,7 @@ impl Pipeline {
     /// Shutdown: stop reading, flush, wait for in-flight batches up to `shutdown_timeout`,
     /// commit what is done, close the source.
     async fn finish(&mut self) {
+        self.drain_parse_pool().await;
         self.flush_batch();
         self.close_sink_queues();
         let deadline = tokio::time::Instant::now() + self.config.shutdown_timeout;
@@ -575,36 +665,53 @@ impl Pipeline {
             .bytes_in
             .fetch_add(len as u64, Ordering::Relaxed);
         self.budget.in_flight_bytes += len;
-        let started = Instant::now();
-        let stats = self.batches.builder.add_message(
-            &m,
-            &self.sinks.encoders,
-            &self.config.observers,
-            &self.batches.parse_options,
-            &self.telemetry.metrics,
-        );
-        self.telemetry
-            .metrics
-            .process_duration
-            .observe(started.elapsed().as_secs_f64());
-        self.telemetry
-            .progress
-            .records_in
-            .fetch_add(stats.records, Ordering::Relaxed);
-        self.telemetry
-            .progress
-            .dead_lettered
-            .fetch_add(stats.dead_lettered, Ordering::Relaxed);
-        if stats.dead_lettered > 0 {
+        self.parse.submit(m);
+        self.apply_budget();
+    }
+
+    /// A message back from the parse pool (in any order): appends every message now next in
+    /// source order to the open batch, so each sink sees records in the order they were read.
+    fn on_parsed(&mut self, seq: u64, parsed: Parsed) {
+        self.parse.accept(seq, parsed);
+        while let Some(next) = self.parse.next_in_order() {
+            let parsed = match next {
+                Parsed::Done(p) => p,
+                // As when this task parsed on its own: a parser or encoder bug ends the run
+                // before anything of the message is acknowledged.
+                Parsed::Panicked(panic) => std::panic::resume_unwind(panic),
+            };
+            let stats = parsed.stats;
+            self.batches.builder.append(parsed);
             self.telemetry
                 .progress
-                .dead_lettered_messages
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        if self.batches.builder.input_bytes() >= self.config.batch_max_bytes {
-            self.flush_batch();
+                .records_in
+                .fetch_add(stats.records, Ordering::Relaxed);
+            self.telemetry
+                .progress
+                .dead_lettered
+                .fetch_add(stats.dead_lettered, Ordering::Relaxed);
+            if stats.dead_lettered > 0 {
+                self.telemetry
+                    .progress
+                    .dead_lettered_messages
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            if self.batches.builder.input_bytes() >= self.config.batch_max_bytes {
+                self.flush_batch();
+            }
         }
         self.apply_budget();
+    }
+
+    /// Waits for every message in the parse pool and appends them (before a batch is cut for
+    /// a revoke, at the end of input, at shutdown). Parsing is CPU work only, so this is short.
+    async fn drain_parse_pool(&mut self) {
+        while !self.parse.is_idle() {
+            match self.parse.results.recv().await {
+                Some((seq, parsed)) => self.on_parsed(seq, parsed),
+                None => break, // unreachable: the pool's threads hold the senders
+            }
+        }
     }
 
     /// Cuts the open batch and hands its parts to the sink workers.
@@ -757,6 +864,10 @@ impl Pipeline {
             .metrics
             .in_flight_bytes
             .set(self.budget.in_flight_bytes as i64);
+        self.telemetry
+            .metrics
+            .parse_queue_messages
+            .set(self.parse.outstanding() as i64);
         let budget = self.config.max_in_flight_bytes;
         if !self.budget.paused && self.budget.in_flight_bytes >= budget {
             match self.source.pause(&self.checkpoints.assigned) {
@@ -930,3 +1041,6 @@ async fn next_source_event(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod order_tests;

@@ -64,6 +64,10 @@ pub struct Metrics {
     pub sink_retries: IntCounterVec,
     /// Bytes of messages and encoded batches in flight.
     pub in_flight_bytes: IntGauge,
+    /// Threads that parse and encode messages.
+    pub parse_threads: IntGauge,
+    /// Messages handed to the parse threads and not yet added to a batch.
+    pub parse_queue_messages: IntGauge,
     /// Partitions currently paused for backpressure.
     pub paused_partitions: IntGauge,
     /// Assigned partitions.
@@ -464,6 +468,8 @@ impl Metrics {
             sink_retries: counter_vec(r, &spec::SINK_RETRIES),
             sink_request_duration: histogram_vec(r, &spec::SINK_REQUEST_DURATION),
             in_flight_bytes: gauge(r, &spec::IN_FLIGHT_BYTES),
+            parse_threads: gauge(r, &spec::PARSE_THREADS),
+            parse_queue_messages: gauge(r, &spec::PARSE_QUEUE_MESSAGES),
             paused_partitions: gauge(r, &spec::PAUSED_PARTITIONS),
             partition_pauses: counter(r, &spec::PARTITION_PAUSES),
             assigned_partitions: gauge(r, &spec::ASSIGNED_PARTITIONS),

@@ -219,6 +219,16 @@ pub const IN_FLIGHT_BYTES: MetricSpec<0> = MetricSpec::new(
     "Bytes of messages and encoded batches in flight",
     [],
 );
+pub const PARSE_THREADS: MetricSpec<0> = MetricSpec::new(
+    "entrastream_parse_threads",
+    "Threads that parse and encode messages ([pipeline] parse_threads, or the CPUs the process may use)",
+    [],
+);
+pub const PARSE_QUEUE_MESSAGES: MetricSpec<0> = MetricSpec::new(
+    "entrastream_parse_queue_messages",
+    "Messages handed to the parse threads and not yet added to a batch",
+    [],
+);
 pub const PAUSED_PARTITIONS: MetricSpec<0> = MetricSpec::new(
     "entrastream_paused_partitions",
     "Partitions paused for backpressure",
@@ -510,7 +520,7 @@ pub const SINK_ARCHIVE_REQUEST_DURATION: HistogramSpec<1, 15> = HistogramSpec::n
 );
 
 /// Every family name this crate registers, one entry per constant above.
-pub const ALL_NAMES: [&str; 62] = [
+pub const ALL_NAMES: [&str; 64] = [
     MESSAGES_IN.name,
     BYTES_IN.name,
     RECORDS_IN.name,
@@ -521,6 +531,8 @@ pub const ALL_NAMES: [&str; 62] = [
     SINK_REQUEST_DURATION.metric.name,
     PROCESS_DURATION.metric.name,
     IN_FLIGHT_BYTES.name,
+    PARSE_THREADS.name,
+    PARSE_QUEUE_MESSAGES.name,
     PAUSED_PARTITIONS.name,
     PARTITION_PAUSES.name,
     ASSIGNED_PARTITIONS.name,
