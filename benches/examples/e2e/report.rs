@@ -116,7 +116,6 @@ pub fn buffer_table(runs: &[BufferRun], records: u64) -> String {
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     ));
     s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
-    let cpu_mb = |r: &ChildResult| (r.get("user_s") + r.get("sys_s")) / (r.get("bytes_in") / 1e6);
     for sink in ["blackhole", "hec-ack"] {
         let mut of: Vec<&BufferRun> = runs.iter().filter(|r| r.sink == sink).collect();
         if of.is_empty() {
@@ -139,7 +138,7 @@ pub fn buffer_table(runs: &[BufferRun], records: u64) -> String {
             m.round,
             m.unbuffered_rps,
             u.get("bytes_in") / 1e6 / u.get("secs"),
-            cpu_mb(u),
+            cpu_s_per_mb(u),
             u.get("vmhwm_kib") / 1024.0
         ));
         s.push_str(&format!(
@@ -148,7 +147,7 @@ pub fn buffer_table(runs: &[BufferRun], records: u64) -> String {
             m.rps,
             m.mbs,
             each.join(" / "),
-            cpu_mb(&m.r),
+            cpu_s_per_mb(&m.r),
             m.r.get("vmhwm_kib") / 1024.0,
             m.r.get("buffer_written_bytes") / 1e6,
             m.r.get("buffer_read_bytes") / 1e6
@@ -380,19 +379,12 @@ pub fn archive_table(baselines: &[(f64, ChildResult)], rows: &[SiemRun], records
             .join(" ")
     );
     s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
-    let cpu_mb = |r: &ChildResult| (r.get("user_s") + r.get("sys_s")) / (r.get("bytes_in") / 1e6);
-    let mut sorted: Vec<&(f64, ChildResult)> = baselines.iter().collect();
-    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (bh_rps, bh) = sorted[sorted.len() / 2];
-    let each: Vec<String> = baselines
-        .iter()
-        .map(|(rps, _)| format!("{rps:.0}"))
-        .collect();
+    let (bh_rps, bh, each) = median_baseline(baselines);
     s.push_str(&format!(
         "| blackhole, native schema (run before each round; records/s: {}) | {bh_rps:.0} | {:.1} | 100% | {:.4} | {:.0} MiB | - | - |\n",
         each.join(" / "),
         bh.get("bytes_in") / 1e6 / bh.get("secs"),
-        cpu_mb(bh),
+        cpu_s_per_mb(bh),
         bh.get("vmhwm_kib") / 1024.0
     ));
     for (mode, label) in [
@@ -418,13 +410,31 @@ pub fn archive_table(baselines: &[(f64, ChildResult)], rows: &[SiemRun], records
             m.mbs,
             m.rps / m.baseline_rps * 100.0,
             each.join(" / "),
-            cpu_mb(&m.r),
+            cpu_s_per_mb(&m.r),
             m.r.get("vmhwm_kib") / 1024.0,
             m.r.get("archive_bytes") / 1e6,
             if peer.is_nan() { "-".to_string() } else { format!("{peer:.2}") }
         ));
     }
     s
+}
+
+/// A child's CPU time (user + sys) per MB it consumed.
+fn cpu_s_per_mb(r: &ChildResult) -> f64 {
+    (r.get("user_s") + r.get("sys_s")) / (r.get("bytes_in") / 1e6)
+}
+
+/// The median of the rounds' blackhole baselines (records/s and its run), with every round's
+/// records/s for the row's label.
+fn median_baseline(baselines: &[(f64, ChildResult)]) -> (f64, &ChildResult, Vec<String>) {
+    let mut sorted: Vec<&(f64, ChildResult)> = baselines.iter().collect();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (rps, run) = sorted[sorted.len() / 2];
+    let each = baselines
+        .iter()
+        .map(|(rps, _)| format!("{rps:.0}"))
+        .collect();
+    (*rps, run, each)
 }
 
 /// The median run of `mode` by its share of its own round's blackhole.
@@ -453,19 +463,12 @@ fn comparison(
         "\n| {heading} | records/s | MB/s | % of blackhole (each round) | CPU-s per MB (entrastream) | peak RSS (VmHWM) | peer CPU-s |\n"
     );
     s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
-    let cpu_mb = |r: &ChildResult| (r.get("user_s") + r.get("sys_s")) / (r.get("bytes_in") / 1e6);
-    let mut sorted: Vec<&(f64, ChildResult)> = baselines.iter().collect();
-    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (bh_rps, bh) = sorted[sorted.len() / 2];
-    let each: Vec<String> = baselines
-        .iter()
-        .map(|(rps, _)| format!("{rps:.0}"))
-        .collect();
+    let (bh_rps, bh, each) = median_baseline(baselines);
     s.push_str(&format!(
         "| blackhole (run before each round; records/s: {}) | {bh_rps:.0} | {:.1} | 100% | {:.4} | {:.0} MiB | - |\n",
         each.join(" / "),
         bh.get("bytes_in") / 1e6 / bh.get("secs"),
-        cpu_mb(bh),
+        cpu_s_per_mb(bh),
         bh.get("vmhwm_kib") / 1024.0
     ));
     for (mode, label) in modes {
@@ -484,7 +487,7 @@ fn comparison(
             m.rps,
             m.mbs,
             each.join(" / "),
-            cpu_mb(&m.r),
+            cpu_s_per_mb(&m.r),
             m.r.get("vmhwm_kib") / 1024.0,
             m.r.get("peer_cpu_s")
         ));
