@@ -214,6 +214,13 @@ impl KafkaSourceConfig {
         if let Some(p) = &self.sasl_password {
             c.set("sasl.password", p.expose());
         }
+        if let Some(ca) = default_ca_location(
+            self.security_protocol.as_deref(),
+            &self.properties,
+            openssl_ca_env_is_set(),
+        ) {
+            c.set("ssl.ca.location", ca);
+        }
         for (k, v) in &self.properties {
             c.set(k, v);
         }
@@ -225,6 +232,33 @@ impl KafkaSourceConfig {
         });
         c
     }
+}
+
+/// The `ssl.ca.location` the source sets itself: `probe` for a TLS connection, unless the
+/// operator chose (an explicit `ssl.ca.location` in `properties`, or OpenSSL's own
+/// `SSL_CERT_FILE`/`SSL_CERT_DIR`, which only OpenSSL's default paths honour).
+///
+/// Why: librdkafka's OpenSSL is linked into the binary (`ssl-vendored`), and its
+/// compiled-in CA location is `/usr/local/ssl`, which no distribution (nor our image) fills.
+/// Without `ssl.ca.location`, librdkafka asks OpenSSL for those default paths, finds no CA and
+/// refuses every broker certificate, the Event Hubs Kafka endpoint's included. So the source
+/// sets `ssl.ca.location = probe` (librdkafka then loads the first of the standard bundles:
+/// Debian's `/etc/ssl/certs/ca-certificates.crt`, RHEL's, Alpine's, …).
+fn default_ca_location(
+    security_protocol: Option<&str>,
+    properties: &BTreeMap<String, String>,
+    openssl_ca_env_is_set: bool,
+) -> Option<&'static str> {
+    let tls = security_protocol.is_some_and(|p| p.to_ascii_lowercase().ends_with("ssl"));
+    (tls && !properties.contains_key("ssl.ca.location") && !openssl_ca_env_is_set)
+        .then_some("probe")
+}
+
+/// Whether OpenSSL's own CA variables (`SSL_CERT_FILE`, `SSL_CERT_DIR`) are set.
+fn openssl_ca_env_is_set() -> bool {
+    ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
 }
 
 /// Called with (topic, partition, lag in messages) from librdkafka statistics.
@@ -1067,6 +1101,40 @@ mod tests {
         cfg.properties
             .insert("socket.timeout.ms".into(), "45000".into());
         assert_eq!(cfg.client_config().get("socket.timeout.ms"), Some("45000"));
+    }
+
+    #[test]
+    fn tls_connections_probe_the_systems_ca_bundle_unless_told_otherwise() {
+        // The vendored OpenSSL's own default CA path is empty on every distribution, so without
+        // this no broker certificate verifies (scripts/check-deploy shows it inside the image).
+        let none = BTreeMap::new();
+        for protocol in ["SASL_SSL", "ssl", "Ssl"] {
+            assert_eq!(
+                default_ca_location(Some(protocol), &none, false),
+                Some("probe")
+            );
+            // OpenSSL's SSL_CERT_FILE / SSL_CERT_DIR keep working.
+            assert_eq!(default_ca_location(Some(protocol), &none, true), None);
+        }
+        for protocol in [None, Some("plaintext"), Some("SASL_PLAINTEXT")] {
+            assert_eq!(default_ca_location(protocol, &none, false), None);
+        }
+        let chosen = BTreeMap::from([("ssl.ca.location".to_string(), "/ca.pem".to_string())]);
+        assert_eq!(default_ca_location(Some("ssl"), &chosen, false), None);
+
+        // And the Event Hubs endpoint's config carries it (or the operator's choice).
+        let cs = Secret::new(
+            "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=K;EntityPath=hub",
+        );
+        let mut event_hubs =
+            KafkaSourceConfig::from_connection_string(&cs, None, "entrastream".into()).unwrap();
+        let expected = (!openssl_ca_env_is_set()).then_some("probe");
+        assert_eq!(event_hubs.client_config().get("ssl.ca.location"), expected);
+        event_hubs.properties = chosen;
+        assert_eq!(
+            event_hubs.client_config().get("ssl.ca.location"),
+            Some("/ca.pem")
+        );
     }
 
     #[test]
