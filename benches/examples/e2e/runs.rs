@@ -157,6 +157,48 @@ fn lines_in(path: &std::path::Path) -> u64 {
     }
 }
 
+/// CPU seconds (user + system) per thread of process `pid` so far, by thread id, with the
+/// thread's name (rsyslog names its threads after their job: `in:imrelp`, `in:imtcp`,
+/// `rs:relp` for a ruleset queue's worker, `rs:main Q:Reg` for the main queue's).
+fn thread_cpu_s(pid: u32) -> std::collections::BTreeMap<u32, (String, f64)> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let Some(tid) = t.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_owned();
+        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        out.insert(tid, (name, (ticks(11) + ticks(12)) / 100.0));
+    }
+    out
+}
+
+/// The threads of a process that used CPU between two [`thread_cpu_s`] snapshots, busiest
+/// first: `name tid: CPU-s`.
+fn busy_threads(
+    before: &std::collections::BTreeMap<u32, (String, f64)>,
+    after: &std::collections::BTreeMap<u32, (String, f64)>,
+) -> Vec<(String, f64)> {
+    let mut used: Vec<(String, f64)> = after
+        .iter()
+        .map(|(tid, (name, cpu))| {
+            let was = before.get(tid).map_or(0.0, |(_, c)| *c);
+            (format!("{name} {tid}"), cpu - was)
+        })
+        .filter(|(_, d)| *d > 0.0)
+        .collect();
+    used.sort_by(|a, b| b.1.total_cmp(&a.1));
+    used
+}
+
 /// Step 4b (cont.): the syslog rounds: per round a blackhole baseline, then the syslog sink over RELP
 /// and over TLS into one rsyslog (its own process, on the same cores) writing each input to
 /// a file. Each row checks that rsyslog wrote a line per record, then empties the file.
@@ -187,6 +229,7 @@ pub fn syslog_rounds(
             a.peer_url = format!("127.0.0.1:{}", port.expect("rsyslog input"));
             a.peer_ca = pki.ca.display().to_string();
             let before = process_cpu_s(pid);
+            let threads_before = thread_cpu_s(pid);
             let mut r = spawn_child(&a, mode, bootstrap, "e2e", messages);
             let child_done = std::time::Instant::now();
             let out = peer.dir().join(format!("{input}.log"));
@@ -199,6 +242,12 @@ pub fn syslog_rounds(
                 lines = lines_in(&out);
             }
             r.kv.insert("peer_cpu_s".into(), process_cpu_s(pid) - before);
+            let threads = busy_threads(&threads_before, &thread_cpu_s(pid));
+            // The busiest thread's CPU: the receiver's ceiling when one thread does its work.
+            r.kv.insert(
+                "peer_top_thread_cpu_s".into(),
+                threads.first().map_or(0.0, |t| t.1),
+            );
             // How long after the child was done rsyslog still wrote (its queue and buffers).
             let lag_s = child_done.elapsed().as_secs_f64();
             assert!(
@@ -220,6 +269,11 @@ pub fn syslog_rounds(
                 r.get("vmhwm_kib") / 1024.0,
                 r.get("peer_cpu_s")
             );
+            let threads: Vec<String> = threads
+                .iter()
+                .map(|(name, cpu)| format!("{name}: {cpu:.2}"))
+                .collect();
+            eprintln!("{mode}: rsyslog threads (CPU-s): {}", threads.join(", "));
             rows.push(SiemRun {
                 round,
                 mode,

@@ -31,23 +31,22 @@ async fn write(stream: &mut Stream, bytes: &[u8], timeout: Duration) -> Result<(
 }
 
 /// Writes the records `indices` of `batch`, framed, and flushes; returns the bytes written.
+/// Frames are gathered in `out` (emptied first; the caller keeps it for the next send).
 pub async fn send(
     stream: &mut Stream,
+    out: &mut Vec<u8>,
     batch: &EncodedBatch,
     indices: &[usize],
     octet_counting: bool,
     timeout: Duration,
 ) -> Result<u64, StreamError> {
-    let mut out = Vec::with_capacity(WRITE_CHUNK.min(batch.data.len() + 16 * indices.len()));
+    out.clear();
+    out.reserve(WRITE_CHUNK.min(batch.data.len() + 16 * indices.len()));
     let mut bytes = 0u64;
     for (n, &idx) in indices.iter().enumerate() {
-        push_frame(
-            &mut out,
-            batch.record(idx).unwrap_or_default(),
-            octet_counting,
-        );
+        push_frame(out, batch.record(idx).unwrap_or_default(), octet_counting);
         if out.len() >= WRITE_CHUNK {
-            write(stream, &out, timeout)
+            write(stream, out, timeout)
                 .await
                 .map_err(|reason| StreamError {
                     reason,
@@ -58,7 +57,7 @@ pub async fn send(
         }
     }
     if !out.is_empty() {
-        write(stream, &out, timeout)
+        write(stream, out, timeout)
             .await
             .map_err(|reason| StreamError {
                 reason,
