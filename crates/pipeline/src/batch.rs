@@ -182,6 +182,16 @@ pub(crate) fn parse_message(m: &SourceMessage, shared: &ParseShared) -> ParsedMe
 }
 
 impl ParsedMessage {
+    /// Bytes of the message's body.
+    pub fn input_bytes(&self) -> usize {
+        self.input_bytes
+    }
+
+    /// Bytes it adds to the open batch: every sink's encodings and its dead-letter lines.
+    pub fn encoded_bytes(&self) -> usize {
+        self.parts.iter().map(|p| p.data.len()).sum::<usize>() + self.dead_letter.len()
+    }
+
     /// A message the source could not read: one dead-letter line with the source's reason.
     fn dead_letter_whole(&mut self, m: &SourceMessage, why: &str, metrics: &Metrics) {
         const REASON: &str = "unreadable_body";
@@ -265,6 +275,7 @@ impl BatchBuilder {
         if self.started.is_none() {
             self.started = Some(Instant::now());
         }
+        let encoded = parsed.encoded_bytes();
         for (part, mut add) in self.parts.iter_mut().zip(parsed.parts) {
             if add.records.is_empty() {
                 continue;
@@ -290,6 +301,7 @@ impl BatchBuilder {
             .messages
             .push((parsed.partition, parsed.offset, parsed.enqueued_time));
         self.batch.input_bytes += parsed.input_bytes;
+        self.batch.encoded_bytes += encoded;
         self.batch.records += parsed.stats.records;
     }
 
@@ -331,8 +343,9 @@ impl BatchBuilder {
         };
         self.dl_count = 0;
         self.started = None;
-        let mut batch = std::mem::take(&mut self.batch);
-        batch.encoded_bytes = encoded;
+        let batch = std::mem::take(&mut self.batch);
+        // What `append` counted (and the budget was trued up to) is what the jobs carry.
+        debug_assert_eq!(batch.encoded_bytes, encoded);
         (jobs, dl, batch)
     }
 }
