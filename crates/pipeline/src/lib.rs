@@ -250,7 +250,7 @@ pub async fn run(
     let mut p = Pipeline {
         source,
         parse,
-        batches: Batches::new(sinks.encoders.len()),
+        batches: Batches::new(sinks.encoders.len(), config.batch_max_bytes),
         sinks,
         failed: None,
         budget: Budget::default(),
@@ -393,9 +393,9 @@ struct Batches {
 }
 
 impl Batches {
-    fn new(sinks: usize) -> Batches {
+    fn new(sinks: usize, batch_max_bytes: usize) -> Batches {
         Batches {
-            builder: BatchBuilder::new(sinks),
+            builder: BatchBuilder::new(sinks, batch_max_bytes),
             in_flight: HashMap::new(),
             next_id: 0,
         }
