@@ -2,6 +2,26 @@
 //! and every run measures the same bytes.
 #![forbid(unsafe_code)]
 
+// The allocator of every bench target that links this crate, for the allocator comparison
+// (benches/README.md, "Pinned cores"): glibc's malloc unless a feature picks another.
+#[cfg(all(feature = "alloc-mimalloc", feature = "alloc-jemalloc"))]
+compile_error!("pick one of the features alloc-mimalloc and alloc-jemalloc");
+#[cfg(feature = "alloc-mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[cfg(feature = "alloc-jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Which global allocator this build of the benches uses (printed with the results).
+pub const ALLOCATOR: &str = if cfg!(feature = "alloc-mimalloc") {
+    "mimalloc"
+} else if cfg!(feature = "alloc-jemalloc") {
+    "jemalloc"
+} else {
+    "glibc"
+};
+
 use entrastream_generator::{Generator, GeneratorConfig};
 
 /// About 64 MiB of envelopes from the generator's realistic category mix (seed 7).

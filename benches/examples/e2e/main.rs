@@ -75,10 +75,13 @@ fn main() {
         return;
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    // Naming the benches crate links it, and with it the global allocator its
+    // `alloc-mimalloc` / `alloc-jemalloc` feature picks (the children are this binary).
     eprintln!(
-        "e2e: {} records, {} partitions, load average at start: {}",
+        "e2e: {} records, {} partitions, allocator {}, load average at start: {}",
         args.records,
         args.partitions,
+        entrastream_benches::ALLOCATOR,
         load.trim()
     );
 

@@ -14,9 +14,10 @@
 //!    with jittered, capped exponential backoff for as long as it takes. Meanwhile the batch
 //!    stays in flight, its bytes stay counted against the byte budget, and once the budget is
 //!    full every assigned partition is paused and no further message is taken from the source:
-//!    in-flight bytes stay within the budget plus one message and its encodings (messages
-//!    in the parse pool count against the budget at one body length per sink for the
-//!    encodings they will add, so a full budget stops submissions to the pool), the
+//!    in-flight bytes stay within the budget plus one message and its encodings (a message
+//!    handed to the parse pool is charged at once for the encodings it will add, one body
+//!    length per sink, trued up to their real size when its result joins the open batch; so
+//!    a pool full of work pauses the partitions like batches waiting on a sink do), the
 //!    source's hand-off channel holds at most 64 more messages, and librdkafka's prefetch is
 //!    capped by `queued.max.messages.kbytes` (16 MiB by default here). Nothing is dropped.
 //!    Rebalance events are still read over the budget ([`Source::next_rebalance`]), so a
@@ -249,7 +250,7 @@ pub async fn run(
     let mut p = Pipeline {
         source,
         parse,
-        batches: Batches::new(sinks.encoders.len()),
+        batches: Batches::new(sinks.encoders.len(), config.batch_max_bytes),
         sinks,
         failed: None,
         budget: Budget::default(),
@@ -392,9 +393,9 @@ struct Batches {
 }
 
 impl Batches {
-    fn new(sinks: usize) -> Batches {
+    fn new(sinks: usize, batch_max_bytes: usize) -> Batches {
         Batches {
-            builder: BatchBuilder::new(sinks),
+            builder: BatchBuilder::new(sinks, batch_max_bytes),
             in_flight: HashMap::new(),
             next_id: 0,
         }
@@ -402,10 +403,48 @@ impl Batches {
 }
 
 /// The byte budget (backpressure): bytes in flight, and whether the partitions are paused.
+///
+/// In flight means held by this run: the body of every message taken from the source and
+/// not yet done, and the encodings made of it. A message handed to the parse pool has no
+/// encodings yet but will have them within milliseconds, so it is charged an estimate at
+/// submission ([`Budget::charge_submitted`]: one body length per sink) and trued up to its
+/// real encoded size when its result joins the open batch ([`Budget::true_up`]); the batch
+/// releases both when it is done. So [`Pipeline::apply_budget`] sees what the pool is about
+/// to add and pauses the partitions for it, instead of the reader merely stopping.
 #[derive(Default)]
 struct Budget {
     in_flight_bytes: usize,
     paused: bool,
+}
+
+impl Budget {
+    /// What a message of `body_len` bytes is expected to add in encodings for `sinks` sinks.
+    fn expected_encodings(body_len: usize, sinks: usize) -> usize {
+        body_len.saturating_mul(sinks)
+    }
+
+    /// A message goes to the parse pool: its body and its encodings-to-be are in flight.
+    fn charge_submitted(&mut self, body_len: usize, sinks: usize) {
+        self.in_flight_bytes = self
+            .in_flight_bytes
+            .saturating_add(body_len)
+            .saturating_add(Self::expected_encodings(body_len, sinks));
+    }
+
+    /// A pooled message's result joins the open batch: its estimate is replaced by what it
+    /// really encoded to (every sink's records and its dead-letter lines), which the batch
+    /// releases when it is done.
+    fn true_up(&mut self, body_len: usize, sinks: usize, encoded: usize) {
+        self.in_flight_bytes = self
+            .in_flight_bytes
+            .saturating_sub(Self::expected_encodings(body_len, sinks))
+            .saturating_add(encoded);
+    }
+
+    /// Bytes no longer held (a done batch, or one that will never be sent).
+    fn release(&mut self, bytes: usize) {
+        self.in_flight_bytes = self.in_flight_bytes.saturating_sub(bytes);
+    }
 }
 
 /// What decides the checkpoint: the per-partition ack tracker, the partitions this instance
@@ -464,14 +503,11 @@ impl Pipeline {
             // partitions), so in-flight bytes stay within budget + one message.
             // Nor while the parse pool's reassembly window is full (it empties in
             // milliseconds: parsing is CPU work only).
-            // The pooled messages' encodings are not counted until their batch is cut, so
-            // they are reckoned in at one body length per sink: a full budget then stops
-            // submissions before the pool holds encodings that would overshoot it.
-            let expected_encodings = self.parse.pooled_bytes() * self.sinks.encoders.len();
+            // The pooled messages' encodings-to-be are in `in_flight_bytes` already
+            // ([`Budget`]), so a full budget stops submissions to the pool too.
             let can_read = !eof
                 && self.checkpoints.revokes.is_empty()
-                && self.budget.in_flight_bytes + expected_encodings
-                    < self.config.max_in_flight_bytes
+                && self.budget.in_flight_bytes < self.config.max_in_flight_bytes
                 && self.parse.has_room();
             // …but rebalance events still are: a revoke waits for its answer, and the group
             // waits for the revoke, however long a sink is down.
@@ -664,7 +700,7 @@ impl Pipeline {
             .progress
             .bytes_in
             .fetch_add(len as u64, Ordering::Relaxed);
-        self.budget.in_flight_bytes += len;
+        self.budget.charge_submitted(len, self.sinks.encoders.len());
         self.parse.submit(m);
         self.apply_budget();
     }
@@ -681,6 +717,11 @@ impl Pipeline {
                 Parsed::Panicked(panic) => std::panic::resume_unwind(panic),
             };
             let stats = parsed.stats;
+            self.budget.true_up(
+                parsed.input_bytes(),
+                self.sinks.encoders.len(),
+                parsed.encoded_bytes(),
+            );
             self.batches.builder.append(parsed);
             self.telemetry
                 .progress
@@ -729,9 +770,12 @@ impl Pipeline {
                 messages = inflight.messages.len(),
                 "batch cut after the sink queues closed; left unacknowledged"
             );
+            // Nothing holds its bytes any more: left charged, they would fill the budget
+            // for good and stall every partition.
+            self.budget
+                .release(inflight.input_bytes + inflight.encoded_bytes);
             return;
         }
-        self.budget.in_flight_bytes += inflight.encoded_bytes;
         for (i, batch) in jobs.into_iter().enumerate() {
             let (Some(batch), Some(tx)) = (batch, self.sinks.txs.get(i)) else {
                 continue;
@@ -844,10 +888,7 @@ impl Pipeline {
                 self.checkpoints.last_enqueued.insert(p.clone(), *t);
             }
         }
-        self.budget.in_flight_bytes = self
-            .budget
-            .in_flight_bytes
-            .saturating_sub(b.input_bytes + b.encoded_bytes);
+        self.budget.release(b.input_bytes + b.encoded_bytes);
         self.telemetry
             .progress
             .messages_done

@@ -84,10 +84,6 @@ pub(crate) struct ParsePool {
     next_seq: u64,
     threads: usize,
     window: usize,
-    /// Body lengths of the pooled messages, in submission order (results leave in that
-    /// order), and their sum: the pipeline counts their encodings-to-be against its budget.
-    pooled_lengths: std::collections::VecDeque<usize>,
-    pooled_bytes: usize,
     shared: Arc<ParseShared>,
 }
 
@@ -126,8 +122,6 @@ impl ParsePool {
             // Enough queued that no thread waits for the pipeline task, few enough that the
             // encodings held for reassembly stay a handful of messages.
             window: 2 * started + 2,
-            pooled_lengths: std::collections::VecDeque::new(),
-            pooled_bytes: 0,
             shared,
         })
     }
@@ -151,17 +145,10 @@ impl ParsePool {
         self.outstanding() < self.window
     }
 
-    /// Body bytes of the messages in the pool (submitted, not yet taken back in order).
-    pub fn pooled_bytes(&self) -> usize {
-        self.pooled_bytes
-    }
-
     /// Hands one message to the pool.
     pub fn submit(&mut self, m: SourceMessage) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.pooled_lengths.push_back(m.body.len());
-        self.pooled_bytes += m.body.len();
         let Err(std_mpsc::SendError(job)) = self.jobs.send((seq, m)) else {
             return;
         };
@@ -178,12 +165,7 @@ impl ParsePool {
 
     /// The next result in submission order, when it is there.
     pub fn next_in_order(&mut self) -> Option<Parsed> {
-        let next = self.reorder.pop()?;
-        // Results leave in submission order, so the front length is this message's.
-        if let Some(len) = self.pooled_lengths.pop_front() {
-            self.pooled_bytes -= len;
-        }
-        Some(next)
+        self.reorder.pop()
     }
 }
 

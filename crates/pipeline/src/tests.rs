@@ -1080,3 +1080,173 @@ async fn the_committed_offset_moves_on_a_confirmed_commit_not_on_a_revoke_answer
     );
     assert_eq!(summary.committed.get(&p), Some(Position::Offset(last)));
 }
+
+/// A gate the test opens once: encodes wait on it, so a message stays in the parse pool.
+#[derive(Debug, Default)]
+struct Gate {
+    open: Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl Gate {
+    fn wait(&self) {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+    }
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+}
+
+/// NDJSON encoding that waits for the gate (a parse thread busy with a large message).
+#[derive(Debug)]
+struct GatedEncoder(Arc<Gate>);
+
+impl RecordEncoder for GatedEncoder {
+    fn encode(
+        &self,
+        record: &entrastream_entra::Record<'_>,
+        ctx: &entrastream_entra::EncodeContext,
+        out: &mut Vec<u8>,
+    ) -> Result<(), entrastream_sink::EncodeError> {
+        self.0.wait();
+        NdjsonEncoder {
+            schema: Schema::Native,
+        }
+        .encode(record, ctx, out)
+    }
+}
+
+/// A sink that accepts everything, encoding through the gate.
+#[derive(Debug)]
+struct GatedSink {
+    gate: Arc<Gate>,
+    records: Arc<AtomicU64>,
+}
+
+#[async_trait]
+impl Sink for GatedSink {
+    fn name(&self) -> &str {
+        "gated"
+    }
+    fn encoder(&self) -> Arc<dyn RecordEncoder> {
+        Arc::new(GatedEncoder(self.gate.clone()))
+    }
+    async fn send(&mut self, batch: &EncodedBatch) -> Outcome {
+        self.records
+            .fetch_add(batch.records.len() as u64, Ordering::SeqCst);
+        Outcome::Delivered
+    }
+    async fn healthcheck(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// A message in the parse pool is charged its encodings-to-be in the byte budget at once: with
+/// a budget the body alone stays under but body + encoding does not, the pipeline pauses the
+/// partitions while the message is still being parsed (before, the encodings-to-be only
+/// stopped the reading and `apply_budget` never saw them), then resumes and delivers all.
+#[tokio::test]
+async fn a_message_in_the_parse_pool_counts_in_the_budget_and_pauses_the_partitions() {
+    let t = traffic(6, 1, 0);
+    let first = t.partitions[0][0].len();
+    let src = Shared(Arc::new(Mutex::new(VecSource::new(
+        "hub",
+        t.partitions.clone(),
+    ))));
+    let gate = Arc::new(Gate::default());
+    let records = Arc::new(AtomicU64::new(0));
+    let metrics = Metrics::new();
+    let config = PipelineConfig {
+        // The first body fits, body + one sink's encoding (estimated at its length) does not.
+        max_in_flight_bytes: first + first / 2,
+        parse_threads: NonZeroUsize::new(1),
+        ..fast_config()
+    };
+    let (_tx, shutdown) = watch::channel(false);
+    let running = tokio::spawn(run(
+        Box::new(src.clone()),
+        Sinks {
+            slots: vec![SinkSlot {
+                sink: Box::new(GatedSink {
+                    gate: gate.clone(),
+                    records: records.clone(),
+                }),
+                filter: CategoryFilter::new(None),
+            }],
+            dead_letter: Box::new(ScriptSink::new("dead_letter")),
+        },
+        config,
+        Telemetry {
+            metrics: metrics.clone(),
+            health: Health::new(),
+            progress: Arc::new(Progress::default()),
+        },
+        shutdown,
+    ));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut paused_while_pooled = false;
+    while Instant::now() < deadline {
+        if src.0.lock().unwrap().pause_count > 0 {
+            paused_while_pooled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let in_flight_while_pooled = metrics.in_flight_bytes.get();
+    gate.open();
+    let summary = tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the run ends once the gate opens")
+        .unwrap()
+        .unwrap();
+    assert!(
+        paused_while_pooled,
+        "the partitions were not paused while the pool held a message over budget"
+    );
+    assert_eq!(
+        in_flight_while_pooled,
+        2 * first as i64,
+        "in flight while pooled: the body plus its estimated encoding"
+    );
+    assert_eq!(records.load(Ordering::SeqCst) as usize, t.records);
+    assert!(src.0.lock().unwrap().paused.is_empty(), "still paused");
+    assert_eq!(metrics.in_flight_bytes.get(), 0, "bytes left charged");
+    assert_eq!(summary.abandoned_messages, 0);
+}
+
+/// Every byte charged is released: after parse errors, encode-time dead letters, sink
+/// rejections and two sinks of different sizes, nothing stays in the budget (a leak would
+/// fill it for good and stall every partition).
+#[tokio::test]
+async fn the_budget_returns_to_zero_after_dead_letters_and_rejections() {
+    let t = traffic(120, 3, 8);
+    let src = Shared(Arc::new(Mutex::new(VecSource::new(
+        "hub",
+        t.partitions.clone(),
+    ))));
+    let mut picky = ScriptSink::new("picky");
+    picky.reject_marker = Some("\"AuditLogs\"".into());
+    let config = PipelineConfig {
+        max_in_flight_bytes: 128 * 1024,
+        batch_max_bytes: 16 * 1024,
+        ..fast_config()
+    };
+    let (summary, progress, metrics) = run_with(
+        src.clone(),
+        vec![picky, ScriptSink::new("all")],
+        ScriptSink::new("dead_letter"),
+        config,
+    )
+    .await;
+    assert!(progress.dead_lettered.load(Ordering::SeqCst) > 0);
+    assert!(
+        src.0.lock().unwrap().pause_count > 0,
+        "the budget never filled"
+    );
+    assert_eq!(summary.abandoned_messages, 0);
+    assert_eq!(metrics.in_flight_bytes.get(), 0, "bytes left charged");
+}
