@@ -10,7 +10,7 @@ use crate::time::Timestamp;
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
-    if crate::scan::string_stop(bytes, 0, true) == bytes.len() {
+    if !crate::scan::needs_escape(bytes) {
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
