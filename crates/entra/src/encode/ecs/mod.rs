@@ -519,6 +519,16 @@ fn write_clean(out: &mut Vec<u8>, v: &Value<'_>, snake: bool) -> bool {
     match v {
         Value::Null => false,
         Value::String(s) if s.is_empty() => false,
+        // Leaves written here rather than through `write_value`: they are most members, and
+        // the second call and match cost more than the copy.
+        Value::String(s) => {
+            write_json_str(out, *s);
+            true
+        }
+        Value::Number(n) => {
+            out.extend_from_slice(n.text().as_bytes());
+            true
+        }
         Value::Object(obj) => write_clean_object(out, obj, snake),
         Value::Array(items) => {
             let start = out.len();
