@@ -461,7 +461,8 @@ const SNAKE_KEY_MAX: usize = 48;
 /// endless distinct keys costs a conversion per key, never unbounded memory.
 const SNAKE_CACHE_MAX: usize = 4096;
 
-/// Wire key → its rendered snake_case member key, per thread. A hash map rather than the former
+/// Wire key → its rendered snake_case member key, per thread, for keys not in `known_keys` (new
+/// Entra fields, other Azure services' records, hostile input). A hash map rather than the former
 /// 256-slot direct-mapped table: the ~300 keys of the realistic mix collided in 22 % of lookups,
 /// and each miss re-converted and evicted the other key.
 #[derive(Default)]
