@@ -43,6 +43,51 @@ pub(crate) fn string_stop(bytes: &[u8], mut pos: usize, controls: bool) -> usize
     pos
 }
 
+/// Whether `bytes` holds a `"`, a `\` or a control character, i.e. whether JSON needs any of
+/// it escaped. For the encoders' own short keys and values: the last step loads the final
+/// eight (or four and four) bytes overlapping the one before, so no byte-by-byte tail runs.
+#[inline]
+pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    if n >= 8 {
+        let mut pos = 0;
+        while pos + 8 < n {
+            if stops(word_at(bytes, pos)) != 0 {
+                return true;
+            }
+            pos += 8;
+        }
+        return stops(word_at(bytes, n - 8)) != 0;
+    }
+    if n >= 4 {
+        let lo = u64::from(u32::from_le_bytes(
+            *bytes.first_chunk::<4>().unwrap_or(&[0; 4]),
+        ));
+        let hi = u64::from(u32::from_le_bytes(
+            *bytes.last_chunk::<4>().unwrap_or(&[0; 4]),
+        ));
+        return stops(lo | hi << 32) != 0;
+    }
+    bytes.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20)
+}
+
+#[inline(always)]
+fn word_at(bytes: &[u8], at: usize) -> u64 {
+    match bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        Some(w) => u64::from_le_bytes(*w),
+        None => 0,
+    }
+}
+
+/// High bit set in bytes of `x` that are a quote, a backslash or a control character (exact
+/// for "any", which is all `needs_escape` asks: false positives only sit above a true one).
+#[inline(always)]
+fn stops(x: u64) -> u64 {
+    zero_bytes(x ^ (LO * u64::from(b'"')))
+        | zero_bytes(x ^ (LO * u64::from(b'\\')))
+        | (x.wrapping_sub(LO * 0x20) & !x & HI)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +119,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn needs_escape_agrees_with_a_byte_loop() {
+        // Every length up to 20 and every position of every byte value: the overlapping last
+        // steps must see each byte once at least.
+        for len in 0..20 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut s = vec![b'a'; len];
+                    s[at] = b;
+                    assert_eq!(needs_escape(&s), naive(&s, 0, true) < len, "{len} {at} {b}");
+                }
+            }
+        }
+        assert!(!needs_escape(b""));
+        assert!(!needs_escape("é–😀 plain".as_bytes()));
     }
 
     #[test]

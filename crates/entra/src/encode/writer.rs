@@ -10,7 +10,7 @@ use crate::time::Timestamp;
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
-    if crate::scan::string_stop(bytes, 0, true) == bytes.len() {
+    if !crate::scan::needs_escape(bytes) {
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
@@ -112,7 +112,26 @@ pub fn write_time_millis(out: &mut Vec<u8>, t: Timestamp) {
 }
 
 pub fn write_i64(out: &mut Vec<u8>, n: i64) {
-    let _ = fmt::Write::write_fmt(&mut FmtBuf(out), format_args!("{n}"));
+    if n < 0 {
+        out.push(b'-');
+    }
+    write_u64(out, n.unsigned_abs());
+}
+
+/// Digits of `v`, written from a stack buffer: the formatting machinery (or a `String` per
+/// number, as `u64` members once did) costs more than the number for these small ids.
+pub fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// Builds a JSON object member by member, handling the commas.
@@ -162,7 +181,7 @@ impl<'o> ObjectWriter<'o> {
     }
     pub fn u64(&mut self, key: &str, v: u64) {
         let out = self.key(key);
-        out.extend_from_slice(v.to_string().as_bytes());
+        write_u64(out, v);
     }
     pub fn opt_json_str(&mut self, key: &str, v: Option<JsonStr<'_>>) {
         if let Some(v) = v {
@@ -280,6 +299,33 @@ mod tests {
             write_str(&mut out, s);
             let back: String = serde_json::from_slice(&out).unwrap();
             assert_eq!(back, s);
+        }
+    }
+
+    #[test]
+    fn integers_are_written_as_std_formats_them() {
+        for n in [
+            0,
+            1,
+            -1,
+            9,
+            10,
+            -10,
+            99,
+            100,
+            4711,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ] {
+            let mut out = Vec::new();
+            write_i64(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+        for n in [0, 7, 10, 1_000_000, u64::MAX] {
+            let mut out = Vec::new();
+            write_u64(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
         }
     }
 
