@@ -54,7 +54,7 @@ pub fn run_child(args: &Args, mode: &str) {
             // it is read every 10th poll: reading /proc on every 5 ms poll took ~1.5 % of the
             // CPU of a child pinned to one core (perf), CPU the pinned rows then charged to the
             // pipeline.
-            if polls % 10 == 0 {
+            if polls.is_multiple_of(10) {
                 peak_rss_kib = peak_rss_kib.max(status_kib("VmRSS:"));
             }
             polls += 1;
