@@ -41,7 +41,9 @@ impl Compression {
         }
     }
 
-    fn magic(self) -> &'static [u8] {
+    /// The bytes every member / frame starts with (empty for `None`): where a reader
+    /// resynchronises after damage.
+    pub fn magic(self) -> &'static [u8] {
         match self {
             Compression::None => b"",
             Compression::Gzip => &[0x1f, 0x8b, 0x08],

@@ -174,6 +174,26 @@ impl Account {
 
     /// An account at `endpoint` (`https://acct.blob.core.windows.net`) with `auth`.
     pub fn new(endpoint: &str, auth: Auth, timeout: Duration) -> Result<Self, AuthError> {
+        Self::build(endpoint, auth, timeout, None)
+    }
+
+    /// [`Account::new`] that also trusts the CA certificate(s) in `ca_pem` (a private CA in
+    /// front of the service, or a test CA), besides the system's roots.
+    pub fn with_ca(
+        endpoint: &str,
+        auth: Auth,
+        timeout: Duration,
+        ca_pem: &[u8],
+    ) -> Result<Self, AuthError> {
+        Self::build(endpoint, auth, timeout, Some(ca_pem))
+    }
+
+    fn build(
+        endpoint: &str,
+        auth: Auth,
+        timeout: Duration,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, AuthError> {
         let endpoint = endpoint.trim_end_matches('/');
         let url = Url::parse(endpoint).map_err(|_| AuthError::Config {
             key: "account_url",
@@ -185,14 +205,21 @@ impl Account {
                 reason: "must be an http(s) URL without a query (put a SAS in `sas`)".into(),
             });
         }
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| AuthError::Config {
-                key: "tls",
-                reason: format!("cannot build the HTTP client: {}", e.without_url()),
-            })?;
+            .connect_timeout(timeout.min(Duration::from_secs(10)));
+        if let Some(pem) = ca_pem {
+            let certs =
+                reqwest::Certificate::from_pem_bundle(pem).map_err(|_| AuthError::Config {
+                    key: "tls",
+                    reason: "the CA file is not PEM certificates".into(),
+                })?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        let client = builder.build().map_err(|e| AuthError::Config {
+            key: "tls",
+            reason: format!("cannot build the HTTP client: {}", e.without_url()),
+        })?;
         Ok(Account {
             client,
             endpoint: endpoint.to_string(),

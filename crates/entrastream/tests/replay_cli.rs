@@ -439,3 +439,95 @@ fn azures_own_archive_and_ours_are_read_alike_by_replay_and_report() {
         "report differs between the archives"
     );
 }
+
+/// A `.gz` input far larger than the byte budget (~200 MB decompressed, ~110 MB compressed:
+/// random base64 in every record keeps gzip from shrinking it much) replays into the
+/// blackhole sink with every record delivered and peak RSS (`VmHWM`) bounded: the compressed
+/// file is decoded as a stream, not held whole in memory (which alone would be ~110 MB).
+#[test]
+fn a_gzip_input_much_larger_than_the_budget_replays_in_bounded_memory() {
+    use std::io::Write;
+    const RECORDS: u64 = 400_000;
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("big.ndjson.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::io::BufWriter::new(std::fs::File::create(&input).unwrap()),
+        flate2::Compression::fast(),
+    );
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut decompressed = 0u64;
+    for i in 0..RECORDS {
+        let mut noise = String::with_capacity(300);
+        for _ in 0..300 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            noise.push(alphabet[(x & 63) as usize] as char);
+        }
+        let line = format!(
+            r#"{{"time":"2024-06-20T05:10:00Z","tenantId":"t","category":"SignInLogs","operationName":"Sign-in activity","properties":{{"id":"big-{i}","createdDateTime":"2024-06-20T05:10:00Z","userPrincipalName":"someone@example.com","appDisplayName":"Office 365","userAgent":"{noise}"}}}}"#
+        );
+        gz.write_all(line.as_bytes()).unwrap();
+        gz.write_all(b"\n").unwrap();
+        decompressed += line.len() as u64 + 1;
+    }
+    gz.finish().unwrap().flush().unwrap();
+    let compressed = std::fs::metadata(&input).unwrap().len();
+    const BUDGET: u64 = 16 << 20;
+    assert!(
+        decompressed > 180_000_000 && compressed > 6 * BUDGET,
+        "input {decompressed} B, {compressed} B compressed"
+    );
+    let config = d.path().join("replay.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nenabled = false\n\n[pipeline]\nmax_in_flight_bytes = \"16MiB\"\ncheckpoint_interval = \"200ms\"\n\n[[sinks]]\nname = \"hole\"\ntype = \"blackhole\"\n\n[dead_letter]\npath = \"{}\"\n",
+            d.path().join("dead.ndjson").display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_entrastream"));
+    cmd.current_dir(d.path())
+        .args(["replay", "--config"])
+        .arg(&config)
+        .arg("--from")
+        .arg(&input);
+    let started = Instant::now();
+    let mut child = entrastream_testkit::ChildProcess::spawn(cmd, &d.path().join("replay.log"));
+    // VmHWM is a high-water mark: the last reading before the exit is the peak (within the
+    // last 20 ms of a run that decodes from its first second).
+    let mut peak_kib = 0;
+    let status = loop {
+        if let Some(k) = child.peak_rss_kib() {
+            peak_kib = peak_kib.max(k);
+        }
+        if let Some(s) = child.wait_timeout(Duration::from_millis(20)) {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "replay did not finish in 90 s"
+        );
+    };
+    let log = child.log_text();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains(&format!("records {RECORDS} ({RECORDS} delivered)")),
+        "{log}"
+    );
+    let peak_mib = peak_kib / 1024;
+    eprintln!(
+        "gzip replay: {} MB decompressed, {} MB compressed, peak RSS {peak_mib} MiB, {:.1} s",
+        decompressed / 1_000_000,
+        compressed / 1_000_000,
+        started.elapsed().as_secs_f64()
+    );
+    // Budget (16 MiB) + the runtime, parser and sink buffers; far below the compressed size.
+    assert!(
+        peak_mib < 96 && (peak_kib * 1024) < compressed * 3 / 4,
+        "peak RSS {peak_mib} MiB for a {} MB compressed input",
+        compressed / 1_000_000
+    );
+}

@@ -11,6 +11,7 @@
 //! sent again (duplicates), none is skipped (no gaps).
 #![forbid(unsafe_code)]
 
+pub mod decode;
 pub mod inputs;
 pub mod reader;
 pub mod remote;
@@ -279,6 +280,37 @@ pub fn select_sinks(config: &Config, names: Option<&[String]>) -> Result<Config,
     Ok(config)
 }
 
+/// A replay is bounded, unlike `run`: an `azure_blob` sink whose Entra credential gets no
+/// token would retry its first batch forever. The token is asked once before anything is
+/// read, and a refusal ends the replay with the credential's error and what to check (the
+/// secret itself never appears: the identity platform does not echo it).
+async fn check_sink_tokens(config: &Config) -> Result<(), ReplayError> {
+    use entrastream_app::config::SinkKind;
+    for s in &config.sinks {
+        let SinkKind::AzureBlob(c) = &s.kind else {
+            continue;
+        };
+        if c.connection_string.is_some() || c.sas.is_some() {
+            continue;
+        }
+        let credential = entrastream_app::siem::source_entra_credential(config)
+            .map_err(|e| ReplayError::NotFound(e.to_string()))?;
+        // Without one the sink's own build reports the missing key.
+        let Some(credential) = credential else {
+            continue;
+        };
+        let auth = entrastream_blob_client::Auth::token(credential);
+        if let Err(e) = auth.bearer().await {
+            return Err(ReplayError::Unsupported(format!(
+                "sink {}: {e} (keys: [source] credential, tenant_id, client_id, client_secret / \
+                 AZURE_FEDERATED_TOKEN_FILE; AZURE_AUTHORITY_HOST if not the public cloud)",
+                s.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Runs a replay to its end (or until `stop` resolves: then it drains, commits and returns).
 pub async fn replay(
     config: &Config,
@@ -295,6 +327,9 @@ pub async fn replay(
     } else {
         ReplayState::load(&state_path)?
     };
+    if !opts.dry_run {
+        check_sink_tokens(&config).await?;
+    }
     let plan = plan(&config, opts, state).await?;
     let tracking = Arc::new(Mutex::new(Tracking::default()));
     let counters = Arc::new(ReadCounters::default());

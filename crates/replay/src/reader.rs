@@ -11,17 +11,18 @@
 //! file done.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use entrastream_archive::{Compression, DecodeEvent, decode_members};
+use entrastream_archive::{Compression, DecodeEvent};
 use entrastream_entra::ParseOptions;
 use entrastream_model::{PartitionId, SourceMessage};
 use tokio::sync::mpsc;
 
+use crate::decode::{Open, decode_stream};
 use crate::inputs::InputFile;
 use crate::select::Selection;
 
@@ -285,12 +286,14 @@ fn read_file(f: &InputFile, out: &mut Out<'_>) -> std::io::Result<()> {
                 }
             }
             c => {
-                let mut data = Vec::new();
-                remote.stream(0, |d| {
-                    data.extend_from_slice(d);
-                    true
-                })?;
-                decode_compressed(c, &data, &mut chunker, &counters);
+                // Streamed member by member, one ranged GET at a time (decode.rs).
+                let mut open = |at: u64| {
+                    Ok(Box::new(Counted {
+                        inner: remote.reader_at(at),
+                        counters: &counters,
+                    }) as Box<dyn Read + '_>)
+                };
+                decode_compressed(c, &mut open, &mut chunker, &counters)?;
             }
         }
         if !chunker.out.closed {
@@ -318,10 +321,17 @@ fn read_file(f: &InputFile, out: &mut Out<'_>) -> std::io::Result<()> {
             }
         }
         c => {
-            // Member by member over the compressed bytes (bounded by the file's compressed
-            // size); a damaged member is skipped to the next header.
-            let data = std::fs::read(&f.path)?;
-            decode_compressed(c, &data, &mut chunker, &counters);
+            // Streamed member by member with bounded memory (decode.rs); a damaged member is
+            // skipped to the next header.
+            let mut open = |at: u64| {
+                let mut file = std::fs::File::open(&f.path)?;
+                file.seek(SeekFrom::Start(at))?;
+                Ok(Box::new(Counted {
+                    inner: file,
+                    counters: &counters,
+                }) as Box<dyn Read + '_>)
+            };
+            decode_compressed(c, &mut open, &mut chunker, &counters)?;
         }
     }
     if !chunker.out.closed {
@@ -330,22 +340,39 @@ fn read_file(f: &InputFile, out: &mut Out<'_>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Member by member over a whole compressed file; a damaged member is skipped to the next
-/// header.
+/// Member by member over a compressed input, streamed; a damaged member is skipped to the
+/// next header. An error is the input's own (the file stays undone).
 fn decode_compressed(
     c: Compression,
-    data: &[u8],
+    open: &mut Open<'_>,
     chunker: &mut Chunker<'_, '_>,
     counters: &ReadCounters,
-) {
-    counters
-        .file_bytes
-        .fetch_add(data.len() as u64, Ordering::Relaxed);
-    decode_members(c, data, |ev| match ev {
-        DecodeEvent::Data(d) => chunker.push(d),
-        DecodeEvent::Damaged { offset, error } => {
-            counters.damaged_members.fetch_add(1, Ordering::Relaxed);
-            chunker.damaged(c, offset, &error);
+) -> std::io::Result<()> {
+    decode_stream(c, open, |ev| {
+        match ev {
+            DecodeEvent::Data(d) => chunker.push(d),
+            DecodeEvent::Damaged { offset, error } => {
+                counters.damaged_members.fetch_add(1, Ordering::Relaxed);
+                chunker.damaged(c, offset, &error);
+            }
         }
-    });
+        !chunker.out.closed
+    })
+    .map(|_| ())
+}
+
+/// Counts the input bytes read (as stored) for the progress bar.
+struct Counted<'a, R> {
+    inner: R,
+    counters: &'a ReadCounters,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(out)?;
+        self.counters
+            .file_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }

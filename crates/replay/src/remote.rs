@@ -281,9 +281,14 @@ pub struct RemoteRead {
 impl Remote {
     /// Reads the blob from its start, one ranged GET at a time.
     pub fn reader(&self) -> RemoteRead {
+        self.reader_at(0)
+    }
+
+    /// Reads the blob from byte `start` on, one ranged GET at a time.
+    pub fn reader_at(&self, start: u64) -> RemoteRead {
         RemoteRead {
             remote: self.clone(),
-            at: 0,
+            at: start,
             buf: Bytes::new(),
             done: false,
         }

@@ -7,7 +7,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::{find_tool, free_port, peer_missing, wait_listening};
+use crate::{TestPki, find_tool, free_port, peer_missing, wait_listening};
 
 /// Azurite's published development key (not a secret).
 pub const AZURITE_DEV_KEY: &str =
@@ -19,23 +19,59 @@ pub struct Azurite {
     child: Child,
     /// The blob port.
     pub port: u16,
+    /// The PKI Azurite serves HTTPS with (`--oauth basic` needs HTTPS), None for plain HTTP.
+    tls: Option<TestPki>,
     _dir: tempfile::TempDir,
+}
+
+/// How [`Azurite::start_with`] runs Azurite.
+#[derive(Debug, Default, Clone)]
+pub struct AzuriteOptions {
+    /// Serve HTTPS with this PKI's server certificate and check bearer tokens with
+    /// `--oauth basic`: Azurite then accepts a token whose `iss` starts with
+    /// `https://sts.windows.net/`, whose `aud` is `https://storage.azure.com` (or the
+    /// account's blob URL) and that is within `nbf`..`exp`; it does not check the signature
+    /// (Azurite 3.35 `BlobTokenAuthenticator.authenticateBasic`). Shared Key still works.
+    pub oauth_tls: Option<TestPki>,
+    /// Extra accounts, `(name, base64 key)`, through `AZURITE_ACCOUNTS` (a name other than
+    /// `devstoreaccount1` keeps clients from falling back to the published development key).
+    pub accounts: Vec<(String, String)>,
 }
 
 impl Azurite {
     /// Starts Azurite, or returns None (after [`peer_missing`]) when it is not installed.
     pub fn start() -> Option<Azurite> {
+        Azurite::start_with(AzuriteOptions::default())
+    }
+
+    /// [`Azurite::start`] with options: HTTPS and OAuth, extra accounts.
+    pub fn start_with(opts: AzuriteOptions) -> Option<Azurite> {
         let Some(bin) = find_tool("azurite-blob") else {
             peer_missing("azurite-blob (npm install -g azurite)");
             return None;
         };
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
-        let child = Command::new(bin)
-            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+        let mut cmd = Command::new(bin);
+        cmd.args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
             .arg("--location")
             .arg(dir.path())
-            .args(["--skipApiVersionCheck", "--loose", "--silent"])
+            .args(["--skipApiVersionCheck", "--loose", "--silent"]);
+        if let Some(pki) = &opts.oauth_tls {
+            cmd.args(["--oauth", "basic", "--cert"])
+                .arg(&pki.server_cert)
+                .arg("--key")
+                .arg(&pki.server_key);
+        }
+        if !opts.accounts.is_empty() {
+            let list: Vec<String> = opts
+                .accounts
+                .iter()
+                .map(|(name, key)| format!("{name}:{key}"))
+                .collect();
+            cmd.env("AZURITE_ACCOUNTS", list.join(";"));
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -44,6 +80,7 @@ impl Azurite {
         let mut azurite = Azurite {
             child,
             port,
+            tls: opts.oauth_tls,
             _dir: dir,
         };
         wait_listening(
@@ -68,6 +105,31 @@ impl Azurite {
     /// The account's blob endpoint, `http://127.0.0.1:PORT/devstoreaccount1`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}/devstoreaccount1", self.port)
+    }
+
+    /// `https://127.0.0.1:PORT/<account>` (started with [`AzuriteOptions::oauth_tls`]).
+    pub fn https_endpoint(&self, account: &str) -> String {
+        format!("https://127.0.0.1:{}/{account}", self.port)
+    }
+
+    /// `account` over HTTPS, Shared Key signed with `key`, trusting the test CA: what a test
+    /// reads back with, independent of the token path under test.
+    #[cfg(feature = "blob")]
+    pub fn https_account(&self, account: &str, key: &str) -> entrastream_blob_client::Account {
+        let pki = self.tls.as_ref().expect("Azurite started with oauth_tls");
+        let ca = std::fs::read(&pki.ca).expect("read the test CA");
+        let cs = format!(
+            "DefaultEndpointsProtocol=https;AccountName={account};AccountKey={key};BlobEndpoint={}",
+            self.https_endpoint(account)
+        );
+        let cs = entrastream_blob_client::parse_connection_string(&cs).expect("connection string");
+        entrastream_blob_client::Account::with_ca(
+            &cs.blob_endpoint,
+            cs.auth,
+            Duration::from_secs(30),
+            &ca,
+        )
+        .expect("account over HTTPS")
     }
 
     /// The devstoreaccount1 account, Shared Key signed, 30 s per request.

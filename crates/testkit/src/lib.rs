@@ -11,7 +11,8 @@
 //! Also for the end-to-end tests and the fault suite: a TCP proxy that injects connection
 //! faults ([`FaultProxy`]), counting delivered records by id ([`Traffic`], [`count_ids`]), and,
 //! with feature `kafka`, the nisshi broker and generated traffic ([`kafka`]); a real rsyslog
-//! for the syslog sink ([`Rsyslog`]).
+//! for the syslog sink ([`Rsyslog`]); with feature `entra`, a peer of the Microsoft identity
+//! platform's token endpoint ([`entra_token`]) for the Entra credential paths.
 //!
 //! Design decision: this crate is the one test harness of the workspace. The launchers of the
 //! external peers (nisshi in [`kafka`], Azurite in [`Azurite`], promtool in [`promtool`]),
@@ -22,6 +23,8 @@
 #![forbid(unsafe_code)]
 
 mod azurite;
+#[cfg(feature = "entra")]
+pub mod entra_token;
 mod fault_proxy;
 mod hec;
 mod http;
@@ -37,7 +40,7 @@ mod sumo;
 mod tools;
 mod wait;
 
-pub use azurite::{AZURITE_DEV_KEY, Azurite, azurite_connection_string};
+pub use azurite::{AZURITE_DEV_KEY, Azurite, AzuriteOptions, azurite_connection_string};
 #[cfg(feature = "blob")]
 pub use azurite::{blob_lines, containers, get_blob, put_append_blob};
 pub use fault_proxy::{FaultMode, FaultProxy, FaultStats};
