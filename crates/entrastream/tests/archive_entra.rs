@@ -11,11 +11,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use entrastream_testkit::entra_token::{
     AppAuth, EntraApp, EntraTokenPeer, TOKEN_EXCHANGE_AUDIENCE, federated_token,
 };
-use entrastream_testkit::{Azurite, AzuriteOptions, TestPki, test_pki};
+use entrastream_testkit::{Azurite, AzuriteOptions, TestPki, output_within, test_pki};
 
 const TENANT: &str = "8f1c3a52-5b0e-4d6a-9c1e-2a7b9d4e6f10";
 const CLIENT: &str = "2d4e6f80-1a3c-4b5d-8e7f-9a0b1c2d3e4f";
@@ -152,7 +153,9 @@ impl Fixture {
         for (k, v) in extra_env {
             c.env(k, v);
         }
-        c.output().unwrap()
+        // A token fetched but not sent gets 403s, which the sink retries (the operator may
+        // be granting the role right now): the deadline turns that into a failure, not a hang.
+        output_within(c, Duration::from_secs(120))
     }
 
     /// Every record id in the archive containers, read back with Shared Key (independent of

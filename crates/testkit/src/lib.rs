@@ -47,7 +47,7 @@ pub use fault_proxy::{FaultMode, FaultProxy, FaultStats};
 pub use hec::{HecPeer, HecPeerOptions, HecStats};
 pub use http::{Impostor, PAGE_PATH};
 pub use pki::{TestPki, test_pki};
-pub use process::{ChildProcess, wait_for_child};
+pub use process::{ChildProcess, output_within, wait_for_child};
 pub use records::{Traffic, count_ids, ids_in, line_count, record_id, record_ids};
 pub use rsyslog::{Rsyslog, RsyslogOptions, RsyslogTls};
 pub use scrape::{http_get, metric_value, try_http_get};

@@ -3,7 +3,7 @@
 //! test leaves no process behind.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
 use crate::wait::poll_until;
@@ -110,6 +110,43 @@ impl Drop for ChildProcess {
     }
 }
 
+/// Runs `cmd` to its end like [`Command::output`], but kills it and panics, with what it
+/// printed, when it is still running after `timeout`: a daemon stuck retrying then fails the
+/// test instead of hanging it (and CI) for good. Output goes through files, so a child that
+/// prints a lot cannot block on a full pipe.
+pub fn output_within(mut cmd: Command, timeout: Duration) -> Output {
+    let dir = tempfile::tempdir().expect("temp dir for the child's output");
+    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let create = |p: &Path| std::fs::File::create(p).expect("child output file");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(create(&out_path)))
+        .stderr(Stdio::from(create(&err_path)))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
+    let mut status = None;
+    poll_until(timeout, Duration::from_millis(20), || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    let read = |p: &Path| std::fs::read(p).unwrap_or_default();
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "{:?} {:?} still ran after {timeout:?}; killed. stderr:\n{}",
+            cmd.get_program(),
+            cmd.get_args().collect::<Vec<_>>(),
+            String::from_utf8_lossy(&read(&err_path))
+        );
+    };
+    Output {
+        status,
+        stdout: read(&out_path),
+        stderr: read(&err_path),
+    }
+}
+
 /// Like [`crate::wait_until`], printing the child's log on timeout.
 pub fn wait_for_child(
     child: &ChildProcess,
@@ -128,6 +165,31 @@ pub fn wait_for_child(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_within_returns_what_a_quick_child_printed_and_kills_a_stuck_one() {
+        let mut quick = Command::new("sh");
+        quick.args(["-c", "echo out; echo err >&2; exit 3"]);
+        let o = output_within(quick, Duration::from_secs(10));
+        assert_eq!(
+            (o.status.code(), &o.stdout[..], &o.stderr[..]),
+            (Some(3), &b"out\n"[..], &b"err\n"[..])
+        );
+
+        let mut stuck = Command::new("sh");
+        stuck.args(["-c", "echo retrying >&2; exec sleep 60"]);
+        let started = std::time::Instant::now();
+        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            output_within(stuck, Duration::from_millis(300))
+        }))
+        .expect_err("a child still running at the deadline fails the test");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(
+            message.contains("still ran after") && message.contains("retrying"),
+            "{message}"
+        );
+    }
 
     fn sh(script: &str, log: &Path) -> ChildProcess {
         let mut cmd = Command::new("sh");
