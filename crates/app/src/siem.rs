@@ -74,22 +74,33 @@ pub fn build_sink(
     }))
 }
 
-/// The source's Entra credential (`[source] type = "amqp"` with `credential`), if it has one:
-/// storage clients without their own secret borrow it (one identity, several roles).
+/// The source's Entra credential (`[source] credential = …`, AMQP or the Kafka endpoint), if it
+/// has one: storage clients without their own secret borrow it (one identity, several roles).
 pub fn source_entra_credential(
     config: &Config,
 ) -> Result<Option<std::sync::Arc<dyn entrastream_blob_client::TokenCredential>>, ConfigError> {
-    let Some(entrastream_config::SourceConfig::Amqp(_)) = &config.source else {
-        return Ok(None);
-    };
-    let settings = crate::amqp::amqp_settings(config)?;
-    match &settings.auth {
-        entrastream_source_amqp::EventHubsAuth::Entra { credential, .. } => {
-            entrastream_source_amqp::entra_credential(credential)
-                .map(Some)
-                .map_err(|e| ConfigError::new("source.credential", e.to_string()))
+    let credential_error = |e: String| ConfigError::new("source.credential", e);
+    match &config.source {
+        Some(entrastream_config::SourceConfig::Amqp(_)) => {
+            let settings = crate::amqp::amqp_settings(config)?;
+            match &settings.auth {
+                entrastream_source_amqp::EventHubsAuth::Entra { credential, .. } => {
+                    entrastream_source_amqp::entra_credential(credential)
+                        .map(Some)
+                        .map_err(|e| credential_error(e.to_string()))
+                }
+                _ => Ok(None),
+            }
         }
-        _ => Ok(None),
+        Some(entrastream_config::SourceConfig::Kafka(_)) => {
+            match crate::kafka_config(config)?.oauth {
+                Some(oauth) => entrastream_source_kafka::auth::entra_credential(&oauth)
+                    .map(Some)
+                    .map_err(|e| credential_error(e.to_string())),
+                None => Ok(None),
+            }
+        }
+        None => Ok(None),
     }
 }
 

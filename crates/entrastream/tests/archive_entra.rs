@@ -130,6 +130,18 @@ impl Fixture {
         p
     }
 
+    /// The same keys on a Kafka-endpoint source (`[source] type = "kafka"`, OAUTHBEARER), whose
+    /// credential the `azure_blob` sink borrows just as it borrows the AMQP source's.
+    fn kafka_config(&self, name: &str, sinks: &str) -> PathBuf {
+        let text = format!(
+            "[admin]\nenabled = false\n\n[source]\ntype = \"kafka\"\nnamespace = \"entraarchive-ns.servicebus.windows.net\"\ntopic = \"entra-logs\"\ncredential = \"client_secret\"\ntenant_id = \"{TENANT}\"\nclient_id = \"{CLIENT}\"\nclient_secret_env = \"T_CLIENT_SECRET\"\n\n{sinks}\n[dead_letter]\npath = \"{dl}\"\n",
+            dl = self.path(&format!("{name}-dead.ndjson")).display(),
+        );
+        let p = self.path(&format!("{name}.toml"));
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
     fn archive_sink(&self) -> String {
         format!(
             "[[sinks]]\nname = \"archive\"\ntype = \"azure_blob\"\naccount_url = \"{}\"\n",
@@ -265,6 +277,47 @@ fn client_secret_archives_replays_and_checks_over_the_token_path() {
         ids_in_file(&out).keys().cloned().collect::<Vec<_>>(),
         want,
         "every record read back over the token path"
+    );
+}
+
+/// A Kafka-endpoint source's Entra credential is lent to the `azure_blob` sink too (before,
+/// only an AMQP source's was, and `check-sinks` failed for want of a credential).
+#[test]
+fn a_kafka_source_lends_its_entra_credential_to_the_archive_sink() {
+    let Some(fx) = Fixture::start() else {
+        return;
+    };
+    let (archive, mut want) = fx.archive_dir(2, 500);
+    want.sort();
+    let config = fx.kafka_config("kafka", &fx.archive_sink());
+    let config = config.to_str().unwrap();
+    let o = fx.run(&["check-sinks", "--config", config], SECRET, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("PASS archive"), "{}", text(&o));
+    let o = fx.run(
+        &[
+            "replay",
+            "--config",
+            config,
+            "--from",
+            archive.to_str().unwrap(),
+        ],
+        SECRET,
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        fx.archived_ids().keys().cloned().collect::<Vec<_>>(),
+        want,
+        "every record in Azurite"
+    );
+    let requests = fx.peer.requests();
+    assert!(
+        !requests.is_empty()
+            && requests.iter().all(|r| r.status == 200
+                && r.proof == "client_secret"
+                && r.scope == "https://storage.azure.com/.default"),
+        "{requests:?}"
     );
 }
 

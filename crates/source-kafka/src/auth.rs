@@ -238,11 +238,16 @@ impl std::fmt::Debug for TokenSource {
     }
 }
 
+/// The source's Entra credential on its own, for the storage clients that borrow the source's
+/// identity (an `azure_blob` sink without a secret of its own). Building fetches nothing.
+pub fn entra_credential(oauth: &EntraOAuth) -> Result<Arc<dyn TokenCredential>, OAuthError> {
+    entrastream_credential::build(&oauth.credential).map_err(|e| OAuthError::Setup(e.to_string()))
+}
+
 impl TokenSource {
     /// Builds the credential and starts the token thread. Nothing is fetched yet.
     pub fn start(oauth: &EntraOAuth) -> Result<Self, OAuthError> {
-        let credential = entrastream_credential::build(&oauth.credential)
-            .map_err(|e| OAuthError::Setup(e.to_string()))?;
+        let credential = entra_credential(oauth)?;
         let secrets = oauth.credential.secrets().into_iter().cloned().collect();
         Self::with_credential(
             credential,
