@@ -170,6 +170,37 @@ impl Fixture {
         output_within(c, Duration::from_secs(120))
     }
 
+    /// `replay --from ARCHIVE` into the config's `azure_blob` sink succeeds and Azurite then
+    /// holds every record of `want` exactly once (read back with Shared Key).
+    fn replay_archives_each_once(
+        &self,
+        config: &Path,
+        archive: &Path,
+        secret: &str,
+        env: &[(&str, &str)],
+        want: &[String],
+    ) {
+        let o = self.run(
+            &[
+                "replay",
+                "--config",
+                config.to_str().unwrap(),
+                "--from",
+                archive.to_str().unwrap(),
+            ],
+            secret,
+            env,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let archived = self.archived_ids();
+        assert_eq!(
+            archived.keys().cloned().collect::<Vec<_>>(),
+            want,
+            "every record in Azurite"
+        );
+        assert!(archived.values().all(|n| *n == 1), "each once");
+    }
+
     /// Every record id in the archive containers, read back with Shared Key (independent of
     /// the token path), with how often each was written.
     fn archived_ids(&self) -> BTreeMap<String, usize> {
@@ -222,25 +253,7 @@ fn client_secret_archives_replays_and_checks_over_the_token_path() {
     assert!(fx.peer.issued() >= 1, "check-sinks asked no token");
 
     // (a) replay a directory into the azure_blob sink.
-    let o = fx.run(
-        &[
-            "replay",
-            "--config",
-            config,
-            "--from",
-            archive.to_str().unwrap(),
-        ],
-        SECRET,
-        &[],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let archived = fx.archived_ids();
-    assert_eq!(
-        archived.keys().cloned().collect::<Vec<_>>(),
-        want,
-        "every record in Azurite"
-    );
-    assert!(archived.values().all(|n| *n == 1), "each once");
+    fx.replay_archives_each_once(Path::new(config), &archive, SECRET, &[], &want);
     let requests = fx.peer.requests();
     assert!(
         requests.iter().all(|r| r.status == 200
@@ -294,23 +307,7 @@ fn a_kafka_source_lends_its_entra_credential_to_the_archive_sink() {
     let o = fx.run(&["check-sinks", "--config", config], SECRET, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("PASS archive"), "{}", text(&o));
-    let o = fx.run(
-        &[
-            "replay",
-            "--config",
-            config,
-            "--from",
-            archive.to_str().unwrap(),
-        ],
-        SECRET,
-        &[],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(
-        fx.archived_ids().keys().cloned().collect::<Vec<_>>(),
-        want,
-        "every record in Azurite"
-    );
+    fx.replay_archives_each_once(Path::new(config), &archive, SECRET, &[], &want);
     let requests = fx.peer.requests();
     assert!(
         !requests.is_empty()
@@ -400,23 +397,8 @@ fn workload_identity_archives_over_the_token_path() {
     )
     .unwrap();
     let config = fx.config("wi", "workload_identity", &fx.archive_sink());
-    let o = fx.run(
-        &[
-            "replay",
-            "--config",
-            config.to_str().unwrap(),
-            "--from",
-            archive.to_str().unwrap(),
-        ],
-        "",
-        &[("AZURE_FEDERATED_TOKEN_FILE", token_file.to_str().unwrap())],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(
-        fx.archived_ids().keys().cloned().collect::<Vec<_>>(),
-        want,
-        "every record in Azurite"
-    );
+    let token_env = [("AZURE_FEDERATED_TOKEN_FILE", token_file.to_str().unwrap())];
+    fx.replay_archives_each_once(&config, &archive, "", &token_env, &want);
     let requests = fx.peer.requests();
     assert!(
         !requests.is_empty()
