@@ -50,10 +50,9 @@ pub fn cores_table(runs: &[CoresRun], baseline: (f64, f64, f64), records: u64) -
         return s;
     }
     let rounds = runs.iter().map(|r| r.round).max().unwrap_or(1);
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     s.push_str(&format!(
         "\n| pinned cores ({records} records, native schema; median of {rounds} rounds; load average at the end: {}) | records/s | MB/s | % of parse + encode | × 1 core (each round) | MB per CPU-s (% of parse + encode) | peak RSS (VmHWM) |\n",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load_average()
     ));
     s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
     s.push_str(&format!(
@@ -110,10 +109,9 @@ pub fn buffer_table(runs: &[BufferRun], records: u64) -> String {
         return s;
     }
     let rounds = runs.iter().map(|r| r.round).max().unwrap_or(1);
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     s.push_str(&format!(
         "\n| sink ({records} records, native schema; median of {rounds} rounds; load average at the end: {}) | records/s | MB/s | % of unbuffered (each round) | CPU-s per MB | peak RSS (VmHWM) | buffer written / read MB |\n",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load_average()
     ));
     s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
     for sink in ["blackhole", "hec-ack"] {
@@ -369,14 +367,10 @@ pub fn archive_table(baselines: &[(f64, ChildResult)], rows: &[SiemRun], records
     if baselines.is_empty() {
         return String::new();
     }
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut s = format!(
         "\n| archive sink ({records} records, raw schema, layout azure_monitor, no compression; median of {} rounds; load average at the end: {}) | records/s | MB/s | % of blackhole (each round) | CPU-s per MB (entrastream) | peak RSS (VmHWM) | archive MB | peer CPU-s |\n",
         baselines.len(),
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        load_average()
     );
     s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     let (bh_rps, bh, each) = median_baseline(baselines);
@@ -500,4 +494,14 @@ fn comparison(
         ));
     }
     s
+}
+
+/// The 1-, 5- and 15-minute load averages, for the tables' headers: on this shared machine a
+/// row's wall-clock rate means little without them.
+fn load_average() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    load.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }

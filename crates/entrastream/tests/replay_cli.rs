@@ -2,7 +2,7 @@
 //! from the state file and every record arrives (duplicates allowed, no gaps).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -46,16 +46,7 @@ fn kill_9_mid_replay_then_the_same_command_resumes_without_gaps() {
         std::fs::write(dir.join("PT1H.json"), text).unwrap();
     }
     let out = d.path().join("out.ndjson");
-    let config = d.path().join("replay.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[admin]\nenabled = false\n\n[pipeline]\ncheckpoint_interval = \"100ms\"\n\n[[sinks]]\nname = \"out\"\ntype = \"file\"\nschema = \"raw\"\npath = \"{}\"\n\n[dead_letter]\npath = \"{}\"\n",
-            out.display(),
-            d.path().join("dead.ndjson").display()
-        ),
-    )
-    .unwrap();
+    let config = write_config(d.path(), "replay.toml", &file_sink_sections(&out));
     let command = || {
         let mut c = Command::new(env!("CARGO_BIN_EXE_entrastream"));
         c.current_dir(d.path())
@@ -119,15 +110,11 @@ fn kill_9_mid_replay_then_the_same_command_resumes_without_gaps() {
 #[test]
 fn usage_errors_exit_2() {
     let d = tempfile::tempdir().unwrap();
-    let config = d.path().join("c.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[sinks]]\nname = \"out\"\ntype = \"stdout\"\n\n[dead_letter]\npath = \"{}\"\n",
-            d.path().join("dead.ndjson").display()
-        ),
-    )
-    .unwrap();
+    let config = write_config(
+        d.path(),
+        "c.toml",
+        "[[sinks]]\nname = \"out\"\ntype = \"stdout\"\n",
+    );
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_entrastream"))
             .current_dir(d.path())
@@ -183,16 +170,7 @@ fn replay_from_azurite_resumes_after_kill_9_without_gaps() {
     );
     want.push("sibling".into());
     let out = d.path().join("out.ndjson");
-    let config = d.path().join("replay.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[admin]\nenabled = false\n\n[pipeline]\ncheckpoint_interval = \"100ms\"\n\n[[sinks]]\nname = \"out\"\ntype = \"file\"\nschema = \"raw\"\npath = \"{}\"\n\n[dead_letter]\npath = \"{}\"\n",
-            out.display(),
-            d.path().join("dead.ndjson").display()
-        ),
-    )
-    .unwrap();
+    let config = write_config(d.path(), "replay.toml", &file_sink_sections(&out));
     let from = format!(
         "http://127.0.0.1:{}/devstoreaccount1/insights-logs-signinlogs",
         azurite.port
@@ -375,15 +353,11 @@ fn azures_own_archive_and_ours_are_read_alike_by_replay_and_report() {
 
     // Azure's archive replayed into entrastream's archive sink.
     let d = tempfile::tempdir().unwrap();
-    let config = d.path().join("replay.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[admin]\nenabled = false\n\n[[sinks]]\nname = \"archive\"\ntype = \"azure_blob\"\nconnection_string_env = \"E2E_OURS_CS\"\n\n[dead_letter]\npath = \"{}\"\n",
-            d.path().join("dead.ndjson").display()
-        ),
-    )
-    .unwrap();
+    let config = write_config(
+        d.path(),
+        "replay.toml",
+        "[admin]\nenabled = false\n\n[[sinks]]\nname = \"archive\"\ntype = \"azure_blob\"\nconnection_string_env = \"E2E_OURS_CS\"\n",
+    );
     let replayed = Command::new(env!("CARGO_BIN_EXE_entrastream"))
         .args(["replay", "--config", config.to_str().unwrap()])
         .args(urls(&azure).iter().flat_map(|u| ["--from", u.as_str()]))
@@ -479,15 +453,11 @@ fn a_gzip_input_much_larger_than_the_budget_replays_in_bounded_memory() {
         decompressed > 180_000_000 && compressed > 6 * BUDGET,
         "input {decompressed} B, {compressed} B compressed"
     );
-    let config = d.path().join("replay.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[admin]\nenabled = false\n\n[pipeline]\nmax_in_flight_bytes = \"16MiB\"\ncheckpoint_interval = \"200ms\"\n\n[[sinks]]\nname = \"hole\"\ntype = \"blackhole\"\n\n[dead_letter]\npath = \"{}\"\n",
-            d.path().join("dead.ndjson").display()
-        ),
-    )
-    .unwrap();
+    let config = write_config(
+        d.path(),
+        "replay.toml",
+        "[admin]\nenabled = false\n\n[pipeline]\nmax_in_flight_bytes = \"16MiB\"\ncheckpoint_interval = \"200ms\"\n\n[[sinks]]\nname = \"hole\"\ntype = \"blackhole\"\n",
+    );
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_entrastream"));
     cmd.current_dir(d.path())
         .args(["replay", "--config"])
@@ -530,4 +500,27 @@ fn a_gzip_input_much_larger_than_the_budget_replays_in_bounded_memory() {
         "peak RSS {peak_mib} MiB for a {} MB compressed input",
         compressed / 1_000_000
     );
+}
+
+/// Writes `dir/NAME` with the given sections and the dead-letter file in `dir`, as every
+/// replay config here has; returns its path.
+fn write_config(dir: &Path, name: &str, sections: &str) -> PathBuf {
+    let config = dir.join(name);
+    std::fs::write(
+        &config,
+        format!(
+            "{sections}\n[dead_letter]\npath = \"{}\"\n",
+            dir.join("dead.ndjson").display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// `[admin]` off, fast checkpoints, and a raw `file` sink writing to `out`.
+fn file_sink_sections(out: &Path) -> String {
+    format!(
+        "[admin]\nenabled = false\n\n[pipeline]\ncheckpoint_interval = \"100ms\"\n\n[[sinks]]\nname = \"out\"\ntype = \"file\"\nschema = \"raw\"\npath = \"{}\"\n",
+        out.display()
+    )
 }

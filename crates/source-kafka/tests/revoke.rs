@@ -89,6 +89,23 @@ async fn read_some(source: &mut KafkaSource) -> BTreeMap<i32, i64> {
     last
 }
 
+/// The next rebalance event, which must be a revoke arriving within `within` (`why` names
+/// what should have caused it); returns where the drained checkpoint is to be sent.
+async fn next_revoke(
+    source: &mut KafkaSource,
+    within: Duration,
+    why: &str,
+) -> tokio::sync::oneshot::Sender<Checkpoint> {
+    let revoked = tokio::time::timeout(within, source.next_rebalance())
+        .await
+        .unwrap_or_else(|_| panic!("no revoke {why}"))
+        .unwrap();
+    let SourceEvent::Revoked { drained, .. } = revoked else {
+        panic!("expected a revoke, got {revoked:?}");
+    };
+    drained
+}
+
 fn checkpoint(topic: &str, last: &BTreeMap<i32, i64>) -> Checkpoint {
     let mut cp = Checkpoint::new();
     for (p, o) in last {
@@ -115,13 +132,12 @@ async fn a_lost_assignment_is_not_held_in_a_commit_behind_a_blackholed_broker() 
     let last = read_some(&mut source).await;
     proxy.set_mode(FaultMode::Blackhole);
     let blackholed = Instant::now();
-    let revoked = tokio::time::timeout(Duration::from_secs(60), source.next_rebalance())
-        .await
-        .expect("no revoke after the session timed out")
-        .unwrap();
-    let SourceEvent::Revoked { drained, .. } = revoked else {
-        panic!("expected a revoke, got {revoked:?}");
-    };
+    let drained = next_revoke(
+        &mut source,
+        Duration::from_secs(60),
+        "after the session timed out",
+    )
+    .await;
     eprintln!("revoked {:?} after the blackhole", blackholed.elapsed());
     tokio::time::sleep(ANSWER_AFTER).await;
     drained.send(checkpoint(topic, &last)).unwrap();
@@ -160,13 +176,12 @@ async fn a_revoke_commits_the_drained_watermark_before_the_next_owner_starts() {
     // messages would answer.
     let drained: BTreeMap<i32, i64> = last.iter().map(|(p, o)| (*p, o / 2)).collect();
     let mut second = KafkaSource::start(&config(&broker.bootstrap, topic), None).unwrap();
-    let revoked = tokio::time::timeout(Duration::from_secs(60), first.next_rebalance())
-        .await
-        .expect("no revoke when a second member joined")
-        .unwrap();
-    let SourceEvent::Revoked { drained: reply, .. } = revoked else {
-        panic!("expected a revoke, got {revoked:?}");
-    };
+    let reply = next_revoke(
+        &mut first,
+        Duration::from_secs(60),
+        "when a second member joined",
+    )
+    .await;
     reply.send(checkpoint(topic, &drained)).unwrap();
     let mut confirmed = Vec::new();
     // Both members must keep polling for the group to settle.
@@ -259,13 +274,12 @@ async fn a_commit_behind_a_blackholed_broker_gives_up_when_the_session_is_lost()
         waited < Duration::from_millis(SESSION_MS) + Duration::from_secs(5),
         "the commit held the pipeline {waited:?} after the blackhole; the session times out after {SESSION_MS} ms"
     );
-    let revoked = tokio::time::timeout(Duration::from_secs(30), source.next_rebalance())
-        .await
-        .expect("no revoke after the session timed out")
-        .unwrap();
-    let SourceEvent::Revoked { drained, .. } = revoked else {
-        panic!("expected a revoke, got {revoked:?}");
-    };
+    let drained = next_revoke(
+        &mut source,
+        Duration::from_secs(30),
+        "after the session timed out",
+    )
+    .await;
     drained.send(cp).unwrap();
     // Nothing is committed for a lost assignment, so nothing is reported as committed.
     match tokio::time::timeout(Duration::from_secs(3), source.next_rebalance()).await {
@@ -310,13 +324,12 @@ async fn consumption_resumes_soon_after_a_blackholed_broker_path_heals() {
         .await
         .expect("the commit was still waiting after 60 s");
     assert!(committed.is_err(), "a commit behind a blackhole succeeded");
-    let revoked = tokio::time::timeout(Duration::from_secs(30), source.next_rebalance())
-        .await
-        .expect("no revoke after the session timed out")
-        .unwrap();
-    let SourceEvent::Revoked { drained, .. } = revoked else {
-        panic!("expected a revoke, got {revoked:?}");
-    };
+    let drained = next_revoke(
+        &mut source,
+        Duration::from_secs(30),
+        "after the session timed out",
+    )
+    .await;
     drained.send(cp).unwrap();
     tokio::time::sleep(BLACKHOLE.saturating_sub(blackholed.elapsed())).await;
     proxy.set_mode(FaultMode::Pass);

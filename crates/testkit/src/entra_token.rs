@@ -649,26 +649,33 @@ mod tests {
             (s, b["error_codes"][0].as_u64().unwrap_or(0))
         };
         assert_eq!(try_with(&ok), (200, 0));
-        let other_sub = federated_token(
-            "https://oidc.example/",
-            "system:serviceaccount:ns:other",
-            TOKEN_EXCHANGE_AUDIENCE,
-            600,
-        );
-        assert_eq!(try_with(&other_sub), (401, 700213));
-        let other_iss = federated_token(
-            "https://evil.example/",
-            "system:serviceaccount:ns:sa",
-            TOKEN_EXCHANGE_AUDIENCE,
-            600,
-        );
-        assert_eq!(try_with(&other_iss), (401, 700211));
-        let expired = federated_token(
-            "https://oidc.example/",
-            "system:serviceaccount:ns:sa",
-            TOKEN_EXCHANGE_AUDIENCE,
-            0,
-        );
-        assert_eq!(try_with(&expired), (401, 700024));
+        // (issuer, subject, lifetime in seconds) → (HTTP status, AADSTS code)
+        for (issuer, subject, lifetime, refused) in [
+            (
+                "https://oidc.example/",
+                "system:serviceaccount:ns:other",
+                600,
+                (401, 700213),
+            ),
+            (
+                "https://evil.example/",
+                "system:serviceaccount:ns:sa",
+                600,
+                (401, 700211),
+            ),
+            (
+                "https://oidc.example/",
+                "system:serviceaccount:ns:sa",
+                0,
+                (401, 700024),
+            ),
+        ] {
+            let assertion = federated_token(issuer, subject, TOKEN_EXCHANGE_AUDIENCE, lifetime);
+            assert_eq!(
+                try_with(&assertion),
+                refused,
+                "{issuer} {subject} {lifetime}"
+            );
+        }
     }
 }
