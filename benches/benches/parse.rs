@@ -1,11 +1,17 @@
 //! Split, parse and encode throughput on the generator's realistic mix, next to a
 //! `serde_json::Value` parse of the same bytes (the baseline), all in one process and run.
 //!
+//! `split_parse*` run the daemon's path, `parse_records` (each record parsed where it lies in
+//! the body, which is the split); `two_pass_*` run the earlier path (a structural `split`, then
+//! `parse_record` per range) that the one-pass path is defined to equal, for comparison.
+//!
 //! `cargo bench -p entrastream-benches --bench parse` — numbers in benches/README.md.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use entrastream_benches::{realistic_bodies, total_bytes};
-use entrastream_entra::{EncodeContext, ParseOptions, Schema, encode, parse_record, split};
+use entrastream_entra::{
+    EncodeContext, ParseOptions, Schema, encode, parse_record, parse_records, split,
+};
 use std::hint::black_box;
 
 fn benches(c: &mut Criterion) {
@@ -55,6 +61,15 @@ fn benches(c: &mut Criterion) {
     group.bench_function("split_parse", |b| {
         b.iter(|| {
             for body in &bodies {
+                for r in parse_records(body, &opts) {
+                    black_box(r.unwrap());
+                }
+            }
+        })
+    });
+    group.bench_function("two_pass_split_parse", |b| {
+        b.iter(|| {
+            for body in &bodies {
                 for s in split(body) {
                     black_box(parse_record(s.unwrap(), &opts).unwrap());
                 }
@@ -68,9 +83,8 @@ fn benches(c: &mut Criterion) {
             b.iter(|| {
                 for body in &bodies {
                     out.clear();
-                    for s in split(body) {
-                        let r = parse_record(s.unwrap(), &opts).unwrap();
-                        encode(schema, &r, &ctx, &mut out).unwrap();
+                    for r in parse_records(body, &opts) {
+                        encode(schema, &r.unwrap(), &ctx, &mut out).unwrap();
                         out.push(b'\n');
                     }
                     black_box(&out);
@@ -78,6 +92,20 @@ fn benches(c: &mut Criterion) {
             })
         });
     }
+    group.bench_function("two_pass_split_parse_encode_native", |b| {
+        let mut out = Vec::with_capacity(4 << 20);
+        b.iter(|| {
+            for body in &bodies {
+                out.clear();
+                for s in split(body) {
+                    let r = parse_record(s.unwrap(), &opts).unwrap();
+                    encode(Schema::Native, &r, &ctx, &mut out).unwrap();
+                    out.push(b'\n');
+                }
+                black_box(&out);
+            }
+        })
+    });
     group.finish();
 }
 

@@ -1,9 +1,15 @@
 //! One pass of a chosen stage over generated input, for `valgrind --tool=callgrind` or `perf`,
 //! whose instruction counts do not depend on what else the machine is doing.
 //! Usage: profile_parse [none|split|parse|native|ecs|ocsf|raw|value] [MiB]
+//!
+//! `parse` and the schema stages run the daemon's path (`parse_records`: records parsed where
+//! they lie, one pass); prefix them with `two-pass-` (`two-pass-native`) for the earlier path,
+//! `split` then `parse_record` per range, which is the reference the one-pass path must equal.
 
 use entrastream_benches::realistic_bodies;
-use entrastream_entra::{EncodeContext, ParseOptions, Schema, encode, parse_record, split};
+use entrastream_entra::{
+    EncodeContext, ParseOptions, Record, Schema, encode, parse_record, parse_records, split,
+};
 use std::hint::black_box;
 
 fn main() {
@@ -26,14 +32,28 @@ fn main() {
             "none" => {}
             "split" => records += split(body).count() as u64,
             _ => {
-                for s in split(body) {
-                    let r = parse_record(s.unwrap(), &opts).unwrap();
+                let (two_pass, rest) = match stage.strip_prefix("two-pass-") {
+                    Some(rest) => (true, rest),
+                    None => (false, stage),
+                };
+                let schema = match rest {
+                    "parse" => None,
+                    other => Some(other.parse::<Schema>().unwrap()),
+                };
+                let mut each = |r: Record<'_>| {
                     records += 1;
-                    let schema = match stage {
-                        "parse" => continue,
-                        other => other.parse::<Schema>().unwrap(),
-                    };
-                    encode(schema, &r, &ctx, &mut out).unwrap();
+                    if let Some(schema) = schema {
+                        encode(schema, &r, &ctx, &mut out).unwrap();
+                    }
+                };
+                if two_pass {
+                    for s in split(body) {
+                        each(parse_record(s.unwrap(), &opts).unwrap());
+                    }
+                } else {
+                    for r in parse_records(body, &opts) {
+                        each(r.unwrap());
+                    }
                 }
             }
         }

@@ -210,15 +210,7 @@ impl fmt::Display for SyntaxError {
 
 /// Parses one complete JSON document; trailing bytes other than whitespace are an error.
 pub fn parse(text: &str) -> Result<Value<'_>, SyntaxError> {
-    let mut p = Parser {
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-        // Sized for a sign-in (its properties alone have about 60 members pending while its
-        // nested objects are parsed), so the stacks do not grow in the middle of most records.
-        members: Vec::with_capacity(text.len().min(64 << 10) / 32),
-        items: Vec::with_capacity(16),
-    };
+    let mut p = Parser::new(text);
     p.skip_ws();
     let v = p.value(0)?;
     p.skip_ws();
@@ -228,7 +220,10 @@ pub fn parse(text: &str) -> Result<Value<'_>, SyntaxError> {
     Ok(v)
 }
 
-struct Parser<'a> {
+/// A parser over a whole message body that parses one value at a time where it is told to, so
+/// the records of an envelope are parsed in place (no separate split scan) and share one pair of
+/// scratch stacks instead of allocating them per record.
+pub(crate) struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
@@ -239,6 +234,32 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Parser {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+            // Sized for a sign-in (its properties alone have about 60 members pending while its
+            // nested objects are parsed), so the stacks do not grow in the middle of most records.
+            members: Vec::with_capacity(text.len().min(64 << 10) / 32),
+            items: Vec::with_capacity(16),
+        }
+    }
+
+    /// The whole text this parser reads; values' slices point into it.
+    pub(crate) fn text(&self) -> &'a str {
+        self.text
+    }
+
+    /// Parses the one value that starts at `pos` (nesting counted from there, as if it were a
+    /// document of its own) and returns it with the position just after it. What follows the
+    /// value is the caller's business.
+    pub(crate) fn value_at(&mut self, pos: usize) -> Result<(Value<'a>, usize), SyntaxError> {
+        self.pos = pos;
+        let v = self.value(0)?;
+        Ok((v, self.pos))
+    }
+
     #[cold]
     fn err(&self, message: &'static str) -> SyntaxError {
         SyntaxError {

@@ -37,6 +37,7 @@ pub mod json;
 pub mod kinds;
 pub mod principal;
 pub mod record;
+pub mod records;
 mod scan;
 pub mod split;
 pub mod time;
@@ -49,5 +50,6 @@ pub use principal::{Principal, PrincipalKind};
 pub use record::{
     Body, Envelope, EventId, Outcome, ParseOptions, Record, TenantSource, parse_record,
 };
+pub use records::{Records, parse_records};
 pub use split::{RecordSlice, Split, split};
 pub use time::Timestamp;

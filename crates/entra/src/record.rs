@@ -219,23 +219,32 @@ pub fn parse_record<'a>(
             },
         )
     })?;
-    let root = match json::parse(text) {
-        Ok(Value::Object(o)) => o,
-        Ok(_) => {
-            return Err(fail(
-                None,
-                ErrorKind::InvalidEnvelope("a record must be a JSON object"),
-            ));
-        }
-        Err(e) => {
-            return Err(fail(
-                None,
-                ErrorKind::MalformedJson {
-                    message: e.message,
-                    at: e.offset,
-                },
-            ));
-        }
+    match json::parse(text) {
+        Ok(value) => record_from_value(text, offset, value),
+        Err(e) => Err(fail(
+            None,
+            ErrorKind::MalformedJson {
+                message: e.message,
+                at: e.offset,
+            },
+        )),
+    }
+}
+
+/// The second half of [`parse_record`], shared with [`parse_records`](crate::parse_records):
+/// a parsed value becomes a record, or the same error `parse_record` gives for it.
+pub(crate) fn record_from_value<'a>(
+    text: &'a str,
+    offset: usize,
+    value: Value<'a>,
+) -> Result<Record<'a>, ParseError<'a>> {
+    let fail =
+        |category: Option<String>, kind| ParseError::new(offset, text.as_bytes(), category, kind);
+    let Value::Object(root) = value else {
+        return Err(fail(
+            None,
+            ErrorKind::InvalidEnvelope("a record must be a JSON object"),
+        ));
     };
     Record::build(text, offset, root).map_err(|(cat, kind)| fail(cat, kind))
 }

@@ -60,6 +60,25 @@ impl<'a> Iterator for Split<'a> {
 }
 
 impl<'a> Split<'a> {
+    /// Splits only the top-level value that starts at `start` (not whitespace), exactly as the
+    /// iterator would when it reaches it; returns its items and where the next value may start.
+    /// [`parse_records`](crate::parse_records) falls back to this for a value it cannot parse.
+    pub(crate) fn one_value(
+        body: &'a [u8],
+        start: usize,
+    ) -> (
+        std::collections::VecDeque<Result<RecordSlice<'a>, ParseError<'a>>>,
+        usize,
+    ) {
+        let mut split = Split {
+            body,
+            pos: start,
+            pending: Default::default(),
+        };
+        split.top_level_value();
+        (split.pending, split.pos)
+    }
+
     /// Walks one top-level value starting at `self.pos` and queues what it holds.
     fn top_level_value(&mut self) {
         let body = self.body;
@@ -236,7 +255,7 @@ fn skip_string(body: &[u8], pos: usize) -> Result<usize, ErrorKind> {
     }
 }
 
-fn skip_ws(body: &[u8], mut pos: usize) -> usize {
+pub(crate) fn skip_ws(body: &[u8], mut pos: usize) -> usize {
     while let Some(b' ' | b'\n' | b'\r' | b'\t') = body.get(pos) {
         pos += 1;
     }

@@ -9,7 +9,7 @@
 
 use std::io::{self, Read};
 
-use entrastream_entra::{ParseError, ParseOptions, Record, parse_record, split};
+use entrastream_entra::{ParseError, ParseOptions, Record, parse_records};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The inputs named on a command line: `None` is stdin (no files given, or `-`).
@@ -140,8 +140,8 @@ where
     F: FnMut(u64, Result<Record<'_>, ParseError<'_>>),
 {
     for_each_body(reader, progress, |base, body| {
-        for item in split(body) {
-            each(base, item.and_then(|s| parse_record(s, opts)));
+        for item in parse_records(body, opts) {
+            each(base, item);
         }
     })
 }

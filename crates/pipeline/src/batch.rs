@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
-use entrastream_entra::{EncodeContext, ParseOptions, Timestamp, parse_record, split};
+use entrastream_entra::{EncodeContext, ParseOptions, Timestamp, parse_records};
 use entrastream_model::{PartitionId, SourceMessage};
 use entrastream_sink::{CategoryFilter, EncodedBatch, RecordEncoder, RecordMeta, RecordObserver};
 use entrastream_telemetry::Metrics;
@@ -94,10 +94,10 @@ pub(crate) fn parse_message(m: &SourceMessage, shared: &ParseShared) -> ParsedMe
         out.stats.dead_lettered += 1;
     }
     let readable: &[u8] = if m.unreadable.is_some() { &[] } else { &m.body };
-    for item in split(readable) {
+    for item in parse_records(readable, &shared.opts) {
         // A part that could not be split and a record that could not be parsed are dead
         // letters alike: same line, same counters.
-        let record = match item.and_then(|slice| parse_record(slice, &shared.opts)) {
+        let record = match item {
             Ok(r) => r,
             Err(e) => {
                 out.dead_letter_parse(

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use entrastream_app::config::Config;
-use entrastream_entra::{ParseOptions, parse_record, split};
+use entrastream_entra::{ParseOptions, parse_records};
 use entrastream_model::SourceMessage;
 use tokio::sync::mpsc;
 
@@ -426,8 +426,8 @@ async fn dry_run(
             summary.dead_lettered += 1;
             continue;
         }
-        for item in split(&m.body) {
-            match item.and_then(|s| parse_record(s, &opts)) {
+        for item in parse_records(&m.body, &opts) {
+            match item {
                 Ok(r) => {
                     summary.records += 1;
                     *summary

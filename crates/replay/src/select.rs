@@ -7,7 +7,7 @@
 //! and the resume positions are counted in. Parts that do not parse are kept as they are, so
 //! the pipeline dead-letters them with their exact offset.
 
-use entrastream_entra::{ParseOptions, Record, Timestamp, parse_record, split};
+use entrastream_entra::{ParseOptions, Record, Timestamp, parse_records};
 
 /// What a replay keeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,9 +87,9 @@ impl Selection {
     fn apply_line(&self, line: &mut [u8], opts: &ParseOptions) -> (u64, u64) {
         let mut keep: Vec<(usize, usize)> = Vec::new();
         let (mut total, mut broken) = (0u64, false);
-        for item in split(line) {
+        for item in parse_records(line, opts) {
             total += 1;
-            match item.and_then(|s| parse_record(s, opts)) {
+            match item {
                 Ok(r) => {
                     if self.keeps(&r) {
                         keep.push((r.offset(), r.raw().len()));
@@ -135,6 +135,7 @@ pub fn parse_time(text: &str) -> Result<Timestamp, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use entrastream_entra::{parse_record, split};
 
     fn rec(cat: &str, time: &str, id: &str) -> String {
         format!(
