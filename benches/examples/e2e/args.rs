@@ -43,6 +43,9 @@ pub struct Args {
     /// transaction, so a RELP acknowledgement means "written to the file". Default: the
     /// throughput setup (`RsyslogOptions::throughput`).
     pub syslog_strict: bool,
+    /// imtcp's `workerThreads` for the TLS input (`--syslog-imtcp-workers N`; rsyslog 8.2504
+    /// or later, e.g. from `scripts/rsyslog-chroot`). None: rsyslog's default.
+    pub syslog_imtcp_workers: Option<usize>,
     /// CA file a syslog TLS child trusts (`--peer-ca`).
     pub peer_ca: String,
     /// Consumer group of a child (empty: `e2e-MODE`). A repeated run needs its own, or it would
@@ -105,6 +108,7 @@ pub fn parse_args() -> Args {
         syslog_relp_window: 128,
         syslog_concurrency: 1,
         syslog_strict: false,
+        syslog_imtcp_workers: None,
         peer_ca: String::new(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -141,6 +145,9 @@ pub fn parse_args() -> Args {
             }
             "--syslog-concurrency" => {
                 a.syslog_concurrency = val(i).parse().expect("--syslog-concurrency N")
+            }
+            "--syslog-imtcp-workers" => {
+                a.syslog_imtcp_workers = Some(val(i).parse().expect("--syslog-imtcp-workers N"))
             }
             "--amqp-prefetch" => a.amqp_prefetch = Some(val(i).parse().expect("--amqp-prefetch N")),
             "--no-amqp" => {

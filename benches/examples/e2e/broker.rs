@@ -64,8 +64,12 @@ pub fn siem_peer(rt: &tokio::runtime::Runtime, mode: &str, a: &mut Args) -> Box<
 /// rsyslog with a RELP input and a TLS input (server certificate of a fresh test CA, no client
 /// certificate asked), writing every message raw to a file per input; and the PKI directory.
 /// `strict`: as the tests run it (direct queues, a flush per transaction); else tuned for
-/// throughput (`RsyslogOptions::throughput`).
-pub fn rsyslog(strict: bool) -> (Rsyslog, tempfile::TempDir, TestPki) {
+/// throughput (`RsyslogOptions::throughput`). `imtcp_workers`: imtcp's `workerThreads`
+/// (rsyslog 8.2504 or later; None leaves rsyslog's default).
+pub fn rsyslog(
+    strict: bool,
+    imtcp_workers: Option<usize>,
+) -> (Rsyslog, tempfile::TempDir, TestPki) {
     let dir = tempfile::tempdir().expect("temp dir");
     let pki = test_pki(dir.path());
     let r = Rsyslog::start(RsyslogOptions {
@@ -78,6 +82,7 @@ pub fn rsyslog(strict: bool) -> (Rsyslog, tempfile::TempDir, TestPki) {
         }),
         raw_only: true,
         throughput: !strict,
+        imtcp_worker_threads: imtcp_workers,
         ..Default::default()
     })
     .expect("rsyslogd is installed (scripts/test installs rsyslog, rsyslog-relp, rsyslog-gnutls)");

@@ -19,7 +19,9 @@
 //! each preceded by its own blackhole run, as the SIEM rows are. rsyslog is set up for
 //! throughput (`RsyslogOptions::throughput`: a bounded in-memory queue per input, asynchronous
 //! 1 MiB file writes); `--syslog-strict` runs it as the tests do (direct queues, a flush per
-//! transaction: a RELP acknowledgement means the record is in the file).
+//! transaction: a RELP acknowledgement means the record is in the file). The rsyslogd is the
+//! first on PATH (`scripts/rsyslog-chroot` makes Debian 13's 8.2504 one without touching the
+//! system's); `--syslog-imtcp-workers N` sets imtcp's `workerThreads` (8.2504 or later).
 //!
 //! Each pipeline run is a child process (this binary with `--child MODE`) so that its peak RSS
 //! (`VmHWM`) is the pipeline's alone: no input copy, no producer, no broker in that process.
@@ -33,6 +35,7 @@
 //!          [--no-siem] [--siem-rounds N] [--no-amqp] [--idle-secs S] [--amqp-prefetch N]
 //!          [--no-buffer] [--buffer-only] [--no-syslog] [--syslog-rounds N]
 //!          [--syslog-relp-window N] [--syslog-concurrency N] [--syslog-strict]
+//!          [--syslog-imtcp-workers N]
 //!          [--no-archive] [--archive-only]
 //!          [--no-cores] [--cores-only] [--cores-rounds N]
 //!

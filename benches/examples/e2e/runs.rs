@@ -207,8 +207,15 @@ pub fn syslog_rounds(
     bootstrap: &str,
     messages: u64,
 ) -> (Vec<(f64, ChildResult)>, Vec<SiemRun>) {
-    let (peer, _pki_dir, pki) = rsyslog(args.syslog_strict);
+    let (peer, _pki_dir, pki) = rsyslog(args.syslog_strict, args.syslog_imtcp_workers);
     let pid = peer.pid().expect("rsyslogd runs");
+    // Which release served the rows (the system's, or one from scripts/rsyslog-chroot).
+    eprintln!(
+        "syslog: {} (imtcp workerThreads: {})",
+        peer.version(),
+        args.syslog_imtcp_workers
+            .map_or("rsyslog's default".to_owned(), |n| n.to_string())
+    );
     let mut rows: Vec<SiemRun> = Vec::new();
     let mut baselines: Vec<(f64, ChildResult)> = Vec::new();
     for round in 1..=args.syslog_rounds.max(1) {

@@ -49,7 +49,7 @@ pub use http::{Impostor, PAGE_PATH};
 pub use pki::{TestPki, test_pki};
 pub use process::{ChildProcess, output_within, wait_for_child};
 pub use records::{Traffic, count_ids, ids_in, line_count, record_id, record_ids};
-pub use rsyslog::{Rsyslog, RsyslogOptions, RsyslogTls};
+pub use rsyslog::{IMTCP_WORKERS_SINCE, Rsyslog, RsyslogOptions, RsyslogTls, rsyslogd_release};
 pub use scrape::{http_get, metric_value, try_http_get};
 pub use sumo::{SumoPeer, SumoPeerOptions, SumoRequest};
 pub use tools::{find_tool, free_port, peer_missing};

@@ -48,6 +48,39 @@ pub struct RsyslogOptions {
     /// acknowledgement then means "in rsyslog's memory", not "in the file", so the restart
     /// tests keep the default (direct queues, flush per transaction).
     pub throughput: bool,
+    /// imtcp's worker pool for the TCP and TLS inputs (`workerThreads`, rsyslog 8.2504 and
+    /// later: up to this many threads read, decrypt and frame sessions). None leaves
+    /// rsyslog's default (8.2504's is 2 workers; older releases have no pool). Benchmarks
+    /// only: [`Rsyslog::start`] refuses it for an rsyslogd older than
+    /// [`IMTCP_WORKERS_SINCE`] (Debian 12's 8.2302), which would only log the parameter as
+    /// unknown and run without it.
+    pub imtcp_worker_threads: Option<usize>,
+}
+
+/// The first rsyslog release with imtcp's `workerThreads` (major, minor): 8.2504.
+pub const IMTCP_WORKERS_SINCE: (u32, u32) = (8, 2504);
+
+/// The release of an rsyslogd binary as (major, minor), e.g. (8, 2504), from the first line
+/// of `rsyslogd -v` (`rsyslogd  8.2504.0 (aka 2025.04) compiled with:`); None when it cannot
+/// be run or says something else.
+pub fn rsyslogd_release(bin: &Path) -> Option<(u32, u32)> {
+    let out = Command::new(bin)
+        .arg("-v")
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    parse_release(String::from_utf8_lossy(&out.stdout).lines().next()?)
+}
+
+fn parse_release(first_line: &str) -> Option<(u32, u32)> {
+    let mut words = first_line.split_whitespace();
+    if words.next()? != "rsyslogd" {
+        return None;
+    }
+    let mut parts = words.next()?.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
 }
 
 /// Messages a [`RsyslogOptions::throughput`] ruleset queue holds at most (~9 MB of 4.4 KB
@@ -90,6 +123,10 @@ fn conf(dir: &Path, o: &RsyslogOptions, ports: (Option<u16>, Option<u16>, Option
     // rsyslog's own RFC 5424 parse of each header, for checking the header independently.
     c += "template(name=\"fields\" type=\"string\" string=\"%pri%|%timereported:::date-rfc3339%|%hostname%|%app-name%|%procid%|%msgid%|%structured-data%\\n\")\n";
     let (tcp, relp, tls) = ports;
+    let workers = o
+        .imtcp_worker_threads
+        .map(|n| format!(" workerThreads=\"{n}\""))
+        .unwrap_or_default();
     if let Some(t) = &o.tls {
         let auth = if t.require_client_cert {
             "x509/certvalid"
@@ -97,10 +134,10 @@ fn conf(dir: &Path, o: &RsyslogOptions, ports: (Option<u16>, Option<u16>, Option
             "anon"
         };
         c += &format!(
-            "module(load=\"imtcp\" streamDriver.name=\"gtls\" streamDriver.mode=\"1\" streamDriver.authMode=\"{auth}\")\n"
+            "module(load=\"imtcp\" streamDriver.name=\"gtls\" streamDriver.mode=\"1\" streamDriver.authMode=\"{auth}\"{workers})\n"
         );
     } else if tcp.is_some() {
-        c += "module(load=\"imtcp\")\n";
+        c += &format!("module(load=\"imtcp\"{workers})\n");
     }
     if relp.is_some() {
         c += "module(load=\"imrelp\")\n";
@@ -158,6 +195,17 @@ impl Rsyslog {
             peer_missing("rsyslogd (apt-get install rsyslog rsyslog-relp rsyslog-gnutls)");
             return None;
         };
+        if options.imtcp_worker_threads.is_some() {
+            let release = rsyslogd_release(&bin);
+            assert!(
+                release.is_some_and(|r| r >= IMTCP_WORKERS_SINCE),
+                "imtcp workerThreads needs rsyslog {}.{} or later; {} is {release:?}: leave the \
+                 option unset, or put a newer rsyslogd first on PATH (scripts/rsyslog-chroot)",
+                IMTCP_WORKERS_SINCE.0,
+                IMTCP_WORKERS_SINCE.1,
+                bin.display()
+            );
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let ports = (
             options.tcp.then(free_port),
@@ -272,6 +320,23 @@ impl Rsyslog {
         self.child.as_ref().map(Child::id)
     }
 
+    /// The first line of `rsyslogd -v` of the binary this peer runs (which release, for
+    /// benchmark reports).
+    pub fn version(&self) -> String {
+        Command::new(&self.bin)
+            .arg("-v")
+            .stdin(Stdio::null())
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .unwrap_or_default()
+    }
+
     /// The directory holding the config and the output files.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -346,6 +411,48 @@ impl Drop for Rsyslog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_release_is_read_from_the_first_line_of_rsyslogd_v() {
+        assert_eq!(
+            parse_release("rsyslogd  8.2302.0 (aka 2023.02) compiled with:"),
+            Some((8, 2302))
+        );
+        assert_eq!(
+            parse_release("rsyslogd  8.2504.0 (aka 2025.04) compiled with:"),
+            Some((8, 2504))
+        );
+        assert!(parse_release("rsyslogd  8.2302.0 (aka 2023.02)").unwrap() < IMTCP_WORKERS_SINCE);
+        assert_eq!(parse_release("syslog-ng 4.8.1"), None);
+        assert_eq!(parse_release(""), None);
+    }
+
+    #[test]
+    fn imtcp_worker_threads_only_when_asked() {
+        let dir = Path::new("/tmp/x");
+        let tls = RsyslogTls {
+            ca_file: "/tmp/ca.pem".into(),
+            cert_file: "/tmp/c.pem".into(),
+            key_file: "/tmp/k.pem".into(),
+            require_client_cert: false,
+        };
+        let ports = (Some(1), None, Some(2));
+        let mut o = RsyslogOptions {
+            tcp: true,
+            tls: Some(tls),
+            ..Default::default()
+        };
+        let plain = conf(dir, &o, ports);
+        assert!(!plain.contains("workerThreads"), "{plain}");
+        o.imtcp_worker_threads = Some(3);
+        let pooled = conf(dir, &o, ports);
+        assert!(
+            pooled.contains("module(load=\"imtcp\" streamDriver.name=\"gtls\" streamDriver.mode=\"1\" streamDriver.authMode=\"anon\" workerThreads=\"3\")"),
+            "{pooled}"
+        );
+        o.tls = None;
+        assert!(conf(dir, &o, ports).contains("module(load=\"imtcp\" workerThreads=\"3\")"));
+    }
 
     #[test]
     fn a_torn_last_line_is_set_aside_and_whole_lines_stay() {
