@@ -5,18 +5,20 @@
 //! The main design decision: records are parsed into a borrowed tree whose strings stay in their
 //! escaped wire form ([`json::JsonStr`]). Nothing is copied unless a field must be interpreted
 //! (times, codes), every field survives for lossless output, and writing a string back out is a
-//! copy of its input bytes. Splitting is a separate structural scan ([`split`]) so one malformed
-//! record fails alone while the other records of its message are delivered.
+//! copy of its input bytes. One malformed record fails alone while the other records of its
+//! message are delivered: [`split`] is a structural scan that finds each record's bytes and
+//! [`parse_record`] parses one; [`parse_records`] gives the same results in one pass (each record
+//! parsed where it lies), falling back to the two-pass path for anything but plain input.
 //!
 //! ```
-//! use entrastream_entra::{split, parse_record, encode, EncodeContext, ParseOptions, Schema};
+//! use entrastream_entra::{parse_records, encode, EncodeContext, ParseOptions, Schema};
 //!
 //! let body = br#"{"records":[{"category":"AuditLogs","time":"2024-05-01T10:00:00Z",
 //!   "properties":{"activityDisplayName":"Add user","result":"success"}}, 42]}"#;
 //! let mut out = Vec::new();
 //! let mut failed = 0;
-//! for slice in split(body) {
-//!     match slice.and_then(|s| parse_record(s, &ParseOptions::default())) {
+//! for item in parse_records(body, &ParseOptions::default()) {
+//!     match item {
 //!         Ok(record) => {
 //!             encode(Schema::Native, &record, &EncodeContext::default(), &mut out).unwrap();
 //!             out.push(b'\n');
