@@ -336,7 +336,7 @@ impl<'a> Parser<'a> {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
-                    let members = self.members.drain(mark..).collect();
+                    let members = self.members.split_off(mark);
                     let text = &self.text[start..self.pos];
                     return Ok(Value::Object(Object { members, text }));
                 }
@@ -365,7 +365,7 @@ impl<'a> Parser<'a> {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
                     self.pos += 1;
-                    return Ok(Value::Array(self.items.drain(mark..).collect()));
+                    return Ok(Value::Array(self.items.split_off(mark)));
                 }
                 _ => return Err(self.err("expected ',' or ']' in an array")),
             }
