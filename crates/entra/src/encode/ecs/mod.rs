@@ -516,13 +516,18 @@ thread_local! {
 /// Writes `v` with object keys in snake_case (`snake`) and every null, `""`, `{}` and `[]`
 /// removed, recursively. Writes nothing and returns false when the whole value is removed.
 /// Like Elastic, keys of objects inside arrays inside arrays are left as they are.
+///
+/// Inlined into every member loop: leaves (most members) are copied there without a call and,
+/// since they are never removed once `is_dropped` has passed them, without a rollback; only
+/// objects and arrays go out of line.
+#[inline(always)]
 fn write_clean(out: &mut Vec<u8>, v: &Value<'_>, snake: bool) -> bool {
     match v {
         Value::Null => false,
-        Value::String(s) if s.is_empty() => false,
-        // Leaves written here rather than through `write_value`: they are most members, and
-        // the second call and match cost more than the copy.
         Value::String(s) => {
+            if s.is_empty() {
+                return false;
+            }
             write_json_str(out, *s);
             true
         }
@@ -530,38 +535,40 @@ fn write_clean(out: &mut Vec<u8>, v: &Value<'_>, snake: bool) -> bool {
             out.extend_from_slice(n.text().as_bytes());
             true
         }
-        Value::Object(obj) => write_clean_object(out, obj, snake),
-        Value::Array(items) => {
-            let start = out.len();
-            out.push(b'[');
-            let mut n = 0;
-            for item in items {
-                let at = out.len();
-                if n > 0 {
-                    out.push(b',');
-                }
-                let wrote = match item {
-                    Value::Array(_) => write_clean(out, item, false),
-                    _ => write_clean(out, item, snake),
-                };
-                if wrote {
-                    n += 1;
-                } else {
-                    out.truncate(at);
-                }
-            }
-            if n == 0 {
-                out.truncate(start);
-                return false;
-            }
-            out.push(b']');
+        Value::Bool(b) => {
+            out.extend_from_slice(if *b { b"true" } else { b"false" });
             true
         }
-        other => {
-            write_value(out, other);
-            true
+        Value::Object(obj) => write_clean_object(out, obj, snake),
+        Value::Array(items) => write_clean_array(out, items, snake),
+    }
+}
+
+fn write_clean_array(out: &mut Vec<u8>, items: &[Value<'_>], snake: bool) -> bool {
+    let start = out.len();
+    out.push(b'[');
+    let mut n = 0;
+    for item in items {
+        let at = out.len();
+        if n > 0 {
+            out.push(b',');
+        }
+        let wrote = match item {
+            Value::Array(inner) => write_clean_array(out, inner, false),
+            _ => write_clean(out, item, snake),
+        };
+        if wrote {
+            n += 1;
+        } else {
+            out.truncate(at);
         }
     }
+    if n == 0 {
+        out.truncate(start);
+        return false;
+    }
+    out.push(b']');
+    true
 }
 
 fn write_clean_object(out: &mut Vec<u8>, obj: &Object<'_>, snake: bool) -> bool {
@@ -580,6 +587,7 @@ fn write_clean_object(out: &mut Vec<u8>, obj: &Object<'_>, snake: bool) -> bool 
 }
 
 /// One member of a cleaned object; nothing when its value is removed.
+#[inline(always)]
 fn clean_member(w: &mut ObjectWriter<'_>, k: JsonStr<'_>, v: &Value<'_>, snake: bool) {
     if is_dropped(v) {
         return;
