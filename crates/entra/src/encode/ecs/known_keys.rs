@@ -328,6 +328,9 @@ const KNOWN: &[&str] = &[
 
 /// Longest key in [`KNOWN`], checked below; longer keys miss without a lookup.
 const MAX_KEY: usize = 36;
+/// Bytes [`rendered_padded`] hands out: at least the longest rendered key (checked when the
+/// table is built), and a constant so that copying them is a few moves rather than a call.
+pub(super) const PAD: usize = 48;
 /// Slots of the open-addressed table: a power of two, at most a third full, so that almost
 /// every hit is found in the first slot probed.
 const SLOT_BITS: u32 = 10;
@@ -361,8 +364,10 @@ const fn rendered_total() -> usize {
     total
 }
 
-/// Every rendered key, back to back; key `i` is `RENDERED[OFFSETS[i]..OFFSETS[i + 1]]`.
-static RENDERED: [u8; rendered_total()] = render_all();
+/// Every rendered key, back to back; key `i` is `RENDERED[OFFSETS[i]..OFFSETS[i + 1]]`. The
+/// last [`PAD`] bytes are padding, so that [`rendered_padded`] can hand out [`PAD`] bytes from
+/// any key's start.
+static RENDERED: [u8; rendered_total() + PAD] = render_all();
 static OFFSETS: [u16; KNOWN.len() + 1] = offsets();
 /// Each known key's fingerprint, in [`KNOWN`] order.
 static PRINTS: [Print; KNOWN.len()] = prints();
@@ -378,8 +383,8 @@ struct Print {
     len: usize,
 }
 
-const fn render_all() -> [u8; rendered_total()] {
-    let mut out = [0u8; rendered_total()];
+const fn render_all() -> [u8; rendered_total() + PAD] {
+    let mut out = [0u8; rendered_total() + PAD];
     let mut at = 0;
     let mut i = 0;
     while i < KNOWN.len() {
@@ -484,6 +489,7 @@ const fn build_table() -> [u16; SLOTS] {
             s = (s + 1) & (SLOTS - 1);
         }
         table[s] = (i + 1) as u16;
+        assert!(snake_len(key) <= PAD);
         i += 1;
     }
     table
@@ -491,8 +497,25 @@ const fn build_table() -> [u16; SLOTS] {
 
 /// The rendered `"snake_key":` of a known wire key (as it appears between its quotes, without
 /// escapes), or `None` for a key not in [`KNOWN`].
-#[inline]
+#[cfg(test)]
 pub(super) fn rendered(key: &[u8]) -> Option<&'static [u8]> {
+    let i = index(key)?;
+    Some(&RENDERED[OFFSETS[i] as usize..OFFSETS[i + 1] as usize])
+}
+
+/// [`PAD`] bytes that start with the rendered key, and the rendered key's length: copying a
+/// constant length and cutting it back is cheaper than a `memcpy` call of the exact length.
+#[inline(always)]
+pub(super) fn rendered_padded(key: &[u8]) -> Option<(&'static [u8; PAD], usize)> {
+    let i = index(key)?;
+    let from = OFFSETS[i] as usize;
+    let padded = RENDERED.split_at(from).1.first_chunk::<PAD>()?;
+    Some((padded, OFFSETS[i + 1] as usize - from))
+}
+
+/// The index in [`KNOWN`] of a wire key, or `None`.
+#[inline(always)]
+fn index(key: &[u8]) -> Option<usize> {
     if key.is_empty() || key.len() > MAX_KEY {
         return None;
     }
@@ -506,7 +529,7 @@ pub(super) fn rendered(key: &[u8]) -> Option<&'static [u8]> {
         let i = i - 1;
         // Keys longer than sixteen bytes have bytes the print does not hold.
         if PRINTS[i] == p && (p.len <= 16 || middle_eq(KNOWN[i].as_bytes(), key)) {
-            return Some(&RENDERED[OFFSETS[i] as usize..OFFSETS[i + 1] as usize]);
+            return Some(i);
         }
         s = (s + 1) & (SLOTS - 1);
     }
@@ -565,6 +588,8 @@ mod tests {
             let mut buf = [0u8; 2 * super::super::SNAKE_KEY_MAX + 3];
             let len = super::super::render_ascii(key.as_bytes(), &mut buf).unwrap();
             assert_eq!(rendered(key.as_bytes()), Some(&buf[..len]), "{key}");
+            let (padded, padded_len) = rendered_padded(key.as_bytes()).unwrap();
+            assert_eq!(&padded[..padded_len], &buf[..len], "{key}");
         }
     }
 

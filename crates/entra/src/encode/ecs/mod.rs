@@ -347,19 +347,33 @@ fn change_type(verb: Option<JsonStr<'_>>) -> &'static str {
 
 /// Writes `"snake_key":` after the member separator and returns the written key's range (without
 /// quotes) for the caller to inspect. Elastic's rule: `([a-z])([A-Z]+)` → `$1_$2`, lower-cased.
+///
+/// Inlined: the keys Entra writes (nearly every member) take the compiled table and a
+/// fixed-size copy; every other key goes to [`snake_member_slow`].
+#[inline(always)]
 fn snake_member(o: &mut ObjectWriter<'_>, key: JsonStr<'_>) -> (Mark, Range<usize>) {
     let mark = o.mark();
     let out = o.sep();
     let start = out.len() + 1;
+    if !key.is_escaped()
+        && let Some((padded, len)) = known_keys::rendered_padded(key.raw().as_bytes())
+    {
+        // One copy of constant length (a few vector moves, no `memcpy` call), then the
+        // padding cut off.
+        out.extend_from_slice(padded);
+        out.truncate(start - 1 + len);
+        return (mark, start..start - 1 + len - 2);
+    }
+    snake_member_slow(out, key);
+    (mark, start..out.len() - 2)
+}
+
+/// [`snake_member`] for keys not in `known_keys`: the per-thread cache, else the conversion.
+#[inline(never)]
+fn snake_member_slow(out: &mut Vec<u8>, key: JsonStr<'_>) {
+    let start = out.len() + 1;
     let raw = key.raw();
     let bytes = raw.as_bytes();
-    // Fastest path: the keys Entra writes were rendered by the compiler (`known_keys`).
-    if !key.is_escaped()
-        && let Some(rendered) = known_keys::rendered(bytes)
-    {
-        out.extend_from_slice(rendered);
-        return (mark, start..out.len() - 2);
-    }
     // Other keys recur too (new Entra fields): their rendered form (`"snake_key":`) is looked
     // up by the wire key in a per-thread cache and copied in one piece.
     if !key.is_escaped() && bytes.len() <= SNAKE_KEY_MAX {
@@ -371,7 +385,7 @@ fn snake_member(o: &mut ObjectWriter<'_>, key: JsonStr<'_>) -> (Mark, Range<usiz
             None => false,
         });
         if hit {
-            return (mark, start..out.len() - 2);
+            return;
         }
         // Short ASCII keys (nearly all): convert into a stack buffer, then copy once.
         let mut buf = [0u8; 2 * SNAKE_KEY_MAX + 3];
@@ -379,7 +393,7 @@ fn snake_member(o: &mut ObjectWriter<'_>, key: JsonStr<'_>) -> (Mark, Range<usiz
             let rendered = &buf[..len];
             out.extend_from_slice(rendered);
             SNAKE_CACHE.with(|c| c.borrow_mut().put(bytes, rendered));
-            return (mark, start..out.len() - 2);
+            return;
         }
     }
     out.push(b'"');
@@ -424,9 +438,7 @@ fn snake_member(o: &mut ObjectWriter<'_>, key: JsonStr<'_>) -> (Mark, Range<usiz
         write_str(&mut tmp, &s);
         out.extend_from_slice(&tmp[1..tmp.len() - 1]);
     }
-    let end = out.len();
     out.extend_from_slice(b"\":");
-    (mark, start..end)
 }
 
 /// Renders a short key as `"snake_key":` into `buf` and returns the length, or `None` when the
