@@ -364,15 +364,39 @@ const fn rendered_total() -> usize {
     total
 }
 
-/// Every rendered key, back to back; key `i` is `RENDERED[OFFSETS[i]..OFFSETS[i + 1]]`. The
-/// last [`PAD`] bytes are padding, so that [`rendered_padded`] can hand out [`PAD`] bytes from
-/// any key's start.
+/// Every rendered key, back to back (each slot of [`TABLE`] says where its key's is). The last
+/// [`PAD`] bytes are padding, so that [`rendered_padded`] can hand out [`PAD`] bytes from any
+/// key's start.
 static RENDERED: [u8; rendered_total() + PAD] = render_all();
-static OFFSETS: [u16; KNOWN.len() + 1] = offsets();
-/// Each known key's fingerprint, in [`KNOWN`] order.
-static PRINTS: [Print; KNOWN.len()] = prints();
-/// Slot → index into [`KNOWN`] plus one; zero is an empty slot.
-static TABLE: [u16; SLOTS] = build_table();
+/// The open-addressed table: each slot holds the print of its key and where its rendering is,
+/// so that a hit reads one slot and nothing else (an index table pointing into separate print
+/// and offset arrays cost three dependent loads and twice the instructions). An empty slot has
+/// length zero, which no key has.
+static TABLE: [Entry; SLOTS] = build_table();
+
+/// One slot of [`TABLE`].
+#[derive(Clone, Copy)]
+struct Entry {
+    a: u64,
+    b: u64,
+    /// The key's length; zero for an empty slot.
+    len: u8,
+    /// Length of the rendered `"snake_key":`.
+    rendered_len: u8,
+    /// Start of the rendering in [`RENDERED`].
+    at: u16,
+    /// The key's index in [`KNOWN`].
+    index: u16,
+}
+
+const EMPTY: Entry = Entry {
+    a: 0,
+    b: 0,
+    len: 0,
+    rendered_len: 0,
+    at: 0,
+    index: 0,
+};
 
 /// A key's length and up to sixteen of its bytes in two words: all of them for keys of up to
 /// sixteen bytes, so that comparing prints compares those keys without a `memcmp` call.
@@ -468,28 +492,27 @@ const fn half_at(key: &[u8], at: usize) -> u64 {
     }
 }
 
-const fn prints() -> [Print; KNOWN.len()] {
-    let mut out = [Print { a: 0, b: 0, len: 0 }; KNOWN.len()];
-    let mut i = 0;
-    while i < KNOWN.len() {
-        out[i] = print(KNOWN[i].as_bytes());
-        i += 1;
-    }
-    out
-}
-
-const fn build_table() -> [u16; SLOTS] {
-    let mut table = [0u16; SLOTS];
+const fn build_table() -> [Entry; SLOTS] {
+    let offsets = offsets();
+    let mut table = [EMPTY; SLOTS];
     let mut i = 0;
     while i < KNOWN.len() {
         let key = KNOWN[i].as_bytes();
         assert!(!key.is_empty() && key.len() <= MAX_KEY);
-        let mut s = slot(&print(key));
-        while table[s] != 0 {
+        assert!(snake_len(key) <= PAD);
+        let p = print(key);
+        let mut s = slot(&p);
+        while table[s].len != 0 {
             s = (s + 1) & (SLOTS - 1);
         }
-        table[s] = (i + 1) as u16;
-        assert!(snake_len(key) <= PAD);
+        table[s] = Entry {
+            a: p.a,
+            b: p.b,
+            len: key.len() as u8,
+            rendered_len: (offsets[i + 1] - offsets[i]) as u8,
+            at: offsets[i],
+            index: i as u16,
+        };
         i += 1;
     }
     table
@@ -499,37 +522,41 @@ const fn build_table() -> [u16; SLOTS] {
 /// escapes), or `None` for a key not in [`KNOWN`].
 #[cfg(test)]
 pub(super) fn rendered(key: &[u8]) -> Option<&'static [u8]> {
-    let i = index(key)?;
-    Some(&RENDERED[OFFSETS[i] as usize..OFFSETS[i + 1] as usize])
+    let e = find(key)?;
+    Some(&RENDERED[usize::from(e.at)..usize::from(e.at) + usize::from(e.rendered_len)])
 }
 
 /// [`PAD`] bytes that start with the rendered key, and the rendered key's length: copying a
 /// constant length and cutting it back is cheaper than a `memcpy` call of the exact length.
 #[inline(always)]
 pub(super) fn rendered_padded(key: &[u8]) -> Option<(&'static [u8; PAD], usize)> {
-    let i = index(key)?;
-    let from = OFFSETS[i] as usize;
-    let padded = RENDERED.split_at(from).1.first_chunk::<PAD>()?;
-    Some((padded, OFFSETS[i + 1] as usize - from))
+    let e = find(key)?;
+    let padded = RENDERED.split_at(usize::from(e.at)).1.first_chunk::<PAD>()?;
+    Some((padded, usize::from(e.rendered_len)))
 }
 
-/// The index in [`KNOWN`] of a wire key, or `None`.
+/// The slot of a known wire key, or `None`.
 #[inline(always)]
-fn index(key: &[u8]) -> Option<usize> {
-    if key.is_empty() || key.len() > MAX_KEY {
+fn find(key: &[u8]) -> Option<&'static Entry> {
+    let n = key.len();
+    // Empty keys and keys longer than any known one, in one compare.
+    if n.wrapping_sub(1) >= MAX_KEY {
         return None;
     }
     let p = print(key);
     let mut s = slot(&p);
     loop {
-        let i = TABLE[s] as usize;
-        if i == 0 {
-            return None;
-        }
-        let i = i - 1;
+        let e = &TABLE[s];
         // Keys longer than sixteen bytes have bytes the print does not hold.
-        if PRINTS[i] == p && (p.len <= 16 || middle_eq(KNOWN[i].as_bytes(), key)) {
-            return Some(i);
+        if e.a == p.a
+            && e.b == p.b
+            && usize::from(e.len) == n
+            && (n <= 16 || middle_eq(KNOWN[usize::from(e.index)].as_bytes(), key))
+        {
+            return Some(e);
+        }
+        if e.len == 0 {
+            return None;
         }
         s = (s + 1) & (SLOTS - 1);
     }
@@ -615,7 +642,7 @@ mod tests {
                 let key = key.as_bytes();
                 let mut s = slot(&print(key));
                 let mut n = 1;
-                while KNOWN[TABLE[s] as usize - 1].as_bytes() != key {
+                while KNOWN[usize::from(TABLE[s].index)].as_bytes() != key || TABLE[s].len == 0 {
                     s = (s + 1) & (SLOTS - 1);
                     n += 1;
                 }
