@@ -232,6 +232,7 @@ impl<'o> ObjectWriter<'o> {
     }
     /// Writes a nested object filled by `f`; an object left empty is removed with its key.
     /// Returns whether it was kept.
+    #[inline]
     pub fn object(&mut self, key: &str, f: impl FnOnce(&mut ObjectWriter<'_>)) -> bool {
         let mark = self.mark();
         let out = self.key(key);
