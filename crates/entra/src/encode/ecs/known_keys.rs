@@ -531,7 +531,10 @@ pub(super) fn rendered(key: &[u8]) -> Option<&'static [u8]> {
 #[inline(always)]
 pub(super) fn rendered_padded(key: &[u8]) -> Option<(&'static [u8; PAD], usize)> {
     let e = find(key)?;
-    let padded = RENDERED.split_at(usize::from(e.at)).1.first_chunk::<PAD>()?;
+    let padded = RENDERED
+        .split_at(usize::from(e.at))
+        .1
+        .first_chunk::<PAD>()?;
     Some((padded, usize::from(e.rendered_len)))
 }
 
