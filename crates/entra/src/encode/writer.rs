@@ -7,14 +7,25 @@ use crate::json::{JsonStr, Value};
 use crate::time::Timestamp;
 
 /// Writes `s` as a JSON string, escaping what JSON requires.
+///
+/// Inlined: most calls write the encoders' own literal keys and values, for which the compiler
+/// can then fold the escape check and the copy; strings that need escaping go out of line.
+#[inline(always)]
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
     let bytes = s.as_bytes();
-    if !crate::scan::needs_escape(bytes) {
-        out.extend_from_slice(bytes);
-        out.push(b'"');
+    if crate::scan::needs_escape(bytes) {
+        write_str_escaped(out, bytes);
         return;
     }
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(bytes);
+    out.push(b'"');
+}
+
+#[inline(never)]
+fn write_str_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: &[u8] = match b {
@@ -147,6 +158,7 @@ impl<'o> ObjectWriter<'o> {
         ObjectWriter { out, first: true }
     }
     /// Writes the key and returns the buffer for the caller to write the value.
+    #[inline(always)]
     pub fn key(&mut self, key: &str) -> &mut Vec<u8> {
         if !self.first {
             self.out.push(b',');
@@ -175,20 +187,24 @@ impl<'o> ObjectWriter<'o> {
         self.out.push(b':');
         self.out
     }
+    #[inline]
     pub fn str(&mut self, key: &str, v: &str) {
         let out = self.key(key);
         write_str(out, v);
     }
+    #[inline]
     pub fn u64(&mut self, key: &str, v: u64) {
         let out = self.key(key);
         write_u64(out, v);
     }
+    #[inline]
     pub fn opt_json_str(&mut self, key: &str, v: Option<JsonStr<'_>>) {
         if let Some(v) = v {
             let out = self.key(key);
             write_json_str(out, v);
         }
     }
+    #[inline]
     pub fn opt_time(&mut self, key: &str, v: Option<Timestamp>) {
         if let Some(t) = v {
             let out = self.key(key);
@@ -216,6 +232,7 @@ impl<'o> ObjectWriter<'o> {
     }
     /// Writes a nested object filled by `f`; an object left empty is removed with its key.
     /// Returns whether it was kept.
+    #[inline]
     pub fn object(&mut self, key: &str, f: impl FnOnce(&mut ObjectWriter<'_>)) -> bool {
         let mark = self.mark();
         let out = self.key(key);
@@ -230,16 +247,19 @@ impl<'o> ObjectWriter<'o> {
         }
     }
     /// A string from the input, skipped when absent or empty.
+    #[inline]
     pub fn opt_str_nonempty(&mut self, key: &str, v: Option<JsonStr<'_>>) {
         if let Some(v) = v.filter(|v| !v.is_empty()) {
             let out = self.key(key);
             write_json_str(out, v);
         }
     }
+    #[inline]
     pub fn i64(&mut self, key: &str, v: i64) {
         let out = self.key(key);
         write_i64(out, v);
     }
+    #[inline]
     pub fn bool(&mut self, key: &str, v: bool) {
         let out = self.key(key);
         out.extend_from_slice(if v { b"true" } else { b"false" });
@@ -260,6 +280,7 @@ impl<'o> ObjectWriter<'o> {
         let out = self.key(key);
         write_value(out, v);
     }
+    #[inline]
     pub fn time_millis(&mut self, key: &str, t: Timestamp) {
         let out = self.key(key);
         write_time_millis(out, t);

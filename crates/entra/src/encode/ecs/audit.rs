@@ -62,7 +62,7 @@ pub(super) fn encode(record: &Record<'_>, ctx: &EncodeContext, out: &mut Vec<u8>
         }
         e.opt_str_nonempty("reason", props.get("resultReason").and_then(Value::as_str));
         e.opt_str_nonempty("id", audit.and_then(|a| a.id));
-        e.opt_time("ingested", Some(ctx.ingest_time));
+        write_ingested(e, ctx.ingest_time);
         e.str("dataset", "azure.auditlogs");
     });
 

@@ -161,7 +161,7 @@ pub(super) fn encode(
         }
         // AAD Graph: `event.id` is the request id; for Graph this is our addition.
         e.opt_str_nonempty("id", g.request_id);
-        e.opt_time("ingested", Some(ctx.ingest_time));
+        write_ingested(e, ctx.ingest_time);
         let out = e.key("dataset");
         out.extend_from_slice(b"\"azure.");
         out.extend_from_slice(flavour.dataset().as_bytes());

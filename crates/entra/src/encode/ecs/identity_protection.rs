@@ -34,7 +34,7 @@ pub(super) fn encode(record: &Record<'_>, r: &Risk<'_>, ctx: &EncodeContext, out
             e.i64("duration", nanos(ms));
         }
         e.opt_str_nonempty("id", r.id);
-        e.opt_time("ingested", Some(ctx.ingest_time));
+        write_ingested(e, ctx.ingest_time);
         e.str("dataset", "azure.identity_protection");
     });
 

@@ -328,6 +328,9 @@ const KNOWN: &[&str] = &[
 
 /// Longest key in [`KNOWN`], checked below; longer keys miss without a lookup.
 const MAX_KEY: usize = 36;
+/// Bytes [`rendered_padded`] hands out: at least the longest rendered key (checked when the
+/// table is built), and a constant so that copying them is a few moves rather than a call.
+pub(super) const PAD: usize = 48;
 /// Slots of the open-addressed table: a power of two, at most a third full, so that almost
 /// every hit is found in the first slot probed.
 const SLOT_BITS: u32 = 10;
@@ -361,13 +364,39 @@ const fn rendered_total() -> usize {
     total
 }
 
-/// Every rendered key, back to back; key `i` is `RENDERED[OFFSETS[i]..OFFSETS[i + 1]]`.
-static RENDERED: [u8; rendered_total()] = render_all();
-static OFFSETS: [u16; KNOWN.len() + 1] = offsets();
-/// Each known key's fingerprint, in [`KNOWN`] order.
-static PRINTS: [Print; KNOWN.len()] = prints();
-/// Slot → index into [`KNOWN`] plus one; zero is an empty slot.
-static TABLE: [u16; SLOTS] = build_table();
+/// Every rendered key, back to back (each slot of [`TABLE`] says where its key's is). The last
+/// [`PAD`] bytes are padding, so that [`rendered_padded`] can hand out [`PAD`] bytes from any
+/// key's start.
+static RENDERED: [u8; rendered_total() + PAD] = render_all();
+/// The open-addressed table: each slot holds the print of its key and where its rendering is,
+/// so that a hit reads one slot and nothing else (an index table pointing into separate print
+/// and offset arrays cost three dependent loads and twice the instructions). An empty slot has
+/// length zero, which no key has.
+static TABLE: [Entry; SLOTS] = build_table();
+
+/// One slot of [`TABLE`].
+#[derive(Clone, Copy)]
+struct Entry {
+    a: u64,
+    b: u64,
+    /// The key's length; zero for an empty slot.
+    len: u8,
+    /// Length of the rendered `"snake_key":`.
+    rendered_len: u8,
+    /// Start of the rendering in [`RENDERED`].
+    at: u16,
+    /// The key's index in [`KNOWN`].
+    index: u16,
+}
+
+const EMPTY: Entry = Entry {
+    a: 0,
+    b: 0,
+    len: 0,
+    rendered_len: 0,
+    at: 0,
+    index: 0,
+};
 
 /// A key's length and up to sixteen of its bytes in two words: all of them for keys of up to
 /// sixteen bytes, so that comparing prints compares those keys without a `memcmp` call.
@@ -378,8 +407,8 @@ struct Print {
     len: usize,
 }
 
-const fn render_all() -> [u8; rendered_total()] {
-    let mut out = [0u8; rendered_total()];
+const fn render_all() -> [u8; rendered_total() + PAD] {
+    let mut out = [0u8; rendered_total() + PAD];
     let mut at = 0;
     let mut i = 0;
     while i < KNOWN.len() {
@@ -463,27 +492,27 @@ const fn half_at(key: &[u8], at: usize) -> u64 {
     }
 }
 
-const fn prints() -> [Print; KNOWN.len()] {
-    let mut out = [Print { a: 0, b: 0, len: 0 }; KNOWN.len()];
-    let mut i = 0;
-    while i < KNOWN.len() {
-        out[i] = print(KNOWN[i].as_bytes());
-        i += 1;
-    }
-    out
-}
-
-const fn build_table() -> [u16; SLOTS] {
-    let mut table = [0u16; SLOTS];
+const fn build_table() -> [Entry; SLOTS] {
+    let offsets = offsets();
+    let mut table = [EMPTY; SLOTS];
     let mut i = 0;
     while i < KNOWN.len() {
         let key = KNOWN[i].as_bytes();
         assert!(!key.is_empty() && key.len() <= MAX_KEY);
-        let mut s = slot(&print(key));
-        while table[s] != 0 {
+        assert!(snake_len(key) <= PAD);
+        let p = print(key);
+        let mut s = slot(&p);
+        while table[s].len != 0 {
             s = (s + 1) & (SLOTS - 1);
         }
-        table[s] = (i + 1) as u16;
+        table[s] = Entry {
+            a: p.a,
+            b: p.b,
+            len: key.len() as u8,
+            rendered_len: (offsets[i + 1] - offsets[i]) as u8,
+            at: offsets[i],
+            index: i as u16,
+        };
         i += 1;
     }
     table
@@ -491,22 +520,46 @@ const fn build_table() -> [u16; SLOTS] {
 
 /// The rendered `"snake_key":` of a known wire key (as it appears between its quotes, without
 /// escapes), or `None` for a key not in [`KNOWN`].
-#[inline]
+#[cfg(test)]
 pub(super) fn rendered(key: &[u8]) -> Option<&'static [u8]> {
-    if key.is_empty() || key.len() > MAX_KEY {
+    let e = find(key)?;
+    Some(&RENDERED[usize::from(e.at)..usize::from(e.at) + usize::from(e.rendered_len)])
+}
+
+/// [`PAD`] bytes that start with the rendered key, and the rendered key's length: copying a
+/// constant length and cutting it back is cheaper than a `memcpy` call of the exact length.
+#[inline(always)]
+pub(super) fn rendered_padded(key: &[u8]) -> Option<(&'static [u8; PAD], usize)> {
+    let e = find(key)?;
+    let padded = RENDERED
+        .split_at(usize::from(e.at))
+        .1
+        .first_chunk::<PAD>()?;
+    Some((padded, usize::from(e.rendered_len)))
+}
+
+/// The slot of a known wire key, or `None`.
+#[inline(always)]
+fn find(key: &[u8]) -> Option<&'static Entry> {
+    let n = key.len();
+    // Empty keys and keys longer than any known one, in one compare.
+    if n.wrapping_sub(1) >= MAX_KEY {
         return None;
     }
     let p = print(key);
     let mut s = slot(&p);
     loop {
-        let i = TABLE[s] as usize;
-        if i == 0 {
-            return None;
-        }
-        let i = i - 1;
+        let e = &TABLE[s];
         // Keys longer than sixteen bytes have bytes the print does not hold.
-        if PRINTS[i] == p && (p.len <= 16 || middle_eq(KNOWN[i].as_bytes(), key)) {
-            return Some(&RENDERED[OFFSETS[i] as usize..OFFSETS[i + 1] as usize]);
+        if e.a == p.a
+            && e.b == p.b
+            && usize::from(e.len) == n
+            && (n <= 16 || middle_eq(KNOWN[usize::from(e.index)].as_bytes(), key))
+        {
+            return Some(e);
+        }
+        if e.len == 0 {
+            return None;
         }
         s = (s + 1) & (SLOTS - 1);
     }
@@ -565,6 +618,8 @@ mod tests {
             let mut buf = [0u8; 2 * super::super::SNAKE_KEY_MAX + 3];
             let len = super::super::render_ascii(key.as_bytes(), &mut buf).unwrap();
             assert_eq!(rendered(key.as_bytes()), Some(&buf[..len]), "{key}");
+            let (padded, padded_len) = rendered_padded(key.as_bytes()).unwrap();
+            assert_eq!(&padded[..padded_len], &buf[..len], "{key}");
         }
     }
 
@@ -590,7 +645,7 @@ mod tests {
                 let key = key.as_bytes();
                 let mut s = slot(&print(key));
                 let mut n = 1;
-                while KNOWN[TABLE[s] as usize - 1].as_bytes() != key {
+                while KNOWN[usize::from(TABLE[s].index)].as_bytes() != key || TABLE[s].len == 0 {
                     s = (s + 1) & (SLOTS - 1);
                     n += 1;
                 }

@@ -21,6 +21,7 @@ mod provisioning;
 mod signin;
 mod uri;
 
+use std::cell::Cell;
 use std::ops::Range;
 
 use crate::encode::EncodeContext;
@@ -28,6 +29,7 @@ use crate::encode::writer::*;
 use crate::fields::Scalar;
 use crate::json::{JsonStr, Object, Value};
 use crate::record::{Body, Record};
+use crate::time::Timestamp;
 
 /// The ECS version Elastic's Azure pipelines declare; we write the same fields.
 pub const ECS_VERSION: &str = "8.11.0";
@@ -60,6 +62,36 @@ fn write_head(
     };
     o.time_millis("@timestamp", t.unwrap_or(ctx.ingest_time));
     o.object("ecs", |w| w.str("version", ECS_VERSION));
+}
+
+/// `event.ingested`. The ingest time is the same for every record of a batch, so its
+/// rendering (about 600 instructions) is kept per thread and copied while the time stays the
+/// same.
+fn write_ingested(e: &mut ObjectWriter<'_>, t: Timestamp) {
+    let out = e.key("ingested");
+    let cached = INGESTED.with(Cell::get);
+    if let Some((at, buf, len)) = cached
+        && at == t
+    {
+        out.extend_from_slice(&buf[..usize::from(len)]);
+        return;
+    }
+    let start = out.len();
+    write_time(out, t);
+    let written = &out[start..];
+    let mut buf = [0u8; INGESTED_MAX];
+    if let Some(slot) = buf.get_mut(..written.len()) {
+        slot.copy_from_slice(written);
+        INGESTED.with(|c| c.set(Some((t, buf, written.len() as u8))));
+    }
+}
+
+/// Longest `event.ingested` rendering kept (quotes included; years outside 0–9999 are longer
+/// and simply not kept).
+const INGESTED_MAX: usize = 40;
+
+thread_local! {
+    static INGESTED: Cell<Option<(Timestamp, [u8; INGESTED_MAX], u8)>> = const { Cell::new(None) };
 }
 
 /// `cloud.provider` and `azure.{tenant_id, correlation_id, resource.*}` as the shared tenant
@@ -347,19 +379,33 @@ fn change_type(verb: Option<JsonStr<'_>>) -> &'static str {
 
 /// Writes `"snake_key":` after the member separator and returns the written key's range (without
 /// quotes) for the caller to inspect. Elastic's rule: `([a-z])([A-Z]+)` → `$1_$2`, lower-cased.
+///
+/// Inlined: the keys Entra writes (nearly every member) take the compiled table and a
+/// fixed-size copy; every other key goes to [`snake_member_slow`].
+#[inline(always)]
 fn snake_member(o: &mut ObjectWriter<'_>, key: JsonStr<'_>) -> (Mark, Range<usize>) {
     let mark = o.mark();
     let out = o.sep();
     let start = out.len() + 1;
+    if !key.is_escaped()
+        && let Some((padded, len)) = known_keys::rendered_padded(key.raw().as_bytes())
+    {
+        // One copy of constant length (a few vector moves, no `memcpy` call), then the
+        // padding cut off.
+        out.extend_from_slice(padded);
+        out.truncate(start - 1 + len);
+        return (mark, start..start - 1 + len - 2);
+    }
+    snake_member_slow(out, key);
+    (mark, start..out.len() - 2)
+}
+
+/// [`snake_member`] for keys not in `known_keys`: the per-thread cache, else the conversion.
+#[inline(never)]
+fn snake_member_slow(out: &mut Vec<u8>, key: JsonStr<'_>) {
+    let start = out.len() + 1;
     let raw = key.raw();
     let bytes = raw.as_bytes();
-    // Fastest path: the keys Entra writes were rendered by the compiler (`known_keys`).
-    if !key.is_escaped()
-        && let Some(rendered) = known_keys::rendered(bytes)
-    {
-        out.extend_from_slice(rendered);
-        return (mark, start..out.len() - 2);
-    }
     // Other keys recur too (new Entra fields): their rendered form (`"snake_key":`) is looked
     // up by the wire key in a per-thread cache and copied in one piece.
     if !key.is_escaped() && bytes.len() <= SNAKE_KEY_MAX {
@@ -371,7 +417,7 @@ fn snake_member(o: &mut ObjectWriter<'_>, key: JsonStr<'_>) -> (Mark, Range<usiz
             None => false,
         });
         if hit {
-            return (mark, start..out.len() - 2);
+            return;
         }
         // Short ASCII keys (nearly all): convert into a stack buffer, then copy once.
         let mut buf = [0u8; 2 * SNAKE_KEY_MAX + 3];
@@ -379,7 +425,7 @@ fn snake_member(o: &mut ObjectWriter<'_>, key: JsonStr<'_>) -> (Mark, Range<usiz
             let rendered = &buf[..len];
             out.extend_from_slice(rendered);
             SNAKE_CACHE.with(|c| c.borrow_mut().put(bytes, rendered));
-            return (mark, start..out.len() - 2);
+            return;
         }
     }
     out.push(b'"');
@@ -424,9 +470,7 @@ fn snake_member(o: &mut ObjectWriter<'_>, key: JsonStr<'_>) -> (Mark, Range<usiz
         write_str(&mut tmp, &s);
         out.extend_from_slice(&tmp[1..tmp.len() - 1]);
     }
-    let end = out.len();
     out.extend_from_slice(b"\":");
-    (mark, start..end)
 }
 
 /// Renders a short key as `"snake_key":` into `buf` and returns the length, or `None` when the
@@ -516,13 +560,18 @@ thread_local! {
 /// Writes `v` with object keys in snake_case (`snake`) and every null, `""`, `{}` and `[]`
 /// removed, recursively. Writes nothing and returns false when the whole value is removed.
 /// Like Elastic, keys of objects inside arrays inside arrays are left as they are.
+///
+/// Inlined into every member loop: leaves (most members) are copied there without a call and,
+/// since they are never removed once `is_dropped` has passed them, without a rollback; only
+/// objects and arrays go out of line.
+#[inline(always)]
 fn write_clean(out: &mut Vec<u8>, v: &Value<'_>, snake: bool) -> bool {
     match v {
         Value::Null => false,
-        Value::String(s) if s.is_empty() => false,
-        // Leaves written here rather than through `write_value`: they are most members, and
-        // the second call and match cost more than the copy.
         Value::String(s) => {
+            if s.is_empty() {
+                return false;
+            }
             write_json_str(out, *s);
             true
         }
@@ -530,38 +579,40 @@ fn write_clean(out: &mut Vec<u8>, v: &Value<'_>, snake: bool) -> bool {
             out.extend_from_slice(n.text().as_bytes());
             true
         }
-        Value::Object(obj) => write_clean_object(out, obj, snake),
-        Value::Array(items) => {
-            let start = out.len();
-            out.push(b'[');
-            let mut n = 0;
-            for item in items {
-                let at = out.len();
-                if n > 0 {
-                    out.push(b',');
-                }
-                let wrote = match item {
-                    Value::Array(_) => write_clean(out, item, false),
-                    _ => write_clean(out, item, snake),
-                };
-                if wrote {
-                    n += 1;
-                } else {
-                    out.truncate(at);
-                }
-            }
-            if n == 0 {
-                out.truncate(start);
-                return false;
-            }
-            out.push(b']');
+        Value::Bool(b) => {
+            out.extend_from_slice(if *b { b"true" } else { b"false" });
             true
         }
-        other => {
-            write_value(out, other);
-            true
+        Value::Object(obj) => write_clean_object(out, obj, snake),
+        Value::Array(items) => write_clean_array(out, items, snake),
+    }
+}
+
+fn write_clean_array(out: &mut Vec<u8>, items: &[Value<'_>], snake: bool) -> bool {
+    let start = out.len();
+    out.push(b'[');
+    let mut n = 0;
+    for item in items {
+        let at = out.len();
+        if n > 0 {
+            out.push(b',');
+        }
+        let wrote = match item {
+            Value::Array(inner) => write_clean_array(out, inner, false),
+            _ => write_clean(out, item, snake),
+        };
+        if wrote {
+            n += 1;
+        } else {
+            out.truncate(at);
         }
     }
+    if n == 0 {
+        out.truncate(start);
+        return false;
+    }
+    out.push(b']');
+    true
 }
 
 fn write_clean_object(out: &mut Vec<u8>, obj: &Object<'_>, snake: bool) -> bool {
@@ -580,6 +631,7 @@ fn write_clean_object(out: &mut Vec<u8>, obj: &Object<'_>, snake: bool) -> bool 
 }
 
 /// One member of a cleaned object; nothing when its value is removed.
+#[inline(always)]
 fn clean_member(w: &mut ObjectWriter<'_>, k: JsonStr<'_>, v: &Value<'_>, snake: bool) {
     if is_dropped(v) {
         return;

@@ -20,7 +20,7 @@ pub(super) fn encode(record: &Record<'_>, ctx: &EncodeContext, out: &mut Vec<u8>
         if let Some(ms) = env.duration_ms {
             e.i64("duration", nanos(ms));
         }
-        e.opt_time("ingested", Some(ctx.ingest_time));
+        write_ingested(e, ctx.ingest_time);
         e.str("dataset", "azure.events");
     });
 

@@ -38,7 +38,7 @@ pub(super) fn encode(record: &Record<'_>, ctx: &EncodeContext, out: &mut Vec<u8>
         }
         e.opt_str_nonempty("reason", p.and_then(|p| p.error_reason));
         e.opt_str_nonempty("id", p.and_then(|p| p.id));
-        e.opt_time("ingested", Some(ctx.ingest_time));
+        write_ingested(e, ctx.ingest_time);
         e.str("dataset", "azure.provisioning");
     });
     write_azure(&mut o, record, |a| {

@@ -29,7 +29,7 @@ pub(super) fn encode(record: &Record<'_>, s: &SignIn<'_>, ctx: &EncodeContext, o
             e.i64("duration", nanos(ms));
         }
         e.opt_str_nonempty("id", s.id);
-        e.opt_time("ingested", Some(ctx.ingest_time));
+        write_ingested(e, ctx.ingest_time);
         e.str("dataset", "azure.signinlogs");
     });
 

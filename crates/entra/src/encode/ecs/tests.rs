@@ -156,6 +156,42 @@ fn signin_without_status_is_a_success_and_falls_back_to_time() {
 }
 
 #[test]
+fn event_ingested_follows_each_records_ingest_time() {
+    // The rendering is kept per thread while the ingest time stays the same; a new time (the
+    // next batch) must be written anew, back and forth, in every category.
+    let mut buf = Vec::new();
+    let texts = [
+        r#"{"category":"SignInLogs","properties":{"id":"a"}}"#,
+        r#"{"category":"AuditLogs","properties":{"id":"b"}}"#,
+        r#"{"category":"SomethingNew"}"#,
+    ];
+    for (secs, nanos, want) in [
+        (1_700_000_000, 0, "2023-11-14T22:13:20Z"),
+        (1_700_000_000, 0, "2023-11-14T22:13:20Z"),
+        (1_700_000_001, 500_000_000, "2023-11-14T22:13:21.500Z"),
+        (1_700_000_000, 0, "2023-11-14T22:13:20Z"),
+    ] {
+        let ctx = EncodeContext {
+            ingest_time: Timestamp::from_unix(secs, nanos).unwrap(),
+        };
+        for text in texts {
+            let record = parse_record(
+                RecordSlice {
+                    bytes: text.as_bytes(),
+                    offset: 0,
+                },
+                &ParseOptions::default(),
+            )
+            .unwrap();
+            buf.clear();
+            encode(&record, &ctx, &mut buf);
+            let d: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+            assert_eq!(d["event"]["ingested"], want, "{text}");
+        }
+    }
+}
+
+#[test]
 fn invalid_source_ip_stays_an_address() {
     let d = ecs(
         r#"{"category":"ManagedIdentitySignInLogs","properties":{"ipAddress":"::2a02:cf40:add:4002:91f2:a9b2:e09a:6fc6:1"}}"#,
