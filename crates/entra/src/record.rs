@@ -586,18 +586,24 @@ fn parse_event_id(text: &str) -> Option<EventId> {
         .map(EventId)
 }
 
+/// One record's text parsed with the default options, for this crate's unit tests.
+#[cfg(test)]
+pub(crate) fn parse_text(text: &str) -> Result<Record<'_>, ParseError<'_>> {
+    parse_record(
+        RecordSlice {
+            bytes: text.as_bytes(),
+            offset: 0,
+        },
+        &ParseOptions::default(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Record<'_>, ParseError<'_>> {
-        parse_record(
-            RecordSlice {
-                bytes: text.as_bytes(),
-                offset: 0,
-            },
-            &ParseOptions::default(),
-        )
+        parse_text(text)
     }
 
     #[test]

@@ -1,19 +1,11 @@
 //! ECS unit tests, on records written for this repository.
 
 use super::*;
-use crate::record::{ParseOptions, parse_record};
-use crate::split::RecordSlice;
+use crate::record::parse_text;
 use crate::time::Timestamp;
 
 fn ecs(text: &str) -> serde_json::Value {
-    let record = parse_record(
-        RecordSlice {
-            bytes: text.as_bytes(),
-            offset: 0,
-        },
-        &ParseOptions::default(),
-    )
-    .unwrap();
+    let record = parse_text(text).unwrap();
     let ctx = EncodeContext {
         ingest_time: Timestamp::from_unix(1_700_000_000, 0).unwrap(),
     };
@@ -175,14 +167,7 @@ fn event_ingested_follows_each_records_ingest_time() {
             ingest_time: Timestamp::from_unix(secs, nanos).unwrap(),
         };
         for text in texts {
-            let record = parse_record(
-                RecordSlice {
-                    bytes: text.as_bytes(),
-                    offset: 0,
-                },
-                &ParseOptions::default(),
-            )
-            .unwrap();
+            let record = parse_text(text).unwrap();
             buf.clear();
             encode(&record, &ctx, &mut buf);
             let d: serde_json::Value = serde_json::from_slice(&buf).unwrap();

@@ -2,18 +2,10 @@
 //! validation of the same shapes is in `tests/ocsf_validation.rs`.
 
 use super::*;
-use crate::record::{ParseOptions, parse_record};
-use crate::split::RecordSlice;
+use crate::record::parse_text;
 
 fn ocsf(text: &str) -> serde_json::Value {
-    let record = parse_record(
-        RecordSlice {
-            bytes: text.as_bytes(),
-            offset: 0,
-        },
-        &ParseOptions::default(),
-    )
-    .unwrap();
+    let record = parse_text(text).unwrap();
     let ctx = EncodeContext {
         ingest_time: Timestamp::from_unix(1_700_000_000, 0).unwrap(),
     };
