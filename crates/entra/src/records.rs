@@ -91,13 +91,14 @@ impl<'a> Records<'a> {
     /// is not the plain case (then `ready` holds leftovers that the caller discards).
     fn fast_value(&mut self, start: usize) -> Option<usize> {
         let body = self.body;
-        self.parser.as_ref()?;
+        // The body as text: only a body that is UTF-8 throughout has a parser.
+        let text = self.parser.as_ref()?.text();
         match body[start] {
-            b'[' => self.array_of_records(start),
+            b'[' => self.array_of_records(text, start),
             b'{' => {
                 let key = skip_ws(body, start + 1);
                 if !is_records_key(body, key) {
-                    return self.single_record(start);
+                    return self.single_record(text, start);
                 }
                 let colon = skip_ws(body, key + b"\"records\"".len());
                 if body.get(colon) != Some(&b':') {
@@ -109,7 +110,7 @@ impl<'a> Records<'a> {
                 }
                 // Any member after `records` (a second `records` among them) is left to the
                 // two-pass path, which knows which one counts.
-                let close = skip_ws(body, self.array_of_records(array)?);
+                let close = skip_ws(body, self.array_of_records(text, array)?);
                 (body.get(close) == Some(&b'}')).then_some(close + 1)
             }
             _ => None,
@@ -117,7 +118,7 @@ impl<'a> Records<'a> {
     }
 
     /// A top-level object that is one record (NDJSON of records, or a lone record).
-    fn single_record(&mut self, start: usize) -> Option<usize> {
+    fn single_record(&mut self, text: &'a str, start: usize) -> Option<usize> {
         let (value, end) = self.parser.as_mut()?.value_at(start).ok()?;
         // The two-pass path takes an object with a `records` member anywhere for an envelope.
         if let Value::Object(o) = &value
@@ -126,12 +127,12 @@ impl<'a> Records<'a> {
         {
             return None;
         }
-        self.push_record(start, end, value);
+        self.push_record(text, start, end, value);
         Some(end)
     }
 
     /// The array at `start`: each element is a record. Returns the position after `]`.
-    fn array_of_records(&mut self, start: usize) -> Option<usize> {
+    fn array_of_records(&mut self, text: &'a str, start: usize) -> Option<usize> {
         let body = self.body;
         let mut pos = skip_ws(body, start + 1);
         if body.get(pos) == Some(&b']') {
@@ -139,7 +140,7 @@ impl<'a> Records<'a> {
         }
         loop {
             let (value, end) = self.parser.as_mut()?.value_at(pos).ok()?;
-            self.push_record(pos, end, value);
+            self.push_record(text, pos, end, value);
             pos = skip_ws(body, end);
             match body.get(pos) {
                 Some(b',') => pos = skip_ws(body, pos + 1),
@@ -149,8 +150,9 @@ impl<'a> Records<'a> {
         }
     }
 
-    /// Queues the record that occupies `start..end`, or the error `parse_record` gives for it.
-    fn push_record(&mut self, start: usize, end: usize, value: Value<'a>) {
+    /// Queues the record that occupies `start..end` of `text` (the body), or the error
+    /// `parse_record` gives for it.
+    fn push_record(&mut self, text: &'a str, start: usize, end: usize, value: Value<'a>) {
         let bytes = &self.body[start..end];
         let item = if bytes.len() > self.opts.max_record_bytes {
             Err(ParseError::new(
@@ -163,9 +165,8 @@ impl<'a> Records<'a> {
                 },
             ))
         } else {
-            // The parser's text is the whole body, and `start..end` lies on ASCII bytes.
-            let text = &self.parser.as_ref().expect("fast path has a parser").text()[start..end];
-            record_from_value(text, start, value)
+            // `start..end` begins and ends on ASCII bytes (the value's first and last).
+            record_from_value(&text[start..end], start, value)
         };
         self.ready.push_back(item);
     }

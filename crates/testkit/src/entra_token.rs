@@ -259,6 +259,19 @@ fn error(status: u16, error: &str, code: u32, message: &str) -> (u16, Value) {
     )
 }
 
+/// AADSTS7000215: the secret is wrong, or a federated app sent one. The message names the app,
+/// never the secret [ERR].
+fn wrong_client_secret(client_id: &str) -> (u16, Value) {
+    error(
+        401,
+        "invalid_client",
+        7000215,
+        &format!(
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+        ),
+    )
+}
+
 type Answer = (u16, Value, Option<TokenRequest>);
 
 fn answer(
@@ -371,14 +384,7 @@ fn answer(
             }
             if get("client_secret") != want {
                 // The message names the app, never the secret [ERR].
-                return refuse(error(
-                    401,
-                    "invalid_client",
-                    7000215,
-                    &format!(
-                        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
-                    ),
-                ));
+                return refuse(wrong_client_secret(&client_id));
             }
             "1"
         }
@@ -460,14 +466,7 @@ fn answer(
             ));
         }
         (AppAuth::Federated { .. }, _) => {
-            return refuse(error(
-                401,
-                "invalid_client",
-                7000215,
-                &format!(
-                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
-                ),
-            ));
+            return refuse(wrong_client_secret(&client_id));
         }
     };
     let t = now();
